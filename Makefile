@@ -1,0 +1,47 @@
+# training: in-database training of face and landmark recognition models.
+# Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
+
+EXTENSION  = training
+EXTVERSION = 0.1.0
+
+MODULE_big = training
+
+# Objects that include PostgreSQL headers (SQL API glue, worker, store).
+PG_OBJS = src/training.o
+
+# Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
+CORE_OBJS =
+
+OBJS = $(PG_OBJS) $(CORE_OBJS)
+
+# The install script is assembled from sql/install/*.sql in name order.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit
+
+# Server headers as system headers, so -Wextra judges only our code.
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
+	-I/usr/include/x86_64-linux-gnu/openblas-pthread
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
+SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lm
+
+# pg_regress suites (sql/NAME.sql -> expected/NAME.out).
+REGRESS =
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+	cat $^ > $@
+
+# Unit tests of the pure core (no server needed).
+UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
+test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
+	$(CC) -O1 -g -Wall -Wextra -Werror -std=gnu11 -Isrc \
+		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
+		-o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lm
+
+.PHONY: unit
+unit: test/unit/run_unit
+	./test/unit/run_unit

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install build and test dependencies from Debian's archive (as root).
+set -euo pipefail
+pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+      postgresql-15-cron libipc-run-perl libopenblas-dev uuid-dev libjpeg62-turbo-dev
+      libpng-dev libpq-dev valgrind)
+missing=()
+for p in "${pkgs[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,16 @@
+/*
+ * training.c: module entry point.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Register GUCs and the background worker launcher. */
+void
+_PG_init(void)
+{
+}
