@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install build and test dependencies from Debian's archive (as root).
 set -euo pipefail
-pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
       postgresql-15-cron libipc-run-perl libopenblas-dev uuid-dev libjpeg62-turbo-dev
       libpng-dev libpq-dev valgrind)
 missing=()

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Run the whole test suite from a fresh Debian 12 machine (as root):
+# dependencies, build, install, unit tests under valgrind, then a throw-away
+# PostgreSQL cluster with the extension preloaded for pg_regress, isolation,
+# pgTAP and Perl TAP tests, and the client tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+port=${TEST_PGPORT:-5499}
+passed=0; failed=0; failures=()
+step() {  # step NAME COMMAND...
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then passed=$((passed+1)); echo "--- ok: $name"
+    else failed=$((failed+1)); failures+=("$name"); echo "--- FAILED: $name"; fi
+}
+
+if [ "$(id -u)" = 0 ]; then scripts/deps.sh || exit 1; fi
+export PG_CONFIG=${PG_CONFIG:-pg_config}
+make -s clean >/dev/null 2>&1
+make -s >/dev/null || { echo "build failed"; exit 1; }
+make -s install >/dev/null || { echo "install failed"; exit 1; }
+
+# Tests run as the postgres OS user in a private copy of the tree.
+work=$(mktemp -d /tmp/training-test.XXXXXX)
+cp -a "$top/." "$work/src"
+chown -R postgres: "$work"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- env PATH="$PATH" "$@"; else "$@"; fi; }
+
+if ls test/unit/*.c >/dev/null 2>&1; then
+    step "unit tests build" as_pg make -s -C "$work/src" test/unit/run_unit
+    step "unit tests under valgrind" as_pg valgrind -q --error-exitcode=1 --leak-check=full \
+        "$work/src/test/unit/run_unit"
+fi
+
+scripts/pg-start.sh "$work/data" "$port" || exit 1
+export PGHOST=/tmp PGPORT=$port PGUSER=postgres
+trap 'as_pg "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1' EXIT
+
+step "pg_regress + isolation" as_pg make -s -C "$work/src" installcheck
+if ls test/tap/*.pl >/dev/null 2>&1; then
+    step "Perl TAP" as_pg make -s -C "$work/src" prove_installcheck PROVE_TESTS='test/tap/*.pl'
+fi
+if ls test/pgtap/*.sql >/dev/null 2>&1; then
+    step "pgTAP" as_pg bash -c "cd '$work/src' && psql -X -q -c 'CREATE DATABASE training_pgtap' && \
+        pg_prove -d training_pgtap test/pgtap/*.sql"
+fi
+if [ -x test/clients/run.sh ]; then
+    step "client tests" as_pg "$work/src/test/clients/run.sh"
+fi
+
+for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs; do
+    [ -s "$f" ] && { echo "=== $f"; head -200 "$f"; }
+done
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
