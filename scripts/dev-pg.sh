@@ -12,6 +12,11 @@ if [ ! -x "$root/usr/lib/postgresql/15/bin/pg_config" ]; then
     cp -a /usr/lib/postgresql/15 "$root/usr/lib/postgresql/"
     cp -a /usr/share/postgresql/15 "$root/usr/share/postgresql/"
 fi
+# The relocated pg_config reports headers under $root too (PGXS builds need them).
+if [ ! -f "$root/usr/include/postgresql/15/server/postgres.h" ]; then
+    mkdir -p "$root/usr/include"
+    cp -a /usr/include/postgresql "$root/usr/include/"
+fi
 export PG_CONFIG=$root/usr/lib/postgresql/15/bin/pg_config
 cd "$(dirname "$0")/.."
 make -s PG_CONFIG="$PG_CONFIG" >/dev/null
