@@ -1,0 +1,1111 @@
+-- training 0.1.0: the SQL API (DESIGN.md "SQL API") and the triggers that make direct use of the
+-- tables equivalent to it. Every function is SECURITY INVOKER: row-level security (added later)
+-- applies to the caller. JSON rendering lives in small inlinable SQL functions (_*_json) so
+-- that a plpgsql caller plans the whole object as one cached query.
+
+------------------------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION training.in_background_worker() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'training_in_background_worker'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training.in_background_worker() IS
+    'True in a background worker backend; only those may write the read-only columns of trainings';
+
+-- A time as JSON renders it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff" (as the seed), or NULL.
+CREATE FUNCTION training._ts(t timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US');
+COMMENT ON FUNCTION training._ts(timestamptz) IS
+    'Render a time for JSON: UTC, YYYY-MM-DD HH:MM:SS.ffffff (internal)';
+
+-- Refuse bad paging arguments of the list functions.
+CREATE FUNCTION training._check_page("limit" integer, "offset" integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF "limit" IS NULL OR "limit" < 1 OR "limit" > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000, got %', coalesce("limit"::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass "limit" => 1 .. 1000 and page with "offset".';
+    END IF;
+    IF "offset" IS NULL OR "offset" < 0 THEN
+        RAISE EXCEPTION 'offset must be 0 or more, got %', coalesce("offset"::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass "offset" => 0 for the first page.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training._check_page(integer, integer) IS
+    'Raise 22023 unless 1 <= limit <= 1000 and offset >= 0 (internal)';
+
+-- The list envelope: {total, offset, limit, next, prev, data}; next/prev are query strings or null.
+CREATE FUNCTION training._page(total bigint, "limit" integer, "offset" integer, data jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN jsonb_build_object(
+        'total', total, 'offset', "offset", 'limit', "limit",
+        'next', CASE WHEN "offset" + "limit" < total
+                     THEN format('?limit=%s&offset=%s', "limit", "offset" + "limit") END,
+        'prev', CASE WHEN "offset" > 0
+                     THEN format('?limit=%s&offset=%s', "limit", greatest("offset" - "limit", 0)) END,
+        'data', coalesce(data, '[]'::jsonb));
+COMMENT ON FUNCTION training._page(bigint, integer, integer, jsonb) IS
+    'Build the list envelope {total, offset, limit, next, prev, data} (internal)';
+
+-- Refuse an empty or missing name.
+CREATE FUNCTION training._check_name(what text, value text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF value IS NULL OR btrim(value) = '' THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = '22023', HINT = format('Pass a non-empty %s.', what);
+    END IF;
+END $$;
+COMMENT ON FUNCTION training._check_name(text, text) IS 'Raise 22023 when a name is NULL or blank (internal)';
+
+-- Refuse a dataset type other than face or landmark.
+CREATE FUNCTION training._check_type(value text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF value IS NULL OR value NOT IN ('face', 'landmark') THEN
+        RAISE EXCEPTION 'dataset type must be face or landmark, got %', coalesce(quote_literal(value), 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass type => ''face'' or type => ''landmark''.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training._check_type(text) IS 'Raise 22023 unless the type is face or landmark (internal)';
+
+-- Owner columns are set from current_user; only a background worker may set another role.
+CREATE FUNCTION training._check_owner(tbl text, owner name) RETURNS void
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker() THEN
+        RAISE EXCEPTION 'owner of a row of training.% is set from the current role (%), not %',
+                tbl, current_user, coalesce(quote_literal(owner), 'NULL')
+            USING ERRCODE = '42501',
+                  HINT = 'Omit owner; to create rows for another role, SET ROLE to it first.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training._check_owner(text, name) IS
+    'Raise 42501 when owner is not current_user outside a background worker (internal)';
+
+-- Raise 22023 for a read-only column that a statement tried to set.
+CREATE FUNCTION training._read_only(tbl text, col text, hint text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RAISE EXCEPTION 'column "%" of training.% is read-only', col, tbl
+        USING ERRCODE = '22023', HINT = hint;
+END $$;
+COMMENT ON FUNCTION training._read_only(text, text, text) IS 'Raise 22023 naming a read-only column (internal)';
+
+------------------------------------------------------------------------------------------------
+-- Training config
+------------------------------------------------------------------------------------------------
+
+-- Validate a training config against the dataset type; raise 22023 naming the key.
+CREATE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    k text;
+    v jsonb;
+    n numeric;
+    lo integer;
+BEGIN
+    PERFORM training._check_type(type);
+    IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object, got %', coalesce(jsonb_typeof(config), 'NULL')
+            USING ERRCODE = '22023',
+                  HINT = CASE type WHEN 'face'
+                      THEN 'Pass an object such as {"min_face_size": 80, "sharpness_threshold": 40}, or {}.'
+                      ELSE 'Pass {} (landmark trainings take no parameters).' END;
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(config) LOOP
+        IF type = 'landmark' THEN
+            RAISE EXCEPTION 'unknown config key "%" for a landmark training', k
+                USING ERRCODE = '22023', HINT = 'Landmark trainings take no parameters: pass config => ''{}''.';
+        END IF;
+        IF k NOT IN ('min_face_size', 'sharpness_threshold') THEN
+            RAISE EXCEPTION 'unknown config key "%" for a face training', k
+                USING ERRCODE = '22023',
+                      HINT = 'Face trainings accept min_face_size (integer >= 1) and sharpness_threshold (integer >= 0).';
+        END IF;
+        lo := CASE k WHEN 'min_face_size' THEN 1 ELSE 0 END;
+        IF jsonb_typeof(v) <> 'number' THEN
+            RAISE EXCEPTION 'config key "%" must be an integer, got a JSON %', k, jsonb_typeof(v)
+                USING ERRCODE = '22023', HINT = format('Pass %s as an integer >= %s, e.g. {"%s": %s}.',
+                    k, lo, k, CASE k WHEN 'min_face_size' THEN 80 ELSE 40 END);
+        END IF;
+        n := v::text::numeric;
+        IF n <> trunc(n) OR n < lo OR n > 2147483647 THEN
+            RAISE EXCEPTION 'config key "%" must be an integer >= %, got %', k, lo, v::text
+                USING ERRCODE = '22023', HINT = format('Pass %s as a whole number from %s to 2147483647 (default %s).',
+                    k, lo, CASE k WHEN 'min_face_size' THEN 80 ELSE 40 END);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION training.validate_config(text, jsonb) IS
+    'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0; landmark: none); raises 22023 naming the key';
+
+-- The config with its defaults filled in (what a worker trains with).
+CREATE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE type
+        WHEN 'face' THEN jsonb_build_object('min_face_size', 80, 'sharpness_threshold', 40) || coalesce(config, '{}')
+        ELSE '{}'::jsonb END;
+COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
+    'A validated config with the defaults of its type filled in (face: min_face_size 80, sharpness_threshold 40)';
+
+------------------------------------------------------------------------------------------------
+-- JSON objects
+------------------------------------------------------------------------------------------------
+
+-- The Dataset object. Counts come from the trigger-kept counters minus the classes that have
+-- expired by now; previews are the first image of each of the first three classes with images.
+CREATE FUNCTION training._dataset_json(d training.datasets) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', d.id,
+        'name', d.name,
+        'description', d.description,
+        'version', round(d.version::numeric, 1),
+        'type', d.type,
+        'time_created', training._ts(d.time_created),
+        'time_updated', training._ts(d.time_updated),
+        'number_of_classes', d.number_of_classes,
+        'number_of_active_classes', d.number_of_active_classes
+            - (SELECT count(*) FROM training.classes x
+                WHERE x.dataset_id = d.id AND x.expiration_date <= now() AND x.active),
+        'number_of_images', d.number_of_images,
+        'number_of_active_images', d.number_of_active_images
+            - (SELECT coalesce(sum(x.number_of_active_images), 0) FROM training.classes x
+                WHERE x.dataset_id = d.id AND x.expiration_date <= now() AND x.active),
+        'preview_images', (SELECT coalesce(jsonb_agg('image://' || p.image_id ORDER BY p.n), '[]'::jsonb)
+            FROM (SELECT i.id AS image_id, row_number() OVER () AS n
+                    FROM training.classes c
+                    CROSS JOIN LATERAL (SELECT im.id FROM training.images im WHERE im.class_id = c.id
+                                        ORDER BY im.time_created, im.id LIMIT 1) i
+                   WHERE c.dataset_id = d.id AND c.number_of_images > 0
+                   ORDER BY c.time_created, c.id LIMIT 3) p),
+        'evaluation_result', d.evaluation_result,
+        'evaluation_state', d.evaluation_state,
+        'issues', d.issues);
+COMMENT ON FUNCTION training._dataset_json(training.datasets) IS 'Render the Dataset object (internal)';
+
+-- The Class object.
+CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', c.id,
+        'dataset_id', c.dataset_id,
+        'reference', c.reference,
+        'label', c.label,
+        'active', c.active,
+        'expired', coalesce(c.expiration_date <= now(), false),
+        'notes', c.notes,
+        'expiration_date', training._ts(c.expiration_date),
+        'number_of_images', c.number_of_images,
+        'number_of_active_images', c.number_of_active_images,
+        'preview_image', (SELECT 'image://' || im.id FROM training.images im WHERE im.class_id = c.id
+                          ORDER BY im.time_created, im.id LIMIT 1),
+        'time_created', training._ts(c.time_created),
+        'time_updated', training._ts(c.time_updated));
+COMMENT ON FUNCTION training._class_json(training.classes) IS 'Render the Class object (internal)';
+
+-- The Image object (without the bytes: read training.images.data for those).
+CREATE FUNCTION training._image_json(i training.images) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', i.id,
+        'uri', 'image://' || i.id,
+        'class_id', i.class_id,
+        'format', i.format,
+        'width', i.width,
+        'height', i.height,
+        'size', octet_length(i.data),
+        'face_box', CASE WHEN i.face_box IS NOT NULL THEN jsonb_build_object(
+            'x', i.face_box[1], 'y', i.face_box[2], 'width', i.face_box[3], 'height', i.face_box[4]) END,
+        'active', i.active,
+        'notes', i.notes,
+        'evaluation_result', i.evaluation_result,
+        'time_created', training._ts(i.time_created),
+        'time_updated', training._ts(i.time_updated));
+COMMENT ON FUNCTION training._image_json(training.images) IS 'Render the Image object (internal)';
+
+-- The Model object for one of its versions (v may be NULL for a model without versions).
+CREATE FUNCTION training._model_json(m training.models, v training.model_versions) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', m.id,
+        'name', m.name,
+        'description', m.description,
+        'type', m.type,
+        'version', v.version_number,
+        'version_id', v.id,
+        'reference', CASE WHEN v.version_number IS NOT NULL THEN m.name || '==' || v.version_number END,
+        'versions', (SELECT count(*) FROM training.model_versions x WHERE x.model_id = m.id),
+        'changelog', v.changelog,
+        'metrics', v.metrics,
+        'training_id', v.training_id,
+        'time_created', training._ts(m.time_created),
+        'time_updated', training._ts(m.time_updated),
+        'version_time_created', training._ts(v.time_created));
+COMMENT ON FUNCTION training._model_json(training.models, training.model_versions) IS
+    'Render the Model object at one version (internal)';
+
+-- The Training object: exactly the keys of the seed's example.
+CREATE FUNCTION training._training_json(t training.trainings) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', t.id,
+        'type', t.type,
+        'state', t.state,
+        'progress', t.progress,
+        'duration', t.duration,
+        'error', t.error,
+        'time_created', training._ts(t.time_created),
+        'time_started', training._ts(t.time_started),
+        'time_completed', training._ts(t.time_completed),
+        -- The live dataset; once deleted, the snapshot stored with the model version.
+        'source_dataset', coalesce(
+            (SELECT training._dataset_json(d) FROM training.datasets d WHERE d.id = t.source_dataset_id),
+            (SELECT v.dataset FROM training.model_versions v WHERE v.training_id = t.id LIMIT 1)),
+        'output_model_name', t.output_model_name,
+        'output_model', (SELECT training._model_json(m, v)
+                           FROM training.models m
+                           JOIN training.model_versions v
+                             ON v.model_id = m.id AND v.version_number = t.output_model_version
+                          WHERE m.id = t.output_model_id),
+        'config', t.config,
+        'output_model_description', t.output_model_description,
+        'output_model_changelog', t.output_model_changelog);
+COMMENT ON FUNCTION training._training_json(training.trainings) IS 'Render the Training object (internal)';
+
+------------------------------------------------------------------------------------------------
+-- Triggers: direct INSERT/UPDATE/DELETE on the tables behave like the functions
+------------------------------------------------------------------------------------------------
+
+-- Datasets: validate, fill defaults, keep counters and read-only columns.
+CREATE FUNCTION training._datasets_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        -- A queued or running training still needs the dataset.
+        IF EXISTS (SELECT 1 FROM training.trainings t
+                    WHERE t.source_dataset_id = OLD.id AND t.state IN ('waiting', 'processing')) THEN
+            RAISE EXCEPTION 'dataset % is used by a waiting or processing training', OLD.id
+                USING ERRCODE = '55000',
+                      HINT = 'Wait until its trainings complete, or delete them first (training.delete_training).';
+        END IF;
+        RETURN OLD;
+    END IF;
+    PERFORM training._check_name('dataset name', NEW.name);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training._check_owner('datasets', NEW.owner);
+        PERFORM training._check_type(NEW.type);
+        NEW.description := coalesce(NEW.description, '');
+        NEW.version := coalesce(NEW.version, 1);
+        NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
+        NEW.evaluation_state := coalesce(NEW.evaluation_state, 0);
+        NEW.issues := coalesce(NEW.issues, '{"has_error": false, "has_warning": false}');
+        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_updated := NEW.time_created;
+        -- Counters are derived: the class and image triggers count what is inserted.
+        NEW.number_of_classes := 0;
+        NEW.number_of_active_classes := 0;
+        NEW.number_of_images := 0;
+        NEW.number_of_active_images := 0;
+        RETURN NEW;
+    END IF;
+    IF NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM training._read_only('datasets', 'id', 'Create a new dataset instead.');
+    ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+        PERFORM training._read_only('datasets', 'owner', 'The owner is the role that created the dataset.');
+    ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
+        PERFORM training._read_only('datasets', 'type', 'The type is fixed at creation: create a new dataset of the other type.');
+    ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+        PERFORM training._read_only('datasets', 'time_created', 'Omit it: it is set at creation.');
+    END IF;
+    IF (NEW.number_of_classes, NEW.number_of_active_classes, NEW.number_of_images, NEW.number_of_active_images)
+       IS DISTINCT FROM
+       (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images) THEN
+        IF pg_trigger_depth() < 2 THEN
+            PERFORM training._read_only('datasets', 'number_of_*',
+                'The counters follow the classes and images of the dataset: add or delete those instead.');
+        END IF;
+        RETURN NEW;   -- counter maintenance does not change the dataset's own time_updated
+    END IF;
+    NEW.description := coalesce(NEW.description, '');
+    NEW.time_updated := now();
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION training._datasets_before() IS
+    'Trigger: validate datasets, fill defaults, protect read-only columns, refuse deleting a dataset in use';
+CREATE TRIGGER datasets_before BEFORE INSERT OR UPDATE OR DELETE ON training.datasets
+    FOR EACH ROW EXECUTE FUNCTION training._datasets_before();
+
+-- Classes: validate, fill defaults, protect read-only columns.
+CREATE FUNCTION training._classes_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM training._check_name('class label', NEW.label);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training._check_owner('classes', NEW.owner);
+        IF NEW.dataset_id IS NULL THEN
+            RAISE EXCEPTION 'dataset_id is required'
+                USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+        END IF;
+        PERFORM FROM training.datasets d WHERE d.id = NEW.dataset_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'dataset % not found', NEW.dataset_id
+                USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
+        END IF;
+        NEW.id := coalesce(NEW.id, gen_random_uuid());
+        NEW.reference := coalesce(NEW.reference, NEW.id::text);
+        NEW.active := coalesce(NEW.active, true);
+        NEW.notes := coalesce(NEW.notes, '');
+        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_updated := NEW.time_created;
+        NEW.number_of_images := 0;
+        NEW.number_of_active_images := 0;
+    ELSE
+        IF NEW.id IS DISTINCT FROM OLD.id THEN
+            PERFORM training._read_only('classes', 'id', 'Create a new class instead.');
+        ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+            PERFORM training._read_only('classes', 'owner', 'The owner is the role that created the class.');
+        ELSIF NEW.dataset_id IS DISTINCT FROM OLD.dataset_id THEN
+            PERFORM training._read_only('classes', 'dataset_id', 'A class stays in its dataset: create a new class in the other dataset.');
+        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+            PERFORM training._read_only('classes', 'time_created', 'Omit it: it is set at creation.');
+        END IF;
+        IF (NEW.number_of_images, NEW.number_of_active_images)
+           IS DISTINCT FROM (OLD.number_of_images, OLD.number_of_active_images) THEN
+            IF pg_trigger_depth() < 2 THEN
+                PERFORM training._read_only('classes', 'number_of_*',
+                    'The counters follow the images of the class: add or delete those instead.');
+            END IF;
+            RETURN NEW;
+        END IF;
+        NEW.active := coalesce(NEW.active, OLD.active);
+        NEW.notes := coalesce(NEW.notes, '');
+        NEW.time_updated := now();
+    END IF;
+    IF NEW.reference IS NULL OR btrim(NEW.reference) = '' THEN
+        RAISE EXCEPTION 'class reference must not be empty'
+            USING ERRCODE = '22023', HINT = 'Pass a non-empty reference, or omit it to use the class id.';
+    END IF;
+    IF (TG_OP = 'INSERT' OR NEW.reference IS DISTINCT FROM OLD.reference)
+       AND EXISTS (SELECT 1 FROM training.classes c
+                    WHERE c.dataset_id = NEW.dataset_id AND c.reference = NEW.reference AND c.id <> NEW.id) THEN
+        RAISE EXCEPTION 'dataset % already has a class with reference %', NEW.dataset_id, quote_literal(NEW.reference)
+            USING ERRCODE = '22023', HINT = 'References are unique per dataset: pass another reference, or update that class.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION training._classes_before() IS
+    'Trigger: validate classes, fill defaults (reference defaults to the class id), protect read-only columns';
+CREATE TRIGGER classes_before BEFORE INSERT OR UPDATE ON training.classes
+    FOR EACH ROW EXECUTE FUNCTION training._classes_before();
+
+-- Images: validate, fill defaults, protect read-only columns. The pipeline's trigger decodes data.
+CREATE FUNCTION training._images_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.data IS NULL THEN
+        RAISE EXCEPTION 'image data must not be NULL'
+            USING ERRCODE = '22023', HINT = 'Pass the encoded image bytes (JPEG, PNG or PGM/PPM).';
+    END IF;
+    IF NEW.face_box IS NOT NULL AND cardinality(NEW.face_box) = 0 THEN
+        NEW.face_box := NULL;   -- '{}' clears the face box
+    END IF;
+    IF NEW.face_box IS NOT NULL AND NOT (
+            array_ndims(NEW.face_box) = 1 AND cardinality(NEW.face_box) = 4
+            AND array_position(NEW.face_box, NULL) IS NULL
+            AND NEW.face_box[1] >= 0 AND NEW.face_box[2] >= 0
+            AND NEW.face_box[3] > 0 AND NEW.face_box[4] > 0) THEN
+        RAISE EXCEPTION 'face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0, got %', NEW.face_box
+            USING ERRCODE = '22023', HINT = 'Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.';
+    END IF;
+    IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
+       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
+        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
+            USING ERRCODE = '22023', HINT = 'The box must fit in the image: x + width <= image width, y + height <= image height.';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training._check_owner('images', NEW.owner);
+        IF NEW.class_id IS NULL THEN
+            RAISE EXCEPTION 'class_id is required'
+                USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+        END IF;
+        PERFORM FROM training.classes c WHERE c.id = NEW.class_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'class % not found', NEW.class_id
+                USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id), or create the class first.';
+        END IF;
+        NEW.active := coalesce(NEW.active, true);
+        NEW.notes := coalesce(NEW.notes, '');
+        NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
+        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_updated := NEW.time_created;
+        RETURN NEW;
+    END IF;
+    IF NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM training._read_only('images', 'id', 'Add a new image instead.');
+    ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+        PERFORM training._read_only('images', 'owner', 'The owner is the role that added the image.');
+    ELSIF NEW.class_id IS DISTINCT FROM OLD.class_id THEN
+        PERFORM training._read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
+    ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+        PERFORM training._read_only('images', 'time_created', 'Omit it: it is set at creation.');
+    END IF;
+    NEW.active := coalesce(NEW.active, OLD.active);
+    NEW.notes := coalesce(NEW.notes, '');
+    NEW.time_updated := now();
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION training._images_before() IS
+    'Trigger: validate images (face box), fill defaults, protect read-only columns';
+CREATE TRIGGER images_before BEFORE INSERT OR UPDATE ON training.images
+    FOR EACH ROW EXECUTE FUNCTION training._images_before();
+
+-- Counters: images change their class's counters; classes pass their changes on to the dataset.
+-- Statement-level with transition tables: one UPDATE per statement, however many rows.
+CREATE FUNCTION training._images_count() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE training.classes c SET number_of_images = c.number_of_images + s.n,
+                                      number_of_active_images = c.number_of_active_images + s.a
+          FROM (SELECT class_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM new_rows GROUP BY class_id) s
+         WHERE c.id = s.class_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE training.classes c SET number_of_images = c.number_of_images - s.n,
+                                      number_of_active_images = c.number_of_active_images - s.a
+          FROM (SELECT class_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM old_rows GROUP BY class_id) s
+         WHERE c.id = s.class_id;
+    ELSE
+        UPDATE training.classes c SET number_of_active_images = c.number_of_active_images + s.a
+          FROM (SELECT n.class_id, sum(n.active::int - o.active::int) AS a
+                  FROM new_rows n JOIN old_rows o ON o.id = n.id
+                 WHERE n.active <> o.active GROUP BY n.class_id) s
+         WHERE c.id = s.class_id AND s.a <> 0;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION training._images_count() IS 'Trigger: keep the image counters of classes';
+CREATE TRIGGER images_count_insert AFTER INSERT ON training.images
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._images_count();
+CREATE TRIGGER images_count_update AFTER UPDATE ON training.images
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._images_count();
+CREATE TRIGGER images_count_delete AFTER DELETE ON training.images
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION training._images_count();
+
+CREATE FUNCTION training._classes_count() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE training.datasets d SET number_of_classes = d.number_of_classes + s.n,
+                                       number_of_active_classes = d.number_of_active_classes + s.a
+          FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM new_rows GROUP BY dataset_id) s
+         WHERE d.id = s.dataset_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE training.datasets d SET number_of_classes = d.number_of_classes - s.n,
+                                       number_of_active_classes = d.number_of_active_classes - s.a,
+                                       number_of_images = d.number_of_images - s.i,
+                                       number_of_active_images = d.number_of_active_images - s.ai
+          FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a,
+                       sum(number_of_images) AS i,
+                       coalesce(sum(number_of_active_images) FILTER (WHERE active), 0) AS ai
+                  FROM old_rows GROUP BY dataset_id) s
+         WHERE d.id = s.dataset_id;
+    ELSE
+        UPDATE training.datasets d SET number_of_active_classes = d.number_of_active_classes + s.a,
+                                       number_of_images = d.number_of_images + s.i,
+                                       number_of_active_images = d.number_of_active_images + s.ai
+          FROM (SELECT n.dataset_id,
+                       sum(n.active::int - o.active::int) AS a,
+                       sum(n.number_of_images - o.number_of_images) AS i,
+                       sum(CASE WHEN n.active THEN n.number_of_active_images ELSE 0 END
+                           - CASE WHEN o.active THEN o.number_of_active_images ELSE 0 END) AS ai
+                  FROM new_rows n JOIN old_rows o ON o.id = n.id GROUP BY n.dataset_id) s
+         WHERE d.id = s.dataset_id AND (s.a <> 0 OR s.i <> 0 OR s.ai <> 0);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION training._classes_count() IS 'Trigger: keep the class and image counters of datasets';
+CREATE TRIGGER classes_count_insert AFTER INSERT ON training.classes
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._classes_count();
+CREATE TRIGGER classes_count_update AFTER UPDATE ON training.classes
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._classes_count();
+CREATE TRIGGER classes_count_delete AFTER DELETE ON training.classes
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION training._classes_count();
+
+-- Trainings: the guard of the read-only columns (contract 2) and create_training's validation.
+CREATE FUNCTION training._trainings_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ds_type text;
+    m_type text;
+    ro_hint constant text := 'Only the training background worker sets it; delete the training to cancel it.';
+BEGIN
+    IF training.in_background_worker() THEN
+        RETURN NEW;             -- the worker writes state, progress, times and the output model
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training._check_owner('trainings', NEW.owner);
+        IF NEW.state IS DISTINCT FROM 'waiting' THEN PERFORM training._read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM '' THEN PERFORM training._read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM '' THEN PERFORM training._read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS NOT NULL THEN PERFORM training._read_only('trainings', 'worker_pid', ro_hint);
+        ELSIF NEW.output_model_id IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_id', ro_hint);
+        ELSIF NEW.output_model_version IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.time_created IS DISTINCT FROM now() THEN PERFORM training._read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_completed', ro_hint);
+        END IF;
+    ELSE
+        IF NEW.id IS DISTINCT FROM OLD.id THEN PERFORM training._read_only('trainings', 'id', ro_hint);
+        ELSIF NEW.owner IS DISTINCT FROM OLD.owner THEN PERFORM training._read_only('trainings', 'owner', ro_hint);
+        ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
+            PERFORM training._read_only('trainings', 'type', 'The type is copied from the source dataset.');
+        ELSIF NEW.state IS DISTINCT FROM OLD.state THEN PERFORM training._read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM OLD.error THEN PERFORM training._read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM OLD.progress THEN PERFORM training._read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM OLD.duration THEN PERFORM training._read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM OLD.stage THEN PERFORM training._read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM OLD.attempts THEN PERFORM training._read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS DISTINCT FROM OLD.worker_pid THEN PERFORM training._read_only('trainings', 'worker_pid', ro_hint);
+        ELSIF NEW.output_model_version IS DISTINCT FROM OLD.output_model_version THEN
+            PERFORM training._read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN PERFORM training._read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS DISTINCT FROM OLD.time_started THEN PERFORM training._read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS DISTINCT FROM OLD.time_completed THEN PERFORM training._read_only('trainings', 'time_completed', ro_hint);
+        ELSIF NEW.output_model_id IS DISTINCT FROM OLD.output_model_id THEN
+            -- Only the foreign key's ON DELETE SET NULL, after the model was deleted, may clear it.
+            IF NEW.output_model_id IS NOT NULL
+               OR EXISTS (SELECT 1 FROM training.models m WHERE m.id = OLD.output_model_id) THEN
+                PERFORM training._read_only('trainings', 'output_model_id', ro_hint);
+            END IF;
+        END IF;
+        IF NEW.source_dataset_id IS NULL AND OLD.source_dataset_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = OLD.source_dataset_id) THEN
+            RETURN NEW;         -- ON DELETE SET NULL of a deleted dataset
+        END IF;
+        IF (NEW.source_dataset_id, NEW.output_model_name, NEW.output_model_description,
+            NEW.output_model_changelog, NEW.config)
+           IS NOT DISTINCT FROM
+           (OLD.source_dataset_id, OLD.output_model_name, OLD.output_model_description,
+            OLD.output_model_changelog, OLD.config) THEN
+            RETURN NEW;
+        END IF;
+        IF OLD.state <> 'waiting' THEN
+            RAISE EXCEPTION 'training % is %: its settings can no longer change', OLD.id, OLD.state
+                USING ERRCODE = '55000', HINT = 'Create a new training with the settings you want.';
+        END IF;
+    END IF;
+
+    -- Writable columns: the same validation and defaults as create_training.
+    IF NEW.source_dataset_id IS NULL THEN
+        RAISE EXCEPTION 'source_dataset_id is required'
+            USING ERRCODE = '22023', HINT = 'Pass the id of the dataset to train on (see training.list_datasets()).';
+    END IF;
+    SELECT d.type INTO ds_type FROM training.datasets d WHERE d.id = NEW.source_dataset_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', NEW.source_dataset_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.type IS NOT NULL AND NEW.type IS DISTINCT FROM ds_type THEN
+        RAISE EXCEPTION 'training type % does not match the type % of dataset %', NEW.type, ds_type, NEW.source_dataset_id
+            USING ERRCODE = '22023', HINT = 'Omit type: it is copied from the source dataset.';
+    END IF;
+    NEW.type := ds_type;
+    PERFORM training._check_name('output_model_name', NEW.output_model_name);
+    IF strpos(NEW.output_model_name, '==') > 0 THEN
+        RAISE EXCEPTION 'output_model_name must not contain "==", got %', quote_literal(NEW.output_model_name)
+            USING ERRCODE = '22023', HINT = '"name==N" refers to version N of a model: choose a name without "==".';
+    END IF;
+    SELECT m.type INTO m_type FROM training.models m WHERE m.owner = NEW.owner AND m.name = NEW.output_model_name;
+    IF FOUND AND m_type <> ds_type THEN
+        RAISE EXCEPTION 'model % is a % model, but dataset % is of type %',
+                quote_literal(NEW.output_model_name), m_type, NEW.source_dataset_id, ds_type
+            USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
+    END IF;
+    NEW.output_model_description := coalesce(NEW.output_model_description, '');
+    NEW.output_model_changelog := coalesce(NEW.output_model_changelog, '');
+    NEW.config := coalesce(NEW.config, '{}');
+    PERFORM training.validate_config(ds_type, NEW.config);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION training._trainings_before() IS
+    'Trigger: validate trainings like create_training (type from the dataset, config) and refuse writes to read-only columns outside the background worker';
+CREATE TRIGGER trainings_before BEFORE INSERT OR UPDATE ON training.trainings
+    FOR EACH ROW EXECUTE FUNCTION training._trainings_before();
+
+------------------------------------------------------------------------------------------------
+-- Datasets
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION training.create_dataset(name text, type text, description text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    d training.datasets;
+BEGIN
+    INSERT INTO training.datasets (name, type, description)
+    VALUES (create_dataset.name, create_dataset.type, coalesce(create_dataset.description, ''))
+    RETURNING * INTO d;
+    RETURN training._dataset_json(d);
+END $$;
+COMMENT ON FUNCTION training.create_dataset(text, text, text) IS
+    'Create a dataset of type face or landmark; returns the Dataset object';
+
+CREATE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT training._dataset_json(d) INTO r FROM training.datasets d WHERE d.id = get_dataset.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'dataset % not found', get_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION training.get_dataset(uuid) IS 'The Dataset object; P0002 when there is no such dataset';
+
+CREATE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training._check_page("limit", "offset");
+    RETURN training._page((SELECT count(*) FROM training.datasets), "limit", "offset",
+        (SELECT jsonb_agg(training._dataset_json(d) ORDER BY d.time_created, d.id)
+           FROM (SELECT * FROM training.datasets ORDER BY time_created, id
+                  LIMIT list_datasets."limit" OFFSET list_datasets."offset") d));
+END $$;
+COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
+    'Datasets in creation order, in the list envelope {total, offset, limit, next, prev, data}';
+
+CREATE FUNCTION training.update_dataset(id uuid, name text DEFAULT NULL, description text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    d training.datasets;
+BEGIN
+    UPDATE training.datasets x
+       SET name = coalesce(update_dataset.name, x.name),
+           description = coalesce(update_dataset.description, x.description)
+     WHERE x.id = update_dataset.id
+    RETURNING * INTO d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', update_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    RETURN training._dataset_json(d);
+END $$;
+COMMENT ON FUNCTION training.update_dataset(uuid, text, text) IS
+    'Change the name and/or description of a dataset (NULL keeps a value); returns the Dataset object';
+
+CREATE FUNCTION training.delete_dataset(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM training.datasets x WHERE x.id = delete_dataset.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', delete_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.delete_dataset(uuid) IS
+    'Delete a dataset with its classes and images; 55000 while a waiting or processing training uses it';
+
+------------------------------------------------------------------------------------------------
+-- Classes
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION training.create_class(dataset_id uuid, label text, reference text DEFAULT NULL,
+                                      active boolean DEFAULT true, notes text DEFAULT '',
+                                      expiration_date timestamptz DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c training.classes;
+BEGIN
+    INSERT INTO training.classes (dataset_id, label, reference, active, notes, expiration_date)
+    VALUES (create_class.dataset_id, create_class.label, create_class.reference, create_class.active,
+            create_class.notes, create_class.expiration_date)
+    RETURNING * INTO c;
+    RETURN training._class_json(c);
+END $$;
+COMMENT ON FUNCTION training.create_class(uuid, text, text, boolean, text, timestamptz) IS
+    'Add a class to a dataset (reference defaults to the class id); returns the Class object';
+
+CREATE FUNCTION training.get_class(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT training._class_json(c) INTO r FROM training.classes c WHERE c.id = get_class.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'class % not found', get_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION training.get_class(uuid) IS 'The Class object; P0002 when there is no such class';
+
+CREATE FUNCTION training.list_classes(dataset_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training._check_page("limit", "offset");
+    PERFORM FROM training.datasets d WHERE d.id = list_classes.dataset_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', list_classes.dataset_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    RETURN training._page(
+        (SELECT count(*) FROM training.classes c WHERE c.dataset_id = list_classes.dataset_id),
+        "limit", "offset",
+        (SELECT jsonb_agg(training._class_json(c) ORDER BY c.time_created, c.id)
+           FROM (SELECT * FROM training.classes x WHERE x.dataset_id = list_classes.dataset_id
+                  ORDER BY x.time_created, x.id
+                  LIMIT list_classes."limit" OFFSET list_classes."offset") c));
+END $$;
+COMMENT ON FUNCTION training.list_classes(uuid, integer, integer) IS
+    'Classes of a dataset in creation order, in the list envelope';
+
+CREATE FUNCTION training.update_class(id uuid, label text DEFAULT NULL, reference text DEFAULT NULL,
+                                      active boolean DEFAULT NULL, notes text DEFAULT NULL,
+                                      expiration_date timestamptz DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c training.classes;
+BEGIN
+    -- NULL keeps a value; expiration_date => 'infinity' removes the expiration.
+    UPDATE training.classes x
+       SET label = coalesce(update_class.label, x.label),
+           reference = coalesce(update_class.reference, x.reference),
+           active = coalesce(update_class.active, x.active),
+           notes = coalesce(update_class.notes, x.notes),
+           expiration_date = CASE WHEN update_class.expiration_date = 'infinity' THEN NULL
+                                  ELSE coalesce(update_class.expiration_date, x.expiration_date) END
+     WHERE x.id = update_class.id
+    RETURNING * INTO c;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', update_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN training._class_json(c);
+END $$;
+COMMENT ON FUNCTION training.update_class(uuid, text, text, boolean, text, timestamptz) IS
+    'Change a class (NULL keeps a value; expiration_date => ''infinity'' removes the expiration); returns the Class object';
+
+CREATE FUNCTION training.delete_class(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM training.classes x WHERE x.id = delete_class.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', delete_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.delete_class(uuid) IS 'Delete a class with its images';
+
+------------------------------------------------------------------------------------------------
+-- Images
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION training.add_image(class_id uuid, data bytea, face_box integer[] DEFAULT NULL,
+                                   active boolean DEFAULT true, notes text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    i training.images;
+BEGIN
+    INSERT INTO training.images (class_id, data, face_box, active, notes)
+    VALUES (add_image.class_id, add_image.data, add_image.face_box, add_image.active, add_image.notes)
+    RETURNING * INTO i;
+    RETURN training._image_json(i);
+END $$;
+COMMENT ON FUNCTION training.add_image(uuid, bytea, integer[], boolean, text) IS
+    'Add an encoded image (JPEG, PNG, PGM/PPM) to a class, with an optional face box {x,y,width,height}; returns the Image object';
+
+CREATE FUNCTION training.get_image(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT training._image_json(i) INTO r FROM training.images i WHERE i.id = get_image.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'image % not found', get_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION training.get_image(uuid) IS
+    'The Image object (without the bytes: SELECT data FROM training.images); P0002 when there is no such image';
+
+CREATE FUNCTION training.list_images(class_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training._check_page("limit", "offset");
+    PERFORM FROM training.classes c WHERE c.id = list_images.class_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', list_images.class_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN training._page(
+        (SELECT count(*) FROM training.images i WHERE i.class_id = list_images.class_id),
+        "limit", "offset",
+        (SELECT jsonb_agg(training._image_json(i) ORDER BY i.time_created, i.id)
+           FROM (SELECT * FROM training.images x WHERE x.class_id = list_images.class_id
+                  ORDER BY x.time_created, x.id
+                  LIMIT list_images."limit" OFFSET list_images."offset") i));
+END $$;
+COMMENT ON FUNCTION training.list_images(uuid, integer, integer) IS
+    'Images of a class in creation order, in the list envelope';
+
+CREATE FUNCTION training.update_image(id uuid, face_box integer[] DEFAULT NULL, active boolean DEFAULT NULL,
+                                      notes text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    i training.images;
+BEGIN
+    -- NULL keeps a value; face_box => '{}' removes the face box.
+    UPDATE training.images x
+       SET face_box = coalesce(update_image.face_box, x.face_box),
+           active = coalesce(update_image.active, x.active),
+           notes = coalesce(update_image.notes, x.notes)
+     WHERE x.id = update_image.id
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'image % not found', update_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+    RETURN training._image_json(i);
+END $$;
+COMMENT ON FUNCTION training.update_image(uuid, integer[], boolean, text) IS
+    'Change an image''s face box, active flag or notes (NULL keeps a value; face_box => ''{}'' removes the box); returns the Image object';
+
+CREATE FUNCTION training.delete_image(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM training.images x WHERE x.id = delete_image.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'image % not found', delete_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.delete_image(uuid) IS 'Delete an image';
+
+------------------------------------------------------------------------------------------------
+-- Trainings
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION training.create_training(source_dataset_id uuid, output_model_name text,
+                                         output_model_description text DEFAULT '',
+                                         output_model_changelog text DEFAULT '',
+                                         config jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t training.trainings;
+BEGIN
+    -- The trigger on training.trainings validates and fills what a direct INSERT gets too.
+    INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,
+                                    output_model_changelog, config)
+    VALUES (create_training.source_dataset_id, create_training.output_model_name,
+            create_training.output_model_description, create_training.output_model_changelog,
+            create_training.config)
+    RETURNING * INTO t;
+    RETURN training._training_json(t);
+END $$;
+COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
+    'Queue a training of a dataset into a model version; the config is validated against the dataset type; returns the Training object';
+
+CREATE FUNCTION training.get_training(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    SELECT training._training_json(t) INTO r FROM training.trainings t WHERE t.id = get_training.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'training % not found', get_training.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION training.get_training(uuid) IS
+    'The Training object (the seed''s keys, with the nested Dataset and Model objects); P0002 when there is no such training';
+
+CREATE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
+                                        state text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training._check_page("limit", "offset");
+    IF state IS NOT NULL AND state NOT IN ('waiting', 'processing', 'completed', 'failed') THEN
+        RAISE EXCEPTION 'state must be waiting, processing, completed or failed, got %', quote_literal(state)
+            USING ERRCODE = '22023', HINT = 'Pass one of the four states, or NULL for all trainings.';
+    END IF;
+    RETURN training._page(
+        (SELECT count(*) FROM training.trainings t
+          WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
+        "limit", "offset",
+        (SELECT jsonb_agg(training._training_json(t) ORDER BY t.time_created, t.id)
+           FROM (SELECT * FROM training.trainings x
+                  WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
+                  ORDER BY x.time_created, x.id
+                  LIMIT list_trainings."limit" OFFSET list_trainings."offset") t));
+END $$;
+COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
+    'Trainings in creation order, optionally of one state, in the list envelope';
+
+CREATE FUNCTION training.delete_training(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    -- A processing training's worker notices the row is gone and stops without writing a version.
+    DELETE FROM training.trainings x WHERE x.id = delete_training.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'training % not found', delete_training.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.delete_training(uuid) IS
+    'Delete a training; a waiting one is never started, a processing one is cancelled';
+
+------------------------------------------------------------------------------------------------
+-- Models
+------------------------------------------------------------------------------------------------
+
+-- Find the model a reference names: a name (the caller's own model first), "name==N", a model
+-- id or a version id. Sets version_number only when the reference names a version (name==N or
+-- a version id). P0002 when nothing matches; 22023 for a malformed reference.
+CREATE FUNCTION training._find_model(model text, OUT model_id uuid, OUT version_number integer)
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    nm text := model;
+    n_text text;
+    n integer;
+    ref uuid;
+    found_count integer;
+BEGIN
+    IF model IS NULL OR btrim(model) = '' THEN
+        RAISE EXCEPTION 'model reference must not be empty'
+            USING ERRCODE = '22023', HINT = 'Pass a model name, "name==N" for version N, or a model or version id.';
+    END IF;
+    IF model ~* '^\s*\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?\s*$' THEN
+        ref := btrim(model)::uuid;
+        SELECT v.model_id, v.version_number INTO model_id, version_number
+          FROM training.model_versions v WHERE v.id = ref;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        SELECT m.id INTO model_id FROM training.models m WHERE m.id = ref;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        -- A uuid-looking name is still a name.
+    END IF;
+    IF strpos(model, '==') > 0 THEN
+        nm := split_part(model, '==', 1);
+        n_text := substr(model, length(nm) + 3);
+        IF n_text !~ '^\s*[0-9]{1,9}\s*$' OR n_text::integer < 1 THEN
+            RAISE EXCEPTION 'model reference % has an invalid version number %', quote_literal(model), quote_literal(n_text)
+                USING ERRCODE = '22023', HINT = 'Write "name==N" with N a version number 1, 2, ...';
+        END IF;
+        n := n_text::integer;
+    END IF;
+    SELECT count(*) INTO found_count FROM training.models m WHERE m.name = nm;
+    SELECT m.id INTO model_id FROM training.models m WHERE m.name = nm
+     ORDER BY (m.owner = current_user) DESC LIMIT 1;
+    IF model_id IS NULL THEN
+        RAISE EXCEPTION 'model % not found', quote_literal(nm)
+            USING ERRCODE = 'P0002', HINT = 'List the models with training.list_models(); a model appears when its first training completes.';
+    END IF;
+    IF found_count > 1 AND NOT EXISTS (SELECT 1 FROM training.models m WHERE m.name = nm AND m.owner = current_user) THEN
+        RAISE EXCEPTION 'model name % is ambiguous: % roles own a model of that name', quote_literal(nm), found_count
+            USING ERRCODE = '22023', HINT = 'Refer to the model by its id (see training.list_models()).';
+    END IF;
+    IF n IS NOT NULL THEN
+        PERFORM FROM training.model_versions v WHERE v.model_id = _find_model.model_id AND v.version_number = n;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'model % has no version %', quote_literal(nm), n
+                USING ERRCODE = 'P0002',
+                      HINT = format('Versions are numbered 1 to %s: see training.get_model(%L).',
+                          (SELECT coalesce(max(v.version_number), 0) FROM training.model_versions v
+                            WHERE v.model_id = _find_model.model_id), nm);
+        END IF;
+        version_number := n;
+    END IF;
+END $$;
+COMMENT ON FUNCTION training._find_model(text) IS
+    'Resolve a model reference (name, name==N, model id, version id) to a model and an explicit version (internal)';
+
+CREATE FUNCTION training.resolve_model_version(model text) RETURNS training.model_versions
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f record;
+    v training.model_versions;
+BEGIN
+    f := training._find_model(model);
+    IF f.version_number IS NOT NULL THEN
+        SELECT * INTO v FROM training.model_versions x
+         WHERE x.model_id = f.model_id AND x.version_number = f.version_number;
+    ELSE
+        SELECT * INTO v FROM training.model_versions x
+         WHERE x.model_id = f.model_id ORDER BY x.version_number DESC LIMIT 1;
+    END IF;
+    IF v.id IS NULL THEN
+        RAISE EXCEPTION 'model % has no version yet', quote_literal(model)
+            USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()).';
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION training.resolve_model_version(text) IS
+    'The model version a reference names: name -> latest, name==N -> version N, model id -> latest, version id -> that version; P0002 when unknown or without versions';
+
+CREATE FUNCTION training.get_model(model text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f record;
+    r jsonb;
+BEGIN
+    f := training._find_model(model);
+    SELECT training._model_json(m, v) INTO r
+      FROM training.models m
+      LEFT JOIN LATERAL (SELECT * FROM training.model_versions x
+                          WHERE x.model_id = m.id
+                            AND (f.version_number IS NULL OR x.version_number = f.version_number)
+                          ORDER BY x.version_number DESC LIMIT 1) v ON true
+     WHERE m.id = f.model_id;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION training.get_model(text) IS
+    'The Model object at the referenced version (name: latest, name==N, model id: latest, version id); P0002 when unknown';
+
+CREATE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training._check_page("limit", "offset");
+    RETURN training._page((SELECT count(*) FROM training.models), "limit", "offset",
+        (SELECT jsonb_agg(training._model_json(m, v) ORDER BY m.time_created, m.id)
+           FROM (SELECT * FROM training.models ORDER BY time_created, id
+                  LIMIT list_models."limit" OFFSET list_models."offset") m
+           LEFT JOIN LATERAL (SELECT * FROM training.model_versions x WHERE x.model_id = m.id
+                               ORDER BY x.version_number DESC LIMIT 1) v ON true));
+END $$;
+COMMENT ON FUNCTION training.list_models(integer, integer) IS
+    'Models in creation order, each at its latest version, in the list envelope';
+
+CREATE FUNCTION training.delete_model(model text) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    f record;
+BEGIN
+    -- "name==N" or a version id deletes that version; a name or model id deletes the model.
+    f := training._find_model(model);
+    IF f.version_number IS NOT NULL THEN
+        DELETE FROM training.model_versions v
+         WHERE v.model_id = f.model_id AND v.version_number = f.version_number;
+    ELSE
+        DELETE FROM training.models m WHERE m.id = f.model_id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.delete_model(text) IS
+    'Delete a model with all its versions (name or model id), or one version (name==N or version id)';
