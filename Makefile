@@ -25,7 +25,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS =
+REGRESS = access postgrest
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
