@@ -161,8 +161,10 @@ COMMENT ON COLUMN training.status.error IS 'Error of a failed training (first 60
 COMMENT ON COLUMN training.status.owner IS 'Role that created the training';
 COMMENT ON COLUMN training.status.created IS 'When the training was created';
 
--- Privileges. Nothing in the schema is usable by PUBLIC: grant_access() is the one way in.
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA training FROM PUBLIC;
+-- Privileges. USAGE on the schema is the gate: without it a role can call no function and
+-- reach no table of the schema (42501). grant_access() opens it and grants the tables; the
+-- functions keep their default EXECUTE for PUBLIC (internal ones whose authors revoked it,
+-- such as the worker's claim, stay closed).
 
 -- grant_access(role): everything a role needs to use the API through functions and tables.
 -- SECURITY DEFINER so that members of training_admin (not only superusers) can call it;
@@ -182,13 +184,6 @@ BEGIN
     -- Models and versions are written by the worker; owners read and delete them.
     EXECUTE format('GRANT SELECT, DELETE ON training.models, training.model_versions TO %s', role);
     EXECUTE format('GRANT SELECT ON training.status TO %s', role);
-    -- Every function of the schema (the API and the helpers it calls as the invoker),
-    -- except the access management itself.
-    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA training TO %s', role);
-    IF role <> 'training_admin'::regrole THEN
-        EXECUTE format('REVOKE EXECUTE ON FUNCTION training.grant_access(regrole), '
-                       'training.revoke_access(regrole) FROM %s', role);
-    END IF;
 END
 $$;
 
@@ -206,16 +201,16 @@ BEGIN
     EXECUTE format('REVOKE ALL ON training.datasets, training.classes, training.images, '
                    'training.trainings, training.models, training.model_versions, training.status '
                    'FROM %s', role);
-    EXECUTE format('REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA training FROM %s', role);
     EXECUTE format('REVOKE USAGE ON SCHEMA training FROM %s', role);
 END
 $$;
 
 COMMENT ON FUNCTION training.grant_access(regrole) IS
-    'Give a role everything it needs to use the training API (functions, tables, status view); '
+    'Give a role everything it needs to use the training API (schema, tables, status view); '
     'row-level security still limits it to its own rows. Callable by superusers and training_admin';
 COMMENT ON FUNCTION training.revoke_access(regrole) IS
     'Take back what grant_access gave a role; its rows are kept';
 
 REVOKE EXECUTE ON FUNCTION training.grant_access(regrole), training.revoke_access(regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION training.grant_access(regrole), training.revoke_access(regrole) TO training_admin;
 SELECT training.grant_access('training_admin');
