@@ -7,7 +7,7 @@ EXTVERSION = 0.1.0
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-PG_OBJS = src/training.o src/guard.o
+PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS =

@@ -5,9 +5,10 @@ COMMENT ON SCHEMA training IS
     'Train face and landmark recognition models inside PostgreSQL: datasets, classes, images, trainings, models';
 
 -- Datasets: collections of classes (identities for face, places for landmark).
--- The number_of_* columns are counters kept by triggers on classes and images, so that
--- rendering a dataset (get_dataset, get_training) does not count its images. They ignore
--- expiration, which moves with the clock: readers subtract expired classes at read time.
+-- number_of_*, preview_images and earliest_expiration are kept by triggers on classes and
+-- images, so that rendering a dataset (get_dataset, get_training) reads one row instead of
+-- counting its images. The counters ignore expiration, which moves with the clock: readers
+-- subtract expired classes at read time, and only when earliest_expiration has passed.
 CREATE TABLE training.datasets (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     owner             name NOT NULL DEFAULT current_user,
@@ -24,6 +25,8 @@ CREATE TABLE training.datasets (
     number_of_active_classes integer NOT NULL DEFAULT 0,
     number_of_images         integer NOT NULL DEFAULT 0,
     number_of_active_images  integer NOT NULL DEFAULT 0,
+    preview_images           uuid[] NOT NULL DEFAULT '{}',
+    earliest_expiration      timestamptz,
     CONSTRAINT datasets_name_not_empty CHECK (name <> ''),
     CONSTRAINT datasets_type_valid CHECK (type IN ('face', 'landmark')),
     CONSTRAINT datasets_version_positive CHECK (version >= 1),
@@ -51,6 +54,10 @@ COMMENT ON COLUMN training.datasets.number_of_active_classes IS
 COMMENT ON COLUMN training.datasets.number_of_images IS 'Counter kept by triggers: images of all classes (read-only)';
 COMMENT ON COLUMN training.datasets.number_of_active_images IS
     'Counter kept by triggers: active images of active classes, expired ones included (read-only)';
+COMMENT ON COLUMN training.datasets.preview_images IS
+    'Kept by triggers: the first image (by time_created, id) of each of the first three classes that have images (read-only)';
+COMMENT ON COLUMN training.datasets.earliest_expiration IS
+    'Kept by triggers: the earliest expiration_date of the active classes; NULL when none expires (read-only)';
 
 -- Classes: one identity or place of a dataset.
 CREATE TABLE training.classes (

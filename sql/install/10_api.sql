@@ -1,7 +1,7 @@
 -- training 0.1.0: the SQL API (DESIGN.md "SQL API") and the triggers that make direct use of the
 -- tables equivalent to it. Every function is SECURITY INVOKER: row-level security (added later)
--- applies to the caller. JSON rendering lives in small inlinable SQL functions (_*_json) so
--- that a plpgsql caller plans the whole object as one cached query.
+-- applies to the caller. The Training, Dataset and Model objects are rendered in C (src/render.c)
+-- from one saved query each; classes and images by small SQL functions.
 
 ------------------------------------------------------------------------------------------------
 -- Helpers
@@ -155,37 +155,25 @@ COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
 -- JSON objects
 ------------------------------------------------------------------------------------------------
 
--- The Dataset object. Counts come from the trigger-kept counters minus the classes that have
--- expired by now; previews are the first image of each of the first three classes with images.
-CREATE FUNCTION training._dataset_json(d training.datasets) RETURNS jsonb
-    LANGUAGE sql STABLE
-    RETURN jsonb_build_object(
-        'id', d.id,
-        'name', d.name,
-        'description', d.description,
-        'version', round(d.version::numeric, 1),
-        'type', d.type,
-        'time_created', training._ts(d.time_created),
-        'time_updated', training._ts(d.time_updated),
-        'number_of_classes', d.number_of_classes,
-        'number_of_active_classes', d.number_of_active_classes
-            - (SELECT count(*) FROM training.classes x
-                WHERE x.dataset_id = d.id AND x.expiration_date <= now() AND x.active),
-        'number_of_images', d.number_of_images,
-        'number_of_active_images', d.number_of_active_images
-            - (SELECT coalesce(sum(x.number_of_active_images), 0) FROM training.classes x
-                WHERE x.dataset_id = d.id AND x.expiration_date <= now() AND x.active),
-        'preview_images', (SELECT coalesce(jsonb_agg('image://' || p.image_id ORDER BY p.n), '[]'::jsonb)
-            FROM (SELECT i.id AS image_id, row_number() OVER () AS n
-                    FROM training.classes c
-                    CROSS JOIN LATERAL (SELECT im.id FROM training.images im WHERE im.class_id = c.id
-                                        ORDER BY im.time_created, im.id LIMIT 1) i
-                   WHERE c.dataset_id = d.id AND c.number_of_images > 0
-                   ORDER BY c.time_created, c.id LIMIT 3) p),
-        'evaluation_result', d.evaluation_result,
-        'evaluation_state', d.evaluation_state,
-        'issues', d.issues);
-COMMENT ON FUNCTION training._dataset_json(training.datasets) IS 'Render the Dataset object (internal)';
+-- The Training, Dataset and Model objects are built in C (src/render.c): get_training is
+-- called as often as a plain row select and is benchmarked against it (bench/).
+CREATE FUNCTION training.get_training(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_get_training'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training.get_training(uuid) IS
+    'The Training object (the seed''s keys, with the nested Dataset and Model objects); P0002 when there is no such training';
+
+CREATE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_get_dataset'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training.get_dataset(uuid) IS
+    'The Dataset object (counts derived, expired classes counted as inactive); P0002 when there is no such dataset';
+
+CREATE FUNCTION training._model_json(model_id uuid, version integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_model_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training._model_json(uuid, integer) IS
+    'The Model object at one version (NULL version: none); NULL when there is no such model (internal)';
 
 -- The Class object.
 CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
@@ -227,55 +215,6 @@ CREATE FUNCTION training._image_json(i training.images) RETURNS jsonb
         'time_updated', training._ts(i.time_updated));
 COMMENT ON FUNCTION training._image_json(training.images) IS 'Render the Image object (internal)';
 
--- The Model object for one of its versions (v may be NULL for a model without versions).
-CREATE FUNCTION training._model_json(m training.models, v training.model_versions) RETURNS jsonb
-    LANGUAGE sql STABLE
-    RETURN jsonb_build_object(
-        'id', m.id,
-        'name', m.name,
-        'description', m.description,
-        'type', m.type,
-        'version', v.version_number,
-        'version_id', v.id,
-        'reference', CASE WHEN v.version_number IS NOT NULL THEN m.name || '==' || v.version_number END,
-        'versions', (SELECT count(*) FROM training.model_versions x WHERE x.model_id = m.id),
-        'changelog', v.changelog,
-        'metrics', v.metrics,
-        'training_id', v.training_id,
-        'time_created', training._ts(m.time_created),
-        'time_updated', training._ts(m.time_updated),
-        'version_time_created', training._ts(v.time_created));
-COMMENT ON FUNCTION training._model_json(training.models, training.model_versions) IS
-    'Render the Model object at one version (internal)';
-
--- The Training object: exactly the keys of the seed's example.
-CREATE FUNCTION training._training_json(t training.trainings) RETURNS jsonb
-    LANGUAGE sql STABLE
-    RETURN jsonb_build_object(
-        'id', t.id,
-        'type', t.type,
-        'state', t.state,
-        'progress', t.progress,
-        'duration', t.duration,
-        'error', t.error,
-        'time_created', training._ts(t.time_created),
-        'time_started', training._ts(t.time_started),
-        'time_completed', training._ts(t.time_completed),
-        -- The live dataset; once deleted, the snapshot stored with the model version.
-        'source_dataset', coalesce(
-            (SELECT training._dataset_json(d) FROM training.datasets d WHERE d.id = t.source_dataset_id),
-            (SELECT v.dataset FROM training.model_versions v WHERE v.training_id = t.id LIMIT 1)),
-        'output_model_name', t.output_model_name,
-        'output_model', (SELECT training._model_json(m, v)
-                           FROM training.models m
-                           JOIN training.model_versions v
-                             ON v.model_id = m.id AND v.version_number = t.output_model_version
-                          WHERE m.id = t.output_model_id),
-        'config', t.config,
-        'output_model_description', t.output_model_description,
-        'output_model_changelog', t.output_model_changelog);
-COMMENT ON FUNCTION training._training_json(training.trainings) IS 'Render the Training object (internal)';
-
 ------------------------------------------------------------------------------------------------
 -- Triggers: direct INSERT/UPDATE/DELETE on the tables behave like the functions
 ------------------------------------------------------------------------------------------------
@@ -310,6 +249,8 @@ BEGIN
         NEW.number_of_active_classes := 0;
         NEW.number_of_images := 0;
         NEW.number_of_active_images := 0;
+        NEW.preview_images := '{}';
+        NEW.earliest_expiration := NULL;
         RETURN NEW;
     END IF;
     IF NEW.id IS DISTINCT FROM OLD.id THEN
@@ -321,17 +262,23 @@ BEGIN
     ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
         PERFORM training._read_only('datasets', 'time_created', 'Omit it: it is set at creation.');
     END IF;
-    IF (NEW.number_of_classes, NEW.number_of_active_classes, NEW.number_of_images, NEW.number_of_active_images)
+    IF (NEW.number_of_classes, NEW.number_of_active_classes, NEW.number_of_images, NEW.number_of_active_images,
+        NEW.preview_images, NEW.earliest_expiration)
        IS DISTINCT FROM
-       (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images) THEN
+       (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images,
+        OLD.preview_images, OLD.earliest_expiration) THEN
         IF pg_trigger_depth() < 2 THEN
-            PERFORM training._read_only('datasets', 'number_of_*',
-                'The counters follow the classes and images of the dataset: add or delete those instead.');
+            PERFORM training._read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
+                'These follow the classes and images of the dataset: add, change or delete those instead.');
         END IF;
-        RETURN NEW;   -- counter maintenance does not change the dataset's own time_updated
     END IF;
     NEW.description := coalesce(NEW.description, '');
-    NEW.time_updated := now();
+    -- time_updated follows the dataset's own attributes, not the kept counters and previews.
+    IF (NEW.name, NEW.description, NEW.version, NEW.evaluation_result, NEW.evaluation_state, NEW.issues)
+       IS DISTINCT FROM
+       (OLD.name, OLD.description, OLD.version, OLD.evaluation_result, OLD.evaluation_state, OLD.issues) THEN
+        NEW.time_updated := now();
+    END IF;
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION training._datasets_before() IS
@@ -379,11 +326,13 @@ BEGIN
                 PERFORM training._read_only('classes', 'number_of_*',
                     'The counters follow the images of the class: add or delete those instead.');
             END IF;
-            RETURN NEW;
         END IF;
         NEW.active := coalesce(NEW.active, OLD.active);
         NEW.notes := coalesce(NEW.notes, '');
-        NEW.time_updated := now();
+        IF (NEW.label, NEW.reference, NEW.active, NEW.notes, NEW.expiration_date)
+           IS DISTINCT FROM (OLD.label, OLD.reference, OLD.active, OLD.notes, OLD.expiration_date) THEN
+            NEW.time_updated := now();
+        END IF;
     END IF;
     IF NEW.reference IS NULL OR btrim(NEW.reference) = '' THEN
         RAISE EXCEPTION 'class reference must not be empty'
@@ -455,7 +404,10 @@ BEGIN
     END IF;
     NEW.active := coalesce(NEW.active, OLD.active);
     NEW.notes := coalesce(NEW.notes, '');
-    NEW.time_updated := now();
+    IF (NEW.data, NEW.face_box, NEW.active, NEW.notes, NEW.evaluation_result)
+       IS DISTINCT FROM (OLD.data, OLD.face_box, OLD.active, OLD.notes, OLD.evaluation_result) THEN
+        NEW.time_updated := now();
+    END IF;
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION training._images_before() IS
@@ -499,6 +451,8 @@ CREATE TRIGGER images_count_delete AFTER DELETE ON training.images
 
 CREATE FUNCTION training._classes_count() RETURNS trigger
     LANGUAGE plpgsql AS $$
+DECLARE
+    ids uuid[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE training.datasets d SET number_of_classes = d.number_of_classes + s.n,
@@ -506,6 +460,7 @@ BEGIN
           FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
                   FROM new_rows GROUP BY dataset_id) s
          WHERE d.id = s.dataset_id;
+        ids := ARRAY(SELECT DISTINCT dataset_id FROM new_rows WHERE expiration_date IS NOT NULL);
     ELSIF TG_OP = 'DELETE' THEN
         UPDATE training.datasets d SET number_of_classes = d.number_of_classes - s.n,
                                        number_of_active_classes = d.number_of_active_classes - s.a,
@@ -516,6 +471,7 @@ BEGIN
                        coalesce(sum(number_of_active_images) FILTER (WHERE active), 0) AS ai
                   FROM old_rows GROUP BY dataset_id) s
          WHERE d.id = s.dataset_id;
+        ids := ARRAY(SELECT DISTINCT dataset_id FROM old_rows WHERE number_of_images > 0 OR expiration_date IS NOT NULL);
     ELSE
         UPDATE training.datasets d SET number_of_active_classes = d.number_of_active_classes + s.a,
                                        number_of_images = d.number_of_images + s.i,
@@ -527,10 +483,28 @@ BEGIN
                            - CASE WHEN o.active THEN o.number_of_active_images ELSE 0 END) AS ai
                   FROM new_rows n JOIN old_rows o ON o.id = n.id GROUP BY n.dataset_id) s
          WHERE d.id = s.dataset_id AND (s.a <> 0 OR s.i <> 0 OR s.ai <> 0);
+        -- Previews follow the images; the earliest expiration follows active and expiration_date.
+        ids := ARRAY(SELECT DISTINCT n.dataset_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                      WHERE n.number_of_images <> o.number_of_images
+                         OR n.active <> o.active
+                         OR n.expiration_date IS DISTINCT FROM o.expiration_date);
+    END IF;
+    IF cardinality(ids) > 0 THEN
+        UPDATE training.datasets d
+           SET preview_images = ARRAY(
+                   SELECT (SELECT im.id FROM training.images im WHERE im.class_id = c.id
+                            ORDER BY im.time_created, im.id LIMIT 1)
+                     FROM training.classes c
+                    WHERE c.dataset_id = d.id AND c.number_of_images > 0
+                    ORDER BY c.time_created, c.id LIMIT 3),
+               earliest_expiration = (SELECT min(x.expiration_date) FROM training.classes x
+                                       WHERE x.dataset_id = d.id AND x.active AND x.expiration_date IS NOT NULL)
+         WHERE d.id = ANY (ids);
     END IF;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION training._classes_count() IS 'Trigger: keep the class and image counters of datasets';
+COMMENT ON FUNCTION training._classes_count() IS
+    'Trigger: keep the class and image counters, preview images and earliest expiration of datasets';
 CREATE TRIGGER classes_count_insert AFTER INSERT ON training.classes
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._classes_count();
 CREATE TRIGGER classes_count_update AFTER UPDATE ON training.classes
@@ -654,31 +628,17 @@ BEGIN
     INSERT INTO training.datasets (name, type, description)
     VALUES (create_dataset.name, create_dataset.type, coalesce(create_dataset.description, ''))
     RETURNING * INTO d;
-    RETURN training._dataset_json(d);
+    RETURN training.get_dataset(d.id);
 END $$;
 COMMENT ON FUNCTION training.create_dataset(text, text, text) IS
     'Create a dataset of type face or landmark; returns the Dataset object';
-
-CREATE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
-    LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    r jsonb;
-BEGIN
-    SELECT training._dataset_json(d) INTO r FROM training.datasets d WHERE d.id = get_dataset.id;
-    IF r IS NULL THEN
-        RAISE EXCEPTION 'dataset % not found', get_dataset.id
-            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
-    END IF;
-    RETURN r;
-END $$;
-COMMENT ON FUNCTION training.get_dataset(uuid) IS 'The Dataset object; P0002 when there is no such dataset';
 
 CREATE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.datasets), "limit", "offset",
-        (SELECT jsonb_agg(training._dataset_json(d) ORDER BY d.time_created, d.id)
+        (SELECT jsonb_agg(training.get_dataset(d.id) ORDER BY d.time_created, d.id)
            FROM (SELECT * FROM training.datasets ORDER BY time_created, id
                   LIMIT list_datasets."limit" OFFSET list_datasets."offset") d));
 END $$;
@@ -699,7 +659,7 @@ BEGIN
         RAISE EXCEPTION 'dataset % not found', update_dataset.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
-    RETURN training._dataset_json(d);
+    RETURN training.get_dataset(d.id);
 END $$;
 COMMENT ON FUNCTION training.update_dataset(uuid, text, text) IS
     'Change the name and/or description of a dataset (NULL keeps a value); returns the Dataset object';
@@ -914,25 +874,10 @@ BEGIN
             create_training.output_model_description, create_training.output_model_changelog,
             create_training.config)
     RETURNING * INTO t;
-    RETURN training._training_json(t);
+    RETURN training.get_training(t.id);
 END $$;
 COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
     'Queue a training of a dataset into a model version; the config is validated against the dataset type; returns the Training object';
-
-CREATE FUNCTION training.get_training(id uuid) RETURNS jsonb
-    LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    r jsonb;
-BEGIN
-    SELECT training._training_json(t) INTO r FROM training.trainings t WHERE t.id = get_training.id;
-    IF r IS NULL THEN
-        RAISE EXCEPTION 'training % not found', get_training.id
-            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
-    END IF;
-    RETURN r;
-END $$;
-COMMENT ON FUNCTION training.get_training(uuid) IS
-    'The Training object (the seed''s keys, with the nested Dataset and Model objects); P0002 when there is no such training';
 
 CREATE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
                                         state text DEFAULT NULL) RETURNS jsonb
@@ -947,7 +892,7 @@ BEGIN
         (SELECT count(*) FROM training.trainings t
           WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
         "limit", "offset",
-        (SELECT jsonb_agg(training._training_json(t) ORDER BY t.time_created, t.id)
+        (SELECT jsonb_agg(training.get_training(t.id) ORDER BY t.time_created, t.id)
            FROM (SELECT * FROM training.trainings x
                   WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
                   ORDER BY x.time_created, x.id
@@ -1064,17 +1009,10 @@ CREATE FUNCTION training.get_model(model text) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 DECLARE
     f record;
-    r jsonb;
 BEGIN
     f := training._find_model(model);
-    SELECT training._model_json(m, v) INTO r
-      FROM training.models m
-      LEFT JOIN LATERAL (SELECT * FROM training.model_versions x
-                          WHERE x.model_id = m.id
-                            AND (f.version_number IS NULL OR x.version_number = f.version_number)
-                          ORDER BY x.version_number DESC LIMIT 1) v ON true
-     WHERE m.id = f.model_id;
-    RETURN r;
+    RETURN training._model_json(f.model_id, coalesce(f.version_number,
+        (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = f.model_id)));
 END $$;
 COMMENT ON FUNCTION training.get_model(text) IS
     'The Model object at the referenced version (name: latest, name==N, model id: latest, version id); P0002 when unknown';
@@ -1084,11 +1022,11 @@ CREATE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" intege
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.models), "limit", "offset",
-        (SELECT jsonb_agg(training._model_json(m, v) ORDER BY m.time_created, m.id)
-           FROM (SELECT * FROM training.models ORDER BY time_created, id
-                  LIMIT list_models."limit" OFFSET list_models."offset") m
-           LEFT JOIN LATERAL (SELECT * FROM training.model_versions x WHERE x.model_id = m.id
-                               ORDER BY x.version_number DESC LIMIT 1) v ON true));
+        (SELECT jsonb_agg(training._model_json(m.id,
+                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id))
+                  ORDER BY m.time_created, m.id)
+           FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
+                  LIMIT list_models."limit" OFFSET list_models."offset") m));
 END $$;
 COMMENT ON FUNCTION training.list_models(integer, integer) IS
     'Models in creation order, each at its latest version, in the list envelope';

@@ -1,0 +1,533 @@
+/*
+ * render.c: the Training, Dataset and Model objects as jsonb (get_training, get_dataset,
+ * _model_json). Built directly as JsonbValues from one query row (store_api.c), because
+ * get_training is called as often as a plain row select and is benchmarked against it.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "access/xact.h"
+
+#include "store_api.h"
+
+PG_FUNCTION_INFO_V1(training_get_training);
+PG_FUNCTION_INFO_V1(training_get_dataset);
+PG_FUNCTION_INFO_V1(training_model_json);
+
+/* One row of a store_api query and the base column of the object being rendered. */
+typedef struct Row
+{
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	int			base;
+} Row;
+
+static Datum
+col(const Row *r, int offset, bool *isnull)
+{
+	return SPI_getbinval(r->tuple, r->desc, r->base + offset, isnull);
+}
+
+static void
+put_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+static void
+put_value(JsonbParseState **ps, const char *key, JsonbValue *v)
+{
+	put_key(ps, key);
+	pushJsonbValue(ps, WJB_VALUE, v);
+}
+
+static void
+put_null(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	put_value(ps, key, &v);
+}
+
+static void
+put_cstring(JsonbParseState **ps, const char *key, const char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = len;
+	put_value(ps, key, &v);
+}
+
+static void
+put_text(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+	text	   *t;
+
+	if (isnull)
+	{
+		put_null(ps, key);
+		return;
+	}
+	t = DatumGetTextPP(d);
+	put_cstring(ps, key, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/* A uuid as its canonical 36-character string, with an optional prefix ("image://"). */
+static char *
+uuid_string(Datum d, const char *prefix)
+{
+	static const char hex[] = "0123456789abcdef";
+	pg_uuid_t  *u = DatumGetUUIDP(d);
+	size_t		plen = prefix ? strlen(prefix) : 0;
+	char	   *s = palloc(plen + 37);
+	char	   *p = s + plen;
+
+	if (plen)
+		memcpy(s, prefix, plen);
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 0x0f];
+	}
+	*p = '\0';
+	return s;
+}
+
+static void
+put_uuid(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+
+	if (isnull)
+		put_null(ps, key);
+	else
+		put_cstring(ps, key, uuid_string(d, NULL), 36);
+}
+
+/* A time as the seed writes it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff". */
+static void
+put_time(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	TimestampTz t = DatumGetTimestampTz(col(r, offset, &isnull));
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[64];
+	int			len;
+
+	if (isnull)
+	{
+		put_null(ps, key);
+		return;
+	}
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		len = snprintf(buf, sizeof(buf), "-infinity");
+	else if (TIMESTAMP_IS_NOEND(t))
+		len = snprintf(buf, sizeof(buf), "infinity");
+	else
+	{
+		/* No time zone argument: the broken-down time is UTC. */
+		if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range in column \"%s\"", key)));
+		len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d",
+					   tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+					   (int) fsec);
+	}
+	put_cstring(ps, key, pstrdup(buf), len);
+}
+
+static void
+put_numeric(JsonbParseState **ps, const char *key, Numeric n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = n;
+	put_value(ps, key, &v);
+}
+
+static void
+put_int(JsonbParseState **ps, const char *key, int64 i)
+{
+	put_numeric(ps, key, int64_to_numeric(i));
+}
+
+/* An integer column (int4 or int8, as the query types it), or null. */
+static void
+put_int_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+
+	if (isnull)
+		put_null(ps, key);
+	else if (TupleDescAttr(r->desc, r->base + offset - 1)->atttypid == INT8OID)
+		put_int(ps, key, DatumGetInt64(d));
+	else
+		put_int(ps, key, DatumGetInt32(d));
+}
+
+/* A float8 column as a JSON number (non-finite values as strings, as to_jsonb does). */
+static void
+put_float_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	float8		f = DatumGetFloat8(col(r, offset, &isnull));
+
+	if (isnull)
+		put_null(ps, key);
+	else if (isnan(f) || isinf(f))
+	{
+		char	   *s = DatumGetCString(DirectFunctionCall1(float8out, Float8GetDatum(f)));
+
+		put_cstring(ps, key, s, strlen(s));
+	}
+	else
+		put_numeric(ps, key, DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(f))));
+}
+
+/* A jsonb column, embedded as it is stored. */
+static void
+put_jsonb_datum(JsonbParseState **ps, const char *key, Datum d)
+{
+	Jsonb	   *jb = DatumGetJsonbP(d);
+	JsonbValue	v;
+
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	put_value(ps, key, &v);
+}
+
+static void
+put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+
+	if (isnull)
+		put_null(ps, key);
+	else
+		put_jsonb_datum(ps, key, d);
+}
+
+/*
+ * Keys are pushed in jsonb's own order (shorter first, then bytewise), so the sort that
+ * closes each object finds them sorted.
+ */
+
+/* The Dataset object: DESIGN.md's keys, counts from the counters minus expired classes. */
+static JsonbValue *
+push_dataset(JsonbParseState **ps, const Row *r)
+{
+	bool		isnull;
+	int64		expired_classes = 0;
+	int64		expired_images = 0;
+	Datum		id = col(r, D_ID, &isnull);
+	Datum		earliest = col(r, D_EARLIEST_EXPIRATION, &isnull);
+
+	/* Expiration moves with the clock: count expired classes once the earliest has passed. */
+	if (!isnull && DatumGetTimestampTz(earliest) <= GetCurrentTransactionStartTimestamp())
+	{
+		TupleDesc	desc;
+		HeapTuple	e = store_api_row(SQ_EXPIRED, &id, NULL, &desc);
+
+		if (e != NULL)
+		{
+			bool		n1,
+						n2;
+
+			expired_classes = DatumGetInt64(SPI_getbinval(e, desc, E_CLASSES, &n1));
+			expired_images = DatumGetInt64(SPI_getbinval(e, desc, E_ACTIVE_IMAGES, &n2));
+		}
+	}
+
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	put_uuid(ps, "id", r, D_ID);
+	put_text(ps, "name", r, D_NAME);
+	put_text(ps, "type", r, D_TYPE);
+	put_jsonb_col(ps, "issues", r, D_ISSUES);
+	/* The seed writes the version as 1.0: a number with one decimal. */
+	put_numeric(ps, "version",
+				int64_div_fast_to_numeric((int64) DatumGetInt32(col(r, D_VERSION, &isnull)) * 10, 1));
+	put_text(ps, "description", r, D_DESCRIPTION);
+	put_time(ps, "time_created", r, D_TIME_CREATED);
+	put_time(ps, "time_updated", r, D_TIME_UPDATED);
+
+	put_key(ps, "preview_images");
+	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+	{
+		Datum		previews = col(r, D_PREVIEWS, &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(previews), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
+							  &elems, &nulls, &n);
+			for (int i = 0; i < n; i++)
+			{
+				JsonbValue	v;
+
+				if (nulls[i])
+					continue;
+				v.type = jbvString;
+				v.val.string.val = uuid_string(elems[i], "image://");
+				v.val.string.len = strlen(v.val.string.val);
+				pushJsonbValue(ps, WJB_ELEM, &v);
+			}
+		}
+	}
+	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+
+	put_int_col(ps, "evaluation_state", r, D_EVALUATION_STATE);
+	put_int_col(ps, "number_of_images", r, D_IMAGES);
+	put_jsonb_col(ps, "evaluation_result", r, D_EVALUATION_RESULT);
+	put_int_col(ps, "number_of_classes", r, D_CLASSES);
+	put_int(ps, "number_of_active_images",
+			Max(0, (int64) DatumGetInt32(col(r, D_ACTIVE_IMAGES, &isnull)) - expired_images));
+	put_int(ps, "number_of_active_classes",
+			Max(0, (int64) DatumGetInt32(col(r, D_ACTIVE_CLASSES, &isnull)) - expired_classes));
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * The Model object at one version, or nothing (returns NULL) when the model does not exist,
+ * or, with need_version, when that version does not exist.
+ */
+static JsonbValue *
+push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_null, bool need_version,
+		   bool *pushed)
+{
+	Datum		args[2] = {model_id, version};
+	char		nulls[3] = {' ', version_null ? 'n' : ' ', '\0'};
+	Row			r = {NULL, NULL, 1};
+	bool		isnull;
+	Datum		number;
+
+	*pushed = false;
+	r.tuple = store_api_row(SQ_MODEL, args, nulls, &r.desc);
+	if (r.tuple == NULL)
+		return NULL;
+	number = col(&r, M_VERSION - 1, &isnull);
+	if (isnull && need_version)
+		return NULL;
+	*pushed = true;
+
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	put_uuid(ps, "id", &r, M_ID - 1);
+	put_text(ps, "name", &r, M_NAME - 1);
+	put_text(ps, "type", &r, M_TYPE - 1);
+	put_jsonb_col(ps, "metrics", &r, M_METRICS - 1);
+	put_int_col(ps, "version", &r, M_VERSION - 1);
+	put_int_col(ps, "versions", &r, M_VERSIONS - 1);
+	put_text(ps, "changelog", &r, M_CHANGELOG - 1);
+	if (isnull)
+		put_null(ps, "reference");
+	else
+	{
+		bool		nnull;
+		text	   *name = DatumGetTextPP(col(&r, M_NAME - 1, &nnull));
+		char	   *ref = psprintf("%.*s==%d", (int) VARSIZE_ANY_EXHDR(name), VARDATA_ANY(name),
+								   DatumGetInt32(number));
+
+		put_cstring(ps, "reference", ref, strlen(ref));
+	}
+	put_uuid(ps, "version_id", &r, M_VERSION_ID - 1);
+	put_text(ps, "description", &r, M_DESCRIPTION - 1);
+	put_uuid(ps, "training_id", &r, M_TRAINING_ID - 1);
+	put_time(ps, "time_created", &r, M_TIME_CREATED - 1);
+	put_time(ps, "time_updated", &r, M_TIME_UPDATED - 1);
+	put_time(ps, "version_time_created", &r, M_VERSION_TIME_CREATED - 1);
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/* The Training object: exactly the keys of the seed's example. */
+static JsonbValue *
+push_training(JsonbParseState **ps, const Row *row)
+{
+	Row			d = {row->tuple, row->desc, T_DATASET_BASE};
+	bool		isnull;
+	bool		pushed;
+	text	   *error;
+	Datum		model_id;
+
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	put_uuid(ps, "id", row, T_ID - 1);
+	put_text(ps, "type", row, T_TYPE - 1);
+	error = DatumGetTextPP(col(row, T_ERROR - 1, &isnull));
+	put_cstring(ps, "error", isnull ? "" : VARDATA_ANY(error), isnull ? 0 : VARSIZE_ANY_EXHDR(error));
+	put_text(ps, "state", row, T_STATE - 1);
+	put_jsonb_col(ps, "config", row, T_CONFIG - 1);
+	put_float_col(ps, "duration", row, T_DURATION - 1);
+	put_float_col(ps, "progress", row, T_PROGRESS - 1);
+
+	/* The version this training wrote; null until there is one (or once it is deleted). */
+	put_key(ps, "output_model");
+	model_id = col(row, T_OUTPUT_MODEL_ID - 1, &isnull);
+	pushed = false;
+	if (!isnull)
+	{
+		bool		vnull;
+		Datum		version = col(row, T_OUTPUT_MODEL_VERSION - 1, &vnull);
+
+		if (!vnull)
+			push_model(ps, model_id, version, false, true, &pushed);
+	}
+	if (!pushed)
+	{
+		JsonbValue	v;
+
+		v.type = jbvNull;
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+
+	put_time(ps, "time_created", row, T_TIME_CREATED - 1);
+	put_time(ps, "time_started", row, T_TIME_STARTED - 1);
+
+	/* The live dataset; once it is deleted, the snapshot kept with the model version. */
+	(void) col(&d, D_ID, &isnull);
+	if (!isnull)
+	{
+		put_key(ps, "source_dataset");
+		push_dataset(ps, &d);
+	}
+	else
+	{
+		TupleDesc	desc;
+		Datum		id = col(row, T_ID - 1, &isnull);
+		HeapTuple	snap = store_api_row(SQ_SNAPSHOT, &id, NULL, &desc);
+		Row			s = {snap, desc, 1};
+
+		if (snap != NULL)
+			put_jsonb_col(ps, "source_dataset", &s, 0);
+		else
+			put_null(ps, "source_dataset");
+	}
+
+	put_time(ps, "time_completed", row, T_TIME_COMPLETED - 1);
+	put_text(ps, "output_model_name", row, T_OUTPUT_MODEL_NAME - 1);
+	put_text(ps, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG - 1);
+	put_text(ps, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION - 1);
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/* Refuse a NULL id with a message naming the argument. */
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *what, const char *hint)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be NULL", what),
+				 errhint("%s", hint)));
+}
+
+/* training.get_training(id uuid) RETURNS jsonb */
+Datum
+training_get_training(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	Datum		arg;
+	Row			row = {NULL, NULL, 1};
+	Jsonb	   *out;
+
+	require_arg(fcinfo, 0, "training id", "Pass the id of a training (see training.list_trainings()).");
+	arg = PG_GETARG_DATUM(0);
+	SPI_connect();
+	row.tuple = store_api_row(SQ_TRAINING, &arg, NULL, &row.desc);
+	if (row.tuple == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("training %s not found", uuid_string(arg, NULL)),
+				 errhint("Check the id with training.list_trainings().")));
+	res = push_training(&ps, &row);
+	MemoryContextSwitchTo(caller);
+	out = JsonbValueToJsonb(res);
+	SPI_finish();
+	PG_RETURN_JSONB_P(out);
+}
+
+/* training.get_dataset(id uuid) RETURNS jsonb */
+Datum
+training_get_dataset(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	Datum		arg;
+	Row			row = {NULL, NULL, 1};
+	Jsonb	   *out;
+
+	require_arg(fcinfo, 0, "dataset id", "Pass the id of a dataset (see training.list_datasets()).");
+	arg = PG_GETARG_DATUM(0);
+	SPI_connect();
+	row.tuple = store_api_row(SQ_DATASET, &arg, NULL, &row.desc);
+	if (row.tuple == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("dataset %s not found", uuid_string(arg, NULL)),
+				 errhint("Check the id with training.list_datasets().")));
+	res = push_dataset(&ps, &row);
+	MemoryContextSwitchTo(caller);
+	out = JsonbValueToJsonb(res);
+	SPI_finish();
+	PG_RETURN_JSONB_P(out);
+}
+
+/* training._model_json(model_id uuid, version integer) RETURNS jsonb; NULL when no such model. */
+Datum
+training_model_json(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	bool		pushed;
+	Jsonb	   *out = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	SPI_connect();
+	res = push_model(&ps, PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+					 PG_ARGISNULL(1), false, &pushed);
+	if (pushed)
+	{
+		MemoryContextSwitchTo(caller);
+		out = JsonbValueToJsonb(res);
+	}
+	SPI_finish();
+	if (out == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(out);
+}
