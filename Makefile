@@ -7,22 +7,25 @@ EXTVERSION = 0.1.0
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o
+PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS =
+# Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
+NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o
+CORE_OBJS += $(NN_OBJS)
 
 OBJS = $(PG_OBJS) $(CORE_OBJS)
 
 # The install script is assembled from sql/install/*.sql in name order.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden
 
 # Server headers as system headers, so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
 	-I/usr/include/x86_64-linux-gnu/openblas-pthread
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
-SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lm
+SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
 REGRESS = access postgrest
@@ -37,11 +40,34 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 
 # Unit tests of the pure core (no server needed).
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
-test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
+test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h test/unit/*.h)
 	$(CC) -O1 -g -Wall -Wextra -Werror -std=gnu11 -Isrc \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lm
+		-o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
 
 .PHONY: unit
 unit: test/unit/run_unit
 	./test/unit/run_unit
+
+# Face networks: weights from npm @vladmandic/face-api, pinned and checksummed
+# (models/SHA256SUMS); installed to $(sharedir)/extension/training_models,
+# the default of training.model_path.
+FACEAPI_VERSION = 1.7.15
+MODEL_FILES = $(shell awk '{print $$2}' models/SHA256SUMS)
+
+.PHONY: models install-models
+models:
+	scripts/fetch-models.sh $(FACEAPI_VERSION) models
+
+install: install-models
+install-models:
+	@if [ -f models/face_recognition_model.bin ]; then \
+		$(MKDIR_P) '$(DESTDIR)$(datadir)/extension/training_models' && \
+		$(INSTALL_DATA) $(addprefix models/,$(MODEL_FILES)) '$(DESTDIR)$(datadir)/extension/training_models/'; \
+	else echo "note: no face models in models/; run 'make models' before 'make install'"; fi
+
+# Golden test of src/nn against face-api's JavaScript (test/deep/run.sh).
+test/deep/golden: test/deep/golden.c $(NN_OBJS:.o=.c) src/nn/nn.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -Isrc \
+		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
+		-o $@ test/deep/golden.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm

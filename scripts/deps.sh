@@ -3,7 +3,9 @@
 set -euo pipefail
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
       postgresql-15-cron libipc-run-perl libopenblas-dev uuid-dev libjpeg62-turbo-dev
-      libpng-dev libpq-dev valgrind)
+      libpng-dev libpq-dev valgrind libcjson-dev)
+# npm fetches the face networks (scripts/fetch-models.sh) and the golden test's peer.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

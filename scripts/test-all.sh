@@ -19,6 +19,7 @@ if [ "$(id -u)" = 0 ]; then scripts/deps.sh || exit 1; fi
 export PG_CONFIG=${PG_CONFIG:-pg_config}
 make -s clean >/dev/null 2>&1
 make -s >/dev/null || { echo "build failed"; exit 1; }
+make -s models >/dev/null || { echo "fetching the face models (npm) failed"; exit 1; }
 make -s install >/dev/null || { echo "install failed"; exit 1; }
 
 # Tests run as the postgres OS user in a private copy of the tree.
@@ -32,6 +33,9 @@ if ls test/unit/*.c >/dev/null 2>&1; then
     step "unit tests under valgrind" as_pg valgrind -q --error-exitcode=1 --leak-check=full \
         "$work/src/test/unit/run_unit"
 fi
+
+# The C face networks against face-api's JavaScript (no server needed).
+step "face networks golden test" env VALGRIND=1 test/deep/run.sh
 
 scripts/pg-start.sh "$work/data" "$port" || exit 1
 export PGHOST=/tmp PGPORT=$port PGUSER=postgres

@@ -5,6 +5,8 @@
 
 #include "fmgr.h"
 
+#include "deep.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -13,4 +15,5 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	tr_deep_init();
 }

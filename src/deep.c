@@ -1,0 +1,124 @@
+/*
+ * deep.c - server glue of the pretrained face networks (src/nn): the
+ * training.model_path GUC, per-backend caches of the loaded networks, and
+ * clear errors when the model files are missing.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "deep.h"
+
+char	   *tr_model_path = NULL;
+
+static char default_dir[MAXPGPATH];
+static char loaded_dir[MAXPGPATH];
+static nn_facenet facenet;
+static nn_detector detector;
+static nn_agegender agegender;
+static bool have_facenet,
+			have_detector,
+			have_agegender;
+
+void
+tr_deep_init(void)
+{
+	DefineCustomStringVariable("training.model_path",
+							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
+							   "Empty means the training_models directory under the extension directory of the installation.",
+							   &tr_model_path,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+const char *
+tr_model_dir(void)
+{
+	if (tr_model_path && tr_model_path[0] != '\0')
+		return tr_model_path;
+	if (default_dir[0] == '\0')
+	{
+		char		share[MAXPGPATH];
+
+		get_share_path(my_exec_path, share);
+		snprintf(default_dir, sizeof(default_dir), "%s/extension/training_models", share);
+	}
+	return default_dir;
+}
+
+/* Drop cached networks when training.model_path changed since loading. */
+static void
+check_dir(void)
+{
+	const char *dir = tr_model_dir();
+
+	if (strcmp(dir, loaded_dir) == 0)
+		return;
+	if (have_facenet)
+		nn_facenet_free(&facenet);
+	if (have_detector)
+		nn_detector_free(&detector);
+	if (have_agegender)
+		nn_agegender_free(&agegender);
+	have_facenet = have_detector = have_agegender = false;
+	strlcpy(loaded_dir, dir, sizeof(loaded_dir));
+}
+
+static void
+load_failed(const char *what, const char *err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("could not load the %s network from \"%s\": %s", what, tr_model_dir(), err),
+			 errhint("Install the models with \"make models install\" in the extension's source tree, "
+					 "or set training.model_path to a directory holding them.")));
+}
+
+const nn_facenet *
+tr_facenet(void)
+{
+	char		err[NN_ERRLEN];
+
+	check_dir();
+	if (!have_facenet)
+	{
+		if (nn_facenet_load(&facenet, tr_model_dir(), err) != 0)
+			load_failed("face recognition", err);
+		have_facenet = true;
+	}
+	return &facenet;
+}
+
+const nn_detector *
+tr_detector(void)
+{
+	char		err[NN_ERRLEN];
+
+	check_dir();
+	if (!have_detector)
+	{
+		if (nn_detector_load(&detector, tr_model_dir(), err) != 0)
+			load_failed("face detector", err);
+		have_detector = true;
+	}
+	return &detector;
+}
+
+const nn_agegender *
+tr_agegender(void)
+{
+	char		err[NN_ERRLEN];
+
+	check_dir();
+	if (!have_agegender)
+	{
+		if (nn_agegender_load(&agegender, tr_model_dir(), err) != 0)
+			load_failed("gender", err);
+		have_agegender = true;
+	}
+	return &agegender;
+}

@@ -1,0 +1,152 @@
+/*
+ * nn.h - pretrained face networks (face-api's tfjs models) in pure C.
+ *
+ * No PostgreSQL headers here: the server glue, the unit tests and the
+ * golden tests link the same code.  Tensors are single images in HWC
+ * layout (TensorFlow's NHWC with N = 1), float32.  Filters keep the tfjs
+ * layout: conv [kh][kw][cin][cout], depthwise [kh][kw][c][1].
+ *
+ * Errors are reported through a caller buffer (char err[NN_ERRLEN]); every
+ * function that can fail returns 0 on success and -1 on failure.
+ */
+#ifndef TRAINING_NN_H
+#define TRAINING_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_ERRLEN 256
+
+/* ---- weights (tfjs weights manifest + .bin shards) ---- */
+
+typedef struct nn_tensor
+{
+	char	   *name;
+	int			ndim;
+	int			shape[4];
+	size_t		size;			/* number of elements */
+	float	   *data;			/* dequantized float32 values */
+} nn_tensor;
+
+typedef struct nn_weights
+{
+	int			n;
+	nn_tensor  *t;
+	size_t		bytes;			/* memory held by the float32 values */
+} nn_weights;
+
+/* Load <dir>/<model>-weights_manifest.json and its shards. */
+extern int	nn_weights_load(const char *dir, const char *model, nn_weights *w,
+							char *err);
+/* Parse a manifest text whose shards are read relative to dir. */
+extern int	nn_weights_parse(const char *manifest, const char *dir,
+							 nn_weights *w, char *err);
+extern void nn_weights_free(nn_weights *w);
+/* Find a tensor by name with the expected number of elements (0: any). */
+extern const nn_tensor *nn_weights_find(const nn_weights *w, const char *name,
+										size_t size, char *err);
+
+/* ---- operations ---- */
+
+typedef struct nn_map
+{
+	int			h,
+				w,
+				c;
+	float	   *d;				/* h*w*c floats, malloc'ed */
+} nn_map;
+
+typedef enum nn_pad
+{
+	NN_VALID,
+	NN_SAME
+} nn_pad;
+
+extern int	nn_map_alloc(nn_map *m, int h, int w, int c);
+extern void nn_map_free(nn_map *m);
+
+/* Output size and leading pad of TensorFlow's VALID / SAME padding. */
+extern int	nn_out_size(int in, int k, int stride, nn_pad pad, int *pad_before);
+
+/*
+ * Convolution (im2col + cblas_sgemm), bias may be NULL.  pad_t/pad_l/pad_b/pad_r
+ * are explicit zero pads used when pad is NN_VALID (tf.pad + VALID conv).
+ */
+extern int	nn_conv2d(const nn_map *in, const float *filt, int kh, int kw,
+					  int cout, const float *bias, int stride, nn_pad pad,
+					  int extra_pad, nn_map *out);
+/* Depthwise convolution, channel multiplier 1 (direct loop). */
+extern int	nn_depthwise(const nn_map *in, const float *filt, int kh, int kw,
+						 int stride, nn_pad pad, int extra_pad, nn_map *out);
+extern int	nn_maxpool(const nn_map *in, int k, int stride, nn_pad pad, nn_map *out);
+extern int	nn_avgpool_valid(const nn_map *in, int k, int stride, nn_map *out);
+extern void nn_relu(nn_map *m);
+extern void nn_leaky(nn_map *m, float alpha);
+
+/*
+ * face-api's NetInput.toBatchTensor for a tensor input: pad the RGB image
+ * with zeros to a square (centred or at the end), resize bilinearly to
+ * size x size (tf.image.resizeBilinear, no align corners, no half pixel
+ * centres), then subtract mean and divide by 255.
+ */
+extern int	nn_prepare(const uint8_t *rgb, int width, int height, int size,
+					   int center, const float mean[3], nn_map *out);
+
+/* ---- networks ---- */
+
+typedef struct nn_facenet
+{
+	nn_weights	w;
+} nn_facenet;
+
+#define NN_DESCRIPTOR_DIM 128
+#define NN_FACENET_INPUT 150
+
+extern int	nn_facenet_load(nn_facenet *net, const char *dir, char *err);
+extern void nn_facenet_free(nn_facenet *net);
+/* 128-d face descriptor of an RGB face crop (not normalised). */
+extern int	nn_facenet_descriptor(const nn_facenet *net, const uint8_t *rgb,
+								  int width, int height, float *desc, char *err);
+
+typedef struct nn_box
+{
+	double		x,
+				y,
+				width,
+				height;			/* pixels of the input image */
+	double		score;
+} nn_box;
+
+typedef struct nn_detector
+{
+	nn_weights	w;
+} nn_detector;
+
+extern int	nn_detector_load(nn_detector *net, const char *dir, char *err);
+extern void nn_detector_free(nn_detector *net);
+/* Raw 13x13x25 style output grid of the tiny face detector. */
+extern int	nn_detector_forward(const nn_detector *net, const uint8_t *rgb,
+								int width, int height, int input_size,
+								nn_map *out, char *err);
+/*
+ * Faces found in an RGB image (TinyFaceDetector.locateFaces): boxes with
+ * score > score_threshold after non-maximum suppression (IoU 0.4), best
+ * first.  *boxes is malloc'ed; returns the count or -1.
+ */
+extern int	nn_detect(const nn_detector *net, const uint8_t *rgb, int width,
+					  int height, int input_size, double score_threshold,
+					  nn_box **boxes, char *err);
+
+typedef struct nn_agegender
+{
+	nn_weights	w;
+} nn_agegender;
+
+extern int	nn_agegender_load(nn_agegender *net, const char *dir, char *err);
+extern void nn_agegender_free(nn_agegender *net);
+/* P(male), P(female) and age of an RGB face crop. */
+extern int	nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb,
+								 int width, int height, float *p_male,
+								 float *p_female, float *age, char *err);
+
+#endif							/* TRAINING_NN_H */

@@ -1,0 +1,251 @@
+/*
+ * golden.c - compare the C networks of src/nn with face-api's JavaScript
+ * implementation on the cases written by golden.js.
+ *
+ * usage: golden MODEL_DIR CASE_DIR   (exit status 0 when every case agrees)
+ * With GOLDEN_ONE_PER_KIND=1 only the first case of each kind runs (for
+ * valgrind, which makes a forward pass some hundred times slower).
+ */
+#include "nn/nn.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int	failures;
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+
+static uint8_t *
+read_ppm(const char *dir, const char *name, int *w, int *h)
+{
+	char		path[4096];
+	FILE	   *f;
+	int			maxv;
+	uint8_t    *img;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f || fscanf(f, "P6 %d %d %d", w, h, &maxv) != 3 || maxv != 255 || fgetc(f) == EOF)
+	{
+		fprintf(stderr, "cannot read %s\n", path);
+		exit(2);
+	}
+	img = malloc((size_t) *w * *h * 3);
+	if (!img || fread(img, 1, (size_t) *w * *h * 3, f) != (size_t) *w * *h * 3)
+	{
+		fprintf(stderr, "short PPM %s\n", path);
+		exit(2);
+	}
+	fclose(f);
+	return img;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE	   *f = fopen(path, "rb");
+	long		n;
+	char	   *s;
+
+	if (!f)
+	{
+		fprintf(stderr, "cannot open %s\n", path);
+		exit(2);
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	s = malloc(n + 1);
+	if (!s || fread(s, 1, n, f) != (size_t) n)
+		exit(2);
+	s[n] = 0;
+	fclose(f);
+	return s;
+}
+
+static double
+num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static double
+box_iou(const nn_box *a, double x, double y, double w, double h)
+{
+	double		iw = fmin(a->x + a->width, x + w) - fmax(a->x, x);
+	double		ih = fmin(a->y + a->height, y + h) - fmax(a->y, y);
+	double		inter = (iw > 0 ? iw : 0) * (ih > 0 ? ih : 0);
+
+	return inter / (a->width * a->height + w * h - inter);
+}
+
+int
+main(int argc, char **argv)
+{
+	char		err[NN_ERRLEN];
+	nn_facenet	fn;
+	nn_detector det;
+	nn_agegender ag;
+	char		path[4096];
+	char	   *text;
+	cJSON	   *root;
+	const cJSON *c;
+	int			ncases = 0;
+	char		seen[256] = "";
+	int			one_per_kind = getenv("GOLDEN_ONE_PER_KIND") != NULL;
+	double		worst_cos = 1,
+				worst_gender = 0,
+				worst_raw = 0,
+				worst_iou = 1;
+
+	if (argc != 3)
+	{
+		fprintf(stderr, "usage: %s MODEL_DIR CASE_DIR\n", argv[0]);
+		return 2;
+	}
+	if (nn_facenet_load(&fn, argv[1], err) != 0 ||
+		nn_detector_load(&det, argv[1], err) != 0 ||
+		nn_agegender_load(&ag, argv[1], err) != 0)
+	{
+		fprintf(stderr, "loading models: %s\n", err);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/expected.json", argv[2]);
+	text = slurp(path);
+	root = cJSON_Parse(text);
+	free(text);
+	if (!root)
+	{
+		fprintf(stderr, "bad expected.json\n");
+		return 2;
+	}
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "cases"))
+	{
+		const char *kind = cJSON_GetObjectItemCaseSensitive(c, "kind")->valuestring;
+		const char *image = cJSON_GetObjectItemCaseSensitive(c, "image")->valuestring;
+		int			w,
+					h;
+		uint8_t    *img;
+		char		tag[64];
+
+		snprintf(tag, sizeof(tag), "<%s>", kind);
+		if (one_per_kind && strstr(seen, tag))
+			continue;
+		if (strlen(seen) + strlen(tag) < sizeof(seen))
+			strcat(seen, tag);
+		img = read_ppm(argv[2], image, &w, &h);
+
+		ncases++;
+		if (strcmp(kind, "descriptor") == 0)
+		{
+			float		d[NN_DESCRIPTOR_DIM];
+			const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "descriptor");
+			double		dot = 0,
+						na = 0,
+						nb = 0,
+						cosv;
+			int			i = 0;
+			const cJSON *v;
+
+			CHECK(nn_facenet_descriptor(&fn, img, w, h, d, err) == 0, "%s: %s", image, err);
+			CHECK(cJSON_GetArraySize(e) == NN_DESCRIPTOR_DIM, "%s: descriptor size", image);
+			cJSON_ArrayForEach(v, e)
+			{
+				if (i >= NN_DESCRIPTOR_DIM)
+					break;
+				dot += d[i] * v->valuedouble;
+				na += (double) d[i] * d[i];
+				nb += v->valuedouble * v->valuedouble;
+				i++;
+			}
+			cosv = dot / sqrt(na * nb);
+			if (!(cosv >= worst_cos))
+				worst_cos = cosv;
+			CHECK(cosv >= 0.9999, "%s (%dx%d): descriptor cosine %.6f < 0.9999", image, w, h, cosv);
+		}
+		else if (strcmp(kind, "gender") == 0)
+		{
+			float		pm,
+						pf,
+						age;
+			double		diff;
+
+			CHECK(nn_agegender_predict(&ag, img, w, h, &pm, &pf, &age, err) == 0, "%s: %s", image, err);
+			diff = fabs(pm - num(c, "male"));
+			if (!(diff <= worst_gender))
+				worst_gender = diff;
+			CHECK(diff <= 1e-3, "%s: P(male) %.6f vs face-api %.6f", image, pm, num(c, "male"));
+			CHECK(fabs(pm + pf - 1) < 1e-5, "%s: probabilities do not sum to 1", image);
+		}
+		else if (strcmp(kind, "detector_raw") == 0)
+		{
+			nn_map		out;
+			const cJSON *vals = cJSON_GetObjectItemCaseSensitive(c, "values");
+			const cJSON *shape = cJSON_GetObjectItemCaseSensitive(c, "shape");
+			int			size = (int) num(c, "input_size");
+			double		maxdiff = 0,
+						maxabs = 0;
+			int			i = 0;
+			const cJSON *v;
+
+			CHECK(nn_detector_forward(&det, img, w, h, size, &out, err) == 0, "%s: %s", image, err);
+			CHECK(out.h == cJSON_GetArrayItem(shape, 0)->valueint &&
+				  out.w == cJSON_GetArrayItem(shape, 1)->valueint &&
+				  out.c == cJSON_GetArrayItem(shape, 2)->valueint,
+				  "%s: detector output %dx%dx%d has the wrong shape", image, out.h, out.w, out.c);
+			if (cJSON_GetArraySize(vals) == out.h * out.w * out.c)
+				cJSON_ArrayForEach(v, vals)
+				{
+					maxdiff = fmax(maxdiff, fabs(out.d[i] - v->valuedouble));
+					maxabs = fmax(maxabs, fabs(v->valuedouble));
+					i++;
+				}
+			nn_map_free(&out);
+			worst_raw = fmax(worst_raw, maxdiff);
+			CHECK(maxdiff <= 1e-3 * fmax(1, maxabs), "%s: detector output differs by %.3g (max |v| %.3g)",
+				  image, maxdiff, maxabs);
+		}
+		else if (strcmp(kind, "detect") == 0)
+		{
+			nn_box	   *boxes;
+			const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "boxes");
+			int			n = nn_detect(&det, img, w, h, (int) num(c, "input_size"),
+									  num(c, "threshold"), &boxes, err);
+			int			i = 0;
+			const cJSON *b;
+
+			CHECK(n == cJSON_GetArraySize(exp), "%s: %d faces, face-api found %d (%s)", image, n,
+				  cJSON_GetArraySize(exp), n < 0 ? err : "");
+			CHECK(cJSON_GetArraySize(exp) > 0, "%s: face-api found no face in the scene", image);
+			if (n == cJSON_GetArraySize(exp))
+				cJSON_ArrayForEach(b, exp)
+				{
+					double		iou = box_iou(&boxes[i], num(b, "x"), num(b, "y"),
+											  num(b, "width"), num(b, "height"));
+
+					worst_iou = fmin(worst_iou, iou);
+					CHECK(iou >= 0.98, "%s: box %d IoU %.4f < 0.98", image, i, iou);
+					CHECK(fabs(boxes[i].score - num(b, "score")) < 1e-3, "%s: box %d score %.5f vs %.5f",
+						  image, i, boxes[i].score, num(b, "score"));
+					i++;
+				}
+			free(boxes);
+		}
+		else
+			CHECK(0, "unknown case kind %s", kind);
+		free(img);
+	}
+	cJSON_Delete(root);
+	nn_facenet_free(&fn);
+	nn_detector_free(&det);
+	nn_agegender_free(&ag);
+	printf("golden: %d cases, worst descriptor cosine %.7f, worst P(male) diff %.2g, "
+		   "worst raw detector diff %.2g, worst box IoU %.5f, %d failures\n",
+		   ncases, worst_cos, worst_gender, worst_raw, worst_iou, failures);
+	return failures == 0 && ncases > 0 ? 0 : 1;
+}
