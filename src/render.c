@@ -1,7 +1,9 @@
 /*
  * render.c: the Training, Dataset and Model objects as jsonb (get_training, get_dataset,
- * _model_json). Built directly as JsonbValues from one query row (store_api.c), because
- * get_training is called as often as a plain row select and is benchmarked against it.
+ * _model_json). Built directly as JsonbValues from the rows store_api.c reads, because
+ * get_training is called as often as a plain row select and is benchmarked against it (bench/).
+ * Keys are pushed in jsonb's own order (shorter first, then bytewise), so the sort that closes
+ * each object finds them already sorted.
  */
 #include "postgres.h"
 
@@ -26,18 +28,18 @@ PG_FUNCTION_INFO_V1(training_get_training);
 PG_FUNCTION_INFO_V1(training_get_dataset);
 PG_FUNCTION_INFO_V1(training_model_json);
 
-/* One row of a store_api query and the base column of the object being rendered. */
+/* The values of an object being rendered (an ApiRow, or a part of one). */
 typedef struct Row
 {
-	HeapTuple	tuple;
-	TupleDesc	desc;
-	int			base;
+	Datum	   *values;
+	bool	   *nulls;
 } Row;
 
 static Datum
 col(const Row *r, int offset, bool *isnull)
 {
-	return SPI_getbinval(r->tuple, r->desc, r->base + offset, isnull);
+	*isnull = r->nulls[offset];
+	return r->values[offset];
 }
 
 static void
@@ -129,6 +131,18 @@ put_uuid(JsonbParseState **ps, const char *key, const Row *r, int offset)
 		put_cstring(ps, key, uuid_string(d, NULL), 36);
 }
 
+/* Write n as exactly width decimal digits (n >= 0, n < 10^width) and return the end. */
+static char *
+digits(char *p, int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = '0' + n % 10;
+		n /= 10;
+	}
+	return p + width;
+}
+
 /* A time as the seed writes it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff". */
 static void
 put_time(JsonbParseState **ps, const char *key, const Row *r, int offset)
@@ -137,30 +151,49 @@ put_time(JsonbParseState **ps, const char *key, const Row *r, int offset)
 	TimestampTz t = DatumGetTimestampTz(col(r, offset, &isnull));
 	struct pg_tm tm;
 	fsec_t		fsec;
-	char		buf[64];
-	int			len;
+	char	   *buf;
+	char	   *p;
 
 	if (isnull)
 	{
 		put_null(ps, key);
 		return;
 	}
-	if (TIMESTAMP_IS_NOBEGIN(t))
-		len = snprintf(buf, sizeof(buf), "-infinity");
-	else if (TIMESTAMP_IS_NOEND(t))
-		len = snprintf(buf, sizeof(buf), "infinity");
-	else
+	if (TIMESTAMP_NOT_FINITE(t))
 	{
-		/* No time zone argument: the broken-down time is UTC. */
-		if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("timestamp out of range in column \"%s\"", key)));
-		len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d",
-					   tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-					   (int) fsec);
+		put_cstring(ps, key, TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity",
+					TIMESTAMP_IS_NOBEGIN(t) ? 9 : 8);
+		return;
 	}
-	put_cstring(ps, key, pstrdup(buf), len);
+	/* No time zone argument: the broken-down time is UTC. */
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range in \"%s\"", key)));
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+	{
+		/* Outside four-digit years (BC or far future): let snprintf widen the year. */
+		buf = psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year, tm.tm_mon, tm.tm_mday,
+					   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+		put_cstring(ps, key, buf, strlen(buf));
+		return;
+	}
+	buf = palloc(27);
+	p = digits(buf, tm.tm_year, 4);
+	*p++ = '-';
+	p = digits(p, tm.tm_mon, 2);
+	*p++ = '-';
+	p = digits(p, tm.tm_mday, 2);
+	*p++ = ' ';
+	p = digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = digits(p, tm.tm_sec, 2);
+	*p++ = '.';
+	p = digits(p, (int) fsec, 6);
+	*p = '\0';
+	put_cstring(ps, key, buf, 26);
 }
 
 static void
@@ -179,7 +212,7 @@ put_int(JsonbParseState **ps, const char *key, int64 i)
 	put_numeric(ps, key, int64_to_numeric(i));
 }
 
-/* An integer column (int4 or int8, as the query types it), or null. */
+/* An integer column, or null. */
 static void
 put_int_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
 {
@@ -188,8 +221,6 @@ put_int_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
 
 	if (isnull)
 		put_null(ps, key);
-	else if (TupleDescAttr(r->desc, r->base + offset - 1)->atttypid == INT8OID)
-		put_int(ps, key, DatumGetInt64(d));
 	else
 		put_int(ps, key, DatumGetInt32(d));
 }
@@ -238,11 +269,6 @@ put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
 		put_jsonb_datum(ps, key, d);
 }
 
-/*
- * Keys are pushed in jsonb's own order (shorter first, then bytewise), so the sort that
- * closes each object finds them sorted.
- */
-
 /* The Dataset object: DESIGN.md's keys, counts from the counters minus expired classes. */
 static JsonbValue *
 push_dataset(JsonbParseState **ps, const Row *r)
@@ -250,24 +276,11 @@ push_dataset(JsonbParseState **ps, const Row *r)
 	bool		isnull;
 	int64		expired_classes = 0;
 	int64		expired_images = 0;
-	Datum		id = col(r, D_ID, &isnull);
 	Datum		earliest = col(r, D_EARLIEST_EXPIRATION, &isnull);
 
 	/* Expiration moves with the clock: count expired classes once the earliest has passed. */
 	if (!isnull && DatumGetTimestampTz(earliest) <= GetCurrentTransactionStartTimestamp())
-	{
-		TupleDesc	desc;
-		HeapTuple	e = store_api_row(SQ_EXPIRED, &id, NULL, &desc);
-
-		if (e != NULL)
-		{
-			bool		n1,
-						n2;
-
-			expired_classes = DatumGetInt64(SPI_getbinval(e, desc, E_CLASSES, &n1));
-			expired_images = DatumGetInt64(SPI_getbinval(e, desc, E_ACTIVE_IMAGES, &n2));
-		}
-	}
+		store_api_expired(r->values[D_ID], &expired_classes, &expired_images);
 
 	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
 	put_uuid(ps, "id", r, D_ID);
@@ -321,53 +334,53 @@ push_dataset(JsonbParseState **ps, const Row *r)
 }
 
 /*
- * The Model object at one version, or nothing (returns NULL) when the model does not exist,
- * or, with need_version, when that version does not exist.
+ * The Model object at one version. Pushes nothing and returns NULL when there is no such
+ * model or, with need_version, no such version.
  */
 static JsonbValue *
 push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_null, bool need_version,
 		   bool *pushed)
 {
-	Datum		args[2] = {model_id, version};
-	char		nulls[3] = {' ', version_null ? 'n' : ' ', '\0'};
-	Row			r = {NULL, NULL, 1};
+	Datum		values[M_NCOLS];
+	bool		nulls[M_NCOLS];
+	Row			r = {values, nulls};
+	ApiRow		row = {values, nulls};
 	bool		isnull;
 	Datum		number;
 
 	*pushed = false;
-	r.tuple = store_api_row(SQ_MODEL, args, nulls, &r.desc);
-	if (r.tuple == NULL)
+	if (!store_api_model(model_id, version, version_null, &row))
 		return NULL;
-	number = col(&r, M_VERSION - 1, &isnull);
+	number = col(&r, M_VERSION, &isnull);
 	if (isnull && need_version)
 		return NULL;
 	*pushed = true;
 
 	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	put_uuid(ps, "id", &r, M_ID - 1);
-	put_text(ps, "name", &r, M_NAME - 1);
-	put_text(ps, "type", &r, M_TYPE - 1);
-	put_jsonb_col(ps, "metrics", &r, M_METRICS - 1);
-	put_int_col(ps, "version", &r, M_VERSION - 1);
-	put_int_col(ps, "versions", &r, M_VERSIONS - 1);
-	put_text(ps, "changelog", &r, M_CHANGELOG - 1);
+	put_uuid(ps, "id", &r, M_ID);
+	put_text(ps, "name", &r, M_NAME);
+	put_text(ps, "type", &r, M_TYPE);
+	put_jsonb_col(ps, "metrics", &r, M_METRICS);
+	put_int_col(ps, "version", &r, M_VERSION);
+	put_int(ps, "versions", DatumGetInt64(values[M_VERSIONS]));
+	put_text(ps, "changelog", &r, M_CHANGELOG);
 	if (isnull)
 		put_null(ps, "reference");
 	else
 	{
 		bool		nnull;
-		text	   *name = DatumGetTextPP(col(&r, M_NAME - 1, &nnull));
+		text	   *name = DatumGetTextPP(col(&r, M_NAME, &nnull));
 		char	   *ref = psprintf("%.*s==%d", (int) VARSIZE_ANY_EXHDR(name), VARDATA_ANY(name),
 								   DatumGetInt32(number));
 
 		put_cstring(ps, "reference", ref, strlen(ref));
 	}
-	put_uuid(ps, "version_id", &r, M_VERSION_ID - 1);
-	put_text(ps, "description", &r, M_DESCRIPTION - 1);
-	put_uuid(ps, "training_id", &r, M_TRAINING_ID - 1);
-	put_time(ps, "time_created", &r, M_TIME_CREATED - 1);
-	put_time(ps, "time_updated", &r, M_TIME_UPDATED - 1);
-	put_time(ps, "version_time_created", &r, M_VERSION_TIME_CREATED - 1);
+	put_uuid(ps, "version_id", &r, M_VERSION_ID);
+	put_text(ps, "description", &r, M_DESCRIPTION);
+	put_uuid(ps, "training_id", &r, M_TRAINING_ID);
+	put_time(ps, "time_created", &r, M_TIME_CREATED);
+	put_time(ps, "time_updated", &r, M_TIME_UPDATED);
+	put_time(ps, "version_time_created", &r, M_VERSION_TIME_CREATED);
 	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
@@ -375,30 +388,30 @@ push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_nul
 static JsonbValue *
 push_training(JsonbParseState **ps, const Row *row)
 {
-	Row			d = {row->tuple, row->desc, T_DATASET_BASE};
+	Row			d = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 	bool		isnull;
 	bool		pushed;
 	text	   *error;
 	Datum		model_id;
 
 	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	put_uuid(ps, "id", row, T_ID - 1);
-	put_text(ps, "type", row, T_TYPE - 1);
-	error = DatumGetTextPP(col(row, T_ERROR - 1, &isnull));
+	put_uuid(ps, "id", row, T_ID);
+	put_text(ps, "type", row, T_TYPE);
+	error = DatumGetTextPP(col(row, T_ERROR, &isnull));
 	put_cstring(ps, "error", isnull ? "" : VARDATA_ANY(error), isnull ? 0 : VARSIZE_ANY_EXHDR(error));
-	put_text(ps, "state", row, T_STATE - 1);
-	put_jsonb_col(ps, "config", row, T_CONFIG - 1);
-	put_float_col(ps, "duration", row, T_DURATION - 1);
-	put_float_col(ps, "progress", row, T_PROGRESS - 1);
+	put_text(ps, "state", row, T_STATE);
+	put_jsonb_col(ps, "config", row, T_CONFIG);
+	put_float_col(ps, "duration", row, T_DURATION);
+	put_float_col(ps, "progress", row, T_PROGRESS);
 
 	/* The version this training wrote; null until there is one (or once it is deleted). */
 	put_key(ps, "output_model");
-	model_id = col(row, T_OUTPUT_MODEL_ID - 1, &isnull);
+	model_id = col(row, T_OUTPUT_MODEL_ID, &isnull);
 	pushed = false;
 	if (!isnull)
 	{
 		bool		vnull;
-		Datum		version = col(row, T_OUTPUT_MODEL_VERSION - 1, &vnull);
+		Datum		version = col(row, T_OUTPUT_MODEL_VERSION, &vnull);
 
 		if (!vnull)
 			push_model(ps, model_id, version, false, true, &pushed);
@@ -411,8 +424,8 @@ push_training(JsonbParseState **ps, const Row *row)
 		pushJsonbValue(ps, WJB_VALUE, &v);
 	}
 
-	put_time(ps, "time_created", row, T_TIME_CREATED - 1);
-	put_time(ps, "time_started", row, T_TIME_STARTED - 1);
+	put_time(ps, "time_created", row, T_TIME_CREATED);
+	put_time(ps, "time_started", row, T_TIME_STARTED);
 
 	/* The live dataset; once it is deleted, the snapshot kept with the model version. */
 	(void) col(&d, D_ID, &isnull);
@@ -423,21 +436,18 @@ push_training(JsonbParseState **ps, const Row *row)
 	}
 	else
 	{
-		TupleDesc	desc;
-		Datum		id = col(row, T_ID - 1, &isnull);
-		HeapTuple	snap = store_api_row(SQ_SNAPSHOT, &id, NULL, &desc);
-		Row			s = {snap, desc, 1};
+		Datum		snapshot;
 
-		if (snap != NULL)
-			put_jsonb_col(ps, "source_dataset", &s, 0);
+		if (store_api_snapshot(row->values[T_ID], &snapshot))
+			put_jsonb_datum(ps, "source_dataset", snapshot);
 		else
 			put_null(ps, "source_dataset");
 	}
 
-	put_time(ps, "time_completed", row, T_TIME_COMPLETED - 1);
-	put_text(ps, "output_model_name", row, T_OUTPUT_MODEL_NAME - 1);
-	put_text(ps, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG - 1);
-	put_text(ps, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION - 1);
+	put_time(ps, "time_completed", row, T_TIME_COMPLETED);
+	put_text(ps, "output_model_name", row, T_OUTPUT_MODEL_NAME);
+	put_text(ps, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG);
+	put_text(ps, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION);
 	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
@@ -459,20 +469,22 @@ training_get_training(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
-	Datum		arg;
-	Row			row = {NULL, NULL, 1};
+	Datum		values[T_NCOLS + D_NCOLS];
+	bool		nulls[T_NCOLS + D_NCOLS];
+	ApiRow		row = {values, nulls};
+	Row			r = {values, nulls};
+	Datum		id;
 	Jsonb	   *out;
 
 	require_arg(fcinfo, 0, "training id", "Pass the id of a training (see training.list_trainings()).");
-	arg = PG_GETARG_DATUM(0);
+	id = PG_GETARG_DATUM(0);
 	SPI_connect();
-	row.tuple = store_api_row(SQ_TRAINING, &arg, NULL, &row.desc);
-	if (row.tuple == NULL)
+	if (!store_api_training(id, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("training %s not found", uuid_string(arg, NULL)),
+				 errmsg("training %s not found", uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_trainings().")));
-	res = push_training(&ps, &row);
+	res = push_training(&ps, &r);
 	MemoryContextSwitchTo(caller);
 	out = JsonbValueToJsonb(res);
 	SPI_finish();
@@ -486,20 +498,22 @@ training_get_dataset(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
-	Datum		arg;
-	Row			row = {NULL, NULL, 1};
+	Datum		values[D_NCOLS];
+	bool		nulls[D_NCOLS];
+	ApiRow		row = {values, nulls};
+	Row			r = {values, nulls};
+	Datum		id;
 	Jsonb	   *out;
 
 	require_arg(fcinfo, 0, "dataset id", "Pass the id of a dataset (see training.list_datasets()).");
-	arg = PG_GETARG_DATUM(0);
+	id = PG_GETARG_DATUM(0);
 	SPI_connect();
-	row.tuple = store_api_row(SQ_DATASET, &arg, NULL, &row.desc);
-	if (row.tuple == NULL)
+	if (!store_api_dataset(id, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("dataset %s not found", uuid_string(arg, NULL)),
+				 errmsg("dataset %s not found", uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_datasets().")));
-	res = push_dataset(&ps, &row);
+	res = push_dataset(&ps, &r);
 	MemoryContextSwitchTo(caller);
 	out = JsonbValueToJsonb(res);
 	SPI_finish();

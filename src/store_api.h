@@ -1,42 +1,30 @@
 /*
- * store_api.h: the queries behind the API's JSON objects (SPI; see store_api.c).
+ * store_api.h: reading the rows behind the API's JSON objects (see store_api.c).
  *
- * Each query returns at most one row. Column numbers are 1-based (SPI_getbinval). The Dataset
- * columns (D_*) are offsets from a base column, so that the training query embeds them and one
- * renderer serves get_training and get_dataset.
+ * Each reader fills values/nulls arrays in the column order of the enums below, whichever
+ * way it read them: directly by primary key (when no row-level security applies to the
+ * caller and SELECT is granted) or through SPI (otherwise, so that policies apply). Call
+ * between SPI_connect and SPI_finish; the values live until SPI_finish.
  */
 #ifndef TRAINING_STORE_API_H
 #define TRAINING_STORE_API_H
 
 #include "postgres.h"
 
-#include "access/htup.h"
-#include "access/tupdesc.h"
-
-typedef enum StoreApiQuery
-{
-	SQ_TRAINING = 0,			/* $1 training id: training and dataset columns */
-	SQ_DATASET,					/* $1 dataset id: dataset columns */
-	SQ_EXPIRED,					/* $1 dataset id: expired active classes, their active images */
-	SQ_MODEL,					/* $1 model id, $2 version number (NULL: none): model columns */
-	SQ_SNAPSHOT,				/* $1 training id: dataset snapshot of its model version */
-	SQ_COUNT
-} StoreApiQuery;
-
-/* Training columns of SQ_TRAINING. */
+/* Columns of a training (training.trainings). */
 enum
 {
-	T_ID = 1, T_TYPE, T_STATE, T_PROGRESS, T_DURATION, T_ERROR,
+	T_ID, T_TYPE, T_STATE, T_PROGRESS, T_DURATION, T_ERROR,
 	T_TIME_CREATED, T_TIME_STARTED, T_TIME_COMPLETED,
 	T_OUTPUT_MODEL_NAME, T_CONFIG, T_OUTPUT_MODEL_DESCRIPTION, T_OUTPUT_MODEL_CHANGELOG,
-	T_OUTPUT_MODEL_ID, T_OUTPUT_MODEL_VERSION,
-	T_DATASET_BASE				/* first Dataset column */
+	T_OUTPUT_MODEL_ID, T_OUTPUT_MODEL_VERSION, T_SOURCE_DATASET_ID,
+	T_NCOLS
 };
 
-/* Dataset columns, offsets from a base. */
+/* Columns of a dataset (training.datasets). */
 enum
 {
-	D_ID = 0, D_NAME, D_DESCRIPTION, D_VERSION, D_TYPE, D_TIME_CREATED, D_TIME_UPDATED,
+	D_ID, D_NAME, D_DESCRIPTION, D_VERSION, D_TYPE, D_TIME_CREATED, D_TIME_UPDATED,
 	D_CLASSES, D_ACTIVE_CLASSES, D_IMAGES, D_ACTIVE_IMAGES,
 	D_EVALUATION_RESULT, D_EVALUATION_STATE, D_ISSUES,
 	D_PREVIEWS,					/* uuid[] kept by triggers */
@@ -44,24 +32,42 @@ enum
 	D_NCOLS
 };
 
-/* Columns of SQ_EXPIRED. */
+/* Columns of a model (training.models) at one version (training.model_versions). */
 enum
 {
-	E_CLASSES = 1, E_ACTIVE_IMAGES
+	M_ID, M_NAME, M_DESCRIPTION, M_TYPE, M_TIME_CREATED, M_TIME_UPDATED,
+	M_VERSION, M_VERSION_ID, M_CHANGELOG, M_METRICS, M_TRAINING_ID, M_VERSION_TIME_CREATED,
+	M_VERSIONS,					/* int8: number of versions of the model */
+	M_NCOLS
 };
 
-/* Columns of SQ_MODEL. */
-enum
+/* A row read by one of the functions below. */
+typedef struct ApiRow
 {
-	M_ID = 1, M_NAME, M_DESCRIPTION, M_TYPE, M_TIME_CREATED, M_TIME_UPDATED,
-	M_VERSION, M_VERSION_ID, M_CHANGELOG, M_METRICS, M_TRAINING_ID, M_VERSION_TIME_CREATED,
-	M_VERSIONS					/* number of versions of the model */
-};
+	Datum	   *values;
+	bool	   *nulls;
+} ApiRow;
 
 /*
- * Run query q with args (nulls as for SPI_execute_plan, may be NULL) and return its row, or
- * NULL when there is none. Call between SPI_connect and SPI_finish; the row lives until then.
+ * The training with this id and its source dataset: T_NCOLS training values, then D_NCOLS
+ * dataset values (all null when the dataset is gone). False when there is no such training
+ * (or the caller may not see it).
  */
-extern HeapTuple store_api_row(StoreApiQuery q, Datum *args, const char *nulls, TupleDesc *desc);
+extern bool store_api_training(Datum id, ApiRow *row);
+
+/* The dataset with this id; false when there is none. */
+extern bool store_api_dataset(Datum id, ApiRow *row);
+
+/*
+ * The model with this id at version `version` (version_null: none; the version columns are
+ * then null, as they are when that version does not exist); false when there is no model.
+ */
+extern bool store_api_model(Datum id, Datum version, bool version_null, ApiRow *row);
+
+/* Active classes of a dataset whose expiration_date has passed, and their active images. */
+extern void store_api_expired(Datum dataset_id, int64 *classes, int64 *active_images);
+
+/* The dataset snapshot stored with the version a training wrote; false when there is none. */
+extern bool store_api_snapshot(Datum training_id, Datum *dataset);
 
 #endif
