@@ -10,7 +10,7 @@ MODULE_big = training
 PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
-CORE_OBJS =
+CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
 # Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
 NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o
 CORE_OBJS += $(NN_OBJS)
@@ -19,7 +19,7 @@ OBJS = $(PG_OBJS) $(CORE_OBJS)
 
 # The install script is assembled from sql/install/*.sql in name order.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy
 
 # Server headers as system headers, so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -38,10 +38,11 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
-# Unit tests of the pure core (no server needed).
+# Unit tests of the pure core (no server needed). -iquote, not -I: src/features.h
+# must not shadow glibc's <features.h>.
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h test/unit/*.h)
-	$(CC) -O1 -g -Wall -Wextra -Werror -std=gnu11 -Isrc \
+	$(CC) -O1 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
 		-o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
 
@@ -68,6 +69,12 @@ install-models:
 
 # Golden test of src/nn against face-api's JavaScript (test/deep/run.sh).
 test/deep/golden: test/deep/golden.c $(NN_OBJS:.o=.c) src/nn/nn.h
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -Isrc \
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
 		-o $@ test/deep/golden.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm
+
+# Benchmarks of the pure core (no server needed).
+bench/accuracy: bench/accuracy.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
+		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
+		-o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lm

@@ -1,10 +1,10 @@
 /*
- * pipeline.h: the training pipeline as the worker sees it.
+ * pipeline.h: the training pipeline as the worker sees it, and recognition.
  *
  * Pure computation: no PostgreSQL headers here or in the files that implement it
- * (decode, face quality, features, training loop, model format). Errors are return
- * codes plus a message in a caller buffer; nothing here longjmps. Memory is malloc'd
- * and freed here; the caller owns only what a function documents as returned.
+ * (decode.c, quality.c, features.c, trainloop.c, model.c, pipeline.c). Errors are
+ * return codes plus a message in a caller buffer; nothing here longjmps. Memory is
+ * malloc'd and freed here; the caller owns only what a function documents as returned.
  */
 #ifndef TRAINING_PIPELINE_H
 #define TRAINING_PIPELINE_H
@@ -12,7 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decode.h"
+#include "model.h"
+
 #define TR_ERRLEN 512
+
+/* Default of training.max_image_pixels. */
+#define TR_DEFAULT_MAX_IMAGE_PIXELS 40000000
 
 typedef enum tr_type
 {
@@ -26,9 +32,13 @@ typedef struct tr_config
 	tr_type		type;
 	int			min_face_size;		/* face: smallest side of the face box, pixels */
 	int			sharpness_threshold;	/* face: minimum Laplacian-variance sharpness */
-	size_t		max_image_pixels;	/* larger images are skipped */
+	size_t		max_image_pixels;	/* larger images are skipped; 0 = no limit */
 	uint64_t	seed;				/* determinism */
+	size_t		expected_images;	/* for progress while loading; 0 if unknown */
 } tr_config;
+
+/* Fill cfg with the defaults of DESIGN.md for a dataset type. */
+void		tr_config_default(tr_config *cfg, tr_type type);
 
 /* One image as the store hands it over; pointers are valid until the next call. */
 typedef struct tr_image_ref
@@ -46,7 +56,11 @@ typedef struct tr_callbacks
 	void	   *ctx;
 	/* Fill *out with the next image; return 1, or 0 at the end, or -1 on error. */
 	int			(*next_image) (void *ctx, tr_image_ref *out);
-	/* Report progress (0..1) and the current stage; may not return (cancel). */
+	/*
+	 * Report progress (0..1) and the current stage ("loading", "training",
+	 * "validating"). Called at least once per epoch and every few images. It may
+	 * not return (cancel): memory tr_train malloc'd is then freed only at process exit.
+	 */
 	void		(*progress) (void *ctx, double fraction, const char *stage);
 } tr_callbacks;
 
@@ -60,7 +74,8 @@ typedef struct tr_result
 
 /*
  * Run a whole training: stream images, filter, extract features, train.
- * nclasses: number of classes; class_labels[i] is carried in the model header.
+ * nclasses: number of classes; class_labels[i] and class_ids[i] are carried in the
+ * model (only classes with at least one usable image become model classes).
  * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ...").
  */
 int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
@@ -68,5 +83,47 @@ int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labe
 					 tr_result *out, char *err, size_t errlen);
 
 void		tr_result_free(tr_result *res);
+
+/* Why an image is not used for training (metrics keys are tr_skip_name()). */
+typedef enum tr_skip
+{
+	TR_SKIP_NONE = -1,
+	TR_SKIP_UNDECODABLE = 0,	/* "undecodable" */
+	TR_SKIP_TOO_LARGE,			/* "too_large" */
+	TR_SKIP_BOX_OUTSIDE,		/* "box_outside_image" */
+	TR_SKIP_TOO_SMALL,			/* "smaller_than_min_face_size" */
+	TR_SKIP_BLURRY,				/* "below_sharpness_threshold" */
+	TR_SKIP_COUNT
+} tr_skip;
+
+const char *tr_skip_name(tr_skip reason);
+
+/*
+ * Apply the filters of a training to one image, as tr_train does. Returns the
+ * reason it would be skipped, or TR_SKIP_NONE. If img is not NULL and the image is
+ * usable, *img receives the decoded image (free with tr_image_free) and *region the
+ * face region (or whole image). *sharpness (may be NULL) receives the sharpness of
+ * a face image that got as far as the sharpness test, else -1. err says why.
+ */
+tr_skip		tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int *box,
+						   tr_image *img, tr_box *region, double *sharpness,
+						   char *err, size_t errlen);
+
+/* One scored class of a recognition. */
+typedef struct tr_match
+{
+	int			class_index;	/* into model->class_ids / labels */
+	double		confidence;		/* softmax probability, 0..1 */
+	double		distance;		/* |u - centre| in the normalised embedding space, 0..2 */
+} tr_match;
+
+/*
+ * Recognize one image with a parsed model: decode, face region (box or the whole
+ * image), features, scores. Fills up to top_k matches, best first (*nmatches), and
+ * the region used. Returns TR_DECODE_OK, or a TR_DECODE_* error with a message.
+ */
+int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+						 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
+						 char *err, size_t errlen);
 
 #endif

@@ -1,13 +1,20 @@
 /*
  * main.c - the one entry point of the unit tests (make unit): every test
- * file's unit_NAME function is listed here.
+ * file's function is listed here. `run_unit NAME` runs one of them.
  */
+#include <string.h>
+
 #include "unit.h"
 
 int			unit_checks;
 int			unit_failures;
 
 extern void unit_nn(void);
+extern void test_decode(void);
+extern void test_quality(void);
+extern void test_features(void);
+extern void test_trainloop(void);
+extern void test_pipeline(void);
 
 static const struct
 {
@@ -15,15 +22,22 @@ static const struct
 	void		(*fn) (void);
 }			tests[] = {
 	{"nn", unit_nn},
+	{"decode", test_decode},
+	{"quality", test_quality},
+	{"features", test_features},
+	{"trainloop", test_trainloop},
+	{"pipeline", test_pipeline},
 };
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 	{
 		int			before = unit_failures;
 
+		if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
+			continue;
 		tests[i].fn();
 		printf("%-12s %s\n", tests[i].name, unit_failures == before ? "ok" : "FAILED");
 	}

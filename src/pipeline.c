@@ -1,0 +1,489 @@
+/*
+ * pipeline.c: tr_train (stream, filter, extract, train, serialize) and tr_recognize.
+ *
+ * Memory stays bounded by the features: each image is decoded, filtered, turned
+ * into one feature vector and freed before the next one is read.
+ */
+#include "pipeline.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features.h"
+#include "quality.h"
+#include "trainloop.h"
+
+static const char *const skip_names[TR_SKIP_COUNT] = {
+	"undecodable", "too_large", "box_outside_image",
+	"smaller_than_min_face_size", "below_sharpness_threshold"
+};
+
+const char *
+tr_skip_name(tr_skip reason)
+{
+	return (reason >= 0 && reason < TR_SKIP_COUNT) ? skip_names[reason] : "none";
+}
+
+void
+tr_config_default(tr_config *cfg, tr_type type)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->type = type;
+	cfg->min_face_size = 80;
+	cfg->sharpness_threshold = 40;
+	cfg->max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
+	cfg->seed = 1;
+}
+
+tr_skip
+tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int *box,
+			   tr_image *out, tr_box *region, double *sharpness, char *err, size_t errlen)
+{
+	tr_image	img;
+	tr_box		r;
+	int			rc;
+
+	if (sharpness)
+		*sharpness = -1;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	rc = tr_decode(data, len, cfg->max_image_pixels, &img, NULL, err, errlen);
+	if (rc == TR_DECODE_TOO_LARGE)
+		return TR_SKIP_TOO_LARGE;
+	if (rc != TR_DECODE_OK)
+		return TR_SKIP_UNDECODABLE;
+	if (cfg->type == TR_FACE)
+	{
+		double		sh;
+
+		if (tr_face_region(&img, box, &r) != 0)
+		{
+			snprintf(err, errlen, "face box (%d, %d, %d, %d) is outside the %dx%d image",
+					 box[0], box[1], box[2], box[3], img.width, img.height);
+			tr_image_free(&img);
+			return TR_SKIP_BOX_OUTSIDE;
+		}
+		if ((r.w < r.h ? r.w : r.h) < cfg->min_face_size)
+		{
+			snprintf(err, errlen, "face of %dx%d is smaller than min_face_size %d",
+					 r.w, r.h, cfg->min_face_size);
+			tr_image_free(&img);
+			return TR_SKIP_TOO_SMALL;
+		}
+		sh = tr_sharpness(&img, r);
+		if (sharpness)
+			*sharpness = sh;
+		if (sh < cfg->sharpness_threshold)
+		{
+			snprintf(err, errlen, "face sharpness %.1f is below sharpness_threshold %d",
+					 sh, cfg->sharpness_threshold);
+			tr_image_free(&img);
+			return TR_SKIP_BLURRY;
+		}
+	}
+	else
+		tr_face_region(&img, NULL, &r);
+	if (region)
+		*region = r;
+	if (out)
+		*out = img;
+	else
+		tr_image_free(&img);
+	return TR_SKIP_NONE;
+}
+
+void
+tr_result_free(tr_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->parameters);
+	free(res->metrics_json);
+	memset(res, 0, sizeof(*res));
+}
+
+/* "12 smaller than min_face_size 80, 28 below sharpness_threshold 40" */
+static void
+describe_skips(const tr_config *cfg, const long *skipped, char *buf, size_t len)
+{
+	size_t		pos = 0;
+
+	buf[0] = '\0';
+	for (int k = 0; k < TR_SKIP_COUNT; k++)
+	{
+		const char *sep = pos ? ", " : "";
+		int			n = 0;
+
+		if (skipped[k] == 0)
+			continue;
+		switch (k)
+		{
+			case TR_SKIP_TOO_SMALL:
+				n = snprintf(buf + pos, len - pos, "%s%ld smaller than min_face_size %d",
+							 sep, skipped[k], cfg->min_face_size);
+				break;
+			case TR_SKIP_BLURRY:
+				n = snprintf(buf + pos, len - pos, "%s%ld below sharpness_threshold %d",
+							 sep, skipped[k], cfg->sharpness_threshold);
+				break;
+			case TR_SKIP_TOO_LARGE:
+				n = snprintf(buf + pos, len - pos, "%s%ld above training.max_image_pixels %zu",
+							 sep, skipped[k], cfg->max_image_pixels);
+				break;
+			case TR_SKIP_UNDECODABLE:
+				n = snprintf(buf + pos, len - pos, "%s%ld undecodable", sep, skipped[k]);
+				break;
+			default:
+				n = snprintf(buf + pos, len - pos, "%s%ld with a face box outside the image",
+							 sep, skipped[k]);
+				break;
+		}
+		if (n < 0 || (size_t) n >= len - pos)
+			break;
+		pos += n;
+	}
+}
+
+typedef struct progress_ctx
+{
+	tr_callbacks *cb;
+	int			max_epochs;
+} progress_ctx;
+
+/* Loading is 0..0.5 of the progress, phase 0 0.5..0.8, the refit 0.8..0.98. */
+static void
+epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, double val_acc)
+{
+	progress_ctx *p = vctx;
+
+	(void) loss;
+	(void) val_acc;
+	if (p->cb->progress == NULL)
+		return;
+	if (phase == 0)
+		p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
+	else
+		p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
+}
+
+static char *json_printf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+
+static char *
+json_printf(const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+	char	   *s;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = malloc(n + 1);
+	if (s == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(s, n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+int
+tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
+		 const char *const *class_ids, tr_callbacks *cb,
+		 tr_result *out, char *err, size_t errlen)
+{
+	const tr_features *feat = tr_features_default(cfg->type == TR_LANDMARK ? TR_FEATURES_LANDMARK
+												  : TR_FEATURES_FACE);
+	const char *what = cfg->type == TR_FACE ? "face" : "image";
+	int			d = feat->dim;
+	float	   *X = NULL;
+	int		   *y = NULL;
+	int		   *per_class = calloc(nclasses > 0 ? nclasses : 1, sizeof(int));
+	int		   *remap = malloc(sizeof(int) * (nclasses > 0 ? nclasses : 1));
+	size_t		n = 0,
+				cap = 0,
+				seen = 0;
+	long		skipped[TR_SKIP_COUNT] = {0};
+	long		nskipped = 0;
+	int			used_classes = 0,
+				rc = -1;
+	char		skips[300],
+				why[TR_ERRLEN];
+	tr_fit_params fp;
+	tr_fit_report rep;
+	progress_ctx pctx = {cb, 0};
+	tr_model	model;
+
+	memset(out, 0, sizeof(*out));
+	memset(&model, 0, sizeof(model));
+	if (per_class == NULL || remap == NULL)
+		goto oom;
+	if (cb->progress)
+		cb->progress(cb->ctx, 0.0, "loading");
+
+	/* Load: one image at a time into one feature row. */
+	for (;;)
+	{
+		tr_image_ref ref;
+		tr_image	img;
+		tr_box		r;
+		tr_skip		why_skip;
+		int			more;
+
+		memset(&ref, 0, sizeof(ref));
+		more = cb->next_image(cb->ctx, &ref);
+		if (more < 0)
+		{
+			snprintf(err, errlen, "reading the images of the dataset failed");
+			goto fail;
+		}
+		if (more == 0)
+			break;
+		seen++;
+		if (ref.class_index < 0 || ref.class_index >= nclasses)
+		{
+			snprintf(err, errlen, "image of class index %d outside 0..%d", ref.class_index, nclasses - 1);
+			goto fail;
+		}
+		why_skip = tr_check_image(cfg, ref.data, ref.len, ref.has_box ? ref.box : NULL,
+								  &img, &r, NULL, why, sizeof(why));
+		if (why_skip == TR_SKIP_NONE)
+		{
+			if (n == cap)
+			{
+				size_t		ncap = cap ? cap * 2 : (cfg->expected_images > 0 ? cfg->expected_images : 256);
+				float	   *nX = realloc(X, sizeof(float) * ncap * d);
+				int		   *ny;
+
+				if (nX == NULL)
+				{
+					tr_image_free(&img);
+					goto oom;
+				}
+				X = nX;
+				ny = realloc(y, sizeof(int) * ncap);
+				if (ny == NULL)
+				{
+					tr_image_free(&img);
+					goto oom;
+				}
+				y = ny;
+				cap = ncap;
+			}
+			if (feat->extract(feat, &img, r, X + n * d, why, sizeof(why)) != 0)
+			{
+				tr_image_free(&img);
+				snprintf(err, errlen, "feature extraction failed: %s", why);
+				goto fail;
+			}
+			y[n++] = ref.class_index;
+			per_class[ref.class_index]++;
+		}
+		else
+		{
+			skipped[why_skip]++;
+			nskipped++;
+		}
+		tr_image_free(&img);
+		if (cb->progress && (seen % 16) == 0)
+		{
+			double		f = cfg->expected_images > 0 ? (double) seen / cfg->expected_images : 0;
+
+			cb->progress(cb->ctx, 0.5 * (f < 1 ? f : 1), "loading");
+		}
+	}
+
+	/* Classes with usable images become the model's classes. */
+	for (int k = 0; k < nclasses; k++)
+		remap[k] = per_class[k] > 0 ? used_classes++ : -1;
+	describe_skips(cfg, skipped, skips, sizeof(skips));
+	if (n == 0)
+	{
+		if (seen == 0)
+			snprintf(err, errlen, "no usable %s: the dataset has no active image", what);
+		else
+			snprintf(err, errlen, "no usable %s: %ld images skipped (%s)", what, nskipped, skips);
+		goto fail;
+	}
+	if (used_classes < 2)
+	{
+		if (nskipped > 0)
+			snprintf(err, errlen, "fewer than two classes with a usable %s (found %d): %ld images skipped (%s)",
+					 what, used_classes, nskipped, skips);
+		else
+			snprintf(err, errlen, "fewer than two classes with a usable %s (found %d): add images to another class",
+					 what, used_classes);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		y[i] = remap[y[i]];
+
+	/* Train. */
+	tr_fit_params_default(&fp);
+	fp.seed = cfg->seed;
+	/* The embedding grows with the classes: 4 per class, 16..128. */
+	fp.embed_dim = 4 * used_classes < 16 ? 16 : 4 * used_classes > 128 ? 128 : 4 * used_classes;
+	pctx.max_epochs = fp.max_epochs;
+	if (tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
+			   why, sizeof(why)) != 0)
+	{
+		snprintf(err, errlen, "training failed: %s", why);
+		goto fail;
+	}
+
+	/* Model version. */
+	model.format_version = TR_MODEL_FORMAT_VERSION;
+	model.type = cfg->type;
+	snprintf(model.feature_kind, sizeof(model.feature_kind), "%s", feat->name);
+	model.min_face_size = cfg->type == TR_FACE ? cfg->min_face_size : 0;
+	model.sharpness_threshold = cfg->type == TR_FACE ? cfg->sharpness_threshold : 0;
+	model.class_ids = calloc(used_classes, sizeof(char *));
+	model.labels = calloc(used_classes, sizeof(char *));
+	if (model.class_ids == NULL || model.labels == NULL)
+		goto oom;
+	for (int k = 0; k < nclasses; k++)
+		if (remap[k] >= 0)
+		{
+			model.class_ids[remap[k]] = (char *) (class_ids ? class_ids[k] : "");
+			model.labels[remap[k]] = (char *) (class_labels ? class_labels[k] : "");
+		}
+	if (tr_model_serialize(&model, &out->parameters, &out->parameters_len) != 0)
+		goto oom;
+	{
+		char		val[64];
+
+		if (rep.validation_accuracy >= 0)
+			snprintf(val, sizeof(val), "%.6f", rep.validation_accuracy);
+		else
+			snprintf(val, sizeof(val), "null");
+		out->metrics_json = json_printf(
+			"{\"train_accuracy\": %.6f, \"validation_accuracy\": %s, \"validation_images\": %d, "
+			"\"images_used\": %zu, \"images_skipped\": {\"undecodable\": %ld, \"too_large\": %ld, "
+			"\"box_outside_image\": %ld, \"smaller_than_min_face_size\": %ld, "
+			"\"below_sharpness_threshold\": %ld}, \"images_skipped_total\": %ld, "
+			"\"epochs\": %d, \"epochs_run\": %d, \"classes\": %d, \"classes_without_usable_images\": %d, "
+			"\"feature_kind\": \"%s\", \"feature_dim\": %d, \"embedding_dim\": %d, "
+			"\"train_seconds\": %.3f, \"gflop\": %.3f}",
+			rep.train_accuracy, val, rep.validation_images, n,
+			skipped[TR_SKIP_UNDECODABLE], skipped[TR_SKIP_TOO_LARGE], skipped[TR_SKIP_BOX_OUTSIDE],
+			skipped[TR_SKIP_TOO_SMALL], skipped[TR_SKIP_BLURRY], nskipped,
+			rep.epochs, rep.epochs_run, used_classes, nclasses - used_classes,
+			feat->name, d, fp.embed_dim, rep.seconds, rep.gflop);
+		if (out->metrics_json == NULL)
+			goto oom;
+	}
+	if (cb->progress)
+		cb->progress(cb->ctx, 1.0, "completed");
+	rc = 0;
+	goto done;
+
+oom:
+	snprintf(err, errlen, "out of memory in the training pipeline");
+fail:
+	tr_result_free(out);
+done:
+	/* The strings belong to the caller. */
+	free(model.class_ids);
+	free(model.labels);
+	model.class_ids = model.labels = NULL;
+	tr_net_free(&model.net);
+	free(X);
+	free(y);
+	free(per_class);
+	free(remap);
+	return rc;
+}
+
+int
+tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+			 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
+			 char *err, size_t errlen)
+{
+	const tr_features *feat = tr_features_find(model->feature_kind);
+	const tr_net *net = &model->net;
+	int			E = TR_NET_EDIM(net),
+				c = net->c,
+				rc;
+	tr_image	img;
+	tr_box		r;
+	float	   *x,
+			   *u,
+			   *cos;
+	double		m,
+				sum = 0;
+
+	*nmatches = 0;
+	if (feat == NULL || feat->dim != net->d)
+	{
+		snprintf(err, errlen, "model uses feature kind \"%s\", unknown to this build", model->feature_kind);
+		return TR_DECODE_CORRUPT;
+	}
+	rc = tr_decode(data, len, max_pixels, &img, NULL, err, errlen);
+	if (rc != TR_DECODE_OK)
+		return rc;
+	if (tr_face_region(&img, model->type == TR_FACE ? box : NULL, &r) != 0)
+	{
+		snprintf(err, errlen, "face box is outside the %dx%d image", img.width, img.height);
+		tr_image_free(&img);
+		return TR_DECODE_CORRUPT;
+	}
+	x = malloc(sizeof(float) * net->d);
+	u = malloc(sizeof(float) * E);
+	cos = malloc(sizeof(float) * c);
+	if (x == NULL || u == NULL || cos == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		rc = TR_DECODE_CORRUPT;
+		goto out;
+	}
+	if (feat->extract(feat, &img, r, x, err, errlen) != 0)
+	{
+		rc = TR_DECODE_CORRUPT;
+		goto out;
+	}
+	tr_net_embed(net, x, 1, u);
+	tr_net_cosines(net, u, 1, cos);
+	m = cos[0];
+	for (int k = 1; k < c; k++)
+		if (cos[k] > m)
+			m = cos[k];
+	for (int k = 0; k < c; k++)
+		sum += exp(net->s * (cos[k] - m));
+	if (top_k > c)
+		top_k = c;
+	/* Selection of the top_k by cosine (ties: lower class index first). */
+	for (int t = 0; t < top_k; t++)
+	{
+		int			best = -1;
+
+		for (int k = 0; k < c; k++)
+		{
+			int			taken = 0;
+
+			for (int j = 0; j < t; j++)
+				taken |= matches[j].class_index == k;
+			if (!taken && (best < 0 || cos[k] > cos[best]))
+				best = k;
+		}
+		matches[t].class_index = best;
+		matches[t].confidence = exp(net->s * (cos[best] - m)) / sum;
+		{
+			double		d2 = 2.0 - 2.0 * cos[best];
+
+			matches[t].distance = d2 > 0 ? sqrt(d2) : 0;
+		}
+	}
+	*nmatches = top_k;
+	if (region)
+		*region = r;
+	rc = TR_DECODE_OK;
+out:
+	free(x);
+	free(u);
+	free(cos);
+	tr_image_free(&img);
+	return rc;
+}

@@ -1,0 +1,668 @@
+/*
+ * trainloop.c: cosine-softmax classifier trained by mini-batch Adam on cblas_sgemm.
+ */
+#include "trainloop.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+void
+tr_fit_params_default(tr_fit_params *p)
+{
+	p->embed_dim = 128;
+	p->scale = 16.0f;
+	p->lr = 2e-3f;
+	p->weight_decay = 1e-4f;
+	p->batch = 32;
+	p->max_epochs = 60;
+	p->min_epochs = 10;
+	p->patience = 8;
+	p->val_fraction = 0.2f;
+	p->refit = 1;
+	p->seed = 1;
+}
+
+/* ---------- deterministic random numbers ---------- */
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	uint64_t	z = (*s += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+static double
+rng_uniform(uint64_t *s)
+{
+	return ((rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static double
+rng_gauss(uint64_t *s)
+{
+	double		u1 = rng_uniform(s),
+				u2 = rng_uniform(s);
+
+	return sqrt(-2.0 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+static void
+shuffle(int *a, int n, uint64_t *s)
+{
+	for (int i = n - 1; i > 0; i--)
+	{
+		int			j = (int) (rng_next(s) % (uint64_t) (i + 1));
+		int			t = a[i];
+
+		a[i] = a[j];
+		a[j] = t;
+	}
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---------- the network ---------- */
+
+int
+tr_net_alloc(tr_net *net, int d, int e, int c, float s)
+{
+	int			E = e > 0 ? e : d;
+
+	memset(net, 0, sizeof(*net));
+	net->d = d;
+	net->e = e;
+	net->c = c;
+	net->s = s;
+	net->mean = calloc(d, sizeof(float));
+	net->W1 = e > 0 ? calloc((size_t) e * d, sizeof(float)) : NULL;
+	net->W2 = calloc((size_t) c * E, sizeof(float));
+	if (net->mean == NULL || net->W2 == NULL || (e > 0 && net->W1 == NULL))
+	{
+		tr_net_free(net);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tr_net_free(tr_net *net)
+{
+	free(net->mean);
+	free(net->W1);
+	free(net->W2);
+	net->mean = net->W1 = net->W2 = NULL;
+}
+
+static double
+row_norm(const float *v, int n)
+{
+	double		s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += (double) v[i] * v[i];
+	return sqrt(s + 1e-12);
+}
+
+/* Z = (X - mean) W1^T, or X - mean; Xc receives X - mean (n x d). */
+static void
+project(const tr_net *net, const float *X, int n, float *Xc, float *Z)
+{
+	int			d = net->d;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < d; j++)
+			Xc[(size_t) i * d + j] = X[(size_t) i * d + j] - net->mean[j];
+	if (net->e > 0)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, net->e, d,
+					1.0f, Xc, d, net->W1, d, 0.0f, Z, net->e);
+	else
+		memcpy(Z, Xc, sizeof(float) * n * d);
+}
+
+void
+tr_net_embed(const tr_net *net, const float *X, int n, float *U)
+{
+	int			E = TR_NET_EDIM(net);
+	float	   *Xc = malloc(sizeof(float) * (size_t) n * net->d);
+
+	project(net, X, n, Xc, U);
+	for (int i = 0; i < n; i++)
+	{
+		float	   *u = U + (size_t) i * E;
+		double		nz = row_norm(u, E);
+
+		for (int k = 0; k < E; k++)
+			u[k] = (float) (u[k] / nz);
+	}
+	free(Xc);
+}
+
+/* Rows of W2 normalised into W2n; norms into nw. */
+static void
+normalised_classes(const tr_net *net, float *W2n, double *nw)
+{
+	int			E = TR_NET_EDIM(net);
+
+	for (int c = 0; c < net->c; c++)
+	{
+		const float *w = net->W2 + (size_t) c * E;
+		double		n = row_norm(w, E);
+
+		if (nw)
+			nw[c] = n;
+		for (int k = 0; k < E; k++)
+			W2n[(size_t) c * E + k] = (float) (w[k] / n);
+	}
+}
+
+void
+tr_net_cosines(const tr_net *net, const float *U, int n, float *cos)
+{
+	int			E = TR_NET_EDIM(net);
+	float	   *W2n = malloc(sizeof(float) * (size_t) net->c * E);
+
+	normalised_classes(net, W2n, NULL);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, net->c, E,
+				1.0f, U, E, W2n, E, 0.0f, cos, net->c);
+	free(W2n);
+}
+
+/* Work buffers for a batch of up to bmax rows. */
+typedef struct work
+{
+	float	   *Xc,
+			   *Z,
+			   *U,
+			   *W2n,
+			   *P,
+			   *dU,
+			   *dW2n;
+	double	   *nz,
+			   *nw;
+} work;
+
+static int
+work_alloc(work *w, const tr_net *net, int bmax)
+{
+	int			E = TR_NET_EDIM(net);
+
+	w->Xc = malloc(sizeof(float) * (size_t) bmax * net->d);
+	w->Z = malloc(sizeof(float) * (size_t) bmax * E);
+	w->U = malloc(sizeof(float) * (size_t) bmax * E);
+	w->W2n = malloc(sizeof(float) * (size_t) net->c * E);
+	w->P = malloc(sizeof(float) * (size_t) bmax * net->c);
+	w->dU = malloc(sizeof(float) * (size_t) bmax * E);
+	w->dW2n = malloc(sizeof(float) * (size_t) net->c * E);
+	w->nz = malloc(sizeof(double) * bmax);
+	w->nw = malloc(sizeof(double) * net->c);
+	return (w->Xc && w->Z && w->U && w->W2n && w->P && w->dU && w->dW2n && w->nz && w->nw) ? 0 : -1;
+}
+
+static void
+work_free(work *w)
+{
+	free(w->Xc);
+	free(w->Z);
+	free(w->U);
+	free(w->W2n);
+	free(w->P);
+	free(w->dU);
+	free(w->dW2n);
+	free(w->nz);
+	free(w->nw);
+}
+
+static double
+loss_grad(const tr_net *net, const float *X, const int *y, int n, float wd,
+		  float *gW1, float *gW2, work *w, double *flop)
+{
+	int			d = net->d,
+				c = net->c,
+				E = TR_NET_EDIM(net);
+	double		loss = 0;
+
+	project(net, X, n, w->Xc, w->Z);
+	for (int i = 0; i < n; i++)
+	{
+		w->nz[i] = row_norm(w->Z + (size_t) i * E, E);
+		for (int k = 0; k < E; k++)
+			w->U[(size_t) i * E + k] = (float) (w->Z[(size_t) i * E + k] / w->nz[i]);
+	}
+	normalised_classes(net, w->W2n, w->nw);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, c, E,
+				net->s, w->U, E, w->W2n, E, 0.0f, w->P, c);
+	*flop += 2.0 * n * c * E + (net->e > 0 ? 2.0 * n * net->e * d : 0);
+	/* Softmax cross-entropy; P becomes dLoss/dlogits. */
+	for (int i = 0; i < n; i++)
+	{
+		float	   *p = w->P + (size_t) i * c;
+		float		m = p[0];
+		double		sum = 0;
+
+		for (int k = 1; k < c; k++)
+			if (p[k] > m)
+				m = p[k];
+		for (int k = 0; k < c; k++)
+			sum += exp(p[k] - m);
+		loss += -(p[y[i]] - m - log(sum));
+		for (int k = 0; k < c; k++)
+			p[k] = (float) (exp(p[k] - m) / sum / n);
+		p[y[i]] -= 1.0f / n;
+	}
+	loss /= n;
+	if (net->e > 0 && wd > 0)
+	{
+		double		s = 0;
+
+		for (size_t k = 0; k < (size_t) net->e * d; k++)
+			s += (double) net->W1[k] * net->W1[k];
+		loss += 0.5 * wd * s;
+	}
+	if (gW1 == NULL && gW2 == NULL)
+		return loss;
+
+	/* Through the logits: dU = s G W2n, dW2n = s G^T U. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, c,
+				net->s, w->P, c, w->W2n, E, 0.0f, w->dU, E);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c, E, n,
+				net->s, w->P, c, w->U, E, 0.0f, w->dW2n, E);
+	*flop += 4.0 * n * c * E;
+	/* Through the normalisations. */
+	if (gW2)
+		for (int k = 0; k < c; k++)
+		{
+			const float *wn = w->W2n + (size_t) k * E;
+			const float *g = w->dW2n + (size_t) k * E;
+			double		dot = 0;
+
+			for (int j = 0; j < E; j++)
+				dot += (double) wn[j] * g[j];
+			for (int j = 0; j < E; j++)
+				gW2[(size_t) k * E + j] = (float) ((g[j] - wn[j] * dot) / w->nw[k]);
+		}
+	if (net->e > 0 && gW1)
+	{
+		/* dZ in place of dU. */
+		for (int i = 0; i < n; i++)
+		{
+			const float *u = w->U + (size_t) i * E;
+			float	   *g = w->dU + (size_t) i * E;
+			double		dot = 0;
+
+			for (int j = 0; j < E; j++)
+				dot += (double) u[j] * g[j];
+			for (int j = 0; j < E; j++)
+				g[j] = (float) ((g[j] - u[j] * dot) / w->nz[i]);
+		}
+		memcpy(gW1, net->W1, sizeof(float) * (size_t) net->e * d);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, net->e, d, n,
+					1.0f, w->dU, E, w->Xc, d, wd, gW1, d);
+		*flop += 2.0 * n * net->e * d;
+	}
+	return loss;
+}
+
+double
+tr_net_loss_grad(const tr_net *net, const float *X, const int *y, int n,
+				 float weight_decay, float *gW1, float *gW2)
+{
+	work		w;
+	double		flop = 0,
+				loss = NAN;
+
+	if (work_alloc(&w, net, n) == 0)
+		loss = loss_grad(net, X, y, n, weight_decay, gW1, gW2, &w, &flop);
+	work_free(&w);
+	return loss;
+}
+
+/* ---------- training ---------- */
+
+/* Top-1 accuracy of the network on rows idx of X. */
+static double
+accuracy(const tr_net *net, const float *X, const int *y, const int *idx, int n)
+{
+	int			E = TR_NET_EDIM(net),
+				chunk = 256,
+				correct = 0;
+	float	   *Xb = malloc(sizeof(float) * (size_t) chunk * net->d);
+	float	   *U = malloc(sizeof(float) * (size_t) chunk * E);
+	float	   *C = malloc(sizeof(float) * (size_t) chunk * net->c);
+
+	for (int s = 0; s < n; s += chunk)
+	{
+		int			b = (n - s) < chunk ? (n - s) : chunk;
+
+		for (int i = 0; i < b; i++)
+			memcpy(Xb + (size_t) i * net->d, X + (size_t) idx[s + i] * net->d, sizeof(float) * net->d);
+		tr_net_embed(net, Xb, b, U);
+		tr_net_cosines(net, U, b, C);
+		for (int i = 0; i < b; i++)
+		{
+			int			best = 0;
+
+			for (int k = 1; k < net->c; k++)
+				if (C[(size_t) i * net->c + k] > C[(size_t) i * net->c + best])
+					best = k;
+			correct += (best == y[idx[s + i]]);
+		}
+	}
+	free(Xb);
+	free(U);
+	free(C);
+	return n > 0 ? (double) correct / n : 0;
+}
+
+/* Initialise: mean of the rows, random W1, W2 = class centres of the embeddings. */
+static void
+init_net(tr_net *net, const float *X, const int *y, const int *idx, int n, uint64_t seed)
+{
+	int			d = net->d,
+				E = TR_NET_EDIM(net);
+	uint64_t	s = seed;
+	float	   *U,
+			   *Xb;
+
+	memset(net->mean, 0, sizeof(float) * d);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < d; j++)
+			net->mean[j] += X[(size_t) idx[i] * d + j];
+	for (int j = 0; j < d; j++)
+		net->mean[j] /= (n > 0 ? n : 1);
+	if (net->e > 0)
+	{
+		double		sd = 1.0 / sqrt((double) d);
+
+		for (size_t k = 0; k < (size_t) net->e * d; k++)
+			net->W1[k] = (float) (rng_gauss(&s) * sd);
+	}
+	memset(net->W2, 0, sizeof(float) * (size_t) net->c * E);
+	U = malloc(sizeof(float) * E);
+	Xb = malloc(sizeof(float) * d);
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(Xb, X + (size_t) idx[i] * d, sizeof(float) * d);
+		tr_net_embed(net, Xb, 1, U);
+		for (int k = 0; k < E; k++)
+			net->W2[(size_t) y[idx[i]] * E + k] += U[k];
+	}
+	/* A class without rows gets a small random direction. */
+	for (int c = 0; c < net->c; c++)
+		if (row_norm(net->W2 + (size_t) c * E, E) < 1e-5)
+			for (int k = 0; k < E; k++)
+				net->W2[(size_t) c * E + k] = (float) (rng_gauss(&s) * 1e-2);
+	free(U);
+	free(Xb);
+}
+
+typedef struct adam
+{
+	float	   *m,
+			   *v;
+	size_t		n;
+	long		t;
+} adam;
+
+static int
+adam_init(adam *a, size_t n)
+{
+	a->m = calloc(n ? n : 1, sizeof(float));
+	a->v = calloc(n ? n : 1, sizeof(float));
+	a->n = n;
+	a->t = 0;
+	return (a->m && a->v) ? 0 : -1;
+}
+
+static void
+adam_free(adam *a)
+{
+	free(a->m);
+	free(a->v);
+}
+
+static void
+adam_step(adam *a, float *p, const float *g, float lr)
+{
+	const float b1 = 0.9f,
+				b2 = 0.999f,
+				eps = 1e-8f;
+	float		c1 = 1.0f - powf(b1, (float) a->t),
+				c2 = 1.0f - powf(b2, (float) a->t);
+	float		step = lr * sqrtf(c2) / c1;
+
+	for (size_t i = 0; i < a->n; i++)
+	{
+		a->m[i] = b1 * a->m[i] + (1 - b1) * g[i];
+		a->v[i] = b2 * a->v[i] + (1 - b2) * g[i] * g[i];
+		p[i] -= step * a->m[i] / (sqrtf(a->v[i]) + eps);
+	}
+}
+
+/*
+ * One training run on rows tr (ntr) for up to max_epochs epochs; with a
+ * validation set (nval > 0), stop after patience epochs without improvement and
+ * leave the best network in net. Returns epochs of the returned network, or -1.
+ */
+static int
+run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int *val, int nval,
+	const tr_fit_params *p, int max_epochs, int phase, double *best_val, double *flop,
+	int *epochs_run, tr_epoch_fn cb, void *ctx)
+{
+	int			d = net->d,
+				E = TR_NET_EDIM(net),
+				B = p->batch < ntr ? p->batch : ntr;
+	size_t		n1 = (size_t) net->e * d,
+				n2 = (size_t) net->c * E;
+	float	   *Xb = malloc(sizeof(float) * (size_t) B * d);
+	int		   *yb = malloc(sizeof(int) * B);
+	int		   *order = malloc(sizeof(int) * ntr);
+	float	   *g1 = n1 ? malloc(sizeof(float) * n1) : NULL;
+	float	   *g2 = malloc(sizeof(float) * n2);
+	float	   *best1 = NULL,
+			   *best2 = NULL;
+	adam		a1,
+				a2;
+	work		w;
+	uint64_t	s = p->seed ^ 0x5DEECE66DULL;
+	int			best_epoch = 0,
+				rc = -1;
+	double		best_acc = -1,
+				best_loss = INFINITY;
+
+	memset(&a1, 0, sizeof(a1));
+	memset(&a2, 0, sizeof(a2));
+	memset(&w, 0, sizeof(w));
+	init_net(net, X, y, tr, ntr, p->seed);
+	if (nval > 0)
+	{
+		best1 = n1 ? malloc(sizeof(float) * n1) : NULL;
+		best2 = malloc(sizeof(float) * n2);
+	}
+	if (Xb == NULL || yb == NULL || order == NULL || (n1 && g1 == NULL) || g2 == NULL ||
+		adam_init(&a1, n1) != 0 || adam_init(&a2, n2) != 0 || work_alloc(&w, net, B) != 0 ||
+		(nval > 0 && (best2 == NULL || (n1 && best1 == NULL))))
+		goto out;
+	memcpy(order, tr, sizeof(int) * ntr);
+	for (int epoch = 1; epoch <= max_epochs; epoch++)
+	{
+		double		loss = 0,
+					vacc = -1;
+		int			batches = 0;
+
+		shuffle(order, ntr, &s);
+		for (int start = 0; start + B <= ntr; start += B)
+		{
+			for (int i = 0; i < B; i++)
+			{
+				memcpy(Xb + (size_t) i * d, X + (size_t) order[start + i] * d, sizeof(float) * d);
+				yb[i] = y[order[start + i]];
+			}
+			loss += loss_grad(net, Xb, yb, B, p->weight_decay, g1, g2, &w, flop);
+			batches++;
+			a1.t++;
+			a2.t++;
+			if (n1)
+				adam_step(&a1, net->W1, g1, p->lr);
+			adam_step(&a2, net->W2, g2, p->lr);
+		}
+		loss /= batches > 0 ? batches : 1;
+		(*epochs_run)++;
+		if (nval > 0)
+		{
+			vacc = accuracy(net, X, y, val, nval);
+			if (vacc > best_acc || (vacc == best_acc && loss < best_loss))
+			{
+				best_acc = vacc;
+				best_loss = loss;
+				best_epoch = epoch;
+				if (n1)
+					memcpy(best1, net->W1, sizeof(float) * n1);
+				memcpy(best2, net->W2, sizeof(float) * n2);
+			}
+		}
+		else
+			best_epoch = epoch;
+		if (cb)
+			cb(ctx, phase, epoch, max_epochs, loss, vacc);
+		if (nval > 0 && epoch >= p->min_epochs && epoch - best_epoch >= p->patience)
+			break;
+	}
+	if (nval > 0)
+	{
+		if (n1)
+			memcpy(net->W1, best1, sizeof(float) * n1);
+		memcpy(net->W2, best2, sizeof(float) * n2);
+		*best_val = best_acc;
+	}
+	rc = best_epoch;
+out:
+	free(Xb);
+	free(yb);
+	free(order);
+	free(g1);
+	free(g2);
+	free(best1);
+	free(best2);
+	adam_free(&a1);
+	adam_free(&a2);
+	work_free(&w);
+	return rc;
+}
+
+int
+tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p,
+	   tr_net *net, tr_fit_report *rep, tr_epoch_fn cb, void *ctx, char *err, size_t errlen)
+{
+	int		   *count = calloc(c, sizeof(int));
+	int		   *all = malloc(sizeof(int) * (n > 0 ? n : 1));
+	int		   *tr = malloc(sizeof(int) * (n > 0 ? n : 1));
+	int		   *val = malloc(sizeof(int) * (n > 0 ? n : 1));
+	int			ntr = 0,
+				nval = 0,
+				epochs,
+				rc = -1;
+	uint64_t	s = p->seed;
+	double		t0 = now_seconds(),
+				flop = 0,
+				best_val = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(net, 0, sizeof(*net));
+	if (count == NULL || all == NULL || tr == NULL || val == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (tr_net_alloc(net, d, p->embed_dim, c, p->scale) != 0)
+	{
+		snprintf(err, errlen, "out of memory for a network of %d x %d x %d", d, p->embed_dim, c);
+		goto out;
+	}
+	/* Stratified split: per class, a shuffled val_fraction (rounded down) validates. */
+	for (int i = 0; i < n; i++)
+	{
+		all[i] = i;
+		count[y[i]]++;
+	}
+	shuffle(all, n, &s);
+	{
+		int		   *taken = calloc(c, sizeof(int));
+
+		for (int i = 0; i < n; i++)
+		{
+			int			k = y[all[i]];
+			int			nv = (int) floorf(count[k] * p->val_fraction);
+
+			if (taken[k] < nv && count[k] - nv >= 1)
+			{
+				val[nval++] = all[i];
+				taken[k]++;
+			}
+			else
+				tr[ntr++] = all[i];
+		}
+		free(taken);
+	}
+	if (nval > 0)
+	{
+		epochs = run(net, X, y, tr, ntr, val, nval, p, p->max_epochs, 0, &best_val, &flop,
+					 &rep->epochs_run, cb, ctx);
+		if (epochs < 0)
+			goto oom;
+		rep->validation_accuracy = best_val;
+		rep->validation_images = nval;
+		if (p->refit)
+		{
+			for (int i = 0; i < n; i++)
+				all[i] = i;
+			epochs = run(net, X, y, all, n, NULL, 0, p, epochs, 1, &best_val, &flop,
+						 &rep->epochs_run, cb, ctx);
+			if (epochs < 0)
+				goto oom;
+			ntr = n;
+			memcpy(tr, all, sizeof(int) * n);
+		}
+	}
+	else
+	{
+		rep->validation_accuracy = -1;
+		for (int i = 0; i < n; i++)
+			all[i] = i;
+		epochs = run(net, X, y, all, n, NULL, 0, p, p->min_epochs, 1, &best_val, &flop,
+					 &rep->epochs_run, cb, ctx);
+		if (epochs < 0)
+			goto oom;
+		ntr = n;
+		memcpy(tr, all, sizeof(int) * n);
+	}
+	rep->epochs = epochs;
+	rep->train_accuracy = accuracy(net, X, y, tr, ntr);
+	rep->gflop = flop * 1e-9;
+	rep->seconds = now_seconds() - t0;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory in the training loop");
+	tr_net_free(net);
+out:
+	free(count);
+	free(all);
+	free(tr);
+	free(val);
+	return rc;
+}
