@@ -28,7 +28,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS = access postgrest
+REGRESS = foundation access postgrest
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config

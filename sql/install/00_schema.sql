@@ -4,6 +4,9 @@
 COMMENT ON SCHEMA training IS
     'Train face and landmark recognition models inside PostgreSQL: datasets, classes, images, trainings, models';
 
+-- Creation times default to clock_timestamp(), so that rows created in one transaction keep
+-- their creation order (lists, previews and the worker's queue order by time_created, id).
+
 -- Datasets: collections of classes (identities for face, places for landmark).
 -- number_of_*, preview_images and earliest_expiration are kept by triggers on classes and
 -- images, so that rendering a dataset (get_dataset, get_training) reads one row instead of
@@ -19,8 +22,8 @@ CREATE TABLE training.datasets (
     evaluation_result jsonb NOT NULL DEFAULT '{}',
     evaluation_state  integer NOT NULL DEFAULT 0,
     issues            jsonb NOT NULL DEFAULT '{"has_error": false, "has_warning": false}',
-    time_created      timestamptz NOT NULL DEFAULT now(),
-    time_updated      timestamptz NOT NULL DEFAULT now(),
+    time_created      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    time_updated      timestamptz NOT NULL DEFAULT clock_timestamp(),
     number_of_classes        integer NOT NULL DEFAULT 0,
     number_of_active_classes integer NOT NULL DEFAULT 0,
     number_of_images         integer NOT NULL DEFAULT 0,
@@ -69,8 +72,8 @@ CREATE TABLE training.classes (
     active          boolean NOT NULL DEFAULT true,
     notes           text NOT NULL DEFAULT '',
     expiration_date timestamptz,
-    time_created    timestamptz NOT NULL DEFAULT now(),
-    time_updated    timestamptz NOT NULL DEFAULT now(),
+    time_created    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    time_updated    timestamptz NOT NULL DEFAULT clock_timestamp(),
     number_of_images        integer NOT NULL DEFAULT 0,
     number_of_active_images integer NOT NULL DEFAULT 0,
     CONSTRAINT classes_label_not_empty CHECK (label <> ''),
@@ -106,8 +109,8 @@ CREATE TABLE training.images (
     active            boolean NOT NULL DEFAULT true,
     notes             text NOT NULL DEFAULT '',
     evaluation_result jsonb NOT NULL DEFAULT '{}',
-    time_created      timestamptz NOT NULL DEFAULT now(),
-    time_updated      timestamptz NOT NULL DEFAULT now(),
+    time_created      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    time_updated      timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT images_face_box_valid CHECK (
         face_box IS NULL OR (
             array_ndims(face_box) = 1 AND cardinality(face_box) = 4
@@ -173,7 +176,7 @@ CREATE TABLE training.trainings (
     worker_pid               integer,
     output_model_id          uuid REFERENCES training.models (id) ON DELETE SET NULL,
     output_model_version     integer,
-    time_created             timestamptz NOT NULL DEFAULT now(),
+    time_created             timestamptz NOT NULL DEFAULT clock_timestamp(),
     time_started             timestamptz,
     time_completed           timestamptz,
     CONSTRAINT trainings_state_valid

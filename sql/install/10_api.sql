@@ -242,7 +242,7 @@ BEGIN
         NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
         NEW.evaluation_state := coalesce(NEW.evaluation_state, 0);
         NEW.issues := coalesce(NEW.issues, '{"has_error": false, "has_warning": false}');
-        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
         NEW.time_updated := NEW.time_created;
         -- Counters are derived: the class and image triggers count what is inserted.
         NEW.number_of_classes := 0;
@@ -277,7 +277,7 @@ BEGIN
     IF (NEW.name, NEW.description, NEW.version, NEW.evaluation_result, NEW.evaluation_state, NEW.issues)
        IS DISTINCT FROM
        (OLD.name, OLD.description, OLD.version, OLD.evaluation_result, OLD.evaluation_state, OLD.issues) THEN
-        NEW.time_updated := now();
+        NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
 END $$;
@@ -306,7 +306,7 @@ BEGIN
         NEW.reference := coalesce(NEW.reference, NEW.id::text);
         NEW.active := coalesce(NEW.active, true);
         NEW.notes := coalesce(NEW.notes, '');
-        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
         NEW.time_updated := NEW.time_created;
         NEW.number_of_images := 0;
         NEW.number_of_active_images := 0;
@@ -331,7 +331,7 @@ BEGIN
         NEW.notes := coalesce(NEW.notes, '');
         IF (NEW.label, NEW.reference, NEW.active, NEW.notes, NEW.expiration_date)
            IS DISTINCT FROM (OLD.label, OLD.reference, OLD.active, OLD.notes, OLD.expiration_date) THEN
-            NEW.time_updated := now();
+            NEW.time_updated := clock_timestamp();
         END IF;
     END IF;
     IF NEW.reference IS NULL OR btrim(NEW.reference) = '' THEN
@@ -370,11 +370,6 @@ BEGIN
         RAISE EXCEPTION 'face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0, got %', NEW.face_box
             USING ERRCODE = '22023', HINT = 'Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.';
     END IF;
-    IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
-       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
-        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
-            USING ERRCODE = '22023', HINT = 'The box must fit in the image: x + width <= image width, y + height <= image height.';
-    END IF;
     IF TG_OP = 'INSERT' THEN
         PERFORM training._check_owner('images', NEW.owner);
         IF NEW.class_id IS NULL THEN
@@ -389,7 +384,7 @@ BEGIN
         NEW.active := coalesce(NEW.active, true);
         NEW.notes := coalesce(NEW.notes, '');
         NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
-        NEW.time_created := coalesce(NEW.time_created, now());
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
         NEW.time_updated := NEW.time_created;
         RETURN NEW;
     END IF;
@@ -406,7 +401,7 @@ BEGIN
     NEW.notes := coalesce(NEW.notes, '');
     IF (NEW.data, NEW.face_box, NEW.active, NEW.notes, NEW.evaluation_result)
        IS DISTINCT FROM (OLD.data, OLD.face_box, OLD.active, OLD.notes, OLD.evaluation_result) THEN
-        NEW.time_updated := now();
+        NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
 END $$;
@@ -414,6 +409,23 @@ COMMENT ON FUNCTION training._images_before() IS
     'Trigger: validate images (face box), fill defaults, protect read-only columns';
 CREATE TRIGGER images_before BEFORE INSERT OR UPDATE ON training.images
     FOR EACH ROW EXECUTE FUNCTION training._images_before();
+
+-- The face box must lie inside the image. Checked after the row is written, once the
+-- pipeline's BEFORE trigger (30_pipeline.sql) has filled width and height from the data.
+CREATE FUNCTION training._images_box_check() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
+       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
+        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
+            USING ERRCODE = '22023',
+                  HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION training._images_box_check() IS 'Trigger: refuse a face box outside the decoded image';
+CREATE TRIGGER images_box_check AFTER INSERT OR UPDATE OF face_box, data ON training.images
+    FOR EACH ROW WHEN (NEW.face_box IS NOT NULL) EXECUTE FUNCTION training._images_box_check();
 
 -- Counters: images change their class's counters; classes pass their changes on to the dataset.
 -- Statement-level with transition tables: one UPDATE per statement, however many rows.
@@ -534,7 +546,9 @@ BEGIN
         ELSIF NEW.worker_pid IS NOT NULL THEN PERFORM training._read_only('trainings', 'worker_pid', ro_hint);
         ELSIF NEW.output_model_id IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_id', ro_hint);
         ELSIF NEW.output_model_version IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_version', ro_hint);
-        ELSIF NEW.time_created IS DISTINCT FROM now() THEN PERFORM training._read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_created IS NULL OR NEW.time_created < now() OR NEW.time_created > clock_timestamp() THEN
+            -- The default (clock_timestamp()) lies between the transaction start and now.
+            PERFORM training._read_only('trainings', 'time_created', ro_hint);
         ELSIF NEW.time_started IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_started', ro_hint);
         ELSIF NEW.time_completed IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_completed', ro_hint);
         END IF;
