@@ -12,14 +12,14 @@ PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
 # Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
-NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o
+NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o src/nn/face.o
 CORE_OBJS += $(NN_OBJS)
 
 OBJS = $(PG_OBJS) $(CORE_OBJS)
 
 # The install script is assembled from sql/install/*.sql in name order.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy bench/faces
 
 # Server headers as system headers, so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -77,4 +77,10 @@ test/deep/golden: test/deep/golden.c $(NN_OBJS:.o=.c) src/nn/nn.h
 bench/accuracy: bench/accuracy.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lm
+		-o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
+
+# Face networks benchmark (bench/faces.sh).
+bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/nn/nn.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
+		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
+		-o $@ bench/faces.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm

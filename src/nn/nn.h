@@ -149,4 +149,24 @@ extern int	nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb,
 								 int width, int height, float *p_male,
 								 float *p_female, float *age, char *err);
 
+/* ---- faces in an image (face.c) ---- */
+
+/*
+ * face-api's extractFaceTensors crop of a box: clipped to the image, then
+ * x, y, width and height floored.  Returns 0 when nothing is left.
+ */
+extern int	nn_crop_rect(const nn_box *b, int width, int height, int rect[4]);
+/* A malloc'ed RGB copy of rect (x, y, width, height) of an image, or NULL. */
+extern uint8_t *nn_crop_rgb(const uint8_t *rgb, int width, const int rect[4]);
+
+/*
+ * Faces of an image found with a border of `border` pixels (edge pixels
+ * repeated) around it, which lets the detector find faces filling the frame.
+ * Boxes are in image coordinates, clipped to the image (nn_crop_rect), best
+ * score first.  Returns the count (boxes malloc'ed) or -1.
+ */
+extern int	nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width,
+						  int height, int border, int input_size,
+						  double score_threshold, nn_box **boxes, char *err);
+
 #endif							/* TRAINING_NN_H */

@@ -4,6 +4,11 @@
  * depthwise convolution, max / average pooling, activations, and the
  * input preparation of face-api's NetInput.
  */
+/* The element-wise loops below rely on the vectorizer. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #include "nn.h"
 
 #include <cblas.h>
@@ -109,6 +114,13 @@ nn_conv2d(const nn_map *in, const float *filt, int kh, int kw, int cout,
 
 					if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
 						memset(dst, 0, c * sizeof(float));
+					else if (c <= 4)
+					{
+						const float *src = in->d + ((size_t) iy * in->w + ix) * c;
+
+						for (int ch = 0; ch < c; ch++)
+							dst[ch] = src[ch];
+					}
 					else
 						memcpy(dst, in->d + ((size_t) iy * in->w + ix) * c,
 							   c * sizeof(float));
@@ -199,8 +211,7 @@ nn_maxpool(const nn_map *in, int k, int stride, nn_pad pad, nn_map *out)
 						continue;
 					x = in->d + ((size_t) iy * in->w + ix) * c;
 					for (int ch = 0; ch < c; ch++)
-						if (x[ch] > o[ch])
-							o[ch] = x[ch];
+						o[ch] = x[ch] > o[ch] ? x[ch] : o[ch];
 				}
 			}
 		}
@@ -244,8 +255,7 @@ nn_relu(nn_map *m)
 	size_t		n = (size_t) m->h * m->w * m->c;
 
 	for (size_t i = 0; i < n; i++)
-		if (m->d[i] < 0.0f)
-			m->d[i] = 0.0f;
+		m->d[i] = m->d[i] < 0.0f ? 0.0f : m->d[i];
 }
 
 void
@@ -254,20 +264,24 @@ nn_leaky(nn_map *m, float alpha)
 	size_t		n = (size_t) m->h * m->w * m->c;
 
 	for (size_t i = 0; i < n; i++)
-		if (m->d[i] < 0.0f)
-			m->d[i] *= alpha;
+		m->d[i] = m->d[i] < 0.0f ? m->d[i] * alpha : m->d[i];
 }
 
-/* Pixel channel of the zero-padded square image, as float. */
-static inline float
-padded_px(const uint8_t *rgb, int width, int height, int off_x, int off_y,
-		  int y, int x, int ch)
+/* Source index pair and fraction of tf.image.resizeBilinear (no half pixel). */
+static void
+resize_index(int out, int side, int size, int *i0, int *i1, double *frac)
 {
-	x -= off_x;
-	y -= off_y;
-	if (x < 0 || y < 0 || x >= width || y >= height)
-		return 0.0f;
-	return (float) rgb[((size_t) y * width + x) * 3 + ch];
+	double		f = side == size ? out : ((double) side / size) * out;
+	int			lo = (int) floor(f);
+	int			hi = (int) ceil(f);
+
+	if (lo < 0)
+		lo = 0;
+	if (hi > side - 1)
+		hi = side - 1;
+	*i0 = lo;
+	*i1 = hi;
+	*frac = f - lo;
 }
 
 int
@@ -280,51 +294,71 @@ nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
 	int			before = center ? diff - (int) floor(diff * 0.5 + 0.5) : 0;
 	int			off_x = width < height ? before : 0;
 	int			off_y = height < width ? before : 0;
-	double		ratio = (double) side / size;
 	float		m[3] = {mean[0], mean[1], mean[2]};
+	int		   *ci;
+	double	   *cf;
 
 	if (width <= 0 || height <= 0 || size <= 0)
 		return -1;
 	if (nn_map_alloc(out, size, size, 3) != 0)
 		return -1;
+	ci = malloc(sizeof(int) * 2 * size);
+	cf = malloc(sizeof(double) * size);
+	if (!ci || !cf)
+	{
+		free(ci);
+		free(cf);
+		nn_map_free(out);
+		return -1;
+	}
+	/* Columns of the padded square, shifted to image columns (-1: padding). */
+	for (int c = 0; c < size; c++)
+	{
+		int			c0,
+					c1;
+
+		resize_index(c, side, size, &c0, &c1, &cf[c]);
+		c0 -= off_x;
+		c1 -= off_x;
+		ci[2 * c] = (c0 < 0 || c0 >= width) ? -1 : c0;
+		ci[2 * c + 1] = (c1 < 0 || c1 >= width) ? -1 : c1;
+	}
 	for (int r = 0; r < size; r++)
 	{
-		double		fr = side == size ? r : ratio * r;
-		int			r0 = (int) floor(fr);
-		int			r1 = (int) ceil(fr);
+		int			r0,
+					r1;
 		double		rf;
+		const uint8_t *row0,
+				   *row1;
 
-		if (r0 < 0)
-			r0 = 0;
-		rf = fr - r0;
-		if (r1 > side - 1)
-			r1 = side - 1;
+		resize_index(r, side, size, &r0, &r1, &rf);
+		r0 -= off_y;
+		r1 -= off_y;
+		row0 = (r0 < 0 || r0 >= height) ? NULL : rgb + (size_t) r0 * width * 3;
+		row1 = (r1 < 0 || r1 >= height) ? NULL : rgb + (size_t) r1 * width * 3;
 		for (int c = 0; c < size; c++)
 		{
-			double		fc = side == size ? c : ratio * c;
-			int			c0 = (int) floor(fc);
-			int			c1 = (int) ceil(fc);
-			double		cf;
+			int			c0 = ci[2 * c],
+						c1 = ci[2 * c + 1];
+			float	   *o = out->d + ((size_t) r * size + c) * 3;
 
-			if (c0 < 0)
-				c0 = 0;
-			cf = fc - c0;
-			if (c1 > side - 1)
-				c1 = side - 1;
 			for (int ch = 0; ch < 3; ch++)
 			{
-				double		tl = padded_px(rgb, width, height, off_x, off_y, r0, c0, ch);
-				double		tr = padded_px(rgb, width, height, off_x, off_y, r0, c1, ch);
-				double		bl = padded_px(rgb, width, height, off_x, off_y, r1, c0, ch);
-				double		br = padded_px(rgb, width, height, off_x, off_y, r1, c1, ch);
-				double		top = tl + (tr - tl) * cf;
-				double		bot = bl + (br - bl) * cf;
+				/* Padding pixels are 0, as in padToSquare. */
+				double		tl = (row0 && c0 >= 0) ? row0[c0 * 3 + ch] : 0.0;
+				double		tr = (row0 && c1 >= 0) ? row0[c1 * 3 + ch] : 0.0;
+				double		bl = (row1 && c0 >= 0) ? row1[c0 * 3 + ch] : 0.0;
+				double		br = (row1 && c1 >= 0) ? row1[c1 * 3 + ch] : 0.0;
+				double		top = tl + (tr - tl) * cf[c];
+				double		bot = bl + (br - bl) * cf[c];
 				float		v = (float) (top + (bot - top) * rf);
 
 				v = v - m[ch];
-				out->d[((size_t) r * size + c) * 3 + ch] = v / 255.0f;
+				o[ch] = v / 255.0f;
 			}
 		}
 	}
+	free(ci);
+	free(cf);
 	return 0;
 }

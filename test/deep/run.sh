@@ -21,6 +21,7 @@ if [ ! -f "$nodedir/.ok-$faceapi-$tfjs" ]; then
         "@tensorflow/tfjs@$tfjs" "@tensorflow/tfjs-backend-wasm@$tfjs" >/dev/null)
     touch "$nodedir/.ok-$faceapi-$tfjs"
 fi
+[ "${1:-}" = --setup-only ] && exit 0
 
 orl=
 for d in "${TRAINING_SHARED_DATA:-}" "$top/../shared/data" /work/shared/data; do

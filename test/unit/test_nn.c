@@ -247,9 +247,34 @@ test_weights(void)
 	rmdir(dir);
 }
 
+static void
+test_crop(void)
+{
+	nn_box		b = {-5.5, 10.7, 50.9, 200.2, 0.9};
+	int			r[4];
+	uint8_t		img[4 * 3 * 3];
+	uint8_t    *c;
+
+	/* Clipped to the image, then floored, as face-api's extractFaceTensors. */
+	UNIT_ASSERT(nn_crop_rect(&b, 100, 120, r) == 1);
+	UNIT_ASSERT(r[0] == 0 && r[1] == 10 && r[2] == 45 && r[3] == 109);
+	b.x = 150;
+	UNIT_ASSERT(nn_crop_rect(&b, 100, 120, r) == 0);
+	for (int i = 0; i < 36; i++)
+		img[i] = (uint8_t) i;
+	r[0] = 1;
+	r[1] = 1;
+	r[2] = 2;
+	r[3] = 2;
+	c = nn_crop_rgb(img, 4, r);
+	UNIT_ASSERT(c && c[0] == 15 && c[3] == 18 && c[6] == 27 && c[11] == 32);
+	free(c);
+}
+
 void
 unit_nn(void)
 {
+	test_crop();
 	test_out_size();
 	test_conv();
 	test_depthwise();
