@@ -7,7 +7,8 @@ EXTVERSION = 0.1.0
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o
+PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
+	src/guc.o src/launcher.o src/worker.o src/store.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
@@ -30,6 +31,10 @@ SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
 REGRESS = foundation access postgrest
 REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+# Isolation specs: test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out.
+ISOLATION = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -84,3 +89,8 @@ bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/nn/nn.h
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
 		-o $@ bench/faces.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm
+
+# Perl TAP tests against temporary clusters: make prove_installcheck PROVE_TESTS='test/tap/*.pl'
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)

@@ -1,0 +1,61 @@
+/*
+ * guc.c: settings of the background worker (training.*).
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "worker.h"
+
+int			tr_max_workers = 2;
+int			tr_naptime = 10;
+int			tr_progress_interval = 500;
+int			tr_max_attempts = 3;
+int			tr_blas_threads = 1;
+bool		tr_enabled = true;
+int			tr_test_image_delay = 0;
+
+/* Define the worker's GUCs; all can be changed with a reload (SIGHUP). */
+void
+tr_worker_guc_init(void)
+{
+	DefineCustomBoolVariable("training.enabled",
+							 "Whether the background worker starts trainings.",
+							 "When off, waiting trainings stay waiting; running ones finish. "
+							 "Can also be set per database (ALTER DATABASE ... SET).",
+							 &tr_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("training.max_workers",
+							"Maximum number of trainings running at the same time (cluster-wide).",
+							"Each running training uses one background worker process "
+							"(max_worker_processes must leave room for them).",
+							&tr_max_workers, 2, 0, TR_MAX_WORKERS, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.naptime",
+							"Fallback poll interval of the launcher.",
+							"New trainings wake the launcher at commit; the poll only catches "
+							"what a wake-up could not start (e.g. no free worker process).",
+							&tr_naptime, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.progress_interval",
+							"Minimum time between two progress writes of a training.",
+							NULL,
+							&tr_progress_interval, 500, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.max_attempts",
+							"Number of starts of a training before an interrupted one is failed.",
+							"A training whose worker crashed or was terminated is queued again "
+							"until it has been started this many times.",
+							&tr_max_attempts, 3, 1, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.test_image_delay",
+							"Fault injection for tests: pause this long after each image a worker streams.",
+							"Makes a small training last long enough to cancel, kill or shut down "
+							"in the middle; leave at 0 in production.",
+							&tr_test_image_delay, 0, 0, 10000, PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomIntVariable("training.blas_threads",
+							"OpenBLAS threads used by each training worker.",
+							"Set in the worker process only; 0 keeps OpenBLAS's default.",
+							&tr_blas_threads, 1, 0, 64, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}

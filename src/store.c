@@ -1,0 +1,492 @@
+/*
+ * store.c: all SQL of the extension's C code, run through SPI.
+ *
+ * Each function runs one short transaction of its own (Start/CommitTransactionCommand), so no
+ * snapshot or lock outlives it: a training never holds a transaction across its loop.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "store.h"
+
+/* Start a short transaction with SPI connected and a snapshot pushed; returns the caller's context. */
+static MemoryContext
+tx_begin(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return caller;
+}
+
+/* Commit the transaction started by tx_begin and return to the caller's memory context. */
+static void
+tx_end(MemoryContext caller)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+}
+
+/* Run a statement with arguments; fail loudly on SPI errors (they are bugs, not user errors). */
+static int
+run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (ret != expect)
+		elog(ERROR, "training store: unexpected SPI result %d for: %s", ret, sql);
+	return (int) SPI_processed;
+}
+
+static Datum
+col(int row, int c, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c, isnull);
+}
+
+/* Copy of a text column in the caller's memory context (upper executor context of SPI). */
+static char *
+col_text(int row, int c, MemoryContext mcxt)
+{
+	bool		isnull;
+	Datum		d = col(row, c, &isnull);
+	MemoryContext old;
+	char	   *s;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(mcxt);
+	s = TextDatumGetCString(d);
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+bool
+store_extension_installed(void)
+{
+	bool		found;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	found = OidIsValid(get_extension_oid("training", true));
+	CommitTransactionCommand();
+	return found;
+}
+
+/* Requeue (or fail at the last attempt) a processing training; pid 0 matches any worker. */
+static const char *release_sql =
+"UPDATE training.trainings SET "
+"  state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'waiting' END, "
+"  error = CASE WHEN attempts >= $2 "
+"          THEN format('gave up after %s attempts (training.max_attempts = %s): %s', attempts, $2, $3) "
+"          ELSE '' END, "
+"  stage = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'requeued: ' || $3 END, "
+"  progress = CASE WHEN attempts >= $2 THEN progress ELSE 0 END, "
+"  duration = CASE WHEN attempts >= $2 AND time_started IS NOT NULL "
+"             THEN extract(epoch FROM clock_timestamp() - time_started)::float8 ELSE 0 END, "
+"  time_started = CASE WHEN attempts >= $2 THEN time_started END, "
+"  time_completed = CASE WHEN attempts >= $2 THEN clock_timestamp() END, "
+"  worker_pid = NULL "
+"WHERE id = $1 AND state = 'processing' AND ($4 = 0 OR worker_pid = $4) "
+"RETURNING state = 'waiting'";
+
+/* Returns 0 when the row was not ours, 1 when it is queued again, 2 when it failed. */
+static int
+release_one(const pg_uuid_t *id, int pid, int max_attempts, const char *cause)
+{
+	bool		isnull;
+
+	Oid			types[4] = {UUIDOID, INT4OID, TEXTOID, INT4OID};
+	Datum		values[4];
+
+	values[0] = UUIDPGetDatum(id);
+	values[1] = Int32GetDatum(max_attempts);
+	values[2] = CStringGetTextDatum(cause);
+	values[3] = Int32GetDatum(pid);
+	if (run(release_sql, 4, types, values, NULL, SPI_OK_UPDATE_RETURNING) == 0)
+		return 0;
+	return DatumGetBool(col(0, 1, &isnull)) ? 1 : 2;
+}
+
+int
+store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause)
+{
+	MemoryContext caller;
+	int			n,
+				touched = 0;
+	pg_uuid_t  *ids;
+	int		   *pids;
+
+	caller = tx_begin();
+	/* Locked rows belong to a claim or a worker write in progress: their owner is alive. */
+	n = run("SELECT id, coalesce(worker_pid, 0) FROM training.trainings "
+			"WHERE state = 'processing' FOR UPDATE SKIP LOCKED",
+			0, NULL, NULL, NULL, SPI_OK_SELECT);
+	ids = palloc(sizeof(pg_uuid_t) * (n + 1));
+	pids = palloc(sizeof(int) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = *DatumGetUUIDP(col(i, 1, &isnull));
+		pids[i] = DatumGetInt32(col(i, 2, &isnull));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (is_live(pids[i], &ids[i]))
+			continue;
+		if (release_one(&ids[i], 0, max_attempts, cause) != 0)
+			touched++;
+	}
+	tx_end(caller);
+	return touched;
+}
+
+bool
+store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more)
+{
+	MemoryContext caller;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	bool		isnull;
+	int			n;
+
+	caller = tx_begin();
+	values[0] = Int32GetDatum(pid);
+	n = run("SELECT id, owner::text, type, config::text, source_dataset_id, attempts "
+			"FROM training._worker_claim($1)",
+			1, types, values, NULL, SPI_OK_SELECT);
+	if (n == 0)
+	{
+		*more = false;
+		tx_end(caller);
+		return false;
+	}
+	out->id = *DatumGetUUIDP(col(0, 1, &isnull));
+	out->owner = col_text(0, 2, caller);
+	out->type = col_text(0, 3, caller);
+	out->config = col_text(0, 4, caller);
+	{
+		Datum		d = col(0, 5, &isnull);
+
+		out->has_dataset = !isnull;
+		if (!isnull)
+			out->dataset_id = *DatumGetUUIDP(d);
+	}
+	out->attempts = DatumGetInt32(col(0, 6, &isnull));
+
+	run("SELECT EXISTS (SELECT 1 FROM training.trainings WHERE state = 'waiting')",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	*more = DatumGetBool(col(0, 1, &isnull));
+
+	/* Publish the claim before it commits, so recovery never takes it for an orphan. */
+	on_claim(&out->id);
+	tx_end(caller);
+	return true;
+}
+
+void
+store_face_config(const pg_uuid_t *id, int *min_face_size, int *sharpness_threshold)
+{
+	MemoryContext caller;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	caller = tx_begin();
+	values[0] = UUIDPGetDatum(id);
+	/* The config was validated at creation; the defaults are DESIGN.md's. */
+	if (run("SELECT coalesce((config->>'min_face_size')::int, 80), "
+			"       coalesce((config->>'sharpness_threshold')::int, 40) "
+			"FROM training.trainings WHERE id = $1",
+			1, types, values, NULL, SPI_OK_SELECT) == 1)
+	{
+		d = col(0, 1, &isnull);
+		*min_face_size = DatumGetInt32(d);
+		d = col(0, 2, &isnull);
+		*sharpness_threshold = DatumGetInt32(d);
+	}
+	tx_end(caller);
+}
+
+int
+store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids)
+{
+	MemoryContext caller;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	int			n;
+
+	caller = tx_begin();
+	values[0] = UUIDPGetDatum(dataset_id);
+	n = run("SELECT id::text, label FROM training.classes "
+			"WHERE dataset_id = $1 AND active "
+			"  AND (expiration_date IS NULL OR expiration_date > now()) "
+			"ORDER BY time_created, id",
+			1, types, values, NULL, SPI_OK_SELECT);
+	*ids = MemoryContextAlloc(caller, sizeof(char *) * (n + 1));
+	*labels = MemoryContextAlloc(caller, sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		(*ids)[i] = col_text(i, 1, caller);
+		(*labels)[i] = col_text(i, 2, caller);
+	}
+	(*ids)[n] = (*labels)[n] = NULL;
+	tx_end(caller);
+	return n;
+}
+
+int
+store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow **rows)
+{
+	MemoryContext caller;
+	Oid			types[4] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	pg_uuid_t	zero;
+	int			n;
+
+	memset(&zero, 0, sizeof(zero));
+	caller = tx_begin();
+	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(class_id));
+	values[1] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
+	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
+	values[3] = Int32GetDatum(limit);
+	n = run("SELECT id, time_created, data, face_box FROM training.images "
+			"WHERE class_id = $1 AND active AND (time_created, id) > ($2, $3) "
+			"ORDER BY time_created, id LIMIT $4",
+			4, types, values, nulls, SPI_OK_SELECT);
+	*rows = MemoryContextAllocZero(caller, sizeof(TrImageRow) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		TrImageRow *r = &(*rows)[i];
+		bool		isnull;
+		Datum		d;
+
+		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
+		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
+		d = col(i, 3, &isnull);
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			r->data = DatumGetByteaPCopy(d);
+			MemoryContextSwitchTo(old);
+		}
+		d = col(i, 4, &isnull);
+		r->has_box = false;
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *enulls;
+			int			ne;
+
+			deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &ne);
+			if (ne == 4 && !enulls[0] && !enulls[1] && !enulls[2] && !enulls[3])
+			{
+				r->has_box = true;
+				for (int k = 0; k < 4; k++)
+					r->box[k] = DatumGetInt32(elems[k]);
+			}
+		}
+	}
+	if (n > 0)
+	{
+		key->started = true;
+		key->time_created = (*rows)[n - 1].time_created;
+		key->id = (*rows)[n - 1].id;
+	}
+	tx_end(caller);
+	return n;
+}
+
+TrStoreResult
+store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage)
+{
+	MemoryContext caller;
+	Oid			types[4] = {UUIDOID, INT4OID, FLOAT8OID, TEXTOID};
+	Datum		values[4];
+	int			n;
+
+	caller = tx_begin();
+	values[0] = UUIDPGetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	values[2] = Float8GetDatum(progress);
+	values[3] = CStringGetTextDatum(stage);
+	n = run("UPDATE training.trainings SET "
+			"  progress = greatest(progress, least(greatest($3, 0), 1)), "
+			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
+			"  stage = $4 "
+			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+			4, types, values, NULL, SPI_OK_UPDATE);
+	tx_end(caller);
+	return n == 1 ? TR_STORE_OK : TR_STORE_GONE;
+}
+
+TrStoreResult
+store_finish(const pg_uuid_t *id, int pid, const void *parameters, size_t parameters_len,
+			 const char *metrics_json, int *version)
+{
+	MemoryContext caller;
+	Oid			t1[2] = {UUIDOID, INT4OID};
+	Datum		v1[2];
+	bool		isnull;
+	char	   *owner,
+			   *name,
+			   *description,
+			   *changelog,
+			   *type,
+			   *model_type;
+	Datum		dataset_id;
+	bool		dataset_null;
+	Datum		model_id;
+	bytea	   *params;
+	int			n;
+
+	caller = tx_begin();
+	v1[0] = UUIDPGetDatum(id);
+	v1[1] = Int32GetDatum(pid);
+	n = run("SELECT owner::text, output_model_name, output_model_description, "
+			"  output_model_changelog, type, source_dataset_id FROM training.trainings "
+			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2 FOR UPDATE",
+			2, t1, v1, NULL, SPI_OK_SELECT);
+	if (n == 0)
+	{
+		tx_end(caller);
+		return TR_STORE_GONE;
+	}
+	owner = col_text(0, 1, CurrentMemoryContext);
+	name = col_text(0, 2, CurrentMemoryContext);
+	description = col_text(0, 3, CurrentMemoryContext);
+	changelog = col_text(0, 4, CurrentMemoryContext);
+	type = col_text(0, 5, CurrentMemoryContext);
+	dataset_id = col(0, 6, &dataset_null);
+	if (!dataset_null)
+		dataset_id = UUIDPGetDatum(DatumGetUUIDP(dataset_id));
+
+	/* The model is created by its first training and owned by the training's owner. */
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[4];
+
+		values[0] = CStringGetTextDatum(owner);
+		values[1] = CStringGetTextDatum(name);
+		values[2] = CStringGetTextDatum(type);
+		values[3] = CStringGetTextDatum(description);
+		run("INSERT INTO training.models (owner, name, type, description) "
+			"VALUES ($1, $2, $3, $4) ON CONFLICT (owner, name) DO NOTHING",
+			4, types, values, NULL, SPI_OK_INSERT);
+		n = run("SELECT id, type FROM training.models WHERE owner = $1 AND name = $2 FOR UPDATE",
+				2, types, values, NULL, SPI_OK_SELECT);
+		if (n != 1)
+			elog(ERROR, "model \"%s\" of owner \"%s\" vanished while adding a version", name, owner);
+		model_id = col(0, 1, &isnull);
+		model_id = UUIDPGetDatum(DatumGetUUIDP(model_id));
+		model_type = col_text(0, 2, CurrentMemoryContext);
+		if (strcmp(model_type, type) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model \"%s\" is a %s model; a %s training cannot add a version to it",
+							name, model_type, type),
+					 errhint("Use another output_model_name, or train on a %s dataset.",
+							 model_type)));
+	}
+
+	/* The next version number; the model row is locked, so numbers never collide. */
+	params = palloc(VARHDRSZ + parameters_len);
+	SET_VARSIZE(params, VARHDRSZ + parameters_len);
+	if (parameters_len > 0)
+		memcpy(VARDATA(params), parameters, parameters_len);
+	{
+		Oid			types[7] = {UUIDOID, UUIDOID, TEXTOID, UUIDOID, BYTEAOID, TEXTOID, TEXTOID};
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = model_id;
+		values[1] = UUIDPGetDatum(id);
+		values[2] = CStringGetTextDatum(changelog);
+		values[3] = dataset_id;
+		if (dataset_null)
+			nulls[3] = 'n';
+		values[4] = PointerGetDatum(params);
+		values[5] = CStringGetTextDatum(metrics_json ? metrics_json : "{}");
+		values[6] = CStringGetTextDatum(owner);
+		run("INSERT INTO training.model_versions "
+			"  (model_id, version_number, training_id, changelog, dataset, parameters, metrics, owner) "
+			"VALUES ($1, (SELECT coalesce(max(version_number), 0) + 1 FROM training.model_versions "
+			"             WHERE model_id = $1), "
+			"        $2, $3, CASE WHEN $4 IS NULL THEN '{}'::jsonb ELSE training.get_dataset($4) END, "
+			"        $5, $6::jsonb, $7) "
+			"RETURNING version_number",
+			7, types, values, nulls, SPI_OK_INSERT_RETURNING);
+		*version = DatumGetInt32(col(0, 1, &isnull));
+	}
+	{
+		Oid			types[3] = {UUIDOID, UUIDOID, INT4OID};
+		Datum		values[3];
+
+		values[0] = UUIDPGetDatum(id);
+		values[1] = model_id;
+		values[2] = Int32GetDatum(*version);
+		run("UPDATE training.trainings SET state = 'completed', progress = 1, stage = 'completed', "
+			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
+			"  time_completed = clock_timestamp(), output_model_id = $2, "
+			"  output_model_version = $3, worker_pid = NULL "
+			"WHERE id = $1",
+			3, types, values, NULL, SPI_OK_UPDATE);
+		run("UPDATE training.models SET time_updated = now() WHERE id = $2",
+			2, types, values, NULL, SPI_OK_UPDATE);
+	}
+	tx_end(caller);
+	return TR_STORE_OK;
+}
+
+TrStoreResult
+store_fail(const pg_uuid_t *id, int pid, const char *error)
+{
+	MemoryContext caller;
+	Oid			types[3] = {UUIDOID, INT4OID, TEXTOID};
+	Datum		values[3];
+	int			n;
+
+	caller = tx_begin();
+	values[0] = UUIDPGetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	values[2] = CStringGetTextDatum(error && error[0] ? error : "training failed");
+	n = run("UPDATE training.trainings SET state = 'failed', error = $3, stage = 'failed', "
+			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
+			"  time_completed = clock_timestamp(), worker_pid = NULL "
+			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+			3, types, values, NULL, SPI_OK_UPDATE);
+	tx_end(caller);
+	return n == 1 ? TR_STORE_OK : TR_STORE_GONE;
+}
+
+TrStoreResult
+store_release(const pg_uuid_t *id, int pid, int max_attempts, const char *cause, bool *requeued)
+{
+	MemoryContext caller;
+	int			n;
+
+	caller = tx_begin();
+	n = release_one(id, pid, max_attempts, cause);
+	tx_end(caller);
+	*requeued = (n == 1);
+	return n != 0 ? TR_STORE_OK : TR_STORE_GONE;
+}

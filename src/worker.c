@@ -1,0 +1,553 @@
+/*
+ * worker.c: a dynamic background worker that runs the trainings of one database.
+ *
+ * It recovers trainings left 'processing' by workers that are gone, claims the oldest waiting
+ * training (FOR UPDATE SKIP LOCKED, committed at once), runs the pipeline outside any
+ * transaction, streaming images in short transactions and writing progress in short transactions
+ * of its own, and claims the next one until none is left. Deleting the training stops it; SIGTERM
+ * ends the process and queues the training again.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+#include <signal.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pipeline.h"
+#include "store.h"
+#include "worker.h"
+
+/* Images fetched per short transaction. */
+#define TR_IMAGE_BATCH 16
+
+/* One running training as the pipeline's callbacks see it. */
+typedef struct TrRun
+{
+	TrClaim    *claim;
+	char		idstr[UUID_LEN * 2 + 5];
+	TimestampTz started;
+	int			nclasses;
+	char	  **labels;
+	char	  **ids;
+	int			cls;			/* class being streamed */
+	bool		class_done;		/* its last batch has been fetched */
+	TrImageKey	key;
+	TrImageRow *rows;
+	int			nrows;
+	int			pos;
+	MemoryContext batch_cxt;
+	double		fraction;
+	char		stage[64];
+	TimestampTz last_write;
+	bool		canceled;
+} TrRun;
+
+static int	my_slotno = -1;
+static Oid	my_dboid = InvalidOid;
+static volatile sig_atomic_t got_sigterm = false;
+static bool training_open = false;	/* a claimed training not yet settled */
+static pg_uuid_t open_training;
+
+static TrWorkerSlot *
+my_slot(void)
+{
+	return &tr_shared->slots[my_slotno];
+}
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	got_sigterm = true;
+	die(postgres_signal_arg);
+}
+
+/* on_shmem_exit: tell the launcher this process is gone. */
+static void
+worker_detach(int code, Datum arg)
+{
+	Latch	   *latch;
+
+	(void) code;
+	(void) arg;
+	SpinLockAcquire(&tr_shared->mutex);
+	my_slot()->exited = true;
+	my_slot()->latch = NULL;
+	latch = tr_shared->launcher_latch;
+	SpinLockRelease(&tr_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * before_shmem_exit: the process is ending (SIGTERM, fast shutdown, FATAL) with a training
+ * claimed: queue it again, or fail it at the last attempt, so it is never left 'processing'.
+ */
+static void
+worker_release(int code, Datum arg)
+{
+	const char *cause;
+	bool		skip;
+	bool		requeued = false;
+
+	(void) code;
+	(void) arg;
+	if (!training_open)
+		return;
+	training_open = false;
+	SpinLockAcquire(&tr_shared->mutex);
+	/* Deleted, or its database is being dropped: there is nothing to write. */
+	skip = my_slot()->cancel || my_slot()->dropping;
+	SpinLockRelease(&tr_shared->mutex);
+	if (skip)
+		return;
+	cause = got_sigterm
+		? "its worker was terminated (pg_terminate_backend or server shutdown)"
+		: "its worker process exited with an error";
+	AbortOutOfAnyTransaction();
+	if (store_release(&open_training, MyProcPid, tr_max_attempts, cause, &requeued) == TR_STORE_OK)
+	{
+		ereport(LOG,
+				(errmsg("training %s interrupted: %s; %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&open_training))),
+						cause, requeued ? "queued again" : "failed (training.max_attempts reached)")));
+		SpinLockAcquire(&tr_shared->mutex);
+		my_slot()->clean_exit = true;
+		SpinLockRelease(&tr_shared->mutex);
+		/* Another worker takes it over at once (after a restart, the new launcher does). */
+		if (requeued)
+			tr_wake_database(MyDatabaseId);
+	}
+}
+
+/* Publish the claim in shared memory before it commits (see store_claim). */
+static void
+on_claim(const pg_uuid_t *id)
+{
+	SpinLockAcquire(&tr_shared->mutex);
+	my_slot()->phase = TR_SLOT_RUNNING;
+	my_slot()->training = *id;
+	my_slot()->has_training = true;
+	my_slot()->cancel = false;
+	SpinLockRelease(&tr_shared->mutex);
+	open_training = *id;
+	training_open = true;
+}
+
+/* The training is settled (completed, failed or gone): nothing to release any more. */
+static void
+settle(void)
+{
+	training_open = false;
+	SpinLockAcquire(&tr_shared->mutex);
+	my_slot()->has_training = false;
+	my_slot()->cancel = false;
+	SpinLockRelease(&tr_shared->mutex);
+}
+
+static void
+report_activity(TrRun *r)
+{
+	char		buf[160];
+
+	snprintf(buf, sizeof(buf), "training %s: %s (%d%%)", r->idstr, r->stage,
+			 (int) (r->fraction * 100.0 + 0.5));
+	pgstat_report_activity(STATE_RUNNING, buf);
+}
+
+static void
+handle_signals(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * Write progress when due (training.progress_interval) or when told the training was deleted;
+ * a training that is no longer ours stops here by an ERROR caught in run_training.
+ */
+static void
+sync_progress(TrRun *r, bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		cancel;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	cancel = my_slot()->cancel;
+	SpinLockRelease(&tr_shared->mutex);
+	if (!cancel && !force &&
+		!TimestampDifferenceExceeds(r->last_write, now, tr_progress_interval))
+		return;
+	r->last_write = now;
+	if (store_progress(&r->claim->id, MyProcPid, r->fraction, r->stage) == TR_STORE_GONE)
+	{
+		r->canceled = true;
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("training %s was deleted while processing", r->idstr)));
+	}
+}
+
+/* Pipeline callback: the next image, streamed class by class in keyset batches. */
+static int
+cb_next_image(void *ctx, tr_image_ref *out)
+{
+	TrRun	   *r = ctx;
+
+	if (tr_test_image_delay > 0)
+	{
+		/* The latch is set by a cancel or a signal: they end the pause at once. */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 tr_test_image_delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	handle_signals();
+	sync_progress(r, false);
+	for (;;)
+	{
+		if (r->pos < r->nrows)
+		{
+			TrImageRow *row = &r->rows[r->pos++];
+
+			out->data = (const uint8_t *) VARDATA_ANY(row->data);
+			out->len = VARSIZE_ANY_EXHDR(row->data);
+			out->class_index = r->cls;
+			out->has_box = row->has_box;
+			memcpy(out->box, row->box, sizeof(out->box));
+			return 1;
+		}
+		if (r->class_done)
+		{
+			r->cls++;
+			r->class_done = false;
+			memset(&r->key, 0, sizeof(r->key));
+		}
+		if (r->cls >= r->nclasses)
+			return 0;
+		MemoryContextReset(r->batch_cxt);
+		{
+			MemoryContext old = MemoryContextSwitchTo(r->batch_cxt);
+
+			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, &r->rows);
+			MemoryContextSwitchTo(old);
+		}
+		r->pos = 0;
+		if (r->nrows < TR_IMAGE_BATCH)
+			r->class_done = true;
+	}
+}
+
+/* Pipeline callback: progress (kept monotonic) and stage; may not return (cancel, SIGTERM). */
+static void
+cb_progress(void *ctx, double fraction, const char *stage)
+{
+	TrRun	   *r = ctx;
+	bool		changed = false;
+
+	handle_signals();
+	if (fraction > r->fraction)
+		r->fraction = fraction > 1.0 ? 1.0 : fraction;
+	if (stage && strncmp(stage, r->stage, sizeof(r->stage)) != 0)
+	{
+		strlcpy(r->stage, stage, sizeof(r->stage));
+		changed = true;
+	}
+	report_activity(r);
+	sync_progress(r, changed && r->last_write == 0);
+}
+
+static double
+seconds_since(TimestampTz t)
+{
+	return (double) (GetCurrentTimestamp() - t) / 1000000.0;
+}
+
+/* Size limit of images for the pipeline: training.max_image_pixels when defined (0 = its default). */
+static size_t
+max_image_pixels(void)
+{
+	const char *v = GetConfigOption("training.max_image_pixels", true, false);
+
+	return v ? (size_t) strtoull(v, NULL, 10) : 0;
+}
+
+/*
+ * Run one claimed training to its end: completed with a new model version, failed with a
+ * readable error, or stopped because it was deleted. Returns false when this process must exit
+ * afterwards (the pipeline was left by a longjmp and may hold memory).
+ */
+static bool
+run_training(TrClaim *claim, MemoryContext worker_cxt)
+{
+	TrRun	   *volatile r;
+	volatile bool in_pipeline = false;
+	volatile bool keep_going = true;
+	MemoryContext run_cxt;
+
+	run_cxt = AllocSetContextCreate(worker_cxt, "training run", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(run_cxt);
+	r = palloc0(sizeof(TrRun));
+	r->claim = claim;
+	r->started = GetCurrentTimestamp();
+	strlcpy(r->idstr, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&claim->id))),
+			sizeof(r->idstr));
+	r->batch_cxt = AllocSetContextCreate(run_cxt, "training images", ALLOCSET_DEFAULT_SIZES);
+	strlcpy(r->stage, "loading classes", sizeof(r->stage));
+	report_activity(r);
+	ereport(LOG, (errmsg("training %s started (attempt %d)", r->idstr, claim->attempts)));
+
+	PG_TRY();
+	{
+		tr_config	cfg;
+		tr_callbacks cb;
+		tr_result	res;
+		char		err[TR_ERRLEN];
+		int			rc;
+
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.type = strcmp(claim->type, "landmark") == 0 ? TR_LANDMARK : TR_FACE;
+		cfg.min_face_size = 80;
+		cfg.sharpness_threshold = 40;
+		cfg.max_image_pixels = max_image_pixels();
+		cfg.seed = 42;
+		if (!claim->has_dataset)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the source dataset of this training was deleted")));
+		store_face_config(&claim->id, &cfg.min_face_size, &cfg.sharpness_threshold);
+		r->nclasses = store_load_classes(&claim->dataset_id, &r->labels, &r->ids);
+		sync_progress(r, true);
+
+		memset(&cb, 0, sizeof(cb));
+		memset(&res, 0, sizeof(res));
+		err[0] = '\0';
+		cb.ctx = r;
+		cb.next_image = cb_next_image;
+		cb.progress = cb_progress;
+		in_pipeline = true;
+		rc = tr_train(&cfg, r->nclasses, (const char *const *) r->labels,
+					  (const char *const *) r->ids, &cb, &res, err, sizeof(err));
+		in_pipeline = false;
+		MemoryContextReset(r->batch_cxt);
+		r->nrows = 0;
+
+		if (rc != 0)
+		{
+			tr_result_free(&res);
+			if (store_fail(&claim->id, MyProcPid, err[0] ? err : "training failed") == TR_STORE_OK)
+				ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr,
+									 seconds_since(r->started), err)));
+			else
+				ereport(LOG, (errmsg("training %s was deleted while processing", r->idstr)));
+		}
+		else
+		{
+			int			version = 0;
+			TrStoreResult st;
+			char	   *params;
+			size_t		params_len;
+			char	   *metrics;
+
+			strlcpy(r->stage, "saving model", sizeof(r->stage));
+			report_activity(r);
+			/* Copy the result into palloc'd memory, so an error cannot leak it. */
+			params = palloc(res.parameters_len + 1);
+			if (res.parameters_len > 0)
+				memcpy(params, res.parameters, res.parameters_len);
+			params_len = res.parameters_len;
+			metrics = pstrdup(res.metrics_json ? res.metrics_json : "{}");
+			tr_result_free(&res);
+			st = store_finish(&claim->id, MyProcPid, params, params_len, metrics, &version);
+			if (st == TR_STORE_OK)
+				ereport(LOG, (errmsg("training %s completed in %.1f s: model version %d",
+									 r->idstr, seconds_since(r->started), version)));
+			else
+				ereport(LOG, (errmsg("training %s canceled: it was deleted while processing; no model version written",
+									 r->idstr)));
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(worker_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		if (in_pipeline)
+			keep_going = false;
+		if (r->canceled)
+			ereport(LOG, (errmsg("training %s canceled after %.1f s: it was deleted while processing; no model version written",
+								 r->idstr, seconds_since(r->started))));
+		else if (!store_extension_installed())
+		{
+			ereport(LOG, (errmsg("training %s stopped: the extension was dropped", r->idstr)));
+			keep_going = false;
+		}
+		else if (store_fail(&claim->id, MyProcPid, edata->message) == TR_STORE_OK)
+			ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr,
+								 seconds_since(r->started), edata->message)));
+		else
+			ereport(LOG, (errmsg("training %s canceled: it was deleted while processing", r->idstr)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+
+	settle();
+	MemoryContextSwitchTo(worker_cxt);
+	MemoryContextDelete(run_cxt);
+	return keep_going;
+}
+
+/* Attach to the slot the launcher prepared; false when the database is being dropped. */
+static bool
+attach_slot(void)
+{
+	bool		ok;
+	TrDbEntry  *e;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	e = tr_db_entry(my_dboid, false);
+	ok = my_slot()->phase == TR_SLOT_STARTING && my_slot()->dboid == my_dboid &&
+		!my_slot()->dropping && !(e && e->dropping);
+	my_slot()->pid = MyProcPid;
+	my_slot()->latch = MyLatch;
+	/* Cleared before the first claim: a later commit wakes the launcher again. */
+	if (e)
+		e->pending = false;
+	SpinLockRelease(&tr_shared->mutex);
+	return ok;
+}
+
+static void
+set_db_flags(bool set_pending, bool pending, bool set_ext, bool has_extension)
+{
+	TrDbEntry  *e;
+	Latch	   *latch;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	e = tr_db_entry(my_dboid, false);
+	if (e && set_pending)
+		e->pending = pending;
+	if (e && set_ext)
+		e->has_extension = has_extension;
+	latch = tr_shared->launcher_latch;
+	SpinLockRelease(&tr_shared->mutex);
+	if (set_pending && pending && latch)
+		SetLatch(latch);
+}
+
+static void
+exit_clean(void)
+{
+	SpinLockAcquire(&tr_shared->mutex);
+	my_slot()->clean_exit = true;
+	SpinLockRelease(&tr_shared->mutex);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
+}
+
+/* Main of a worker: bgw_main_arg is its slot, bgw_extra the database oid. */
+void
+tr_worker_main(Datum arg)
+{
+	MemoryContext worker_cxt;
+	bool		first_recovery;
+	int			n;
+
+	my_slotno = DatumGetInt32(arg);
+	memcpy(&my_dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGTERM, worker_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	if (tr_shared == NULL || my_slotno < 0 || my_slotno >= TR_MAX_WORKERS)
+		proc_exit(0);
+	on_shmem_exit(worker_detach, (Datum) 0);
+	if (!attach_slot())
+		exit_clean();
+
+	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
+	pgstat_report_appname("training worker");
+	pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
+	before_shmem_exit(worker_release, (Datum) 0);
+
+	/* OpenBLAS threads belong to this process only, never to the postmaster. */
+	if (tr_blas_threads > 0)
+		openblas_set_num_threads(tr_blas_threads);
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "training worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(worker_cxt);
+
+	if (!store_extension_installed())
+	{
+		set_db_flags(false, false, true, false);
+		exit_clean();
+	}
+	set_db_flags(false, false, true, true);
+	/* training.enabled may be off for this database only (ALTER DATABASE ... SET). */
+	if (!tr_enabled)
+		exit_clean();
+
+	/* Trainings whose worker is gone: after a restart the cause is the restart itself. */
+	SpinLockAcquire(&tr_shared->mutex);
+	{
+		TrDbEntry  *e = tr_db_entry(my_dboid, false);
+
+		first_recovery = e == NULL || !e->recovered;
+		if (e)
+			e->recovered = true;
+	}
+	SpinLockRelease(&tr_shared->mutex);
+	n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
+							  first_recovery
+							  ? "the server restarted while it was processing (crash or immediate shutdown)"
+							  : "its worker process ended unexpectedly");
+	if (n > 0)
+		ereport(LOG, (errmsg("training: recovered %d training%s left processing by a worker that is gone",
+							 n, n == 1 ? "" : "s")));
+
+	for (;;)
+	{
+		TrClaim		claim;
+		bool		more = false;
+
+		handle_signals();
+		if (!tr_enabled)
+			break;
+		if (tr_blas_threads > 0)
+			openblas_set_num_threads(tr_blas_threads);
+
+		set_db_flags(true, false, false, false);
+		memset(&claim, 0, sizeof(claim));
+		if (!store_claim(MyProcPid, on_claim, &claim, &more))
+			break;
+		if (more)
+			set_db_flags(true, true, false, false);
+		if (!run_training(&claim, worker_cxt))
+		{
+			set_db_flags(true, true, false, false);
+			break;
+		}
+		pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
+		MemoryContextReset(worker_cxt);
+	}
+	exit_clean();
+}
