@@ -14,6 +14,7 @@ int			tr_max_attempts = 3;
 int			tr_blas_threads = 1;
 bool		tr_enabled = true;
 int			tr_test_image_delay = 0;
+int			tr_worker_idle_timeout = 2000;
 
 /* Define the worker's GUCs; all can be changed with a reload (SIGHUP). */
 void
@@ -35,6 +36,14 @@ tr_worker_guc_init(void)
 							"New trainings wake the launcher at commit; the poll only catches "
 							"what a wake-up could not start (e.g. no free worker process).",
 							&tr_naptime, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.worker_idle_timeout",
+							"How long a worker with nothing to do waits for the next training of its database.",
+							"A waiting worker picks up a new training within a millisecond instead of a "
+							"process start. At most 4 s: commands that need a database without "
+							"connections (CREATE DATABASE ... TEMPLATE, ALTER DATABASE) wait up to 5 s, "
+							"and DROP DATABASE stops the worker at once.",
+							&tr_worker_idle_timeout, 2000, 0, 4000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.progress_interval",
 							"Minimum time between two progress writes of a training.",

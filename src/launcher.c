@@ -19,7 +19,9 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "commands/async.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +37,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -58,6 +61,7 @@ static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 
 PG_FUNCTION_INFO_V1(training_wake_trigger);
 PG_FUNCTION_INFO_V1(training_cancel_trigger);
+PG_FUNCTION_INFO_V1(training_notify_trigger);
 
 static void
 tr_shmem_request(void)
@@ -117,17 +121,36 @@ tr_wake_database(Oid dboid)
 
 	if (tr_shared == NULL)
 		return;
+	Latch	   *worker_latch = NULL;
+
 	SpinLockAcquire(&tr_shared->mutex);
 	e = tr_db_entry(dboid, true);
 	if (e)
 	{
 		e->pending = true;
 		e->has_extension = true;
+		/* A worker idle in this database is handed the work directly, without the launcher. */
+		for (int i = 0; i < TR_MAX_WORKERS && tr_enabled; i++)
+		{
+			TrWorkerSlot *s = &tr_shared->slots[i];
+
+			if (s->phase == TR_SLOT_STARTING && s->dboid == dboid)
+				break;			/* one is already on its way */
+			if (s->phase == TR_SLOT_IDLE && s->dboid == dboid && !s->quit && s->latch &&
+				!e->dropping)
+			{
+				s->phase = TR_SLOT_STARTING;
+				worker_latch = s->latch;
+				break;
+			}
+		}
 	}
 	else
 		tr_shared->rescan = true;
-	latch = tr_shared->launcher_latch;
+	latch = worker_latch ? NULL : tr_shared->launcher_latch;
 	SpinLockRelease(&tr_shared->mutex);
+	if (worker_latch)
+		SetLatch(worker_latch);
 	if (latch)
 		SetLatch(latch);
 }
@@ -246,6 +269,83 @@ training_wake_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* The value of a column of a trigger tuple, by name; NULL when absent or null. */
+static Datum
+tuple_column(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return heap_getattr(tuple, i + 1, desc, isnull);
+	}
+	*isnull = true;
+	return (Datum) 0;
+}
+
+static void
+append_json_text(StringInfo buf, const char *key, Relation rel, HeapTuple tuple, const char *column)
+{
+	bool		isnull = true;
+	Datum		d = tuple ? tuple_column(rel, tuple, column, &isnull) : (Datum) 0;
+
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, TextDatumGetCString(d));
+}
+
+/*
+ * AFTER INSERT, UPDATE OF state or DELETE row trigger: NOTIFY training_state with
+ * {"id": "<uuid>", "state": "<new state or deleted>", "previous_state": "<old state>" | null}.
+ */
+Datum
+training_notify_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	newt = NULL,
+				oldt = NULL;
+	StringInfoData buf;
+	bool		isnull;
+	Datum		id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training_notify_trigger() must be called as a row trigger")));
+	rel = td->tg_relation;
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		newt = td->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		oldt = td->tg_trigtuple;
+		newt = td->tg_newtuple;
+	}
+	else
+		oldt = td->tg_trigtuple;
+
+	id = tuple_column(rel, newt ? newt : oldt, "id", &isnull);
+	if (isnull)
+		return PointerGetDatum(NULL);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"id\": ");
+	escape_json(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	if (newt)
+		append_json_text(&buf, "state", rel, newt, "state");
+	else
+		appendStringInfoString(&buf, ", \"state\": \"deleted\"");
+	append_json_text(&buf, "previous_state", rel, oldt, "state");
+	appendStringInfoChar(&buf, '}');
+	Async_Notify("training_state", buf.data);
+	pfree(buf.data);
+	return PointerGetDatum(NULL);
+}
+
 /*
  * AFTER DELETE row trigger (for rows being processed): at commit, the worker running the training
  * is told to stop at once instead of finding out at its next progress write.
@@ -288,6 +388,47 @@ training_cancel_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* Idle workers connected to a database exit now. */
+static void
+release_idle_workers(Oid dboid)
+{
+	if (!OidIsValid(dboid))
+		return;
+	SpinLockAcquire(&tr_shared->mutex);
+	for (int i = 0; i < TR_MAX_WORKERS; i++)
+	{
+		TrWorkerSlot *s = &tr_shared->slots[i];
+
+		if (s->phase == TR_SLOT_IDLE && s->dboid == dboid && s->latch)
+		{
+			s->quit = true;
+			SetLatch(s->latch);
+		}
+	}
+	SpinLockRelease(&tr_shared->mutex);
+}
+
+/* After DROP DATABASE: forget the database, or, when the drop failed, look at it again. */
+static void
+forget_dropping(Oid dboid, bool failed)
+{
+	TrDbEntry  *e;
+
+	if (!OidIsValid(dboid))
+		return;
+	SpinLockAcquire(&tr_shared->mutex);
+	e = tr_db_entry(dboid, false);
+	if (e && failed)
+	{
+		e->dropping = false;
+		e->pending = true;
+		e->needs_recovery = true;
+	}
+	else if (e)
+		memset(e, 0, sizeof(TrDbEntry));
+	SpinLockRelease(&tr_shared->mutex);
+}
+
 /*
  * DROP DATABASE waits (5 s at most) for every backend connected to the database. Stop our workers
  * there first and start none until the command is over; their trainings go with the database.
@@ -299,6 +440,31 @@ tr_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	volatile Oid dboid = InvalidOid;
 
+	if (tr_shared != NULL)
+	{
+		/* These wait (5 s at most) for a database without connections: idle workers leave. */
+		const char *other = NULL;
+		Node	   *n = pstmt->utilityStmt;
+
+		if (IsA(n, CreatedbStmt))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((CreatedbStmt *) n)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "template") == 0 && opt->arg)
+					other = defGetString(opt);
+			}
+		}
+		else if (IsA(n, RenameStmt) && ((RenameStmt *) n)->renameType == OBJECT_DATABASE)
+			other = ((RenameStmt *) n)->subname;
+		else if (IsA(n, AlterDatabaseStmt))
+			other = ((AlterDatabaseStmt *) n)->dbname;
+		if (other)
+			release_idle_workers(get_database_oid(other, true));
+	}
 	if (tr_shared != NULL && IsA(pstmt->utilityStmt, DropdbStmt))
 	{
 		DropdbStmt *stmt = (DropdbStmt *) pstmt->utilityStmt;
@@ -335,24 +501,14 @@ tr_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		if (OidIsValid(dboid))
-		{
-			TrDbEntry  *e;
-
-			SpinLockAcquire(&tr_shared->mutex);
-			e = tr_db_entry(dboid, false);
-			if (e)
-			{
-				/* If the drop failed, a worker looks for what was interrupted there. */
-				e->dropping = false;
-				e->pending = true;
-			}
-			SpinLockRelease(&tr_shared->mutex);
-		}
+		/* The drop failed: a worker looks for what was interrupted there. */
+		forget_dropping(dboid, true);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	forget_dropping(dboid, false);
 }
 
 /* Register the launcher and the hooks; only when loaded by shared_preload_libraries. */
@@ -513,7 +669,10 @@ reap_workers(void)
 					TrDbEntry  *e = tr_db_entry(s->dboid, false);
 
 					if (e)
+					{
 						e->pending = true;
+						e->needs_recovery = true;
+					}
 				}
 				memset(s, 0, sizeof(TrWorkerSlot));
 			}
@@ -537,7 +696,7 @@ start_workers(void)
 		if (tr_shared->slots[i].phase != TR_SLOT_FREE)
 			running++;
 
-	for (int k = 0; k < TR_MAX_DBS && running < tr_max_workers; k++)
+	for (int k = 0; k < TR_MAX_DBS; k++)
 	{
 		int			d = (next_db + k) % TR_MAX_DBS;
 		TrDbEntry  *e = &tr_shared->dbs[d];
@@ -554,6 +713,21 @@ start_workers(void)
 			SpinLockRelease(&tr_shared->mutex);
 			continue;
 		}
+		if (running >= tr_max_workers)
+		{
+			/* All workers busy: one idle in another database gives its place up. */
+			for (int i = 0; i < TR_MAX_WORKERS; i++)
+			{
+				TrWorkerSlot *s = &tr_shared->slots[i];
+
+				if (s->phase == TR_SLOT_IDLE && s->dboid != dboid && !s->quit && s->latch)
+				{
+					s->quit = true;
+					SetLatch(s->latch);
+					break;
+				}
+			}
+		}
 		/* One worker looks for trainings in a database at a time. */
 		for (int i = 0; i < TR_MAX_WORKERS; i++)
 		{
@@ -564,7 +738,23 @@ start_workers(void)
 			if (s->phase == TR_SLOT_FREE && slotno < 0)
 				slotno = i;
 		}
-		if (starting || slotno < 0)
+		if (!starting)
+		{
+			/* A worker idle in this database takes it at once: no process start. */
+			for (int i = 0; i < TR_MAX_WORKERS; i++)
+			{
+				TrWorkerSlot *s = &tr_shared->slots[i];
+
+				if (s->phase == TR_SLOT_IDLE && s->dboid == dboid && !s->quit && s->latch)
+				{
+					s->phase = TR_SLOT_STARTING;
+					SetLatch(s->latch);
+					starting = true;
+					break;
+				}
+			}
+		}
+		if (starting || slotno < 0 || running >= tr_max_workers)
 		{
 			SpinLockRelease(&tr_shared->mutex);
 			continue;

@@ -415,6 +415,57 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 	return keep_going;
 }
 
+/*
+ * Nothing to claim: wait up to training.worker_idle_timeout for the launcher to hand this worker
+ * the next training of its database. Returns true when woken for one, false to exit.
+ */
+static bool
+wait_idle(void)
+{
+	TimestampTz deadline;
+
+	if (tr_worker_idle_timeout <= 0)
+		return false;
+	SpinLockAcquire(&tr_shared->mutex);
+	if (my_slot()->quit)
+	{
+		SpinLockRelease(&tr_shared->mutex);
+		return false;
+	}
+	my_slot()->phase = TR_SLOT_IDLE;
+	SpinLockRelease(&tr_shared->mutex);
+	pgstat_report_activity(STATE_IDLE, "training worker: waiting for the next training");
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tr_worker_idle_timeout);
+
+	for (;;)
+	{
+		long		left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+		bool		woken,
+					leave;
+
+		if (left > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 left, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		handle_signals();
+		SpinLockAcquire(&tr_shared->mutex);
+		woken = my_slot()->phase == TR_SLOT_STARTING;
+		leave = !woken && (my_slot()->quit || left <= 0 || !tr_enabled);
+		if (leave)
+			my_slot()->phase = TR_SLOT_RUNNING;	/* exiting: the launcher hands it nothing */
+		SpinLockRelease(&tr_shared->mutex);
+		if (woken)
+		{
+			pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
+			return true;
+		}
+		if (leave)
+			return false;
+	}
+}
+
 /* Attach to the slot the launcher prepared; false when the database is being dropped. */
 static bool
 attach_slot(void)
@@ -469,6 +520,7 @@ tr_worker_main(Datum arg)
 {
 	MemoryContext worker_cxt;
 	bool		first_recovery;
+	bool		recover;
 	int			n;
 
 	my_slotno = DatumGetInt32(arg);
@@ -506,23 +558,33 @@ tr_worker_main(Datum arg)
 	if (!tr_enabled)
 		exit_clean();
 
-	/* Trainings whose worker is gone: after a restart the cause is the restart itself. */
+	/*
+	 * Trainings whose worker is gone: looked for at the first visit after the server started
+	 * (then the cause is the restart itself) and after a worker exited leaving one behind.
+	 */
 	SpinLockAcquire(&tr_shared->mutex);
 	{
 		TrDbEntry  *e = tr_db_entry(my_dboid, false);
 
 		first_recovery = e == NULL || !e->recovered;
+		recover = first_recovery || e->needs_recovery;
 		if (e)
+		{
 			e->recovered = true;
+			e->needs_recovery = false;
+		}
 	}
 	SpinLockRelease(&tr_shared->mutex);
-	n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
-							  first_recovery
-							  ? "the server restarted while it was processing (crash or immediate shutdown)"
-							  : "its worker process ended unexpectedly");
-	if (n > 0)
-		ereport(LOG, (errmsg("training: recovered %d training%s left processing by a worker that is gone",
-							 n, n == 1 ? "" : "s")));
+	if (recover)
+	{
+		n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
+								  first_recovery
+								  ? "the server restarted while it was processing (crash or immediate shutdown)"
+								  : "its worker process ended unexpectedly");
+		if (n > 0)
+			ereport(LOG, (errmsg("training: recovered %d training%s left processing by a worker that is gone",
+								 n, n == 1 ? "" : "s")));
+	}
 
 	for (;;)
 	{
@@ -538,7 +600,11 @@ tr_worker_main(Datum arg)
 		set_db_flags(true, false, false, false);
 		memset(&claim, 0, sizeof(claim));
 		if (!store_claim(MyProcPid, on_claim, &claim, &more))
+		{
+			if (wait_idle())
+				continue;
 			break;
+		}
 		if (more)
 			set_db_flags(true, true, false, false);
 		if (!run_training(&claim, worker_cxt))

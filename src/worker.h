@@ -4,7 +4,8 @@
  * The launcher (one per cluster, no database) keeps a list of databases with work pending and
  * starts one dynamic worker per training, at most training.max_workers at a time. Workers connect
  * to one database, recover trainings left behind by dead workers, claim a waiting training, run it
- * and exit when none is left. Nothing stays connected to a database while idle.
+ * and exit when none is left, after at most training.worker_idle_timeout (< 5 s) of waiting for
+ * the next one. Nothing stays connected to an idle database for longer than that.
  */
 #ifndef TRAINING_WORKER_H
 #define TRAINING_WORKER_H
@@ -24,6 +25,7 @@ extern int	tr_max_attempts;
 extern int	tr_blas_threads;
 extern bool tr_enabled;
 extern int	tr_test_image_delay;	/* milliseconds, tests only */
+extern int	tr_worker_idle_timeout;	/* milliseconds */
 
 extern void tr_worker_guc_init(void);
 
@@ -36,7 +38,8 @@ typedef enum TrSlotPhase
 {
 	TR_SLOT_FREE = 0,
 	TR_SLOT_STARTING,			/* registered by the launcher, not yet claimed */
-	TR_SLOT_RUNNING				/* running a claimed training */
+	TR_SLOT_RUNNING,			/* running a claimed training (or exiting) */
+	TR_SLOT_IDLE				/* connected, waiting on its latch for the launcher */
 } TrSlotPhase;
 
 typedef struct TrWorkerSlot
@@ -52,6 +55,7 @@ typedef struct TrWorkerSlot
 	bool		dropping;		/* its database is being dropped: exit, write nothing */
 	bool		clean_exit;		/* left no training behind */
 	bool		exited;			/* the process has gone */
+	bool		quit;			/* an idle worker must exit (its slot or database is needed) */
 } TrWorkerSlot;
 
 typedef struct TrDbEntry
@@ -61,6 +65,7 @@ typedef struct TrDbEntry
 	bool		has_extension;	/* last known; unknown databases are probed */
 	bool		dropping;		/* DROP DATABASE in progress: start nothing there */
 	bool		recovered;		/* a worker recovered orphans here since the server started */
+	bool		needs_recovery;	/* a worker exited leaving a training 'processing' */
 } TrDbEntry;
 
 typedef struct TrShared

@@ -38,22 +38,10 @@ REVOKE ALL ON FUNCTION training._worker_claim(integer) FROM PUBLIC;
 COMMENT ON FUNCTION training._worker_claim(integer) IS
     'Background worker: claims the oldest waiting training (FOR UPDATE SKIP LOCKED) for the given worker process.';
 
--- Announce every state change on channel training_state:
+-- Announce every state change on channel training_state (see README, "Waiting for a training"):
 --   {"id": "<uuid>", "state": "waiting|processing|completed|failed|deleted", "previous_state": "...|null"}
 CREATE FUNCTION training._notify_state() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify('training_state', json_build_object(
-            'id', OLD.id, 'state', 'deleted', 'previous_state', OLD.state)::text);
-        RETURN OLD;
-    END IF;
-    PERFORM pg_notify('training_state', json_build_object(
-        'id', NEW.id, 'state', NEW.state,
-        'previous_state', CASE WHEN TG_OP = 'UPDATE' THEN OLD.state END)::text);
-    RETURN NEW;
-END
-$$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger';
 COMMENT ON FUNCTION training._notify_state() IS
     'Trigger: NOTIFY training_state, ''{"id", "state", "previous_state"}'' on every state change of a training (state "deleted" on delete).';
 CREATE TRIGGER trainings_notify_insert_delete

@@ -73,9 +73,9 @@ ok($duration[-1] > $duration[0], "duration grows while processing ($duration[0] 
 ok($seen_activity, 'pg_stat_activity shows the worker with the training and its stage');
 my $notes = $listener->query_safe('SELECT 1');
 $notes .= $listener->{stderr} // '';
-like($notes, qr/"id" : "$t3", "state" : "processing", "previous_state" : "waiting"/,
+like($notes, qr/\{"id": "$t3", "state": "processing", "previous_state": "waiting"\}/,
 	'NOTIFY announces processing');
-like($notes, qr/"id" : "$t3", "state" : "completed", "previous_state" : "processing"/,
+like($notes, qr/\{"id": "$t3", "state": "completed", "previous_state": "processing"\}/,
 	'NOTIFY announces completed');
 $listener->quit;
 
