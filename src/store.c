@@ -226,11 +226,12 @@ store_face_config(const pg_uuid_t *id, int *min_face_size, int *sharpness_thresh
 }
 
 int
-store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids)
+store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids, size_t *nimages)
 {
 	MemoryContext caller;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1];
+	bool		isnull;
 	int			n;
 
 	caller = tx_begin();
@@ -248,6 +249,12 @@ store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids)
 		(*labels)[i] = col_text(i, 2, caller);
 	}
 	(*ids)[n] = (*labels)[n] = NULL;
+	/* How many images will be streamed, for the pipeline's progress while loading. */
+	run("SELECT count(*) FROM training.images i JOIN training.classes c ON c.id = i.class_id "
+		"WHERE c.dataset_id = $1 AND c.active AND i.active "
+		"  AND (c.expiration_date IS NULL OR c.expiration_date > now())",
+		1, types, values, NULL, SPI_OK_SELECT);
+	*nimages = (size_t) DatumGetInt64(col(0, 1, &isnull));
 	tx_end(caller);
 	return n;
 }

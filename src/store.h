@@ -68,8 +68,9 @@ extern bool store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *mo
 /* Own transaction: min_face_size and sharpness_threshold of a training's config (defaults 80, 40). */
 extern void store_face_config(const pg_uuid_t *id, int *min_face_size, int *sharpness_threshold);
 
-/* Own transaction: the active, unexpired classes of a dataset, oldest first. */
-extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids);
+/* Own transaction: the active, unexpired classes of a dataset, oldest first, and their image count. */
+extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids,
+							   size_t *nimages);
 
 /* Own transaction: the next batch of active images of a class after *key; advances *key. */
 extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow **rows);

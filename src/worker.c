@@ -278,13 +278,13 @@ seconds_since(TimestampTz t)
 	return (double) (GetCurrentTimestamp() - t) / 1000000.0;
 }
 
-/* Size limit of images for the pipeline: training.max_image_pixels when defined (0 = its default). */
+/* Size limit of images: training.max_image_pixels (the pipeline's GUC) or its default. */
 static size_t
 max_image_pixels(void)
 {
 	const char *v = GetConfigOption("training.max_image_pixels", true, false);
 
-	return v ? (size_t) strtoull(v, NULL, 10) : 0;
+	return v ? (size_t) strtoull(v, NULL, 10) : TR_DEFAULT_MAX_IMAGE_PIXELS;
 }
 
 /*
@@ -320,18 +320,16 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		char		err[TR_ERRLEN];
 		int			rc;
 
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.type = strcmp(claim->type, "landmark") == 0 ? TR_LANDMARK : TR_FACE;
-		cfg.min_face_size = 80;
-		cfg.sharpness_threshold = 40;
+		tr_config_default(&cfg, strcmp(claim->type, "landmark") == 0 ? TR_LANDMARK : TR_FACE);
 		cfg.max_image_pixels = max_image_pixels();
-		cfg.seed = 42;
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the source dataset of this training was deleted")));
-		store_face_config(&claim->id, &cfg.min_face_size, &cfg.sharpness_threshold);
-		r->nclasses = store_load_classes(&claim->dataset_id, &r->labels, &r->ids);
+		if (cfg.type == TR_FACE)
+			store_face_config(&claim->id, &cfg.min_face_size, &cfg.sharpness_threshold);
+		r->nclasses = store_load_classes(&claim->dataset_id, &r->labels, &r->ids,
+										 &cfg.expected_images);
 		sync_progress(r, true);
 
 		memset(&cb, 0, sizeof(cb));
