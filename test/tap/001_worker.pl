@@ -129,7 +129,39 @@ for (my $i = 0; $i < 600; $i++)
 is($max_seen, 1, 'with training.max_workers = 1 one training runs at a time');
 is($node->safe_psql('db1', "SELECT count(*) FROM training.trainings WHERE output_model_name LIKE 'mw%' AND state = 'completed'"),
 	'3', 'all queued trainings complete');
-$node->safe_psql('postgres', "ALTER SYSTEM SET training.max_workers = 2; SELECT pg_reload_conf()");
+
+# A worker waiting for the next training never holds its database: CREATE DATABASE ... TEMPLATE
+# does not wait for it, and with training.max_workers = 1 it gives its place up to another database.
+$node->safe_psql('postgres', "ALTER SYSTEM SET training.worker_idle_timeout = '4s'; SELECT pg_reload_conf()");
+my $ta = create_training($node, 'db1', $ds1, 'idle-a');
+ok(wait_state($node, 'db1', $ta, 'completed'), 'training before idling completes');
+ok( wait_for($node, 'postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'training worker'
+		   AND datname = 'db1' AND query = 'training worker: waiting for the next training'}),
+	'the finished worker waits in its database');
+$t0 = time;
+my ($ret, $out, $errout) = $node->psql('postgres', 'CREATE DATABASE db1copy TEMPLATE db1');
+my $took = time - $t0;
+is($ret, 0, 'CREATE DATABASE ... TEMPLATE of a database with an idle worker succeeds') or diag($errout);
+ok($took < 3, sprintf('it did not wait for the idle worker to time out (%.3f s)', $took));
+$node->safe_psql('postgres', 'DROP DATABASE db1copy');
+
+setup_db($node, 'db4');
+my $ds4 = make_dataset($node, 'db4', 'faces', 2, 8);
+$ta = create_training($node, 'db1', $ds1, 'idle-a2');
+ok(wait_state($node, 'db1', $ta, 'completed'), 'training in db1 completes');
+ok( wait_for($node, 'postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'training worker'
+		   AND datname = 'db1' AND query = 'training worker: waiting for the next training'}),
+	'its worker waits in db1');
+my $tb = create_training($node, 'db4', $ds4, 'idle-b');
+ok(wait_state($node, 'db4', $tb, 'processing|completed'), 'training in db4 starts');
+my $lat = $node->safe_psql('db4',
+	"SELECT extract(epoch FROM time_started - time_created) FROM training.trainings WHERE id = '$tb'");
+ok($lat < 3, "the idle worker of db1 gave its place up at once ($lat s)");
+ok(wait_state($node, 'db4', $tb, 'completed'), 'training in db4 completes');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET training.worker_idle_timeout; "
+	  . "ALTER SYSTEM SET training.max_workers = 2; SELECT pg_reload_conf()");
 
 # DROP DATABASE is not blocked by a training running in it.
 setup_db($node, 'db2');
@@ -137,7 +169,7 @@ my $ds2 = make_dataset($node, 'db2', 'faces', 2, 8);
 my $t5 = create_training($node, 'db2', $ds2, 'm5');
 ok(wait_state($node, 'db2', $t5, 'processing'), 'training in db2 processing');
 $t0 = time;
-my ($ret, $out, $errout) = $node->psql('postgres', 'DROP DATABASE db2');
+($ret, $out, $errout) = $node->psql('postgres', 'DROP DATABASE db2');
 is($ret, 0, 'DROP DATABASE succeeds while a training runs in it') or diag($errout);
 note(sprintf('DROP DATABASE took %.3f s', time - $t0));
 
