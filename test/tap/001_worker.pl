@@ -94,7 +94,7 @@ is($node->safe_psql('db1', "SELECT count(*) FROM training.model_versions WHERE t
 	'0', 'no version for the failed training');
 
 # Cancel: deleting a processing training stops its worker; no version; the log shows a cancel.
-my $t4 = create_training($node, 'db1', $ds1, 'm4');
+my $t4 = create_training($node, 'db1', $ds_obs, 'm4');
 ok(wait_for($node, 'db1', "SELECT stage <> 'starting' AND state = 'processing' FROM training.trainings WHERE id = '$t4'"),
 	'training to cancel is processing');
 my $offset = -s $node->logfile;
@@ -105,7 +105,8 @@ ok( wait_for($node, 'db1',
 	'worker left the deleted training');
 my $stop = time - $t0;
 note(sprintf('cancel took %.3f s', $stop));
-ok($stop < 16 * 0.060 * 8, 'cancel stopped the training before it could have finished on its own');
+# Streaming its 48 images alone takes 48 * 60 ms; it was deleted during the first ones.
+ok($stop < 2, sprintf('the worker stopped %.3f s after the delete, long before the training could end', $stop));
 $node->wait_for_log(qr/training $t4 canceled/, $offset);
 my $log = slurp_file($node->logfile, $offset);
 unlike($log, qr/terminated by signal|ERROR/, 'the log shows a cancel, not a crash or an error');
