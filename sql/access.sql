@@ -47,6 +47,16 @@ SELECT owner, name FROM training.datasets;
 SELECT owner, label FROM training.classes;
 SELECT owner, count(*) FROM training.images GROUP BY owner;
 
+-- A dataset with its class and image in one statement: the policies see the parent rows
+-- inserted earlier in the same statement.
+WITH d AS (INSERT INTO training.datasets (name, type) VALUES ('alice chain', 'landmark') RETURNING id),
+     c AS (INSERT INTO training.classes (dataset_id, reference, label) SELECT id, 'x', 'X' FROM d RETURNING id)
+INSERT INTO training.images (class_id, data) SELECT id, tiny_pgm() FROM c;
+SELECT d.name, c.label, count(i.id) AS images
+FROM training.datasets d JOIN training.classes c ON c.dataset_id = d.id LEFT JOIN training.images i ON i.class_id = c.id
+WHERE d.name = 'alice chain' GROUP BY 1, 2;
+DELETE FROM training.datasets WHERE name = 'alice chain';
+
 -- Alice cannot forge the owner, on insert or on update.
 SELECT try($$INSERT INTO training.datasets (name, type, owner) VALUES ('x', 'face', 'regress_bob')$$);
 SELECT try($$UPDATE training.datasets SET owner = 'regress_bob'$$);
