@@ -240,6 +240,24 @@ SELECT try($$SELECT training.grant_access(NULL)$$);
 SELECT try($$SELECT training.grant_access('no_such_role')$$);
 
 ---------------------------------------------------------------------------
+-- \dx+ training and \d+ read well only if every object is commented: list those that are not.
+SELECT 'function ' || p.oid::regprocedure AS uncommented FROM pg_proc p
+WHERE p.pronamespace = 'training'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
+UNION ALL
+SELECT 'relation ' || c.oid::regclass FROM pg_class c
+WHERE c.relnamespace = 'training'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+  AND obj_description(c.oid, 'pg_class') IS NULL
+UNION ALL
+SELECT 'column ' || c.oid::regclass || '.' || a.attname FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = 'training'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+  AND col_description(c.oid, a.attnum) IS NULL
+UNION ALL
+SELECT 'policy ' || pol.polname FROM pg_policy pol JOIN pg_class c ON c.oid = pol.polrelid
+WHERE c.relnamespace = 'training'::regnamespace AND obj_description(pol.oid, 'pg_policy') IS NULL
+ORDER BY 1;
+
+---------------------------------------------------------------------------
 -- Clean up the cluster-wide roles.
 DELETE FROM training.trainings;
 DELETE FROM training.models;
