@@ -293,7 +293,7 @@ FROM (SELECT 1 FROM "pgrst_source") _postgrest_t;
 COMMIT;
 
 RESET SESSION AUTHORIZATION;
-SELECT output_model_name FROM training.trainings;
+SELECT output_model_name FROM training.trainings ORDER BY 1;
 
 -- Clean up the cluster-wide roles.
 DELETE FROM training.trainings;
