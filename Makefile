@@ -14,7 +14,7 @@ PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
 CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
 # Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
 NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o src/nn/face.o
-CORE_OBJS += $(NN_OBJS)
+CORE_OBJS += $(NN_OBJS) src/deepfeat.o
 
 OBJS = $(PG_OBJS) $(CORE_OBJS)
 

@@ -117,7 +117,8 @@ main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/s%d/%d.pgm", argv[2], c + 1, i + 1);
 			rgb = read_pgm_rgb(path, &w, &h);
 			t0 = now();
-			n = nn_find_faces(&det, rgb, w, h, border, 416, 0.5, &boxes, err);
+			n = border < 0 ? nn_locate_faces(&det, rgb, w, h, &boxes, err)
+				: nn_find_faces(&det, rgb, w, h, border, 416, 0.5, &boxes, err);
 			t1 = now();
 			if (n < 0)
 			{

@@ -10,8 +10,18 @@
 #include "utils/guc.h"
 
 #include "deep.h"
+#include "deepfeat.h"
+#include "features.h"
 
 char	   *tr_model_path = NULL;
+int			tr_face_features = TR_FACE_FEATURES_AUTO;
+
+static const struct config_enum_entry face_features_options[] = {
+	{"auto", TR_FACE_FEATURES_AUTO, false},
+	{"deep", TR_FACE_FEATURES_DEEP, false},
+	{"classic", TR_FACE_FEATURES_CLASSIC, false},
+	{NULL, 0, false}
+};
 
 static char default_dir[MAXPGPATH];
 static char loaded_dir[MAXPGPATH];
@@ -22,24 +32,12 @@ static bool have_facenet,
 			have_detector,
 			have_agegender;
 
-void
-tr_deep_init(void)
+/* The model directory for a training.model_path value. */
+static const char *
+dir_for(const char *path)
 {
-	DefineCustomStringVariable("training.model_path",
-							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
-							   "Empty means the training_models directory under the extension directory of the installation.",
-							   &tr_model_path,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   NULL, NULL, NULL);
-}
-
-const char *
-tr_model_dir(void)
-{
-	if (tr_model_path && tr_model_path[0] != '\0')
-		return tr_model_path;
+	if (path && path[0] != '\0')
+		return path;
 	if (default_dir[0] == '\0')
 	{
 		char		share[MAXPGPATH];
@@ -48,6 +46,64 @@ tr_model_dir(void)
 		snprintf(default_dir, sizeof(default_dir), "%s/extension/training_models", share);
 	}
 	return default_dir;
+}
+
+/* Make new face trainings use the kind training.face_features asks for. */
+static void
+set_face_default(int mode, const char *path)
+{
+	const tr_features *deep = tr_deep_features(tr_model_dir);
+	const tr_features *classic = tr_features_find("face-lbp-hog-v1");
+	bool		use_deep = mode == TR_FACE_FEATURES_DEEP ||
+		(mode == TR_FACE_FEATURES_AUTO && tr_deep_models_present(dir_for(path)));
+
+	if (classic)
+		tr_features_register(use_deep ? deep : classic, TR_FEATURES_FACE);
+}
+
+static void
+assign_face_features(int newval, void *extra)
+{
+	(void) extra;
+	set_face_default(newval, tr_model_path);
+}
+
+static void
+assign_model_path(const char *newval, void *extra)
+{
+	(void) extra;
+	set_face_default(tr_face_features, newval);
+}
+
+void
+tr_deep_init(void)
+{
+	/* Known in every process, so that models trained with it can recognize. */
+	tr_features_register(tr_deep_features(tr_model_dir), -1);
+
+	DefineCustomStringVariable("training.model_path",
+							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
+							   "Empty means the training_models directory under the extension directory of the installation.",
+							   &tr_model_path,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, assign_model_path, NULL);
+	DefineCustomEnumVariable("training.face_features",
+							 "Features of new face trainings: deep (detector + 128-d embedding), classic (LBP/HOG), or auto.",
+							 "auto uses the deep networks when their files are in training.model_path, else the classic features.",
+							 &tr_face_features,
+							 TR_FACE_FEATURES_AUTO,
+							 face_features_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, assign_face_features, NULL);
+}
+
+const char *
+tr_model_dir(void)
+{
+	return dir_for(tr_model_path);
 }
 
 /* Drop cached networks when training.model_path changed since loading. */

@@ -9,7 +9,13 @@
 
 extern char *tr_model_path;
 
-/* Define training.model_path (called from _PG_init). */
+/* training.face_features */
+#define TR_FACE_FEATURES_AUTO 0
+#define TR_FACE_FEATURES_DEEP 1
+#define TR_FACE_FEATURES_CLASSIC 2
+extern int	tr_face_features;
+
+/* Define training.model_path and training.face_features; register the deep kind (_PG_init). */
 extern void tr_deep_init(void);
 /* The directory the models are read from (GUC or the default). */
 extern const char *tr_model_dir(void);

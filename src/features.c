@@ -253,7 +253,7 @@ face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return 0;
 }
 
-static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL};
+static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL};
 
 /* ---------- landmark-colour-hog-v1 ---------- */
 
@@ -343,7 +343,7 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 	return 0;
 }
 
-static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL};
+static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL};
 
 /* ---------- registry ---------- */
 

@@ -29,6 +29,13 @@ struct tr_features
 	int			(*extract) (const tr_features *self, const tr_image *img, tr_box r,
 							float *out, char *err, size_t errlen);
 	void	   *priv;			/* implementation data (e.g. network weights) */
+	/*
+	 * Optional face locator (NULL: the face is the face box or the whole
+	 * image). Writes up to max candidate face boxes of img, largest first,
+	 * and returns how many (0: none found), or -1 with a message in err.
+	 */
+	int			(*locate) (const tr_features *self, const tr_image *img, tr_box *faces,
+						   int max, char *err, size_t errlen);
 };
 
 /* Dataset types, as tr_type of pipeline.h. */

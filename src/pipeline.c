@@ -38,6 +38,76 @@ tr_config_default(tr_config *cfg, tr_type type)
 	cfg->seed = 1;
 }
 
+/* The face filters on one face region: min_face_size, then sharpness. */
+static tr_skip
+check_face(const tr_config *cfg, const tr_image *img, tr_box r, double *sharpness,
+		   char *err, size_t errlen)
+{
+	double		sh;
+
+	if ((r.w < r.h ? r.w : r.h) < cfg->min_face_size)
+	{
+		snprintf(err, errlen, "face of %dx%d is smaller than min_face_size %d",
+				 r.w, r.h, cfg->min_face_size);
+		return TR_SKIP_TOO_SMALL;
+	}
+	sh = tr_sharpness(img, r);
+	if (sharpness)
+		*sharpness = sh;
+	if (sh < cfg->sharpness_threshold)
+	{
+		snprintf(err, errlen, "face sharpness %.1f is below sharpness_threshold %d",
+				 sh, cfg->sharpness_threshold);
+		return TR_SKIP_BLURRY;
+	}
+	return TR_SKIP_NONE;
+}
+
+#define TR_MAX_FACES 32
+
+/*
+ * Without a face box, a feature kind with a face locator picks the face: the
+ * largest detected face that passes the filters; when faces were found but
+ * none passes, the largest one's reason. No face found: the whole image.
+ */
+static tr_skip
+locate_face(const tr_config *cfg, const tr_features *feat, const tr_image *img,
+			tr_box *r, double *sharpness, char *err, size_t errlen)
+{
+	tr_box		faces[TR_MAX_FACES];
+	char		why[TR_ERRLEN];
+	tr_skip		first = TR_SKIP_NONE;
+	int			n = feat->locate(feat, img, faces, TR_MAX_FACES, why, sizeof(why));
+
+	/* n < 0 (networks unavailable): extraction reports the error. */
+	if (n <= 0)
+	{
+		tr_face_region(img, NULL, r);
+		return check_face(cfg, img, *r, sharpness, err, errlen);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		double		sh = -1;
+		tr_skip		s = check_face(cfg, img, faces[i], &sh, why, sizeof(why));
+
+		if (s == TR_SKIP_NONE)
+		{
+			*r = faces[i];
+			if (sharpness)
+				*sharpness = sh;
+			return TR_SKIP_NONE;
+		}
+		if (i == 0)
+		{
+			first = s;
+			if (sharpness)
+				*sharpness = sh;
+			snprintf(err, errlen, "%s", why);
+		}
+	}
+	return first;
+}
+
 tr_skip
 tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int *box,
 			   tr_image *out, tr_box *region, double *sharpness, char *err, size_t errlen)
@@ -57,31 +127,23 @@ tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int 
 		return TR_SKIP_UNDECODABLE;
 	if (cfg->type == TR_FACE)
 	{
-		double		sh;
+		const tr_features *feat = tr_features_default(TR_FEATURES_FACE);
+		tr_skip		s;
 
-		if (tr_face_region(&img, box, &r) != 0)
+		if (box == NULL && feat->locate != NULL)
+			s = locate_face(cfg, feat, &img, &r, sharpness, err, errlen);
+		else if (tr_face_region(&img, box, &r) != 0)
 		{
 			snprintf(err, errlen, "face box (%d, %d, %d, %d) is outside the %dx%d image",
 					 box[0], box[1], box[2], box[3], img.width, img.height);
-			tr_image_free(&img);
-			return TR_SKIP_BOX_OUTSIDE;
+			s = TR_SKIP_BOX_OUTSIDE;
 		}
-		if ((r.w < r.h ? r.w : r.h) < cfg->min_face_size)
+		else
+			s = check_face(cfg, &img, r, sharpness, err, errlen);
+		if (s != TR_SKIP_NONE)
 		{
-			snprintf(err, errlen, "face of %dx%d is smaller than min_face_size %d",
-					 r.w, r.h, cfg->min_face_size);
 			tr_image_free(&img);
-			return TR_SKIP_TOO_SMALL;
-		}
-		sh = tr_sharpness(&img, r);
-		if (sharpness)
-			*sharpness = sh;
-		if (sh < cfg->sharpness_threshold)
-		{
-			snprintf(err, errlen, "face sharpness %.1f is below sharpness_threshold %d",
-					 sh, cfg->sharpness_threshold);
-			tr_image_free(&img);
-			return TR_SKIP_BLURRY;
+			return s;
 		}
 	}
 	else
@@ -424,7 +486,18 @@ tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_
 	rc = tr_decode(data, len, max_pixels, &img, NULL, err, errlen);
 	if (rc != TR_DECODE_OK)
 		return rc;
-	if (tr_face_region(&img, model->type == TR_FACE ? box : NULL, &r) != 0)
+	if (model->type == TR_FACE && box == NULL && feat->locate != NULL)
+	{
+		/* The largest face found, else the whole image. */
+		tr_box		faces[TR_MAX_FACES];
+		char		why[TR_ERRLEN];
+
+		if (feat->locate(feat, &img, faces, TR_MAX_FACES, why, sizeof(why)) > 0)
+			r = faces[0];
+		else
+			tr_face_region(&img, NULL, &r);
+	}
+	else if (tr_face_region(&img, model->type == TR_FACE ? box : NULL, &r) != 0)
 	{
 		snprintf(err, errlen, "face box is outside the %dx%d image", img.width, img.height);
 		tr_image_free(&img);

@@ -102,3 +102,17 @@ nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width, int height,
 	}
 	return kept;
 }
+
+int
+nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width,
+				int height, nn_box **boxes, char *err)
+{
+	int			side = width > height ? width : height;
+	int			border = side / 4 > 60 ? side / 4 : 60;
+	int			n = nn_find_faces(net, rgb, width, height, 0, 416, 0.5, boxes, err);
+
+	if (n != 0)
+		return n;
+	free(*boxes);
+	return nn_find_faces(net, rgb, width, height, border, 416, 0.5, boxes, err);
+}

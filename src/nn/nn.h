@@ -169,4 +169,13 @@ extern int	nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width,
 						  int height, int border, int input_size,
 						  double score_threshold, nn_box **boxes, char *err);
 
+/*
+ * Faces of a whole image, as the face pipeline looks for them: the image as
+ * it is first; when nothing is found, once more with a border of
+ * max(60, longer side / 4) pixels (tightly cropped faces).  Input 416,
+ * score > 0.5.  Returns the count (boxes malloc'ed, best score first) or -1.
+ */
+extern int	nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width,
+							int height, nn_box **boxes, char *err);
+
 #endif							/* TRAINING_NN_H */

@@ -15,6 +15,7 @@ extern void test_quality(void);
 extern void test_features(void);
 extern void test_trainloop(void);
 extern void test_pipeline(void);
+extern void test_deepfeat(void);
 
 static const struct
 {
@@ -27,6 +28,7 @@ static const struct
 	{"features", test_features},
 	{"trainloop", test_trainloop},
 	{"pipeline", test_pipeline},
+	{"deepfeat", test_deepfeat},
 };
 
 int

@@ -1,0 +1,193 @@
+/*
+ * deepfeat.c - the "face-api-resnet-v1" feature kind: face detection
+ * (tiny face detector) as the face locator, and the 128-d descriptor of
+ * the face recognition network, L2-normalised, as the feature vector.
+ */
+#include "deepfeat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/nn.h"
+
+typedef struct deep_state
+{
+	const char *(*model_dir) (void);
+	int			loaded;
+	char		dir[1024];
+	nn_facenet	facenet;
+	nn_detector detector;
+} deep_state;
+
+static deep_state state;
+
+/* Load the networks, or reload them when the directory changed. */
+static int
+ensure_loaded(char *err, size_t errlen)
+{
+	const char *dir = state.model_dir ? state.model_dir() : "";
+	char		nerr[NN_ERRLEN];
+
+	if (state.loaded && strcmp(dir, state.dir) == 0)
+		return 0;
+	if (state.loaded)
+	{
+		nn_facenet_free(&state.facenet);
+		nn_detector_free(&state.detector);
+		state.loaded = 0;
+	}
+	if (nn_facenet_load(&state.facenet, dir, nerr) != 0)
+	{
+		snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
+		return -1;
+	}
+	if (nn_detector_load(&state.detector, dir, nerr) != 0)
+	{
+		nn_facenet_free(&state.facenet);
+		snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
+		return -1;
+	}
+	snprintf(state.dir, sizeof(state.dir), "%s", dir);
+	state.loaded = 1;
+	return 0;
+}
+
+/* An RGB copy of region r (grey images repeat their channel). */
+static uint8_t *
+region_rgb(const tr_image *img, tr_box r)
+{
+	uint8_t    *out = malloc((size_t) r.w * r.h * 3);
+
+	if (!out)
+		return NULL;
+	for (int y = 0; y < r.h; y++)
+		for (int x = 0; x < r.w; x++)
+		{
+			const uint8_t *p = img->pixels +
+				((size_t) (r.y + y) * img->width + r.x + x) * img->channels;
+			uint8_t    *o = out + ((size_t) y * r.w + x) * 3;
+
+			o[0] = p[0];
+			o[1] = img->channels == 3 ? p[1] : p[0];
+			o[2] = img->channels == 3 ? p[2] : p[0];
+		}
+	return out;
+}
+
+static int
+deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+			 char *err, size_t errlen)
+{
+	char		nerr[NN_ERRLEN];
+	uint8_t    *rgb;
+	int			rc;
+
+	(void) self;
+	if (ensure_loaded(err, errlen) != 0)
+		return -1;
+	if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 ||
+		r.x + r.w > img->width || r.y + r.h > img->height)
+	{
+		snprintf(err, errlen, "face region outside the image");
+		return -1;
+	}
+	rgb = region_rgb(img, r);
+	if (!rgb)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = nn_facenet_descriptor(&state.facenet, rgb, r.w, r.h, out, nerr);
+	free(rgb);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "%s", nerr);
+		return -1;
+	}
+	tr_l2_normalize(out, NN_DESCRIPTOR_DIM);
+	return 0;
+}
+
+static int
+area_desc(const void *a, const void *b)
+{
+	const tr_box *p = a,
+			   *q = b;
+	long		pa = (long) p->w * p->h,
+				qa = (long) q->w * q->h;
+
+	return pa > qa ? -1 : pa < qa ? 1 : 0;
+}
+
+static int
+deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max,
+			char *err, size_t errlen)
+{
+	tr_box		whole = {0, 0, img->width, img->height};
+	char		nerr[NN_ERRLEN];
+	nn_box	   *boxes;
+	uint8_t    *rgb;
+	int			n,
+				kept = 0;
+
+	(void) self;
+	if (ensure_loaded(err, errlen) != 0)
+		return -1;
+	rgb = region_rgb(img, whole);
+	if (!rgb)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = nn_locate_faces(&state.detector, rgb, img->width, img->height, &boxes, nerr);
+	free(rgb);
+	if (n < 0)
+	{
+		snprintf(err, errlen, "%s", nerr);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		tr_box		b = {(int) boxes[i].x, (int) boxes[i].y,
+		(int) boxes[i].width, (int) boxes[i].height};
+
+		if (b.w > 0 && b.h > 0)
+			faces[kept++] = b;
+		if (kept == max)
+			break;
+	}
+	free(boxes);
+	qsort(faces, kept, sizeof(tr_box), area_desc);
+	return kept;
+}
+
+static tr_features deep_kind = {
+	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, &state, deep_locate
+};
+
+const tr_features *
+tr_deep_features(const char *(*model_dir) (void))
+{
+	state.model_dir = model_dir;
+	return &deep_kind;
+}
+
+int
+tr_deep_models_present(const char *dir)
+{
+	static const char *const files[] = {
+		"face_recognition_model-weights_manifest.json", "face_recognition_model.bin",
+		"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin",
+	};
+	char		path[1100];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+	{
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (access(path, R_OK) != 0)
+			return 0;
+	}
+	return 1;
+}
