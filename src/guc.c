@@ -8,7 +8,7 @@
 #include "worker.h"
 
 int			tr_max_workers = 2;
-int			tr_naptime = 10;
+int			tr_naptime = 60;
 int			tr_progress_interval = 500;
 int			tr_max_attempts = 3;
 int			tr_blas_threads = 1;
@@ -34,8 +34,9 @@ tr_worker_guc_init(void)
 	DefineCustomIntVariable("training.naptime",
 							"Fallback poll interval of the launcher.",
 							"New trainings wake the launcher at commit; the poll only catches "
-							"what a wake-up could not start (e.g. no free worker process).",
-							&tr_naptime, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							"trainings inserted without the wake-up trigger (e.g. with triggers "
+							"disabled) or by a prepared transaction.",
+							&tr_naptime, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.worker_idle_timeout",
 							"How long a worker with nothing to do waits for the next training of its database.",

@@ -519,6 +519,7 @@ tr_worker_main(Datum arg)
 	MemoryContext worker_cxt;
 	bool		first_recovery;
 	bool		recover;
+	bool		ran_one = false;
 	int			n;
 
 	my_slotno = DatumGetInt32(arg);
@@ -599,10 +600,12 @@ tr_worker_main(Datum arg)
 		memset(&claim, 0, sizeof(claim));
 		if (!store_claim(MyProcPid, on_claim, &claim, &more))
 		{
-			if (wait_idle())
+			/* Only a worker that ran something waits for more; a probe leaves at once. */
+			if (ran_one && wait_idle())
 				continue;
 			break;
 		}
+		ran_one = true;
 		if (more)
 			set_db_flags(true, true, false, false);
 		if (!run_training(&claim, worker_cxt))

@@ -189,6 +189,15 @@ ok(wait_for($node, 'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE 
 ($ret, $out, $errout) = $node->psql('postgres', 'DROP DATABASE db3');
 is($ret, 0, 'DROP DATABASE of an idle database with the extension succeeds') or diag($errout);
 
+# The fallback poll (training.naptime) finds a training inserted without the wake-up trigger.
+$node->safe_psql('postgres', "ALTER SYSTEM SET training.naptime = '1s'; SELECT pg_reload_conf()");
+my $quiet = $node->safe_psql('db1', qq{
+	SET session_replication_role = replica;
+	INSERT INTO training.trainings (source_dataset_id, output_model_name, type)
+	VALUES ('$ds1', 'no-trigger', 'face') RETURNING id});
+ok(wait_state($node, 'db1', $quiet, 'completed'), 'the naptime poll picks up a training inserted with triggers off');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET training.naptime; SELECT pg_reload_conf()");
+
 # Nothing stays connected to a database while idle.
 ok( wait_for($node, 'postgres',
 		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'training worker'"),
