@@ -63,8 +63,6 @@ check_face(const tr_config *cfg, const tr_image *img, tr_box r, double *sharpnes
 	return TR_SKIP_NONE;
 }
 
-#define TR_MAX_FACES 32
-
 /*
  * Without a face box, a feature kind with a face locator picks the face: the
  * largest detected face that passes the filters; when faces were found but
@@ -459,18 +457,15 @@ done:
 	return rc;
 }
 
-int
-tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
-			 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
-			 char *err, size_t errlen)
+/* Scores of one face region of a decoded image: top_k matches, best first. */
+static int
+score_region(const tr_model *model, const tr_features *feat, const tr_image *img, tr_box r,
+			 int top_k, tr_match *matches, int *nmatches, char *err, size_t errlen)
 {
-	const tr_features *feat = tr_features_find(model->feature_kind);
 	const tr_net *net = &model->net;
 	int			E = TR_NET_EDIM(net),
 				c = net->c,
 				rc;
-	tr_image	img;
-	tr_box		r;
 	float	   *x,
 			   *u,
 			   *cos;
@@ -478,31 +473,6 @@ tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_
 				sum = 0;
 
 	*nmatches = 0;
-	if (feat == NULL || feat->dim != net->d)
-	{
-		snprintf(err, errlen, "model uses feature kind \"%s\", unknown to this build", model->feature_kind);
-		return TR_DECODE_CORRUPT;
-	}
-	rc = tr_decode(data, len, max_pixels, &img, NULL, err, errlen);
-	if (rc != TR_DECODE_OK)
-		return rc;
-	if (model->type == TR_FACE && box == NULL && feat->locate != NULL)
-	{
-		/* The largest face found, else the whole image. */
-		tr_box		faces[TR_MAX_FACES];
-		char		why[TR_ERRLEN];
-
-		if (feat->locate(feat, &img, faces, TR_MAX_FACES, why, sizeof(why)) > 0)
-			r = faces[0];
-		else
-			tr_face_region(&img, NULL, &r);
-	}
-	else if (tr_face_region(&img, model->type == TR_FACE ? box : NULL, &r) != 0)
-	{
-		snprintf(err, errlen, "face box is outside the %dx%d image", img.width, img.height);
-		tr_image_free(&img);
-		return TR_DECODE_CORRUPT;
-	}
 	x = malloc(sizeof(float) * net->d);
 	u = malloc(sizeof(float) * E);
 	cos = malloc(sizeof(float) * c);
@@ -512,7 +482,7 @@ tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_
 		rc = TR_DECODE_CORRUPT;
 		goto out;
 	}
-	if (feat->extract(feat, &img, r, x, err, errlen) != 0)
+	if (feat->extract(feat, img, r, x, err, errlen) != 0)
 	{
 		rc = TR_DECODE_CORRUPT;
 		goto out;
@@ -550,13 +520,95 @@ tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_
 		}
 	}
 	*nmatches = top_k;
-	if (region)
-		*region = r;
 	rc = TR_DECODE_OK;
 out:
 	free(x);
 	free(u);
 	free(cos);
+	return rc;
+}
+
+/* Decode and find the face regions to recognize (see tr_recognize_faces). */
+static int
+recognize_regions(const tr_model *model, const tr_features *feat, const uint8_t *data, size_t len,
+				  size_t max_pixels, const int *box, int max_regions, tr_image *img,
+				  tr_box *regions, int *nregions, char *err, size_t errlen)
+{
+	int			rc;
+
+	*nregions = 0;
+	if (feat == NULL || feat->dim != model->net.d)
+	{
+		snprintf(err, errlen, "model uses feature kind \"%s\", unknown to this build", model->feature_kind);
+		return TR_DECODE_CORRUPT;
+	}
+	rc = tr_decode(data, len, max_pixels, img, NULL, err, errlen);
+	if (rc != TR_DECODE_OK)
+		return rc;
+	if (model->type == TR_FACE && box == NULL && feat->locate != NULL)
+	{
+		char		why[TR_ERRLEN];
+		int			n = feat->locate(feat, img, regions, max_regions, why, sizeof(why));
+
+		if (n > 0)
+		{
+			*nregions = n;
+			return TR_DECODE_OK;
+		}
+	}
+	if (tr_face_region(img, model->type == TR_FACE ? box : NULL, &regions[0]) != 0)
+	{
+		snprintf(err, errlen, "face box is outside the %dx%d image", img->width, img->height);
+		tr_image_free(img);
+		return TR_DECODE_CORRUPT;
+	}
+	*nregions = 1;
+	return TR_DECODE_OK;
+}
+
+int
+tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+			 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
+			 char *err, size_t errlen)
+{
+	const tr_features *feat = tr_features_find(model->feature_kind);
+	tr_image	img;
+	tr_box		r;
+	int			n,
+				rc;
+
+	*nmatches = 0;
+	/* The largest face found (or the face box, or the whole image). */
+	rc = recognize_regions(model, feat, data, len, max_pixels, box, 1, &img, &r, &n, err, errlen);
+	if (rc != TR_DECODE_OK)
+		return rc;
+	rc = score_region(model, feat, &img, r, top_k, matches, nmatches, err, errlen);
+	if (rc == TR_DECODE_OK && region)
+		*region = r;
+	tr_image_free(&img);
+	return rc;
+}
+
+int
+tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+				   const int *box, int top_k, tr_box *regions, tr_match *matches, int *nmatches,
+				   int *nfaces, char *err, size_t errlen)
+{
+	const tr_features *feat = tr_features_find(model->feature_kind);
+	tr_image	img;
+	int			n,
+				rc;
+
+	*nfaces = 0;
+	rc = recognize_regions(model, feat, data, len, max_pixels, box, TR_MAX_FACES, &img,
+						   regions, &n, err, errlen);
+	if (rc != TR_DECODE_OK)
+		return rc;
+	for (int i = 0; i < n && rc == TR_DECODE_OK; i++)
+		rc = score_region(model, feat, &img, regions[i], top_k, matches + (size_t) i * top_k,
+						  &nmatches[i], err, errlen);
+	if (rc == TR_DECODE_OK)
+		*nfaces = n;
 	tr_image_free(&img);
 	return rc;
 }

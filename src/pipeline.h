@@ -126,4 +126,20 @@ int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_
 						 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
 						 char *err, size_t errlen);
 
+/* At most this many faces per image are located and recognized. */
+#define TR_MAX_FACES 32
+
+/*
+ * Recognize every face of an image: the face box when given; else, for a face
+ * model whose feature kind locates faces, each face found, largest first (the
+ * whole image when none is found); else the whole image. For face i < *nfaces:
+ * regions[i], and nmatches[i] matches at matches[i * top_k], best first.
+ * regions, nmatches hold TR_MAX_FACES entries, matches TR_MAX_FACES * top_k.
+ * Returns TR_DECODE_OK, or a TR_DECODE_* error with a message.
+ */
+int			tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len,
+							   size_t max_pixels, const int *box, int top_k, tr_box *regions,
+							   tr_match *matches, int *nmatches, int *nfaces,
+							   char *err, size_t errlen);
+
 #endif

@@ -50,9 +50,143 @@ fake_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 
 static const tr_features fake_kind = {"unit-located", 2, fake_extract, NULL, fake_locate};
 
+/* Features of the region's brightness, for a model that can tell regions apart. */
+static int
+bright_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+			   char *err, size_t errlen)
+{
+	double		s = 0;
+
+	(void) self;
+	(void) err;
+	(void) errlen;
+	for (int y = r.y; y < r.y + r.h; y++)
+		for (int x = r.x; x < r.x + r.w; x++)
+			s += img->pixels[((size_t) y * img->width + x) * img->channels];
+	s /= (double) r.w * r.h * 255.0;
+	out[0] = (float) s;
+	out[1] = (float) (1.0 - s);
+	out[2] = 0.5f;
+	return 0;
+}
+
+static const tr_features bright_kind = {"unit-bright-located", 3, bright_extract, NULL, fake_locate};
+
+/* A w x h grey PGM: level on columns below split, level2 from there, plus noise. */
+static uint8_t *
+two_level_pgm(int w, int h, int split, int level, int level2, unsigned seed, size_t *len)
+{
+	uint8_t    *px = malloc((size_t) w * h);
+	uint8_t    *out;
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+		{
+			seed = seed * 1103515245u + 12345u;
+			px[y * w + x] = (uint8_t) ((x < split ? level : level2) + (int) ((seed >> 16) % 21) - 10);
+		}
+	out = unit_encode_pnm(px, w, h, 1, 0, len);
+	free(px);
+	return out;
+}
+
+typedef struct feed
+{
+	int			i;
+	uint8_t    *data[16];
+	size_t		len[16];
+} feed;
+
+static int
+feed_next(void *ctx, tr_image_ref *out)
+{
+	feed	   *f = ctx;
+
+	if (f->i >= 16)
+		return 0;
+	out->data = f->data[f->i];
+	out->len = f->len[f->i];
+	out->class_index = f->i % 2;
+	out->has_box = 0;
+	f->i++;
+	return 1;
+}
+
+/* Training on whole images, then one recognition per located face. */
+static void
+test_recognize_faces(void)
+{
+	feed		f = {0};
+	tr_config	cfg;
+	tr_callbacks cb = {&f, feed_next, NULL};
+	tr_result	res;
+	tr_model	model;
+	char		err[TR_ERRLEN];
+	const char *labels[2] = {"dark", "bright"};
+	const char *ids[2] = {"d", "b"};
+	tr_box		regions[TR_MAX_FACES];
+	tr_match	matches[TR_MAX_FACES * 2];
+	int			nmatches[TR_MAX_FACES];
+	int			nfaces,
+				nm;
+	tr_box		r;
+	size_t		len;
+	uint8_t    *scene;
+	int			box[4] = {0, 0, 100, 100};
+
+	for (int i = 0; i < 16; i++)
+		f.data[i] = two_level_pgm(64, 64, 64, i % 2 ? 210 : 40, 0, 100 + i, &f.len[i]);
+	CHECK(tr_features_register(&bright_kind, TR_FEATURES_FACE) == 0);
+	tr_config_default(&cfg, TR_FACE);
+	cfg.min_face_size = 10;
+	cfg.sharpness_threshold = 0;
+	fake_n = 0;
+	CHECK_MSG(tr_train(&cfg, 2, labels, ids, &cb, &res, err, sizeof(err)) == 0, "%s", err);
+	CHECK(tr_features_register(tr_features_find("face-lbp-hog-v1"), TR_FEATURES_FACE) == 0);
+	for (int i = 0; i < 16; i++)
+		free(f.data[i]);
+	CHECK_MSG(tr_model_parse(res.parameters, res.parameters_len, &model, err, sizeof(err)) == 0, "%s", err);
+	tr_result_free(&res);
+	CHECK(strcmp(model.feature_kind, "unit-bright-located") == 0);
+
+	/* Dark left half, bright right half; the locator finds both, larger first. */
+	scene = two_level_pgm(200, 100, 100, 40, 210, 7, &len);
+	fake_faces[0] = (tr_box) {100, 0, 100, 100};
+	fake_faces[1] = (tr_box) {0, 10, 90, 90};
+	fake_n = 2;
+	CHECK(tr_recognize_faces(&model, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
+							 err, sizeof(err)) == TR_DECODE_OK);
+	CHECK(nfaces == 2 && nmatches[0] == 2 && nmatches[1] == 2);
+	CHECK(regions[0].x == 100 && regions[1].y == 10);
+	CHECK(strcmp(model.labels[matches[0].class_index], "bright") == 0);
+	CHECK(strcmp(model.labels[matches[2].class_index], "dark") == 0);
+	CHECK(matches[0].distance >= 0 && matches[0].distance <= matches[1].distance);
+
+	/* tr_recognize: the largest face only. */
+	CHECK(tr_recognize(&model, scene, len, 0, NULL, 1, &r, matches, &nm, err, sizeof(err)) == TR_DECODE_OK);
+	CHECK(nm == 1 && r.x == 100 && strcmp(model.labels[matches[0].class_index], "bright") == 0);
+
+	/* A face box: that face, the locator is not asked. */
+	fake_calls = 0;
+	CHECK(tr_recognize_faces(&model, scene, len, 0, box, 2, regions, matches, nmatches, &nfaces,
+							 err, sizeof(err)) == TR_DECODE_OK);
+	CHECK(fake_calls == 0 && nfaces == 1 && regions[0].w == 100);
+	CHECK(strcmp(model.labels[matches[0].class_index], "dark") == 0);
+
+	/* No face found: the whole image, one detection. */
+	fake_n = 0;
+	CHECK(tr_recognize_faces(&model, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
+							 err, sizeof(err)) == TR_DECODE_OK);
+	CHECK(nfaces == 1 && regions[0].w == 200 && regions[0].h == 100);
+	free(scene);
+	tr_model_free(&model);
+}
+
 void
 test_deepfeat(void)
 {
+	test_recognize_faces();
+
 	/* 200x160 grey: sharp noise on the left 120 columns, flat on the right. */
 	int			w = 200,
 				h = 160;
