@@ -78,6 +78,15 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double
+cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static uint8_t *
 read_file(const char *path, size_t *len)
 {
@@ -138,7 +147,10 @@ main(int argc, char **argv)
 	int			nfiles = 0,
 				ntrain = 0,
 				ntest = 0,
-				correct = 0;
+				correct = 0,
+				within = 0;
+	double		dist_ok = 0,
+				dist_bad = 0;
 	tr_config	cfg;
 	tr_callbacks cb;
 	tr_result	res;
@@ -146,8 +158,11 @@ main(int argc, char **argv)
 	feed		f;
 	char		err[TR_ERRLEN];
 	double		t0,
+				c0,
 				t_train,
-				t_test;
+				c_train,
+				t_test,
+				c_test;
 
 	if (argc < 4 || sscanf(argv[3], "%d/%d", &num, &den) != 2)
 	{
@@ -158,6 +173,18 @@ main(int argc, char **argv)
 	tr_config_default(&cfg, strcmp(argv[2], "landmark") == 0 ? TR_LANDMARK : TR_FACE);
 	cfg.min_face_size = 1;
 	cfg.sharpness_threshold = 0;
+	/* TR_FIT="embed lr wd batch max_epochs patience val_fraction refit scale" overrides the loop. */
+	if (getenv("TR_FIT"))
+	{
+		static tr_fit_params fp;
+
+		tr_fit_params_default(&fp);
+		sscanf(getenv("TR_FIT"), "%d %f %f %d %d %d %f %d %f", &fp.embed_dim, &fp.lr, &fp.weight_decay,
+			   &fp.batch, &fp.max_epochs, &fp.patience, &fp.val_fraction, &fp.refit, &fp.scale);
+		if (getenv("TR_WHITEN"))
+			sscanf(getenv("TR_WHITEN"), "%d %f %d %d", &fp.pca_init, &fp.whiten, &fp.train_projection, &fp.lda);
+		cfg.fit = &fp;
+	}
 	classes = list_dir(dir, 1, &nclasses);
 	qsort(classes, nclasses, sizeof(char *), strcmp_p);
 	for (int c = 0; c < nclasses; c++)
@@ -193,6 +220,7 @@ main(int argc, char **argv)
 	cb.next_image = next_image;
 	cb.progress = NULL;
 	t0 = now();
+	c0 = cpu_now();
 	if (tr_train(&cfg, nclasses, (const char *const *) classes, (const char *const *) classes,
 				 &cb, &res, err, sizeof(err)) != 0)
 	{
@@ -200,12 +228,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	t_train = now() - t0;
+	c_train = cpu_now() - c0;
 	if (tr_model_parse(res.parameters, res.parameters_len, &model, err, sizeof(err)) != 0)
 	{
 		fprintf(stderr, "model: %s\n", err);
 		return 1;
 	}
 	t0 = now();
+	c0 = cpu_now();
 	for (int i = 0; i < nfiles; i++)
 	{
 		tr_match	m[1];
@@ -218,11 +248,23 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", files[i].path, err);
 			continue;
 		}
-		correct += strcmp(model.labels[m[0].class_index], classes[files[i].cls]) == 0;
+		if (strcmp(model.labels[m[0].class_index], classes[files[i].cls]) == 0)
+		{
+			correct++;
+			dist_ok += m[0].distance;
+			within += m[0].distance <= 1.0;
+		}
+		else
+			dist_bad += m[0].distance;
 	}
 	t_test = now() - t0;
-	printf("pipeline  top-1 %.1f%% (%d/%d)  train %.3f s (%d images)  recognize %.1f images/s  model %zu bytes\n",
-		   100.0 * correct / ntest, correct, ntest, t_train, ntrain, ntest / t_test, res.parameters_len);
+	c_test = cpu_now() - c0;
+	printf("pipeline  top-1 %.1f%% (%d/%d)  train %.3f s wall %.3f s cpu (%d images)  "
+		   "recognize %.1f images/s wall %.1f images/cpu-s  model %zu bytes\n",
+		   100.0 * correct / ntest, correct, ntest, t_train, c_train, ntrain, ntest / t_test,
+		   ntest / c_test, res.parameters_len);
+	printf("distance  mean %.3f when right, %.3f when wrong; %d of %d right answers within max_distance 1.0\n",
+		   correct ? dist_ok / correct : 0, ntest - correct ? dist_bad / (ntest - correct) : 0, within, correct);
 	printf("metrics   %s\n", res.metrics_json);
 	tr_model_free(&model);
 	tr_result_free(&res);

@@ -5,11 +5,12 @@
  *   histograms (8 neighbours at radius 1 and 2) on a 7x7 grid, each cell
  *   Hellinger-normalised (square root of the normalised histogram); HOG
  *   (9 unsigned orientations, 10x12-pixel cells, 2x2-cell blocks, L2-Hys).
- * landmark-colour-hog-v1: the image resampled to 128x128; joint RGB histograms
- *   (4x4x4 bins) and uniform-LBP histograms on a 1x1 + 2x2 + 4x4 spatial
- *   pyramid, and HOG (16x16-pixel cells).
- * Each part is scaled to unit L2 norm, weighted, and the whole vector is then
- * L2-normalised, so that distances between vectors are in 0..2.
+ * landmark-colour-hog-v1: joint RGB histograms (4x4x4 bins) of the image at
+ *   64x64 and uniform-LBP histograms (radius 1 and 2) at 256x256, each on a
+ *   1x1 + 2x2 + 4x4 spatial pyramid, and HOG (16-pixel cells) at 128x128.
+ * Each part is scaled to unit L2 norm and the whole vector is then
+ * L2-normalised, so that distances between vectors are in 0..2. Both kinds are
+ * mirror-invariant: the features of the region and of its mirror image are summed.
  */
 #include "features.h"
 
@@ -60,51 +61,69 @@ tr_l2_normalize(float *v, int n)
 		v[i] = (float) (v[i] * s);
 }
 
-/* LBP codes (8 neighbours at radius rad, bilinear) of a w x h image; -1 near the border. */
+/*
+ * LBP codes (8 neighbours on a circle of radius rad, bilinear) of a w x h image;
+ * -1 near the border. The sampling offsets and weights are the same for every
+ * pixel, so they are computed once.
+ */
+__attribute__((optimize("no-math-errno")))
 static void
 lbp_codes(const float *g, int w, int h, int rad, int *codes)
 {
-	float		dx[8],
-				dy[8];
+	int			o00[8],
+				o01[8],
+				o10[8],
+				o11[8];
+	float		w00[8],
+				w01[8],
+				w10[8],
+				w11[8];
 
 	for (int k = 0; k < 8; k++)
 	{
 		double		a = 2 * M_PI * k / 8;
+		double		dx = rad * cos(a),
+					dy = -rad * sin(a);
+		int			x0,
+					y0;
+		double		fx,
+					fy;
 
-		dx[k] = (float) (rad * cos(a));
-		dy[k] = (float) (-rad * sin(a));
-		if (fabsf(dx[k]) < 1e-6f)
-			dx[k] = 0;
-		if (fabsf(dy[k]) < 1e-6f)
-			dy[k] = 0;
+		if (fabs(dx) < 1e-6)
+			dx = 0;
+		if (fabs(dy) < 1e-6)
+			dy = 0;
+		x0 = (int) floor(dx);
+		y0 = (int) floor(dy);
+		fx = dx - x0;
+		fy = dy - y0;
+		o00[k] = y0 * w + x0;
+		o01[k] = y0 * w + x0 + 1;
+		o10[k] = (y0 + 1) * w + x0;
+		o11[k] = (y0 + 1) * w + x0 + 1;
+		w00[k] = (float) ((1 - fx) * (1 - fy));
+		w01[k] = (float) (fx * (1 - fy));
+		w10[k] = (float) ((1 - fx) * fy);
+		w11[k] = (float) (fx * fy);
 	}
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
+	for (int i = 0; i < w * h; i++)
+		codes[i] = -1;
+	for (int y = rad; y < h - rad; y++)
+		for (int x = rad; x < w - rad; x++)
 		{
+			const float *p = g + y * w + x;
+			float		c = p[0] + 1e-3f;
 			unsigned	code = 0;
-			float		c;
 
-			if (x < rad || y < rad || x >= w - rad || y >= h - rad)
-			{
-				codes[y * w + x] = -1;
-				continue;
-			}
-			c = g[y * w + x];
 			for (int k = 0; k < 8; k++)
 			{
-				float		sx = x + dx[k],
-							sy = y + dy[k];
-				int			x0 = (int) floorf(sx),
-							y0 = (int) floorf(sy);
-				float		fx = sx - x0,
-							fy = sy - y0;
-				int			x1 = fx > 0 ? x0 + 1 : x0,
-							y1 = fy > 0 ? y0 + 1 : y0;
-				float		v = (1 - fx) * (1 - fy) * g[y0 * w + x0] + fx * (1 - fy) * g[y0 * w + x1] +
-					(1 - fx) * fy * g[y1 * w + x0] + fx * fy * g[y1 * w + x1];
+				/* Offsets of weight 0 may point one past the circle: still inside the image. */
+				float		v = w00[k] * p[o00[k]] +
+					(w01[k] != 0 ? w01[k] * p[o01[k]] : 0) +
+					(w10[k] != 0 ? w10[k] * p[o10[k]] : 0) +
+					(w11[k] != 0 ? w11[k] * p[o11[k]] : 0);
 
-				if (v >= c + 1e-3f)
-					code |= 1u << k;
+				code |= (unsigned) (v >= c) << k;
 			}
 			codes[y * w + x] = tr_lbp_uniform_bin(code);
 		}
@@ -145,7 +164,32 @@ lbp_grid(const int *codes, int w, int h, int nx, int ny, float *out)
 
 #define HOG_BINS 9
 
+/* atan2 by a minimax polynomial (error below 1e-5 rad): HOG binning needs no more. */
+static inline float
+fast_atan2f(float y, float x)
+{
+	float		ax = fabsf(x),
+				ay = fabsf(y);
+	float		mx = ax > ay ? ax : ay,
+				mn = ax > ay ? ay : ax;
+	float		z,
+				z2,
+				a;
+
+	if (mx == 0)
+		return 0;
+	z = mn / mx;
+	z2 = z * z;
+	a = z * (0.9998660f + z2 * (-0.3302995f + z2 * (0.1801410f + z2 * (-0.0851330f + z2 * 0.0208351f))));
+	if (ay > ax)
+		a = (float) M_PI_2 - a;
+	if (x < 0)
+		a = (float) M_PI - a;
+	return y < 0 ? -a : a;
+}
+
 /* HOG: cells of cw x ch pixels, 2x2-cell blocks (stride 1 cell), L2-Hys. Returns floats written. */
+__attribute__((optimize("no-math-errno")))
 static int
 hog(const float *g, int w, int h, int cw, int ch, float *out)
 {
@@ -160,7 +204,7 @@ hog(const float *g, int w, int h, int cw, int ch, float *out)
 			float		gx = g[y * w + (x + 1 < w ? x + 1 : x)] - g[y * w + (x > 0 ? x - 1 : x)];
 			float		gy = g[(y + 1 < h ? y + 1 : y) * w + x] - g[(y > 0 ? y - 1 : y) * w + x];
 			float		mag = sqrtf(gx * gx + gy * gy);
-			float		ang = atan2f(gy, gx);
+			float		ang = fast_atan2f(gy, gx);
 			float		pos;
 			int			b0,
 						b1;
@@ -205,6 +249,68 @@ hog(const float *g, int w, int h, int cw, int ch, float *out)
 	return n;
 }
 
+/* Mirror image horizontally (new pixels); the region moves with it. */
+static int
+mirror(const tr_image *img, tr_box r, tr_image *m, tr_box *mr)
+{
+	int			c = img->channels;
+
+	*m = *img;
+	m->pixels = malloc((size_t) img->width * img->height * c);
+	if (m->pixels == NULL)
+		return -1;
+	for (int y = 0; y < img->height; y++)
+	{
+		const uint8_t *src = img->pixels + (size_t) y * img->width * c;
+		uint8_t    *dst = m->pixels + (size_t) y * img->width * c;
+
+		for (int x = 0; x < img->width; x++)
+			memcpy(dst + (size_t) (img->width - 1 - x) * c, src + (size_t) x * c, c);
+	}
+	*mr = r;
+	mr->x = img->width - r.x - r.w;
+	return 0;
+}
+
+typedef int (*extract_fn) (const tr_features *self, const tr_image *img, tr_box r, float *out,
+						   char *err, size_t errlen);
+
+/*
+ * Mirror-invariant features: the sum of the features of the region and of its
+ * mirror image, L2-normalised. (Faces and buildings are near-symmetric; the
+ * mirror image is what another viewpoint or a selfie camera shows.)
+ */
+static int
+mirror_sum(const tr_features *self, const tr_image *img, tr_box r, float *out,
+		   char *err, size_t errlen, extract_fn once)
+{
+	tr_image	m;
+	tr_box		mr;
+	float	   *tmp;
+	int			rc;
+
+	rc = once(self, img, r, out, err, errlen);
+	if (rc != 0)
+		return rc;
+	tmp = malloc(sizeof(float) * self->dim);
+	if (tmp == NULL || mirror(img, r, &m, &mr) != 0)
+	{
+		free(tmp);
+		snprintf(err, errlen, "out of memory extracting features");
+		return -1;
+	}
+	rc = once(self, &m, mr, tmp, err, errlen);
+	if (rc == 0)
+	{
+		for (int i = 0; i < self->dim; i++)
+			out[i] += tmp[i];
+		tr_l2_normalize(out, self->dim);
+	}
+	free(tmp);
+	free(m.pixels);
+	return rc;
+}
+
 /* ---------- face-lbp-hog-v1 ---------- */
 
 #define FACE_W 80
@@ -216,7 +322,7 @@ hog(const float *g, int w, int h, int cw, int ch, float *out)
 #define FACE_DIM (2 * FACE_LBP_DIM + (FACE_W / FACE_HOG_CW - 1) * (FACE_H / FACE_HOG_CH - 1) * 4 * HOG_BINS)
 
 static int
-face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+face_extract_once(const tr_features *self, const tr_image *img, tr_box r, float *out,
 			 char *err, size_t errlen)
 {
 	float	   *g = malloc(sizeof(float) * FACE_W * FACE_H);
@@ -253,25 +359,47 @@ face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return 0;
 }
 
+static int
+face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+			 char *err, size_t errlen)
+{
+	return mirror_sum(self, img, r, out, err, errlen, face_extract_once);
+}
+
 static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL};
 
 /* ---------- landmark-colour-hog-v1 ---------- */
 
-#define LM_SIDE 128
+#ifndef LM_COLOUR_SIDE
+#define LM_COLOUR_SIDE 64
+#endif
+#ifndef LM_LBP_SIDE
+#define LM_LBP_SIDE 256
+#endif
+#ifndef LM_LBP_RADII
+#define LM_LBP_RADII 2
+#endif
+#ifndef LM_HOG_SIDE
+#define LM_HOG_SIDE 128
+#endif
+#ifndef LM_HOG_CELL
+#define LM_HOG_CELL 16
+#endif
 #define LM_COLOUR_BINS 64		/* 4 x 4 x 4 */
 #define LM_PYR_CELLS 21			/* 1 + 4 + 16 */
-#define LM_HOG_CELL 16
-#define LM_DIM (LM_PYR_CELLS * LM_COLOUR_BINS + LM_PYR_CELLS * LBP_BINS + \
-				(LM_SIDE / LM_HOG_CELL - 1) * (LM_SIDE / LM_HOG_CELL - 1) * 4 * HOG_BINS)
+#define LM_DIM (LM_PYR_CELLS * LM_COLOUR_BINS + LM_LBP_RADII * LM_PYR_CELLS * LBP_BINS + \
+				(LM_HOG_SIDE / LM_HOG_CELL - 1) * (LM_HOG_SIDE / LM_HOG_CELL - 1) * 4 * HOG_BINS)
 
 static int
-landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
-				 char *err, size_t errlen)
+landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, float *out,
+					  char *err, size_t errlen)
 {
-	const int	np = LM_SIDE * LM_SIDE;
-	float	   *rgb = malloc(sizeof(float) * np * 3);
-	float	   *g = malloc(sizeof(float) * np);
-	int		   *codes = malloc(sizeof(int) * np);
+	const int	nc = LM_COLOUR_SIDE * LM_COLOUR_SIDE;
+	const int	nl = LM_LBP_SIDE * LM_LBP_SIDE;
+	const int	nh = LM_HOG_SIDE * LM_HOG_SIDE;
+	float	   *rgb = malloc(sizeof(float) * nc * 3);
+	float	   *g = malloc(sizeof(float) * (nl > nh ? nl : nh));
+	int		   *codes = malloc(sizeof(int) * nl);
 	int			n = 0,
 				start,
 				k;
@@ -285,9 +413,7 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 		return -1;
 	}
 	for (int c = 0; c < 3; c++)
-		tr_resample_channel(img, r, c, LM_SIDE, LM_SIDE, rgb + c * np);
-	for (int i = 0; i < np; i++)
-		g[i] = 0.299f * rgb[i] + 0.587f * rgb[np + i] + 0.114f * rgb[2 * np + i];
+		tr_resample_channel(img, r, c, LM_COLOUR_SIDE, LM_COLOUR_SIDE, rgb + c * nc);
 
 	/* Colour histograms on the pyramid. */
 	start = n;
@@ -299,13 +425,13 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 				float		total = 0;
 
 				memset(h, 0, sizeof(float) * LM_COLOUR_BINS);
-				for (int y = cy * LM_SIDE / level; y < (cy + 1) * LM_SIDE / level; y++)
-					for (int x = cx * LM_SIDE / level; x < (cx + 1) * LM_SIDE / level; x++)
+				for (int y = cy * LM_COLOUR_SIDE / level; y < (cy + 1) * LM_COLOUR_SIDE / level; y++)
+					for (int x = cx * LM_COLOUR_SIDE / level; x < (cx + 1) * LM_COLOUR_SIDE / level; x++)
 					{
-						int			i = y * LM_SIDE + x;
+						int			i = y * LM_COLOUR_SIDE + x;
 						int			rb = (int) (rgb[i] / 64.0f),
-									gb = (int) (rgb[np + i] / 64.0f),
-									bb = (int) (rgb[2 * np + i] / 64.0f);
+									gb = (int) (rgb[nc + i] / 64.0f),
+									bb = (int) (rgb[2 * nc + i] / 64.0f);
 
 						rb = rb > 3 ? 3 : rb;
 						gb = gb > 3 ? 3 : gb;
@@ -319,15 +445,20 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 			}
 	tr_l2_normalize(out + start, n - start);
 
-	/* LBP on the pyramid. */
-	lbp_codes(g, LM_SIDE, LM_SIDE, 1, codes);
+	/* LBP on the pyramid, at a finer resolution. */
+	tr_grey_resample(img, r, LM_LBP_SIDE, LM_LBP_SIDE, g);
 	start = n;
-	for (int level = 1; level <= 4; level *= 2)
-		n += lbp_grid(codes, LM_SIDE, LM_SIDE, level, level, out + n);
+	for (int rad = 1; rad <= LM_LBP_RADII; rad++)
+	{
+		lbp_codes(g, LM_LBP_SIDE, LM_LBP_SIDE, rad, codes);
+		for (int level = 1; level <= 4; level *= 2)
+			n += lbp_grid(codes, LM_LBP_SIDE, LM_LBP_SIDE, level, level, out + n);
+	}
 	tr_l2_normalize(out + start, n - start);
 
 	/* HOG. */
-	k = hog(g, LM_SIDE, LM_SIDE, LM_HOG_CELL, LM_HOG_CELL, out + n);
+	tr_grey_resample(img, r, LM_HOG_SIDE, LM_HOG_SIDE, g);
+	k = hog(g, LM_HOG_SIDE, LM_HOG_SIDE, LM_HOG_CELL, LM_HOG_CELL, out + n);
 	tr_l2_normalize(out + n, k);
 	n += k;
 
@@ -341,6 +472,13 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 	}
 	tr_l2_normalize(out, n);
 	return 0;
+}
+
+static int
+landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+				 char *err, size_t errlen)
+{
+	return mirror_sum(self, img, r, out, err, errlen, landmark_extract_once);
 }
 
 static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL};

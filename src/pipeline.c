@@ -382,10 +382,14 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 		y[i] = remap[y[i]];
 
 	/* Train. */
-	tr_fit_params_default(&fp);
+	if (cfg->fit)
+		fp = *cfg->fit;
+	else
+		tr_fit_params_default(&fp);
 	fp.seed = cfg->seed;
-	/* The embedding grows with the classes: 4 per class, 16..128. */
-	fp.embed_dim = 4 * used_classes < 16 ? 16 : 4 * used_classes > 128 ? 128 : 4 * used_classes;
+	/* No more principal directions than the images can span. */
+	if (fp.embed_dim > (int) n - 1)
+		fp.embed_dim = n > 1 ? (int) n - 1 : 1;
 	pctx.max_epochs = fp.max_epochs;
 	if (tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
 			   why, sizeof(why)) != 0)
@@ -431,7 +435,7 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 			skipped[TR_SKIP_UNDECODABLE], skipped[TR_SKIP_TOO_LARGE], skipped[TR_SKIP_BOX_OUTSIDE],
 			skipped[TR_SKIP_TOO_SMALL], skipped[TR_SKIP_BLURRY], nskipped,
 			rep.epochs, rep.epochs_run, used_classes, nclasses - used_classes,
-			feat->name, d, fp.embed_dim, rep.seconds, rep.gflop);
+			feat->name, d, model.net.e, rep.seconds, rep.gflop);
 		if (out->metrics_json == NULL)
 			goto oom;
 	}

@@ -35,6 +35,7 @@ typedef struct tr_config
 	size_t		max_image_pixels;	/* larger images are skipped; 0 = no limit */
 	uint64_t	seed;				/* determinism */
 	size_t		expected_images;	/* for progress while loading; 0 if unknown */
+	const tr_fit_params *fit;		/* training loop parameters; NULL: the defaults */
 } tr_config;
 
 /* Fill cfg with the defaults of DESIGN.md for a dataset type. */

@@ -16,7 +16,7 @@ tr_fit_params_default(tr_fit_params *p)
 {
 	p->embed_dim = 128;
 	p->scale = 16.0f;
-	p->lr = 2e-3f;
+	p->lr = 3e-3f;
 	p->weight_decay = 1e-4f;
 	p->batch = 32;
 	p->max_epochs = 60;
@@ -24,6 +24,10 @@ tr_fit_params_default(tr_fit_params *p)
 	p->patience = 8;
 	p->val_fraction = 0.2f;
 	p->refit = 1;
+	p->pca_init = 1;
+	p->whiten = 0.5f;
+	p->train_projection = 0;
+	p->lda = 1;
 	p->seed = 1;
 }
 
@@ -331,6 +335,280 @@ tr_net_loss_grad(const tr_net *net, const float *X, const int *y, int n,
 	return loss;
 }
 
+/* ---------- principal directions ---------- */
+
+/*
+ * Orthonormalise the columns of A (n x l, row-major) in place by Cholesky QR,
+ * twice (CholeskyQR2): G = A^T A (sgemm), G = L L^T, A <- A L^-T (strsm).
+ * A tiny ridge keeps rank-deficient inputs finite. Returns 0, or -1 (out of memory).
+ */
+static int
+orthonormalise_columns(float *A, int n, int l)
+{
+	float	   *G = malloc(sizeof(float) * l * l);
+	double	   *L = malloc(sizeof(double) * l * l);
+
+	if (G == NULL || L == NULL)
+	{
+		free(G);
+		free(L);
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+	{
+		double		trace = 0;
+
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l, l, n, 1.0f, A, l, A, l, 0.0f, G, l);
+		for (int i = 0; i < l; i++)
+			trace += G[i * l + i];
+		if (trace <= 0)
+			break;
+		/* Cholesky in double, lower triangle. */
+		for (int j = 0; j < l; j++)
+		{
+			double		s = G[j * l + j] + 1e-6 * trace / l;
+
+			for (int k = 0; k < j; k++)
+				s -= L[j * l + k] * L[j * l + k];
+			L[j * l + j] = sqrt(s > 1e-30 ? s : 1e-30);
+			for (int i = j + 1; i < l; i++)
+			{
+				double		t = 0.5 * ((double) G[i * l + j] + G[j * l + i]);
+
+				for (int k = 0; k < j; k++)
+					t -= L[i * l + k] * L[j * l + k];
+				L[i * l + j] = t / L[j * l + j];
+			}
+			for (int i = 0; i < j; i++)
+				L[i * l + j] = 0;
+		}
+		for (int i = 0; i < l * l; i++)
+			G[i] = (float) L[i];
+		/* A <- A L^-T. */
+		cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, n, l, 1.0f, G, l, A, l);
+	}
+	free(G);
+	free(L);
+	return 0;
+}
+
+/* Eigen-decomposition of a symmetric l x l matrix (cyclic Jacobi): values w, vectors as columns of V. */
+static void
+jacobi_eigen(double *A, int l, double *w, double *V)
+{
+	for (int i = 0; i < l; i++)
+		for (int j = 0; j < l; j++)
+			V[i * l + j] = (i == j);
+	for (int sweep = 0; sweep < 60; sweep++)
+	{
+		double		off = 0,
+					total = 0;
+
+		for (int i = 0; i < l; i++)
+			for (int j = 0; j < l; j++)
+			{
+				total += A[i * l + j] * A[i * l + j];
+				if (i != j)
+					off += A[i * l + j] * A[i * l + j];
+			}
+		if (off <= 1e-22 * total || off == 0)
+			break;
+		for (int p = 0; p < l; p++)
+			for (int q = p + 1; q < l; q++)
+			{
+				double		apq = A[p * l + q],
+							theta,
+							t,
+							cs,
+							sn;
+
+				if (fabs(apq) < 1e-300)
+					continue;
+				theta = (A[q * l + q] - A[p * l + p]) / (2 * apq);
+				t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+				cs = 1 / sqrt(t * t + 1);
+				sn = t * cs;
+				for (int k = 0; k < l; k++)
+				{
+					double		akp = A[k * l + p],
+								akq = A[k * l + q];
+
+					A[k * l + p] = cs * akp - sn * akq;
+					A[k * l + q] = sn * akp + cs * akq;
+				}
+				for (int k = 0; k < l; k++)
+				{
+					double		apk = A[p * l + k],
+								aqk = A[q * l + k];
+
+					A[p * l + k] = cs * apk - sn * aqk;
+					A[q * l + k] = sn * apk + cs * aqk;
+				}
+				for (int k = 0; k < l; k++)
+				{
+					double		vkp = V[k * l + p],
+								vkq = V[k * l + q];
+
+					V[k * l + p] = cs * vkp - sn * vkq;
+					V[k * l + q] = sn * vkp + cs * vkq;
+				}
+			}
+	}
+	for (int i = 0; i < l; i++)
+		w[i] = A[i * l + i];
+}
+
+int
+tr_pca(const float *X, int nall, int d, const int *idx, int n, const float *mean,
+	   int k, uint64_t seed, float *dirs, double *variances)
+{
+	int			l = k + 10,
+				found = 0;
+	float	   *Om,
+			   *Y,
+			   *Z,
+			   *B,
+			   *mrow;
+	char	   *in;
+	double	   *C,
+			   *w,
+			   *V;
+	uint64_t	s = seed ^ 0xC0FFEEULL;
+
+	if (l > n)
+		l = n;
+	if (l > d)
+		l = d;
+	if (k > l)
+		k = l;
+	if (k <= 0)
+		return 0;
+	Om = malloc(sizeof(float) * (size_t) d * l);
+	Y = calloc((size_t) nall * l, sizeof(float));
+	Z = malloc(sizeof(float) * (size_t) d * l);
+	B = malloc(sizeof(float) * (size_t) l * d);
+	mrow = malloc(sizeof(float) * l);
+	in = calloc(nall, 1);
+	C = malloc(sizeof(double) * l * l);
+	w = malloc(sizeof(double) * l);
+	V = malloc(sizeof(double) * l * l);
+	if (!Om || !Y || !Z || !B || !mrow || !in || !C || !w || !V)
+	{
+		found = -1;
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		in[idx[i]] = 1;
+	for (size_t i = 0; i < (size_t) d * l; i++)
+		Om[i] = (float) rng_gauss(&s);
+
+	/* Y = Xc Om on the rows in the set (others zero); then q power iterations. */
+	for (int iter = 0; iter < 3; iter++)
+	{
+		const float *M = iter == 0 ? Om : Z;
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nall, l, d, 1.0f, X, d, M, l, 0.0f, Y, l);
+		cblas_sgemv(CblasRowMajor, CblasTrans, d, l, 1.0f, M, l, mean, 1, 0.0f, mrow, 1);
+		for (int i = 0; i < nall; i++)
+			for (int j = 0; j < l; j++)
+				Y[(size_t) i * l + j] = in[i] ? Y[(size_t) i * l + j] - mrow[j] : 0.0f;
+		if (orthonormalise_columns(Y, nall, l) != 0)
+		{
+			found = -1;
+			goto out;
+		}
+		if (iter == 2)
+			break;
+		/* Z = Xc^T Y = X^T Y - mean (1^T Y). */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, l, nall, 1.0f, X, d, Y, l, 0.0f, Z, l);
+		for (int j = 0; j < l; j++)
+		{
+			double		cs = 0;
+
+			for (int i = 0; i < nall; i++)
+				cs += Y[(size_t) i * l + j];
+			mrow[j] = (float) cs;
+		}
+		for (int r = 0; r < d; r++)
+			for (int j = 0; j < l; j++)
+				Z[(size_t) r * l + j] -= mean[r] * mrow[j];
+		if (orthonormalise_columns(Z, d, l) != 0)
+		{
+			found = -1;
+			goto out;
+		}
+	}
+	/* B = Y^T Xc (l x d); C = B B^T. */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l, d, nall, 1.0f, Y, l, X, d, 0.0f, B, d);
+	for (int j = 0; j < l; j++)
+	{
+		double		cs = 0;
+
+		for (int i = 0; i < nall; i++)
+			cs += Y[(size_t) i * l + j];
+		for (int r = 0; r < d; r++)
+			B[(size_t) j * d + r] -= (float) (cs * mean[r]);
+	}
+	{
+		float	   *Cf = malloc(sizeof(float) * l * l);
+
+		if (Cf == NULL)
+		{
+			found = -1;
+			goto out;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l, l, d, 1.0f, B, d, B, d, 0.0f, Cf, l);
+		for (int a = 0; a < l; a++)
+			for (int b = 0; b < l; b++)
+				C[a * l + b] = 0.5 * ((double) Cf[a * l + b] + Cf[b * l + a]);
+		free(Cf);
+	}
+	jacobi_eigen(C, l, w, V);
+	/* Directions by decreasing eigenvalue: v = B^T u / sigma, as one sgemm (U^T B). */
+	{
+		float	   *Ut = calloc((size_t) k * l, sizeof(float));
+		double		top = -1;
+
+		if (Ut == NULL)
+		{
+			found = -1;
+			goto out;
+		}
+		for (int t = 0; t < k; t++)
+		{
+			int			best = -1;
+
+			for (int j = 0; j < l; j++)
+				if (w[j] > -1 && (best < 0 || w[j] > w[best]))
+					best = j;
+			if (best < 0 || w[best] <= 0 || (top > 0 && w[best] <= 1e-9 * top))
+				break;
+			if (top < 0)
+				top = w[best];
+			for (int j = 0; j < l; j++)
+				Ut[(size_t) t * l + j] = (float) (V[j * l + best] / sqrt(w[best]));
+			variances[t] = w[best] / n;
+			w[best] = -2;
+			found++;
+		}
+		if (found > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, found, d, l, 1.0f, Ut, l, B, d,
+						0.0f, dirs, d);
+		free(Ut);
+	}
+out:
+	free(Om);
+	free(Y);
+	free(Z);
+	free(B);
+	free(mrow);
+	free(in);
+	free(C);
+	free(w);
+	free(V);
+	return found;
+}
+
 /* ---------- training ---------- */
 
 /* Top-1 accuracy of the network on rows idx of X. */
@@ -368,10 +646,111 @@ accuracy(const tr_net *net, const float *X, const int *y, const int *idx, int n)
 	return n > 0 ? (double) correct / n : 0;
 }
 
-/* Initialise: mean of the rows, random W1, W2 = class centres of the embeddings. */
-static void
-init_net(tr_net *net, const float *X, const int *y, const int *idx, int n, uint64_t seed)
+/*
+ * Linear discriminant directions in the whitened principal space: keep at most
+ * n - classes principal directions (so that the within-class scatter is not
+ * singular), then rotate W1 onto the top classes - 1 eigenvectors of the
+ * between-class scatter of the embedded rows. Rows of W1 beyond them are zero.
+ */
+static int
+lda_rotate(tr_net *net, const float *X, const int *y, const int *idx, int n, int found,
+		   const tr_fit_params *p)
 {
+	int			d = net->d,
+				e = net->e,
+				c = net->c,
+				present = 0,
+				kp,
+				k,
+				rc = -1;
+	int		   *count = calloc(c, sizeof(int));
+	double	   *M = calloc((size_t) c * e, sizeof(double));
+	double	   *Sb = calloc((size_t) e * e, sizeof(double));
+	double	   *w = malloc(sizeof(double) * e);
+	double	   *V = malloc(sizeof(double) * e * e);
+	float	   *Xb = malloc(sizeof(float) * d);
+	float	   *z = malloc(sizeof(float) * e);
+	float	   *Q = NULL,
+			   *W = NULL;
+
+	if (!count || !M || !Sb || !w || !V || !Xb || !z)
+		goto out;
+	for (int i = 0; i < n; i++)
+		count[y[idx[i]]]++;
+	for (int k2 = 0; k2 < c; k2++)
+		present += count[k2] > 0;
+	kp = n - present < found ? n - present : found;
+	k = present - 1 < kp ? present - 1 : kp;
+	if (k < 1)
+	{
+		rc = 0;					/* nothing to discriminate: keep the principal directions */
+		goto out;
+	}
+	for (int r = kp; r < e; r++)
+		memset(net->W1 + (size_t) r * d, 0, sizeof(float) * d);
+	/* Class means of the embedded rows. */
+	for (int i = 0; i < n; i++)
+	{
+		const float *x = X + (size_t) idx[i] * d;
+
+		for (int j = 0; j < d; j++)
+			Xb[j] = x[j] - net->mean[j];
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, kp, d, 1.0f, net->W1, d, Xb, 1, 0.0f, z, 1);
+		for (int a = 0; a < kp; a++)
+			M[(size_t) y[idx[i]] * e + a] += z[a];
+	}
+	for (int k2 = 0; k2 < c; k2++)
+		for (int a = 0; a < kp && count[k2] > 0; a++)
+			M[(size_t) k2 * e + a] /= count[k2];
+	/* Between-class scatter (the rows are centred, so the overall mean is 0). */
+	for (int k2 = 0; k2 < c; k2++)
+		for (int a = 0; a < kp; a++)
+			for (int b = 0; b < kp; b++)
+				Sb[a * kp + b] += (double) count[k2] / n * M[(size_t) k2 * e + a] * M[(size_t) k2 * e + b];
+	jacobi_eigen(Sb, kp, w, V);
+	/* Q (k x kp): the top k eigenvectors as rows; W1 <- Q W1. */
+	Q = calloc((size_t) k * kp, sizeof(float));
+	W = malloc(sizeof(float) * (size_t) k * d);
+	if (Q == NULL || W == NULL)
+		goto out;
+	for (int t = 0; t < k; t++)
+	{
+		int			best = -1;
+
+		for (int j = 0; j < kp; j++)
+			if (w[j] > -1 && (best < 0 || w[j] > w[best]))
+				best = j;
+		for (int j = 0; j < kp; j++)
+			Q[(size_t) t * kp + j] = (float) V[j * kp + best];
+		w[best] = -2;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, d, kp, 1.0f, Q, kp, net->W1, d, 0.0f, W, d);
+	memset(net->W1, 0, sizeof(float) * (size_t) e * d);
+	memcpy(net->W1, W, sizeof(float) * (size_t) k * d);
+	(void) p;
+	rc = 0;
+out:
+	free(count);
+	free(M);
+	free(Sb);
+	free(w);
+	free(V);
+	free(Xb);
+	free(z);
+	free(Q);
+	free(W);
+	return rc;
+}
+
+/*
+ * Initialise: mean of the rows; W1 = (whitened) principal directions, or random;
+ * W2 = class centres of the embeddings. Returns 0, or -1 when out of memory.
+ */
+static int
+init_net(tr_net *net, const float *X, int nall, const int *y, const int *idx, int n,
+		 const tr_fit_params *p)
+{
+	uint64_t	seed = p->seed;
 	int			d = net->d,
 				E = TR_NET_EDIM(net);
 	uint64_t	s = seed;
@@ -384,7 +763,33 @@ init_net(tr_net *net, const float *X, const int *y, const int *idx, int n, uint6
 			net->mean[j] += X[(size_t) idx[i] * d + j];
 	for (int j = 0; j < d; j++)
 		net->mean[j] /= (n > 0 ? n : 1);
-	if (net->e > 0)
+	if (net->e > 0 && p->pca_init)
+	{
+		double	   *var = malloc(sizeof(double) * net->e);
+		int			found;
+
+		if (var == NULL)
+			return -1;
+		memset(net->W1, 0, sizeof(float) * (size_t) net->e * d);
+		found = tr_pca(X, nall, d, idx, n, net->mean, net->e, seed, net->W1, var);
+		if (found < 0)
+		{
+			free(var);
+			return -1;
+		}
+		/* Scale by variance^-whiten, relative to the first so that sizes stay near 1. */
+		for (int i = 0; i < found; i++)
+		{
+			double		f = pow((var[i] + 1e-3 * var[0]) / var[0], -p->whiten);
+
+			for (int j = 0; j < d; j++)
+				net->W1[(size_t) i * d + j] *= (float) f;
+		}
+		free(var);
+		if (p->lda && lda_rotate(net, X, y, idx, n, found, p) != 0)
+			return -1;
+	}
+	else if (net->e > 0)
 	{
 		double		sd = 1.0 / sqrt((double) d);
 
@@ -408,6 +813,7 @@ init_net(tr_net *net, const float *X, const int *y, const int *idx, int n, uint6
 				net->W2[(size_t) c * E + k] = (float) (rng_gauss(&s) * 1e-2);
 	free(U);
 	free(Xb);
+	return 0;
 }
 
 typedef struct adam
@@ -435,6 +841,8 @@ adam_free(adam *a)
 	free(a->v);
 }
 
+/* Vectorised: no errno for sqrtf (the argument is never negative). */
+__attribute__((optimize("O3", "no-math-errno")))
 static void
 adam_step(adam *a, float *p, const float *g, float lr)
 {
@@ -447,8 +855,13 @@ adam_step(adam *a, float *p, const float *g, float lr)
 
 	for (size_t i = 0; i < a->n; i++)
 	{
-		a->m[i] = b1 * a->m[i] + (1 - b1) * g[i];
-		a->v[i] = b2 * a->v[i] + (1 - b2) * g[i] * g[i];
+		/* Tiny values are flushed to 0: denormal arithmetic is ~100 times slower. */
+		float		gi = fabsf(g[i]) < 1e-18f ? 0.0f : g[i];
+		float		m = b1 * a->m[i] + (1 - b1) * gi;
+		float		v = b2 * a->v[i] + (1 - b2) * gi * gi;
+
+		a->m[i] = fabsf(m) < 1e-30f ? 0.0f : m;
+		a->v[i] = v < 1e-30f ? 0.0f : v;
 		p[i] -= step * a->m[i] / (sqrtf(a->v[i]) + eps);
 	}
 }
@@ -459,16 +872,21 @@ adam_step(adam *a, float *p, const float *g, float lr)
  * leave the best network in net. Returns epochs of the returned network, or -1.
  */
 static int
-run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int *val, int nval,
+run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr, const int *val, int nval,
 	const tr_fit_params *p, int max_epochs, int phase, double *best_val, double *flop,
 	int *epochs_run, tr_epoch_fn cb, void *ctx)
 {
-	int			d = net->d,
-				E = TR_NET_EDIM(net),
+	int			E = TR_NET_EDIM(net),
 				B = p->batch < ntr ? p->batch : ntr;
-	size_t		n1 = (size_t) net->e * d,
+	int			frozen = net->e > 0 && !p->train_projection;
+	size_t		n1 = frozen ? 0 : (size_t) net->e * net->d,
 				n2 = (size_t) net->c * E;
-	float	   *Xb = malloc(sizeof(float) * (size_t) B * d);
+	tr_net		view;
+	tr_net	   *tn = net;		/* the network the loop trains */
+	const float *Xin = X;		/* its input rows */
+	float	   *Uall = NULL,
+			   *zero = NULL;
+	float	   *Xb = NULL;
 	int		   *yb = malloc(sizeof(int) * B);
 	int		   *order = malloc(sizeof(int) * ntr);
 	float	   *g1 = n1 ? malloc(sizeof(float) * n1) : NULL;
@@ -487,14 +905,42 @@ run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int
 	memset(&a1, 0, sizeof(a1));
 	memset(&a2, 0, sizeof(a2));
 	memset(&w, 0, sizeof(w));
-	init_net(net, X, y, tr, ntr, p->seed);
+	if (init_net(net, X, nall, y, tr, ntr, p) != 0)
+		goto out;
+
+	/*
+	 * A fixed projection: embed every row once (one sgemm), then train the
+	 * class centres on the embeddings through a view of the network without W1.
+	 */
+	if (frozen)
+	{
+		Uall = malloc(sizeof(float) * (size_t) nall * E);
+		zero = calloc(E, sizeof(float));
+		if (Uall == NULL || zero == NULL)
+			goto out;
+		for (int s0 = 0; s0 < nall; s0 += 1024)
+		{
+			int			b = nall - s0 < 1024 ? nall - s0 : 1024;
+
+			tr_net_embed(net, X + (size_t) s0 * net->d, b, Uall + (size_t) s0 * E);
+		}
+		*flop += 2.0 * nall * net->d * net->e;
+		view = *net;
+		view.d = E;
+		view.e = 0;
+		view.mean = zero;
+		view.W1 = NULL;
+		tn = &view;
+		Xin = Uall;
+	}
+	Xb = malloc(sizeof(float) * (size_t) B * tn->d);
 	if (nval > 0)
 	{
 		best1 = n1 ? malloc(sizeof(float) * n1) : NULL;
 		best2 = malloc(sizeof(float) * n2);
 	}
 	if (Xb == NULL || yb == NULL || order == NULL || (n1 && g1 == NULL) || g2 == NULL ||
-		adam_init(&a1, n1) != 0 || adam_init(&a2, n2) != 0 || work_alloc(&w, net, B) != 0 ||
+		adam_init(&a1, n1) != 0 || adam_init(&a2, n2) != 0 || work_alloc(&w, tn, B) != 0 ||
 		(nval > 0 && (best2 == NULL || (n1 && best1 == NULL))))
 		goto out;
 	memcpy(order, tr, sizeof(int) * ntr);
@@ -509,10 +955,11 @@ run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int
 		{
 			for (int i = 0; i < B; i++)
 			{
-				memcpy(Xb + (size_t) i * d, X + (size_t) order[start + i] * d, sizeof(float) * d);
+				memcpy(Xb + (size_t) i * tn->d, Xin + (size_t) order[start + i] * tn->d,
+					   sizeof(float) * tn->d);
 				yb[i] = y[order[start + i]];
 			}
-			loss += loss_grad(net, Xb, yb, B, p->weight_decay, g1, g2, &w, flop);
+			loss += loss_grad(tn, Xb, yb, B, p->weight_decay, g1, g2, &w, flop);
 			batches++;
 			a1.t++;
 			a2.t++;
@@ -524,7 +971,7 @@ run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int
 		(*epochs_run)++;
 		if (nval > 0)
 		{
-			vacc = accuracy(net, X, y, val, nval);
+			vacc = accuracy(tn, Xin, y, val, nval);
 			if (vacc > best_acc || (vacc == best_acc && loss < best_loss))
 			{
 				best_acc = vacc;
@@ -551,6 +998,8 @@ run(tr_net *net, const float *X, const int *y, const int *tr, int ntr, const int
 	}
 	rc = best_epoch;
 out:
+	free(Uall);
+	free(zero);
 	free(Xb);
 	free(yb);
 	free(order);
@@ -562,6 +1011,40 @@ out:
 	adam_free(&a2);
 	work_free(&w);
 	return rc;
+}
+
+/* Drop the rows of W1 that are zero (and their columns of W2): they embed nothing. */
+static void
+compact(tr_net *net)
+{
+	int			d = net->d,
+				e = net->e,
+				keep = 0;
+
+	if (e <= 0)
+		return;
+	for (int r = 0; r < e; r++)
+	{
+		int			nonzero = 0;
+
+		for (int j = 0; j < d && !nonzero; j++)
+			nonzero = net->W1[(size_t) r * d + j] != 0.0f;
+		if (!nonzero)
+			continue;
+		if (keep != r)
+		{
+			memmove(net->W1 + (size_t) keep * d, net->W1 + (size_t) r * d, sizeof(float) * d);
+			for (int k = 0; k < net->c; k++)
+				net->W2[(size_t) k * e + keep] = net->W2[(size_t) k * e + r];
+		}
+		keep++;
+	}
+	if (keep == e || keep == 0)
+		return;
+	/* W2 from c x e to c x keep, row by row (in place, forwards). */
+	for (int k = 0; k < net->c; k++)
+		memmove(net->W2 + (size_t) k * keep, net->W2 + (size_t) k * e, sizeof(float) * keep);
+	net->e = keep;
 }
 
 int
@@ -620,7 +1103,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	}
 	if (nval > 0)
 	{
-		epochs = run(net, X, y, tr, ntr, val, nval, p, p->max_epochs, 0, &best_val, &flop,
+		epochs = run(net, X, n, y, tr, ntr, val, nval, p, p->max_epochs, 0, &best_val, &flop,
 					 &rep->epochs_run, cb, ctx);
 		if (epochs < 0)
 			goto oom;
@@ -630,7 +1113,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 		{
 			for (int i = 0; i < n; i++)
 				all[i] = i;
-			epochs = run(net, X, y, all, n, NULL, 0, p, epochs, 1, &best_val, &flop,
+			epochs = run(net, X, n, y, all, n, NULL, 0, p, epochs, 1, &best_val, &flop,
 						 &rep->epochs_run, cb, ctx);
 			if (epochs < 0)
 				goto oom;
@@ -643,13 +1126,14 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 		rep->validation_accuracy = -1;
 		for (int i = 0; i < n; i++)
 			all[i] = i;
-		epochs = run(net, X, y, all, n, NULL, 0, p, p->min_epochs, 1, &best_val, &flop,
+		epochs = run(net, X, n, y, all, n, NULL, 0, p, p->min_epochs, 1, &best_val, &flop,
 					 &rep->epochs_run, cb, ctx);
 		if (epochs < 0)
 			goto oom;
 		ntr = n;
 		memcpy(tr, all, sizeof(int) * n);
 	}
+	compact(net);
 	rep->epochs = epochs;
 	rep->train_accuracy = accuracy(net, X, y, tr, ntr);
 	rep->gflop = flop * 1e-9;

@@ -41,6 +41,10 @@ typedef struct tr_fit_params
 	int			patience;		/* epochs without validation improvement before stopping */
 	float		val_fraction;	/* per class, rounded down */
 	int			refit;			/* after early stopping, retrain on all data for the best epoch count */
+	int			pca_init;		/* W1 starts as the top principal directions (else random) */
+	float		whiten;			/* with pca_init: scale direction i by (variance_i + eps)^-whiten */
+	int			train_projection;	/* also train W1 by gradient descent (else it stays as initialised) */
+	int			lda;			/* with pca_init: rotate onto the linear discriminant directions */
 	uint64_t	seed;
 } tr_fit_params;
 
@@ -67,6 +71,15 @@ typedef void (*tr_epoch_fn) (void *ctx, int phase, int epoch, int max_epochs, do
 int			tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *params,
 				   tr_net *net, tr_fit_report *report, tr_epoch_fn cb, void *ctx,
 				   char *err, size_t errlen);
+
+/*
+ * The top k principal directions of the rows idx (n of them) of X (nall x d),
+ * centred by mean: dirs (k x d, orthonormal rows) and variances (k), by
+ * randomized subspace iteration on cblas_sgemm (no copy of X). Returns the
+ * number of directions found (<= k), or -1 when out of memory.
+ */
+int			tr_pca(const float *X, int nall, int d, const int *idx, int n, const float *mean,
+				   int k, uint64_t seed, float *dirs, double *variances);
 
 /* Allocate a network with zeroed parameters; -1 if out of memory. */
 int			tr_net_alloc(tr_net *net, int d, int e, int c, float s);

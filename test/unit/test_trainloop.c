@@ -125,11 +125,55 @@ clusters(float *X, int *y, int n, int d, int c, double spread)
 	free(centres);
 }
 
+/* Principal directions of data stretched along known axes. */
+static void
+pca_check(void)
+{
+	int			n = 400,
+				d = 6,
+				nsub = 0;
+	float	   *X = malloc(sizeof(float) * n * d);
+	int		   *idx = malloc(sizeof(int) * n);
+	float		mean[6] = {0},
+				dirs[3 * 6];
+	double		var[3];
+	const double sd[6] = {0.1, 5.0, 0.2, 2.0, 0.1, 1.0};	/* axes 1, 3, 5 lead */
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < d; j++)
+			X[i * d + j] = (float) (3.0 + sd[j] * sqrt(3.0) * rnd());	/* uniform: variance sd^2 */
+	/* Every other row, through idx, without copying X. */
+	for (int i = 0; i < n; i += 2)
+		idx[nsub++] = i;
+	for (int i = 0; i < nsub; i++)
+		for (int j = 0; j < d; j++)
+			mean[j] += X[idx[i] * d + j] / nsub;
+	CHECK(tr_pca(X, n, d, idx, nsub, mean, 3, 7, dirs, var) == 3);
+	CHECK_MSG(fabs(dirs[0 * d + 1]) > 0.99, "first direction %.3f", dirs[1]);
+	CHECK_MSG(fabs(dirs[1 * d + 3]) > 0.99, "second direction %.3f", dirs[d + 3]);
+	CHECK_MSG(fabs(dirs[2 * d + 5]) > 0.99, "third direction %.3f", dirs[2 * d + 5]);
+	CHECK_NEAR(var[0], 25.0, 4.0);
+	CHECK_NEAR(var[1], 4.0, 0.8);
+	CHECK_NEAR(var[2], 1.0, 0.25);
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+		{
+			double		dot = 0;
+
+			for (int j = 0; j < d; j++)
+				dot += dirs[a * d + j] * dirs[b * d + j];
+			CHECK_NEAR(dot, a == b ? 1.0 : 0.0, 1e-3);
+		}
+	free(X);
+	free(idx);
+}
+
 void
 test_trainloop(void)
 {
 	gradient_check(3);
 	gradient_check(0);
+	pca_check();
 
 	{
 		int			n = 150,
@@ -148,7 +192,11 @@ test_trainloop(void)
 		char		err[256];
 
 		clusters(X, y, n, d, c, 0.8);
+		/* Plain gradient descent from a random projection: the loss must fall. */
 		tr_fit_params_default(&p);
+		p.pca_init = 0;
+		p.lda = 0;
+		p.train_projection = 1;
 		p.embed_dim = 8;
 		p.min_epochs = 15;
 		p.patience = 100;		/* run all epochs: the loss must keep decreasing */
@@ -170,6 +218,28 @@ test_trainloop(void)
 		p.seed = 43;
 		CHECK(tr_fit(X, y, n, d, c, &p, &s2, &r2, NULL, NULL, err, sizeof(err)) == 0);
 		CHECK(memcmp(a.W1, s2.W1, sizeof(float) * p.embed_dim * d) != 0);
+		tr_net_free(&b);
+		tr_net_free(&s2);
+
+		/*
+		 * The defaults: whitened principal directions rotated onto the c - 1
+		 * discriminant directions, then the class centres trained on the fixed
+		 * embedding: deterministic, and the loss does not rise.
+		 */
+		{
+			tr_fit_params q;
+			losses		l2 = {0, 0, 0, 0};
+
+			tr_fit_params_default(&q);
+			q.seed = 42;
+			CHECK(tr_fit(X, y, n, d, c, &q, &b, &rb, record, &l2, err, sizeof(err)) == 0);
+			CHECK_MSG(b.e == c - 1, "embedding of %d dimensions", b.e);
+			CHECK_MSG(l2.last <= l2.first + 1e-4, "loss %.5f -> %.5f after %d epochs", l2.first, l2.last, l2.n0);
+			CHECK(rb.train_accuracy > 0.95 && rb.validation_accuracy > 0.9);
+			CHECK(tr_fit(X, y, n, d, c, &q, &s2, &r2, NULL, NULL, err, sizeof(err)) == 0);
+			CHECK(s2.e == b.e && memcmp(b.W1, s2.W1, sizeof(float) * b.e * d) == 0 &&
+				  memcmp(b.W2, s2.W2, sizeof(float) * c * b.e) == 0);
+		}
 
 		/* Embeddings are unit vectors; distances 0..2. */
 		{
