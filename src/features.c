@@ -19,6 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* GCC: no errno for sqrtf and friends in hot loops (arguments are never negative). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TR_FAST_MATH __attribute__((optimize("O3", "no-math-errno")))
+#else
+#define TR_FAST_MATH
+#endif
+
 #define LBP_BINS 59
 
 int
@@ -66,7 +73,7 @@ tr_l2_normalize(float *v, int n)
  * -1 near the border. The sampling offsets and weights are the same for every
  * pixel, so they are computed once.
  */
-__attribute__((optimize("no-math-errno")))
+TR_FAST_MATH
 static void
 lbp_codes(const float *g, int w, int h, int rad, int *codes)
 {
@@ -189,7 +196,7 @@ fast_atan2f(float y, float x)
 }
 
 /* HOG: cells of cw x ch pixels, 2x2-cell blocks (stride 1 cell), L2-Hys. Returns floats written. */
-__attribute__((optimize("no-math-errno")))
+TR_FAST_MATH
 static int
 hog(const float *g, int w, int h, int cw, int ch, float *out)
 {

@@ -11,6 +11,13 @@
 
 #include <cblas.h>
 
+/* GCC: no errno for sqrtf and friends in hot loops (arguments are never negative). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TR_FAST_MATH __attribute__((optimize("O3", "no-math-errno")))
+#else
+#define TR_FAST_MATH
+#endif
+
 void
 tr_fit_params_default(tr_fit_params *p)
 {
@@ -842,7 +849,7 @@ adam_free(adam *a)
 }
 
 /* Vectorised: no errno for sqrtf (the argument is never negative). */
-__attribute__((optimize("O3", "no-math-errno")))
+TR_FAST_MATH
 static void
 adam_step(adam *a, float *p, const float *g, float lr)
 {
