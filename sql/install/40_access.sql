@@ -139,7 +139,7 @@ SELECT t.id,
        t.stage,
        CASE WHEN length(t.error) > 60 THEN left(t.error, 57) || '...' ELSE t.error END AS error,
        t.owner,
-       t.time_created AS created
+       date_trunc('second', t.time_created) AS created
 FROM training.trainings t
 CROSS JOIN LATERAL (SELECT least(20, greatest(0, floor(t.progress * 20)::int)) AS filled) b
 CROSS JOIN LATERAL (
@@ -159,7 +159,7 @@ COMMENT ON COLUMN training.status.duration IS 'Time spent training: 2.8 s, or H:
 COMMENT ON COLUMN training.status.stage IS 'What the worker is doing now';
 COMMENT ON COLUMN training.status.error IS 'Error of a failed training (first 60 characters; see get_training)';
 COMMENT ON COLUMN training.status.owner IS 'Role that created the training';
-COMMENT ON COLUMN training.status.created IS 'When the training was created';
+COMMENT ON COLUMN training.status.created IS 'When the training was created (to the second)';
 
 -- Privileges. USAGE on the schema is the gate: without it a role can call no function and
 -- reach no table of the schema (42501). grant_access() opens it and grants the tables; the
