@@ -264,6 +264,18 @@ WITH pgrst_source AS (
 SELECT pg_catalog.count(_postgrest_t) AS page_total FROM (SELECT 1 FROM "pgrst_source") _postgrest_t;
 ROLLBACK;
 
+-- The same request with the prelude written as SET LOCAL (what set_config(..., true) does; older
+-- PostgREST versions and other gateways issue it this way): the claims are readable, the role
+-- switched for this transaction only.
+BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+SET LOCAL search_path = "training", "public";
+SET LOCAL ROLE regress_ben;
+SET LOCAL request.jwt.claims = '{"role":"regress_ben","sub":"ben@example.com"}';
+SELECT current_user, current_setting('request.jwt.claims', true)::json->>'sub' AS sub,
+       (SELECT count(*) FROM trainings) AS trainings, (SELECT count(*) FROM datasets) AS datasets;
+COMMIT;
+SELECT current_user;
+
 -- Ben's DELETE /trainings?id=eq.<Ann's id> deletes nothing (PostgREST answers 204 either way).
 BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
 SELECT set_config('role', 'regress_ben', true),
