@@ -37,8 +37,11 @@ COMMENT ON FUNCTION training._check_page(integer, integer) IS
     'Raise 22023 unless 1 <= limit <= 1000 and offset >= 0 (internal)';
 
 -- The list envelope: {total, offset, limit, next, prev, data}; next/prev are query strings or null.
+-- plpgsql rather than SQL: the callers pass subqueries, which would stop a SQL function from
+-- being inlined and make it planned on every call.
 CREATE FUNCTION training._page(total bigint, "limit" integer, "offset" integer, data jsonb) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
     RETURN jsonb_build_object(
         'total', total, 'offset', "offset", 'limit', "limit",
         'next', CASE WHEN "offset" + "limit" < total
@@ -46,6 +49,7 @@ CREATE FUNCTION training._page(total bigint, "limit" integer, "offset" integer, 
         'prev', CASE WHEN "offset" > 0
                      THEN format('?limit=%s&offset=%s', "limit", greatest("offset" - "limit", 0)) END,
         'data', coalesce(data, '[]'::jsonb));
+END $$;
 COMMENT ON FUNCTION training._page(bigint, integer, integer, jsonb) IS
     'Build the list envelope {total, offset, limit, next, prev, data} (internal)';
 
@@ -177,7 +181,9 @@ COMMENT ON FUNCTION training._model_json(uuid, integer) IS
 
 -- The Class object.
 CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- plpgsql so that the preview query is planned once per session, not once per call.
     RETURN jsonb_build_object(
         'id', c.id,
         'dataset_id', c.dataset_id,
@@ -193,6 +199,7 @@ CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
                           ORDER BY im.time_created, im.id LIMIT 1),
         'time_created', training._ts(c.time_created),
         'time_updated', training._ts(c.time_updated));
+END $$;
 COMMENT ON FUNCTION training._class_json(training.classes) IS 'Render the Class object (internal)';
 
 -- The Image object (without the bytes: read training.images.data for those).
@@ -652,8 +659,8 @@ CREATE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" inte
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.datasets), "limit", "offset",
-        (SELECT jsonb_agg(training.get_dataset(d.id) ORDER BY d.time_created, d.id)
-           FROM (SELECT * FROM training.datasets ORDER BY time_created, id
+        (SELECT jsonb_agg(training.get_dataset(d.id))     -- in the subquery's order
+           FROM (SELECT id FROM training.datasets ORDER BY time_created, id
                   LIMIT list_datasets."limit" OFFSET list_datasets."offset") d));
 END $$;
 COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
@@ -737,7 +744,7 @@ BEGIN
     RETURN training._page(
         (SELECT count(*) FROM training.classes c WHERE c.dataset_id = list_classes.dataset_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._class_json(c) ORDER BY c.time_created, c.id)
+        (SELECT jsonb_agg(training._class_json(c))        -- in the subquery's order
            FROM (SELECT * FROM training.classes x WHERE x.dataset_id = list_classes.dataset_id
                   ORDER BY x.time_created, x.id
                   LIMIT list_classes."limit" OFFSET list_classes."offset") c));
@@ -828,7 +835,7 @@ BEGIN
     RETURN training._page(
         (SELECT count(*) FROM training.images i WHERE i.class_id = list_images.class_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._image_json(i) ORDER BY i.time_created, i.id)
+        (SELECT jsonb_agg(training._image_json(i))        -- in the subquery's order
            FROM (SELECT * FROM training.images x WHERE x.class_id = list_images.class_id
                   ORDER BY x.time_created, x.id
                   LIMIT list_images."limit" OFFSET list_images."offset") i));
@@ -906,8 +913,8 @@ BEGIN
         (SELECT count(*) FROM training.trainings t
           WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
         "limit", "offset",
-        (SELECT jsonb_agg(training.get_training(t.id) ORDER BY t.time_created, t.id)
-           FROM (SELECT * FROM training.trainings x
+        (SELECT jsonb_agg(training.get_training(t.id))    -- in the subquery's order
+           FROM (SELECT id FROM training.trainings x
                   WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
                   ORDER BY x.time_created, x.id
                   LIMIT list_trainings."limit" OFFSET list_trainings."offset") t));
@@ -1036,9 +1043,8 @@ CREATE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" intege
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.models), "limit", "offset",
-        (SELECT jsonb_agg(training._model_json(m.id,
-                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id))
-                  ORDER BY m.time_created, m.id)
+        (SELECT jsonb_agg(training._model_json(m.id,      -- in the subquery's order
+                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id)))
            FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
                   LIMIT list_models."limit" OFFSET list_models."offset") m));
 END $$;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# API throughput with pgbench: get_training, list_trainings and create_training, each next to
+# the plain SQL statement a client would otherwise run, in the same run, at 1 and 8 clients.
+#   get_training     vs  SELECT * FROM training.trainings WHERE id = <the same id>
+#   list_trainings   vs  SELECT * FROM training.trainings ORDER BY time_created, id LIMIT 10
+#   create_training  vs  INSERT of the same values into a plain table shaped like trainings
+# get_training is measured twice: as the superuser that owns the tables (no row-level security:
+# rows are read directly by primary key) and as an ordinary role (policies apply: SPI path).
+#
+#   bash bench/api.sh            (after `make install`; PG_CONFIG picks the installation)
+# Env: BENCH_SECONDS (10 per run), BENCH_PGPORT (5498). It starts a throw-away cluster without
+# shared_preload_libraries, so no background worker competes for the CPU or claims the
+# trainings; results also go to bench/out/api.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+bindir=$("${PG_CONFIG:-pg_config}" --bindir)
+port=${BENCH_PGPORT:-5498}
+secs=${BENCH_SECONDS:-10}
+work=$(mktemp -d /tmp/training-bench.XXXXXX)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres: "$work"
+
+as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '/tmp'
+fsync = off
+synchronous_commit = off
+shared_buffers = 128MB
+max_connections = 40
+CONF
+as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
+trap 'as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+export PGHOST=/tmp PGPORT=$port PGUSER=postgres PGDATABASE=training_bench
+psql -X -q -d postgres -c 'CREATE DATABASE training_bench'
+# Without the preloaded library create_training warns that no worker will run the training.
+psql -X -q -c 'ALTER DATABASE training_bench SET client_min_messages = error'
+
+# A face dataset shaped like ORL (40 classes x 10 images of 92x112 PGM), 1000 trainings of it,
+# half owned by an ordinary role that sees only its own rows.
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
+CREATE EXTENSION training;
+CREATE ROLE bench_user LOGIN;
+SELECT training.grant_access('bench_user');
+CREATE FUNCTION pgm(w int, h int, v int) RETURNS bytea LANGUAGE sql AS $$
+    SELECT convert_to(format(E'P5\n%s %s\n255\n', w, h), 'UTF8')
+        || decode(repeat(lpad(to_hex(v), 2, '0'), w * h), 'hex') $$;
+CREATE FUNCTION make_dataset(name text) RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE d uuid; c uuid;
+BEGIN
+    d := training.create_dataset(name, 'face') ->> 'id';
+    FOR s IN 1..40 LOOP
+        c := training.create_class(d, 's' || s) ->> 'id';
+        INSERT INTO training.images (class_id, data) SELECT c, pgm(92, 112, (s * 5 + k) % 256) FROM generate_series(1, 10) k;
+    END LOOP;
+    RETURN d;
+END $$;
+GRANT EXECUTE ON FUNCTION make_dataset(text), pgm(int, int, int) TO bench_user;
+CREATE TABLE bench (owner name PRIMARY KEY, dataset uuid, training uuid);
+SELECT make_dataset('ORL-like');
+INSERT INTO bench SELECT 'postgres', id, NULL FROM training.datasets;
+SELECT training.create_training(b.dataset, 'bench model ' || n, config => '{"min_face_size": 40}')
+  FROM bench b, generate_series(1, 500) n;
+UPDATE bench SET training = (SELECT id FROM training.trainings ORDER BY time_created LIMIT 1);
+SET ROLE bench_user;
+SELECT make_dataset('ORL-like (bench_user)') AS d \gset
+SELECT training.create_training(:'d', 'bench model ' || n) FROM generate_series(1, 500) n;
+RESET ROLE;
+INSERT INTO bench SELECT 'bench_user', d.id, (SELECT id FROM training.trainings t WHERE t.owner = 'bench_user' ORDER BY time_created LIMIT 1)
+  FROM training.datasets d WHERE d.owner = 'bench_user';
+-- The peer of create_training: the same row into a plain table with the same columns and indexes.
+CREATE TABLE plain_trainings (LIKE training.trainings INCLUDING DEFAULTS INCLUDING INDEXES);
+GRANT SELECT ON bench TO bench_user;
+VACUUM ANALYZE;
+SQL
+tid=$(psql -XAt -c "SELECT training FROM bench WHERE owner = 'postgres'")
+did=$(psql -XAt -c "SELECT dataset FROM bench WHERE owner = 'postgres'")
+utid=$(psql -XAt -c "SELECT training FROM bench WHERE owner = 'bench_user'")
+
+s=$work/scripts; mkdir -p "$s"
+echo "SELECT training.get_training('$tid');" > "$s/get.sql"
+echo "SELECT * FROM training.trainings WHERE id = '$tid';" > "$s/get_plain.sql"
+echo "SELECT training.get_training('$utid');" > "$s/get_rls.sql"
+echo "SELECT * FROM training.trainings WHERE id = '$utid';" > "$s/get_rls_plain.sql"
+echo "SELECT training.list_trainings();" > "$s/list.sql"
+echo "SELECT * FROM training.trainings ORDER BY time_created, id LIMIT 10;" > "$s/list_plain.sql"
+echo "SELECT training.create_training('$did', 'bench create', config => '{\"min_face_size\": 40}');" > "$s/create.sql"
+echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$did', 'bench create', '{\"min_face_size\": 40}', 'face');" > "$s/create_plain.sql"
+chmod -R a+rX "$work"
+
+tps() {  # tps SCRIPT CLIENTS [USER]
+    local user=${3:-postgres} j=$(( $2 < 2 ? 1 : 2 ))
+    pgbench -n -M prepared -U "$user" -T "$secs" -c "$2" -j "$j" -f "$s/$1.sql" 2>&1 |
+        sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+
+mkdir -p bench/out
+{
+    echo "training API throughput (pgbench -M prepared, ${secs}s per run, $(nproc) cores; tps = transactions/s)"
+    echo "PostgreSQL $(psql -XAt -c 'SHOW server_version'); 1000 trainings of a 40x10-image face dataset"
+    printf '%-34s %7s %12s %12s %7s\n' "benchmark (vs plain SQL)" clients "function" "plain" ratio
+    # create_training last: it adds rows, which would change what list_trainings counts.
+    for b in "get_training:get:get_plain:postgres" "get_training as RLS role:get_rls:get_rls_plain:bench_user" \
+             "list_trainings:list:list_plain:postgres" "create_training:create:create_plain:postgres"; do
+        IFS=: read -r name f p user <<<"$b"
+        for c in 1 8; do
+            # Alternate the order so that neither side always runs on a warmer cache.
+            if [ $c = 1 ]; then a=$(tps "$f" $c "$user"); b2=$(tps "$p" $c "$user")
+            else b2=$(tps "$p" $c "$user"); a=$(tps "$f" $c "$user"); fi
+            awk -v n="$name" -v c="$c" -v a="$a" -v b="$b2" \
+                'BEGIN { printf "%-34s %7s %12.0f %12.0f %7.2f\n", n, c, a, b, a / b }'
+        done
+    done
+} | tee bench/out/api.txt
