@@ -4,7 +4,9 @@
  * centre and 1-NN on L2-normalised descriptors), and memory figures.
  * Run through bench/faces.sh, which also runs face-api on tfjs as the peer.
  *
- * usage: faces MODEL_DIR ORL_DIR [BORDER] [N_TIMED]
+ * usage: faces MODEL_DIR ORL_DIR [BORDER]
+ *   BORDER >= 0: detect at input 416 with that border (face-api's way);
+ *   BORDER = -1: nn_locate_faces, as the face pipeline does.
  */
 #include "nn/nn.h"
 
@@ -198,7 +200,10 @@ main(int argc, char **argv)
 			ok_centre += bc == c;
 			ok_nn += bn == c;
 		}
-	printf("C (src/nn, OpenBLAS):  %d faces, detector found %d (border %d, input 416)\n", total, found, border);
+	if (border >= 0)
+		printf("C (src/nn, OpenBLAS):  %d faces, detector found %d (border %d, input 416)\n", total, found, border);
+	else
+		printf("C (src/nn, OpenBLAS):  %d faces, detector found %d (pipeline's nn_locate_faces)\n", total, found);
 	printf("C detect+embed:        %.1f faces/s  (detect %.1f ms, embed %.1f ms per face)\n",
 		   total / (t_det + t_emb), 1000 * t_det / total, 1000 * t_emb / total);
 	printf("ORL 5/5 accuracy:      nearest class centre %.1f %%, 1-NN %.1f %%\n",

@@ -18,9 +18,11 @@ scripts/fetch-models.sh >/dev/null
 TRAINING_NODE_DIR=$nodedir test/deep/run.sh --setup-only
 make -s bench/faces
 for t in 2 1; do
-    echo "== ours: C, OpenBLAS ($t thread(s))"
+    echo "== ours: C, OpenBLAS ($t thread(s)), same work as the peer"
     OPENBLAS_NUM_THREADS=$t bench/faces models "$orl" 60
 done
+echo "== ours: C, OpenBLAS (1 thread), as the face pipeline locates faces (adaptive input)"
+OPENBLAS_NUM_THREADS=1 bench/faces models "$orl" -1
 echo "== peer: face-api in node ($npeer images)"
 NODE_PATH=$nodedir/node_modules node bench/faceapi-peer.js models "$orl" "$npeer" wasm 2>&1 |
     grep -v -e '^$' -e '====' -e 'TensorFlow.js in Node.js'

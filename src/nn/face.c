@@ -103,16 +103,26 @@ nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width, int height,
 	return kept;
 }
 
+/* Detector input for an image side: a multiple of 32 in 160..416. */
+static int
+input_for(int side)
+{
+	int			in = ((side + 31) / 32) * 32;
+
+	return in < 160 ? 160 : in > 416 ? 416 : in;
+}
+
 int
 nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width,
 				int height, nn_box **boxes, char *err)
 {
 	int			side = width > height ? width : height;
 	int			border = side / 4 > 60 ? side / 4 : 60;
-	int			n = nn_find_faces(net, rgb, width, height, 0, 416, 0.5, boxes, err);
+	int			n = nn_find_faces(net, rgb, width, height, 0, input_for(side), 0.5, boxes, err);
 
 	if (n != 0)
 		return n;
 	free(*boxes);
-	return nn_find_faces(net, rgb, width, height, border, 416, 0.5, boxes, err);
+	return nn_find_faces(net, rgb, width, height, border, input_for(side + 2 * border),
+						 0.5, boxes, err);
 }
