@@ -73,10 +73,10 @@ install-models:
 	else echo "note: no face models in models/; run 'make models' before 'make install'"; fi
 
 # Golden test of src/nn against face-api's JavaScript (test/deep/run.sh).
-test/deep/golden: test/deep/golden.c $(NN_OBJS:.o=.c) src/nn/nn.h
+test/deep/golden: test/deep/golden.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ test/deep/golden.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm
+		-o $@ test/deep/golden.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
 
 # Benchmarks of the pure core (no server needed).
 bench/accuracy: bench/accuracy.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h)

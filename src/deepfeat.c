@@ -19,6 +19,9 @@ typedef struct deep_state
 	char		dir[1024];
 	nn_facenet	facenet;
 	nn_detector detector;
+	int			gender_loaded;
+	char		gender_dir[1024];
+	nn_agegender agegender;
 } deep_state;
 
 static deep_state state;
@@ -161,6 +164,55 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 	free(boxes);
 	qsort(faces, kept, sizeof(tr_box), area_desc);
 	return kept;
+}
+
+int
+tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t errlen)
+{
+	const char *dir = state.model_dir ? state.model_dir() : "";
+	char		nerr[NN_ERRLEN];
+	uint8_t    *rgb;
+	float		pm,
+				pf,
+				age;
+	int			rc;
+
+	if (state.gender_loaded && strcmp(dir, state.gender_dir) != 0)
+	{
+		nn_agegender_free(&state.agegender);
+		state.gender_loaded = 0;
+	}
+	if (!state.gender_loaded)
+	{
+		if (nn_agegender_load(&state.agegender, dir, nerr) != 0)
+		{
+			snprintf(err, errlen, "gender network unavailable in \"%s\": %s", dir, nerr);
+			return -1;
+		}
+		snprintf(state.gender_dir, sizeof(state.gender_dir), "%s", dir);
+		state.gender_loaded = 1;
+	}
+	if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 ||
+		r.x + r.w > img->width || r.y + r.h > img->height)
+	{
+		snprintf(err, errlen, "face region outside the image");
+		return -1;
+	}
+	rgb = region_rgb(img, r);
+	if (!rgb)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = nn_agegender_predict(&state.agegender, rgb, r.w, r.h, &pm, &pf, &age, nerr);
+	free(rgb);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "%s", nerr);
+		return -1;
+	}
+	*p_male = pm;
+	return 0;
 }
 
 static tr_features deep_kind = {

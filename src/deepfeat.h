@@ -17,6 +17,14 @@
  */
 extern const tr_features *tr_deep_features(const char *(*model_dir) (void));
 
+/*
+ * Gender of a face region (face-api's age/gender network, loaded on first use
+ * from the same directory): *p_male in 0..1 (female = 1 - p_male). For
+ * dataset evaluation's gender_statistics. Returns 0, or -1 with a message.
+ */
+extern int	tr_deep_gender(const tr_image *img, tr_box r, double *p_male,
+						   char *err, size_t errlen);
+
 /* Whether the model files of the kind are present in dir. */
 extern int	tr_deep_models_present(const char *dir);
 

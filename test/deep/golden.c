@@ -7,6 +7,7 @@
  * valgrind, which makes a forward pass some hundred times slower).
  */
 #include "nn/nn.h"
+#include "deepfeat.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -15,6 +16,13 @@
 #include <string.h>
 
 static int	failures;
+static const char *model_dir;
+
+static const char *
+golden_model_dir(void)
+{
+	return model_dir;
+}
 
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
@@ -108,6 +116,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s MODEL_DIR CASE_DIR\n", argv[0]);
 		return 2;
 	}
+	model_dir = argv[1];
 	if (nn_facenet_load(&fn, argv[1], err) != 0 ||
 		nn_detector_load(&det, argv[1], err) != 0 ||
 		nn_agegender_load(&ag, argv[1], err) != 0)
@@ -167,6 +176,28 @@ main(int argc, char **argv)
 			if (!(cosv >= worst_cos))
 				worst_cos = cosv;
 			CHECK(cosv >= 0.9999, "%s (%dx%d): descriptor cosine %.6f < 0.9999", image, w, h, cosv);
+			/* The pipeline's feature kind: the same descriptor, L2-normalised. */
+			{
+				const tr_features *k = tr_deep_features(golden_model_dir);
+				tr_image	ti = {w, h, 3, img};
+				tr_box		whole = {0, 0, w, h};
+				float		f[NN_DESCRIPTOR_DIM];
+				double		fdot = 0,
+							fn2 = 0;
+
+				CHECK(k->extract(k, &ti, whole, f, err, sizeof(err)) == 0, "%s: %s", image, err);
+				i = 0;
+				cJSON_ArrayForEach(v, e)
+				{
+					if (i >= NN_DESCRIPTOR_DIM)
+						break;
+					fdot += f[i] * v->valuedouble;
+					fn2 += (double) f[i] * f[i];
+					i++;
+				}
+				CHECK(fabs(fn2 - 1) < 1e-4 && fdot / sqrt(nb) >= 0.9999,
+					  "%s: feature kind descriptor differs (norm %.6f, cosine %.6f)", image, fn2, fdot / sqrt(nb));
+			}
 		}
 		else if (strcmp(kind, "gender") == 0)
 		{
@@ -181,6 +212,15 @@ main(int argc, char **argv)
 				worst_gender = diff;
 			CHECK(diff <= 1e-3, "%s: P(male) %.6f vs face-api %.6f", image, pm, num(c, "male"));
 			CHECK(fabs(pm + pf - 1) < 1e-5, "%s: probabilities do not sum to 1", image);
+			{
+				tr_image	ti = {w, h, 3, img};
+				tr_box		whole = {0, 0, w, h};
+				double		p;
+
+				CHECK(tr_deep_gender(&ti, whole, &p, err, sizeof(err)) == 0 &&
+					  fabs(p - num(c, "male")) <= 1e-3, "%s: tr_deep_gender %.6f vs face-api %.6f (%s)",
+					  image, p, num(c, "male"), err);
+			}
 		}
 		else if (strcmp(kind, "detector_raw") == 0)
 		{
