@@ -17,6 +17,15 @@ ok( wait_for($node, 'postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'training launcher' AND datname IS NULL"),
 	'launcher visible in pg_stat_activity');
 
+# The postmaster stays single-threaded: OpenBLAS threads belong to the workers only.
+my ($pm_pid) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
+my @threads = glob("/proc/$pm_pid/task/*");
+is(scalar(@threads), 1, 'the postmaster runs one thread');
+
+# The training. prefix is reserved: a misspelt setting is an error, not a silent placeholder.
+my ($rc, $o, $e) = $node->psql('postgres', 'SET training.max_worker = 1');
+like($e, qr/invalid configuration parameter name "training\.max_worker"/, 'training. prefix is reserved');
+
 # A database created and given the extension after the launcher started is picked up.
 setup_db($node, 'db1');
 my $ds1 = make_dataset($node, 'db1', 'faces', 2, 8);
