@@ -34,6 +34,9 @@ if ls test/unit/*.c >/dev/null 2>&1; then
         "$work/src/test/unit/run_unit"
 fi
 
+# Real datasets beside the clone (read by the deep face tests, never copied into the tree).
+if [ -d "$top/../shared/data" ]; then export TRAINING_SHARED_DATA=$(cd "$top/../shared/data" && pwd); fi
+
 # The C face networks against face-api's JavaScript (no server needed).
 step "face networks golden test" env VALGRIND=1 test/deep/run.sh
 
