@@ -3,7 +3,8 @@
 # the plain SQL statement a client would otherwise run, in the same run, at 1 and 8 clients.
 #   get_training     vs  SELECT * FROM training.trainings WHERE id = <the same id>
 #   list_trainings   vs  SELECT * FROM training.trainings ORDER BY time_created, id LIMIT 10
-#   create_training  vs  INSERT of the same values into a plain table shaped like trainings
+#   create_training  vs  INSERT of the same values into a plain table like trainings (same columns,
+#                        defaults, CHECK constraints and indexes; no foreign keys, no triggers)
 # get_training is measured twice: as the superuser that owns the tables (no row-level security:
 # rows are read directly by primary key) and as an ordinary role (policies apply: SPI path).
 #
@@ -70,8 +71,9 @@ SELECT training.create_training(:'d', 'bench model ' || n) FROM generate_series(
 RESET ROLE;
 INSERT INTO bench SELECT 'bench_user', d.id, (SELECT id FROM training.trainings t WHERE t.owner = 'bench_user' ORDER BY time_created LIMIT 1)
   FROM training.datasets d WHERE d.owner = 'bench_user';
--- The peer of create_training: the same row into a plain table with the same columns and indexes.
-CREATE TABLE plain_trainings (LIKE training.trainings INCLUDING DEFAULTS INCLUDING INDEXES);
+-- The peer of create_training: the same row into a plain table with the same columns, defaults,
+-- CHECK constraints and indexes (no foreign keys, no triggers).
+CREATE TABLE plain_trainings (LIKE training.trainings INCLUDING ALL);
 GRANT SELECT ON bench TO bench_user;
 VACUUM ANALYZE;
 SQL

@@ -1,20 +1,27 @@
 /*
  * guard.c: who may write the read-only columns of training.trainings.
  *
- * Only the extension's background workers may change a training's state, progress, times
- * and so on (contract 2). The SQL guard trigger asks in_background_worker(); a client
- * backend cannot pretend to be one, whatever it sets.
+ * Only the extension's own background workers (the launcher and the training workers, which
+ * src/launcher.c registers with bgw_library_name "training") may change a training's state,
+ * progress, times and so on (contract 2). The SQL guard trigger asks in_background_worker().
+ * A client backend cannot pretend to be one, whatever it sets; nor can another extension's
+ * background worker (pg_cron's job runners, for one) or a parallel worker.
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
-/* True in a background worker backend (the training launcher and workers). */
+/* True in a background worker of this extension. */
 Datum
 training_in_background_worker(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(MyBackendType == B_BG_WORKER);
+	PG_RETURN_BOOL(MyBackendType == B_BG_WORKER
+				   && !IsParallelWorker()
+				   && MyBgworkerEntry != NULL
+				   && strcmp(MyBgworkerEntry->bgw_library_name, "training") == 0);
 }

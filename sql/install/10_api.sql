@@ -9,9 +9,9 @@
 
 CREATE FUNCTION training.in_background_worker() RETURNS boolean
     AS 'MODULE_PATHNAME', 'training_in_background_worker'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION training.in_background_worker() IS
-    'True in a background worker backend; only those may write the read-only columns of trainings';
+    'True in a background worker of this extension (launcher, training workers); only those may write the read-only columns of trainings';
 
 -- A time as JSON renders it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff" (as the seed), or NULL.
 CREATE FUNCTION training._ts(t timestamptz) RETURNS text
