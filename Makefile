@@ -8,7 +8,7 @@ MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
 PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
-	src/guc.o src/launcher.o src/worker.o src/store.o
+	src/guc.o src/launcher.o src/worker.o src/store.o src/recognize.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
@@ -20,7 +20,7 @@ OBJS = $(PG_OBJS) $(CORE_OBJS)
 
 # The install script is assembled from sql/install/*.sql in name order.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy bench/faces
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces
 
 # Server headers as system headers, so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -29,7 +29,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS = foundation access postgrest
+REGRESS = foundation access postgrest pipeline
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # Isolation specs: test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out.
@@ -94,3 +94,11 @@ bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/nn/nn.h
 .PHONY: prove_installcheck
 prove_installcheck:
 	$(prove_installcheck)
+
+# Client tools (libpq; no server headers).
+tools/training-import: tools/training-import.c
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -I$(shell $(PG_CONFIG) --includedir) \
+		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+tools/gen-demo: tools/gen-demo.c
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -o $@ $< -lm
+all: tools/training-import

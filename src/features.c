@@ -28,13 +28,15 @@
 
 #define LBP_BINS 59
 
-int
-tr_lbp_uniform_bin(unsigned pattern)
-{
-	static int	table[256];
-	static int	ready = 0;
+static int	lbp_table[256];
+static int	lbp_table_ready = 0;
 
-	if (!ready)
+static void
+lbp_table_build(void)
+{
+	int		   *table = lbp_table;
+
+	if (!lbp_table_ready)
 	{
 		int			next = 0;
 
@@ -49,9 +51,15 @@ tr_lbp_uniform_bin(unsigned pattern)
 		for (unsigned p = 0; p < 256; p++)
 			if (table[p] < 0)
 				table[p] = LBP_BINS - 1;
-		ready = 1;
+		lbp_table_ready = 1;
 	}
-	return table[pattern & 255];
+}
+
+int
+tr_lbp_uniform_bin(unsigned pattern)
+{
+	lbp_table_build();
+	return lbp_table[pattern & 255];
 }
 
 void
@@ -104,15 +112,17 @@ lbp_codes(const float *g, int w, int h, int rad, int *codes)
 		y0 = (int) floor(dy);
 		fx = dx - x0;
 		fy = dy - y0;
-		o00[k] = y0 * w + x0;
-		o01[k] = y0 * w + x0 + 1;
-		o10[k] = (y0 + 1) * w + x0;
-		o11[k] = (y0 + 1) * w + x0 + 1;
 		w00[k] = (float) ((1 - fx) * (1 - fy));
 		w01[k] = (float) (fx * (1 - fy));
 		w10[k] = (float) ((1 - fx) * fy);
 		w11[k] = (float) (fx * fy);
+		/* A term of weight 0 reads the o00 sample again: never outside the image. */
+		o00[k] = y0 * w + x0;
+		o01[k] = w01[k] != 0 ? y0 * w + x0 + 1 : o00[k];
+		o10[k] = w10[k] != 0 ? (y0 + 1) * w + x0 : o00[k];
+		o11[k] = w11[k] != 0 ? (y0 + 1) * w + x0 + 1 : o00[k];
 	}
+	lbp_table_build();
 	for (int i = 0; i < w * h; i++)
 		codes[i] = -1;
 	for (int y = rad; y < h - rad; y++)
@@ -124,15 +134,12 @@ lbp_codes(const float *g, int w, int h, int rad, int *codes)
 
 			for (int k = 0; k < 8; k++)
 			{
-				/* Offsets of weight 0 may point one past the circle: still inside the image. */
-				float		v = w00[k] * p[o00[k]] +
-					(w01[k] != 0 ? w01[k] * p[o01[k]] : 0) +
-					(w10[k] != 0 ? w10[k] * p[o10[k]] : 0) +
-					(w11[k] != 0 ? w11[k] * p[o11[k]] : 0);
+				float		v = w00[k] * p[o00[k]] + w01[k] * p[o01[k]] +
+					w10[k] * p[o10[k]] + w11[k] * p[o11[k]];
 
 				code |= (unsigned) (v >= c) << k;
 			}
-			codes[y * w + x] = tr_lbp_uniform_bin(code);
+			codes[y * w + x] = lbp_table[code];
 		}
 }
 
@@ -172,6 +179,7 @@ lbp_grid(const int *codes, int w, int h, int nx, int ny, float *out)
 #define HOG_BINS 9
 
 /* atan2 by a minimax polynomial (error below 1e-5 rad): HOG binning needs no more. */
+TR_FAST_MATH
 static inline float
 fast_atan2f(float y, float x)
 {

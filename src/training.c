@@ -7,6 +7,7 @@
 #include "utils/guc.h"
 
 #include "deep.h"
+#include "recognize.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -18,6 +19,7 @@ void
 _PG_init(void)
 {
 	tr_deep_init();
+	tr_pipeline_init();
 	tr_worker_guc_init();
 	tr_launcher_init();
 	MarkGUCPrefixReserved("training");

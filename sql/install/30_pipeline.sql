@@ -1,0 +1,187 @@
+------------------------------------------------------------------------------------------------
+-- Pipeline: image decoding on insert, recognition, dataset evaluation (src/recognize.c)
+------------------------------------------------------------------------------------------------
+
+-- Decode every stored image completely: fill format (jpeg, png, pgm, ppm), width and height,
+-- and refuse data that does not decode or is larger than training.max_image_pixels (22023).
+CREATE FUNCTION training._images_decode() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_images_decode'
+    LANGUAGE C;
+COMMENT ON FUNCTION training._images_decode() IS
+    'Trigger: decode the image data, fill format/width/height; 22023 when it does not decode or is too large';
+CREATE TRIGGER images_decode BEFORE INSERT OR UPDATE OF data ON training.images
+    FOR EACH ROW EXECUTE FUNCTION training._images_decode();
+
+CREATE FUNCTION training._model_cached(version_id uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'training_model_cached'
+    LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION training._model_cached(uuid) IS
+    'Whether this session holds the parsed parameters of a model version (internal)';
+
+CREATE FUNCTION training._recognize(version_id uuid, parameters bytea, model_ref text, image bytea,
+                                    max_distance float8, top_k integer, face_box integer[])
+    RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_recognize_model'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION training._recognize(uuid, bytea, text, bytea, float8, integer, integer[]) IS
+    'Recognize an image with a model version''s parameters, cached per session (internal)';
+
+-- Recognize the faces (face models) or the place (landmark models) of an image.
+-- The model is a name (latest version), name==N or a uuid, resolved as resolve_model_version()
+-- does; the parameters are read only when this session has not parsed that version yet.
+-- distance: from the image's normalised embedding to the class centre, 0..2; the label,
+-- class_id and reference are null when the closest class is farther than max_distance.
+CREATE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
+                                   top_k integer DEFAULT 3) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    f record;
+    vid uuid;
+    vnum integer;
+    mname text;
+    params bytea;
+    r jsonb;
+BEGIN
+    IF image IS NULL THEN
+        RAISE EXCEPTION 'image must not be null'
+            USING ERRCODE = '22023', HINT = 'Pass the encoded image bytes (JPEG, PNG, PGM or PPM) as bytea.';
+    END IF;
+    IF max_distance IS NULL OR max_distance < 0 OR max_distance = 'NaN' THEN
+        RAISE EXCEPTION 'max_distance must be a number >= 0, got %', coalesce(max_distance::text, 'NULL')
+            USING ERRCODE = '22023',
+                  HINT = 'Distances are between 0 and 2: pass 1.0 (the default), or 2 to always get the closest label.';
+    END IF;
+    IF top_k IS NULL OR top_k < 1 OR top_k > 1000 THEN
+        RAISE EXCEPTION 'top_k must be between 1 and 1000, got %', coalesce(top_k::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass top_k => 3 for the three closest classes.';
+    END IF;
+    f := training._find_model(model);
+    SELECT v.id, v.version_number INTO vid, vnum
+      FROM training.model_versions v
+     WHERE v.model_id = f.model_id AND (f.version_number IS NULL OR v.version_number = f.version_number)
+     ORDER BY v.version_number DESC LIMIT 1;
+    IF vid IS NULL THEN
+        PERFORM training.resolve_model_version(model);      -- raises P0002 with its message
+    END IF;
+    SELECT m.name INTO mname FROM training.models m WHERE m.id = f.model_id;
+    IF NOT training._model_cached(vid) THEN
+        SELECT v.parameters INTO params FROM training.model_versions v WHERE v.id = vid;
+    END IF;
+    r := training._recognize(vid, params, mname || '==' || vnum, image, max_distance, top_k, NULL);
+    -- The class reference, from the classes the caller can see.
+    RETURN jsonb_set(r, '{detections}', coalesce((
+        SELECT jsonb_agg(d || jsonb_build_object('reference',
+                   CASE WHEN d->>'class_id' IS NULL THEN NULL
+                        ELSE (SELECT c.reference FROM training.classes c WHERE c.id = (d->>'class_id')::uuid) END)
+               ORDER BY o)
+          FROM jsonb_array_elements(r->'detections') WITH ORDINALITY AS t(d, o)), '[]'));
+END $$;
+COMMENT ON FUNCTION training.recognize(text, bytea, float8, integer) IS
+    'Recognize an image: {"model": "name==N", "detections": [{"box", "label", "class_id", "reference", "confidence", "distance", "top_k"}]}; P0002 for an unknown model, 22023 for an image that does not decode';
+
+-- What a training with config (face: min_face_size, sharpness_threshold) would do with an image.
+CREATE FUNCTION training._check_image(data bytea, face_box integer[], type text, min_face_size integer,
+                                      sharpness_threshold integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_check_image'
+    LANGUAGE C STABLE;
+COMMENT ON FUNCTION training._check_image(bytea, integer[], text, integer, integer) IS
+    'Apply the training filters to one image: {"usable", "reason", "message", "sharpness"} (internal)';
+
+-- Evaluate a dataset for training with a config (default: the defaults of a training), with the
+-- same decoding and face filters as a training. Stores, and returns through get_dataset:
+--   images.evaluation_result     {"usable", "reason", "message", "sharpness"} per active image
+--   datasets.evaluation_result   {"config", "images_checked", "images_usable", "images_skipped",
+--                                 "classes_usable", "classes_without_usable_images",
+--                                 "classes_with_one_usable_image", "errors", "warnings", "time_evaluated"}
+--   datasets.evaluation_state    1 (evaluated; 0 = never evaluated)
+--   datasets.issues              has_error: a training would fail; has_warning: data would be skipped
+CREATE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ds training.datasets;
+    cfg jsonb;
+    mfs integer;
+    sth integer;
+    n_checked integer;
+    n_usable integer;
+    n_classes integer;
+    skipped jsonb;
+    no_usable text[];
+    one_usable text[];
+    errors text[] := '{}';
+    warnings text[] := '{}';
+    what text;
+BEGIN
+    SELECT * INTO ds FROM training.datasets d WHERE d.id = evaluate_dataset.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', evaluate_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    PERFORM training.validate_config(ds.type, coalesce(config, '{}'));
+    cfg := training.effective_config(ds.type, coalesce(config, '{}'));
+    mfs := (cfg->>'min_face_size')::integer;
+    sth := (cfg->>'sharpness_threshold')::integer;
+    what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
+
+    -- Images a training would read: active images of active, unexpired classes.
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.training_eval;
+    INSERT INTO pg_temp.training_eval
+    SELECT i.id, c.id, c.label, training._check_image(i.data, i.face_box, ds.type, mfs, sth)
+      FROM training.classes c JOIN training.images i ON i.class_id = c.id
+     WHERE c.dataset_id = ds.id AND c.active AND i.active
+       AND (c.expiration_date IS NULL OR c.expiration_date > now());
+    UPDATE training.images i SET evaluation_result = e.r
+      FROM pg_temp.training_eval e WHERE i.id = e.image_id AND i.evaluation_result IS DISTINCT FROM e.r;
+
+    SELECT count(*), count(*) FILTER (WHERE (r->>'usable')::boolean) INTO n_checked, n_usable
+      FROM pg_temp.training_eval;
+    SELECT coalesce(jsonb_object_agg(reason, n), '{}') INTO skipped
+      FROM (SELECT r->>'reason' AS reason, count(*) AS n FROM pg_temp.training_eval
+             WHERE NOT (r->>'usable')::boolean GROUP BY 1) s;
+    SELECT count(*) FILTER (WHERE u > 0),
+           coalesce(array_agg(label ORDER BY label) FILTER (WHERE u = 0), '{}'),
+           coalesce(array_agg(label ORDER BY label) FILTER (WHERE u = 1), '{}')
+      INTO n_classes, no_usable, one_usable
+      FROM (SELECT c.label, count(*) FILTER (WHERE (e.r->>'usable')::boolean) AS u
+              FROM training.classes c LEFT JOIN pg_temp.training_eval e ON e.class_id = c.id
+             WHERE c.dataset_id = ds.id AND c.active
+               AND (c.expiration_date IS NULL OR c.expiration_date > now())
+             GROUP BY c.id, c.label) per_class;
+
+    IF n_usable = 0 THEN
+        errors := errors || format('no usable %s: %s images skipped', what, n_checked - n_usable);
+    ELSIF n_classes < 2 THEN
+        errors := errors || format('fewer than two classes with a usable %s (found %s)', what, n_classes);
+    END IF;
+    IF n_checked > n_usable THEN
+        warnings := warnings || format('%s of %s images would be skipped', n_checked - n_usable, n_checked);
+    END IF;
+    IF cardinality(no_usable) > 0 THEN
+        warnings := warnings || format('no usable %s in %s (not in the model): %s', what,
+            CASE cardinality(no_usable) WHEN 1 THEN '1 class' ELSE cardinality(no_usable) || ' classes' END,
+            array_to_string(no_usable[1:10], ', ') || CASE WHEN cardinality(no_usable) > 10 THEN ', ...' ELSE '' END);
+    END IF;
+    IF cardinality(one_usable) > 0 THEN
+        warnings := warnings || format('a single usable %s in %s (none left to validate): %s', what,
+            CASE cardinality(one_usable) WHEN 1 THEN '1 class' ELSE cardinality(one_usable) || ' classes' END,
+            array_to_string(one_usable[1:10], ', ') || CASE WHEN cardinality(one_usable) > 10 THEN ', ...' ELSE '' END);
+    END IF;
+
+    UPDATE training.datasets d SET
+        evaluation_result = jsonb_build_object(
+            'config', cfg, 'images_checked', n_checked, 'images_usable', n_usable,
+            'images_skipped', skipped, 'classes_usable', n_classes,
+            'classes_without_usable_images', to_jsonb(no_usable),
+            'classes_with_one_usable_image', to_jsonb(one_usable),
+            'errors', to_jsonb(errors), 'warnings', to_jsonb(warnings),
+            'time_evaluated', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
+        evaluation_state = 1,
+        issues = jsonb_build_object('has_error', cardinality(errors) > 0, 'has_warning', cardinality(warnings) > 0)
+     WHERE d.id = ds.id;
+    DROP TABLE pg_temp.training_eval;
+    RETURN training.get_dataset(ds.id);
+END $$;
+COMMENT ON FUNCTION training.evaluate_dataset(uuid, jsonb) IS
+    'Evaluate a dataset for training with a config (same decoding and filters as a training): fills evaluation_result, evaluation_state and issues of the dataset and evaluation_result of its images; returns the Dataset object';

@@ -1,0 +1,369 @@
+/*
+ * recognize.c: the pipeline inside the server: training.max_image_pixels, the
+ * image-decoding trigger on training.images, recognition with a cached model, and
+ * the per-image check of dataset evaluation. No SPI: the SQL wrappers in
+ * sql/install/30_pipeline.sql look rows up and pass what is needed.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "pipeline.h"
+#include "quality.h"
+#include "recognize.h"
+
+int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
+
+PG_FUNCTION_INFO_V1(training_images_decode);
+PG_FUNCTION_INFO_V1(training_recognize_model);
+PG_FUNCTION_INFO_V1(training_model_cached);
+PG_FUNCTION_INFO_V1(training_check_image);
+
+/* Define training.max_image_pixels (_PG_init). */
+void
+tr_pipeline_init(void)
+{
+	DefineCustomIntVariable("training.max_image_pixels",
+							"Largest image, in pixels (width x height), that is stored, trained on or recognized.",
+							"Larger images are refused by add_image and recognize, and skipped by trainings. "
+							"Decoding needs about 3 bytes per pixel of memory.",
+							&tr_max_image_pixels, TR_DEFAULT_MAX_IMAGE_PIXELS, 1, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/* ereport a decode failure: 22023 saying what is accepted, or what the limit is. */
+static void
+report_decode_error(int rc, const char *err, const char *what)
+{
+	if (rc == TR_DECODE_TOO_LARGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too large: %s", what, err),
+				 errhint("Downscale the image, or ask an administrator to raise training.max_image_pixels.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s does not decode: %s", what, err),
+			 errhint("Accepted formats: " TR_ACCEPTED_FORMATS ", 8 bits per sample, complete files.")));
+}
+
+/*
+ * BEFORE INSERT OR UPDATE OF data ON training.images: decode the image completely
+ * (so truncated or corrupt data is refused) and fill format, width and height.
+ */
+Datum
+training_images_decode(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	bool		isnull;
+	Datum		d;
+	bytea	   *data;
+	tr_image	img;
+	tr_format	fmt;
+	char		err[TR_ERRLEN];
+	int			rc;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training._images_decode() must be a BEFORE ROW trigger")));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	tupdesc = trigdata->tg_relation->rd_att;
+	cols[0] = SPI_fnumber(tupdesc, "format");
+	cols[1] = SPI_fnumber(tupdesc, "width");
+	cols[2] = SPI_fnumber(tupdesc, "height");
+	if (cols[0] <= 0 || cols[1] <= 0 || cols[2] <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("training._images_decode() needs columns format, width and height")));
+	d = heap_getattr(tuple, SPI_fnumber(tupdesc, "data"), tupdesc, &isnull);
+	if (isnull)
+		return PointerGetDatum(tuple);	/* NOT NULL is the table's business */
+	data = DatumGetByteaPP(d);
+	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+				   (size_t) tr_max_image_pixels, &img, &fmt, err, sizeof(err));
+	if (rc != TR_DECODE_OK)
+		report_decode_error(rc, err, "image data");
+	vals[0] = CStringGetTextDatum(tr_format_name(fmt));
+	vals[1] = Int32GetDatum(img.width);
+	vals[2] = Int32GetDatum(img.height);
+	tr_image_free(&img);
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, 3, cols, vals, nulls));
+}
+
+/* ---------- recognition ---------- */
+
+/* Parsed models of this backend, by version id (a version's parameters never change). */
+#define CACHE_SIZE 4
+
+typedef struct cached_model
+{
+	pg_uuid_t	id;
+	bool		used;
+	uint64		last_use;
+	tr_model	model;
+} cached_model;
+
+static cached_model cache[CACHE_SIZE];
+static uint64 use_clock = 0;
+static bool blas_single = false;
+
+static cached_model *
+cache_find(const pg_uuid_t *id)
+{
+	for (int i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].used && memcmp(cache[i].id.data, id->data, UUID_LEN) == 0)
+		{
+			cache[i].last_use = ++use_clock;
+			return &cache[i];
+		}
+	return NULL;
+}
+
+static cached_model *
+cache_add(const pg_uuid_t *id, bytea *params)
+{
+	cached_model *slot = &cache[0];
+	tr_model	m;
+	char		err[TR_ERRLEN];
+
+	if (tr_model_parse((const uint8_t *) VARDATA_ANY(params), VARSIZE_ANY_EXHDR(params), &m,
+					   err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model version %s cannot be used: %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id))), err),
+				 errhint("Train the model again with a build that reads this format.")));
+	for (int i = 1; i < CACHE_SIZE; i++)
+		if (!cache[i].used || (slot->used && cache[i].last_use < slot->last_use))
+			slot = &cache[i];
+	if (slot->used)
+		tr_model_free(&slot->model);
+	slot->model = m;
+	slot->id = *id;
+	slot->used = true;
+	slot->last_use = ++use_clock;
+	return slot;
+}
+
+/* training._model_cached(version_id uuid) → whether this backend holds the parsed model. */
+Datum
+training_model_cached(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(cache_find(PG_GETARG_UUID_P(0)) != NULL);
+}
+
+static void
+json_match(StringInfo s, const tr_model *m, const tr_match *x, bool with_label)
+{
+	appendStringInfoString(s, "\"label\": ");
+	if (with_label)
+		escape_json(s, m->labels[x->class_index]);
+	else
+		appendStringInfoString(s, "null");
+	appendStringInfoString(s, ", \"class_id\": ");
+	if (with_label)
+		escape_json(s, m->class_ids[x->class_index]);
+	else
+		appendStringInfoString(s, "null");
+	appendStringInfo(s, ", \"confidence\": %.6f, \"distance\": %.6f", x->confidence, x->distance);
+}
+
+/*
+ * training._recognize(version_id uuid, parameters bytea, model_ref text, image bytea,
+ * max_distance float8, top_k int, face_box int[]) → jsonb: the recognition JSON of
+ * DESIGN.md without "reference" (the SQL wrapper adds it). parameters may be NULL
+ * when the model is cached.
+ */
+Datum
+training_recognize_model(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id;
+	text	   *ref;
+	bytea	   *image;
+	double		max_distance;
+	int			top_k;
+	int			box[4];
+	bool		has_box = false;
+	cached_model *cm;
+	const tr_model *m;
+	tr_box		regions[TR_MAX_FACES];
+	int			nmatches[TR_MAX_FACES];
+	tr_match   *matches;
+	int			nfaces = 0,
+				rc;
+	char		err[TR_ERRLEN];
+	StringInfoData s;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("training._recognize() arguments must not be null")));
+	id = PG_GETARG_UUID_P(0);
+	ref = PG_GETARG_TEXT_PP(2);
+	image = PG_GETARG_BYTEA_PP(3);
+	max_distance = PG_GETARG_FLOAT8(4);
+	top_k = PG_GETARG_INT32(5);
+	if (top_k < 1 || top_k > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("top_k must be between 1 and 1000, got %d", top_k),
+				 errhint("Pass top_k => 3 for the three closest classes.")));
+	if (!PG_ARGISNULL(6))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(6);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
+		if (ARR_NDIM(a) != 1 || n != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3] ||
+			DatumGetInt32(elems[2]) <= 0 || DatumGetInt32(elems[3]) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("face_box must be {x, y, width, height} with width, height > 0"),
+					 errhint("Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.")));
+		for (int i = 0; i < 4; i++)
+			box[i] = DatumGetInt32(elems[i]);
+		has_box = true;
+	}
+
+	cm = cache_find(id);
+	if (cm == NULL)
+	{
+		if (PG_ARGISNULL(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("training._recognize() needs the parameters of a model not cached yet")));
+		cm = cache_add(id, PG_GETARG_BYTEA_PP(1));
+	}
+	m = &cm->model;
+
+	/* Recognition is one small product per image: OpenBLAS threads only add overhead here. */
+	if (!blas_single)
+	{
+		openblas_set_num_threads(1);
+		blas_single = true;
+	}
+	if (top_k > m->net.c)
+		top_k = m->net.c;
+	matches = palloc(sizeof(tr_match) * TR_MAX_FACES * top_k);
+	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
+							(size_t) tr_max_image_pixels, has_box ? box : NULL, top_k,
+							regions, matches, nmatches, &nfaces, err, sizeof(err));
+	if (rc != TR_DECODE_OK)
+		report_decode_error(rc, err, "image");
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"model\": ");
+	escape_json(&s, text_to_cstring(ref));
+	appendStringInfoString(&s, ", \"detections\": [");
+	for (int f = 0; f < nfaces; f++)
+	{
+		const tr_match *best = &matches[f * top_k];
+		bool		within = nmatches[f] > 0 && best->distance <= max_distance;
+
+		if (f > 0)
+			appendStringInfoString(&s, ", ");
+		appendStringInfo(&s, "{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, ",
+						 regions[f].x, regions[f].y, regions[f].w, regions[f].h);
+		if (nmatches[f] > 0)
+			json_match(&s, m, best, within);
+		else
+			appendStringInfoString(&s, "\"label\": null, \"class_id\": null, \"confidence\": null, \"distance\": null");
+		appendStringInfoString(&s, ", \"top_k\": [");
+		for (int k = 0; k < nmatches[f]; k++)
+		{
+			if (k > 0)
+				appendStringInfoString(&s, ", ");
+			appendStringInfoChar(&s, '{');
+			json_match(&s, m, &matches[f * top_k + k], true);
+			appendStringInfoChar(&s, '}');
+		}
+		appendStringInfoString(&s, "]}");
+	}
+	appendStringInfoString(&s, "]}");
+	pfree(matches);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
+
+/* ---------- dataset evaluation ---------- */
+
+/*
+ * training._check_image(data bytea, face_box int[], type text, min_face_size int,
+ * sharpness_threshold int) → jsonb: what a training with that config would do with
+ * the image: {"usable": bool, "reason": null or a skip reason, "message": text,
+ * "sharpness": number or null}.
+ */
+Datum
+training_check_image(PG_FUNCTION_ARGS)
+{
+	bytea	   *data;
+	int			box[4];
+	bool		has_box = false;
+	tr_config	cfg;
+	tr_skip		why;
+	double		sharpness = -1;
+	char		err[TR_ERRLEN] = "";
+	StringInfoData s;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	data = PG_GETARG_BYTEA_PP(0);
+	tr_config_default(&cfg, strcmp(text_to_cstring(PG_GETARG_TEXT_PP(2)), "landmark") == 0 ? TR_LANDMARK : TR_FACE);
+	cfg.max_image_pixels = (size_t) tr_max_image_pixels;
+	if (!PG_ARGISNULL(3))
+		cfg.min_face_size = PG_GETARG_INT32(3);
+	if (!PG_ARGISNULL(4))
+		cfg.sharpness_threshold = PG_GETARG_INT32(4);
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
+		if (n == 4 && !enulls[0] && !enulls[1] && !enulls[2] && !enulls[3])
+		{
+			for (int i = 0; i < 4; i++)
+				box[i] = DatumGetInt32(elems[i]);
+			has_box = true;
+		}
+	}
+	why = tr_check_image(&cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+						 has_box ? box : NULL, NULL, NULL, &sharpness, err, sizeof(err));
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"usable\": %s, \"reason\": ", why == TR_SKIP_NONE ? "true" : "false");
+	if (why == TR_SKIP_NONE)
+		appendStringInfoString(&s, "null, \"message\": \"usable\"");
+	else
+	{
+		escape_json(&s, tr_skip_name(why));
+		appendStringInfoString(&s, ", \"message\": ");
+		escape_json(&s, err);
+	}
+	if (sharpness >= 0)
+		appendStringInfo(&s, ", \"sharpness\": %.1f}", sharpness);
+	else
+		appendStringInfoString(&s, ", \"sharpness\": null}");
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
