@@ -6,12 +6,19 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 
 #include "deep.h"
+#include "decode.h"
 #include "deepfeat.h"
 #include "features.h"
+#include "pipeline.h"
+
+PG_FUNCTION_INFO_V1(training_detect_faces);
 
 char	   *tr_model_path = NULL;
 int			tr_face_features = TR_FACE_FEATURES_AUTO;
@@ -177,4 +184,108 @@ tr_agegender(void)
 		have_agegender = true;
 	}
 	return &agegender;
+}
+
+/* training.max_image_pixels when the pipeline defines it, else its default. */
+static size_t
+max_image_pixels(void)
+{
+	const char *v = GetConfigOption("training.max_image_pixels", true, false);
+
+	return v ? (size_t) strtoull(v, NULL, 10) : TR_DEFAULT_MAX_IMAGE_PIXELS;
+}
+
+static int
+box_area_desc(const void *a, const void *b)
+{
+	const nn_box *p = a,
+			   *q = b;
+	double		pa = p->width * p->height,
+				qa = q->width * q->height;
+
+	return pa > qa ? -1 : pa < qa ? 1 : 0;
+}
+
+/*
+ * training.detect_faces(image bytea) → jsonb: the faces the pipeline's face
+ * locator finds, largest first, with the detector's score and the gender
+ * network's answer for each.
+ */
+Datum
+training_detect_faces(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	const nn_detector *det = tr_detector();
+	const nn_agegender *ag = tr_agegender();
+	char		err[TR_ERRLEN];
+	char		nerr[NN_ERRLEN];
+	tr_image	img;
+	int			width,
+				height;
+	uint8_t    *rgb;
+	nn_box	   *boxes;
+	int			rc,
+				n;
+	StringInfoData s;
+
+	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+				   max_image_pixels(), &img, NULL, err, sizeof(err));
+	if (rc == TR_DECODE_TOO_LARGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("image is too large: %s", err),
+				 errhint("Raise training.max_image_pixels or scale the image down.")));
+	if (rc != TR_DECODE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("image does not decode: %s", err),
+				 errhint("Pass the bytes of a JPEG, PNG, PGM or PPM file.")));
+	rgb = malloc((size_t) img.width * img.height * 3);
+	if (!rgb)
+	{
+		tr_image_free(&img);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	for (size_t i = 0; i < (size_t) img.width * img.height; i++)
+		for (int c = 0; c < 3; c++)
+			rgb[i * 3 + c] = img.pixels[i * img.channels + (img.channels == 3 ? c : 0)];
+	width = img.width;
+	height = img.height;
+	tr_image_free(&img);
+
+	n = nn_locate_faces(det, rgb, width, height, &boxes, nerr);
+	if (n < 0)
+	{
+		free(rgb);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("face detection failed: %s", nerr)));
+	}
+	qsort(boxes, n, sizeof(nn_box), box_area_desc);
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"faces\": [");
+	for (int i = 0; i < n; i++)
+	{
+		int			r[4] = {(int) boxes[i].x, (int) boxes[i].y, (int) boxes[i].width, (int) boxes[i].height};
+		uint8_t    *crop = nn_crop_rgb(rgb, width, r);
+		float		pm = 0,
+					pf = 0,
+					age;
+
+		if (!crop || nn_agegender_predict(ag, crop, r[2], r[3], &pm, &pf, &age, nerr) != 0)
+		{
+			free(crop);
+			free(boxes);
+			free(rgb);
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("gender network failed: %s", nerr)));
+		}
+		free(crop);
+		appendStringInfo(&s, "%s{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, "
+						 "\"score\": %.4f, \"gender\": \"%s\", \"gender_probability\": %.4f}",
+						 i ? ", " : "", r[0], r[1], r[2], r[3], boxes[i].score,
+						 pm >= 0.5f ? "male" : "female", pm >= 0.5f ? pm : pf);
+	}
+	appendStringInfoString(&s, "]}");
+	free(boxes);
+	free(rgb);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

@@ -157,6 +157,18 @@ cmp_ok($used, '>=', $classes * 5 - 4, "most ORL faces used ($used)");
 cmp_ok($blurry, '>=', 1, 'the blurred face is skipped below sharpness_threshold');
 cmp_ok($small_n, '>=', 1, 'the half-size face is skipped below min_face_size');
 
+# detect_faces: both people of a photo, larger box first, with a gender each.
+{
+	my $photo = scene(420, 260, [ read_pgm("$orl/s3/9.pgm"), 40, 60 ], [ read_pgm("$orl/s6/9.pgm"), 260, 100 ]);
+	my $r = $node->safe_psql($db, "SELECT (f->'box'->>'x')::int, f->>'gender' IN ('male', 'female') "
+		  . "AND (f->>'gender_probability')::float8 BETWEEN 0.5 AND 1 "
+		  . "FROM jsonb_array_elements(training.detect_faces(decode('" . hex_of($photo) . "', 'hex'))->'faces') f ORDER BY 1");
+	my @rows = split /\n/, $r;
+	is(scalar @rows, 2, 'detect_faces finds the two faces of the photo');
+	like($rows[0] // '', qr/^(2\d|3\d|4\d|5\d|6\d)\|t$/, "the first face is on the left ($rows[0])");
+	like($rows[1] // '', qr/^2[4-7]\d\|t$/, "the second face is on the right ($rows[1])");
+}
+
 SKIP:
 {
 	skip 'training.recognize is not installed yet', 4
