@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "deepfeat.h"
 #include "pipeline.h"
 #include "quality.h"
 #include "recognize.h"
@@ -311,7 +312,8 @@ training_recognize_model(PG_FUNCTION_ARGS)
  * training._check_image(data bytea, face_box int[], type text, min_face_size int,
  * sharpness_threshold int) → jsonb: what a training with that config would do with
  * the image: {"usable": bool, "reason": null or a skip reason, "message": text,
- * "sharpness": number or null}.
+ * "sharpness": number or null, "gender": "male", "female" or null (a usable face,
+ * by the gender network when installed)}.
  */
 Datum
 training_check_image(PG_FUNCTION_ARGS)
@@ -322,6 +324,9 @@ training_check_image(PG_FUNCTION_ARGS)
 	tr_config	cfg;
 	tr_skip		why;
 	double		sharpness = -1;
+	double		p_male = -1;
+	tr_image	img;
+	tr_box		region;
 	char		err[TR_ERRLEN] = "";
 	StringInfoData s;
 
@@ -350,7 +355,16 @@ training_check_image(PG_FUNCTION_ARGS)
 		}
 	}
 	why = tr_check_image(&cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-						 has_box ? box : NULL, NULL, NULL, &sharpness, err, sizeof(err));
+						 has_box ? box : NULL, &img, &region, &sharpness, err, sizeof(err));
+	/* Gender of a usable face, when the gender network is installed (else null). */
+	if (why == TR_SKIP_NONE && cfg.type == TR_FACE)
+	{
+		char		gerr[TR_ERRLEN];
+
+		if (tr_deep_gender(&img, region, &p_male, gerr, sizeof(gerr)) != 0)
+			p_male = -1;
+	}
+	tr_image_free(&img);
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"usable\": %s, \"reason\": ", why == TR_SKIP_NONE ? "true" : "false");
 	if (why == TR_SKIP_NONE)
@@ -362,8 +376,12 @@ training_check_image(PG_FUNCTION_ARGS)
 		escape_json(&s, err);
 	}
 	if (sharpness >= 0)
-		appendStringInfo(&s, ", \"sharpness\": %.1f}", sharpness);
+		appendStringInfo(&s, ", \"sharpness\": %.1f", sharpness);
 	else
-		appendStringInfoString(&s, ", \"sharpness\": null}");
+		appendStringInfoString(&s, ", \"sharpness\": null");
+	if (p_male >= 0)
+		appendStringInfo(&s, ", \"gender\": \"%s\"}", p_male >= 0.5 ? "male" : "female");
+	else
+		appendStringInfoString(&s, ", \"gender\": null}");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

@@ -176,6 +176,10 @@ BEGIN
             'classes_without_usable_images', to_jsonb(no_usable),
             'classes_with_one_usable_image', to_jsonb(one_usable),
             'errors', to_jsonb(errors), 'warnings', to_jsonb(warnings),
+            'gender_statistics', CASE WHEN ds.type = 'face' THEN
+                (SELECT jsonb_build_object('male', count(*) FILTER (WHERE r->>'gender' = 'male'),
+                                           'female', count(*) FILTER (WHERE r->>'gender' = 'female'))
+                   FROM pg_temp.training_eval) END,
             'time_evaluated', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
         evaluation_state = 1,
         issues = jsonb_build_object('has_error', cardinality(errors) > 0, 'has_warning', cardinality(warnings) > 0)

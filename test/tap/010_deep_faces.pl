@@ -157,6 +157,13 @@ cmp_ok($used, '>=', $classes * 5 - 4, "most ORL faces used ($used)");
 cmp_ok($blurry, '>=', 1, 'the blurred face is skipped below sharpness_threshold');
 cmp_ok($small_n, '>=', 1, 'the half-size face is skipped below min_face_size');
 
+# Dataset evaluation counts the genders of the usable faces.
+is($node->safe_psql($db, qq{
+	SELECT (e->'gender_statistics'->>'male')::int + (e->'gender_statistics'->>'female')::int = (e->>'images_usable')::int
+	       AND (e->'gender_statistics'->>'male')::int > 0
+	FROM (SELECT training.evaluate_dataset('$ds', '{"min_face_size": 50}')->'evaluation_result' AS e) x}),
+	't', 'evaluate_dataset fills gender_statistics for every usable face');
+
 # detect_faces: both people of a photo, larger box first, with a gender each.
 {
 	my $photo = scene(420, 260, [ read_pgm("$orl/s3/9.pgm"), 40, 60 ], [ read_pgm("$orl/s6/9.pgm"), 260, 100 ]);
