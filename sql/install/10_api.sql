@@ -304,7 +304,9 @@ BEGIN
             RAISE EXCEPTION 'dataset_id is required'
                 USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
         END IF;
-        PERFORM FROM training.datasets d WHERE d.id = NEW.dataset_id;
+        -- KEY SHARE, as the foreign key check takes it: a concurrent delete of the dataset is
+        -- waited for, and then the dataset is "not found" instead of a foreign key violation.
+        PERFORM FROM training.datasets d WHERE d.id = NEW.dataset_id FOR KEY SHARE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'dataset % not found', NEW.dataset_id
                 USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
@@ -383,7 +385,7 @@ BEGIN
             RAISE EXCEPTION 'class_id is required'
                 USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
         END IF;
-        PERFORM FROM training.classes c WHERE c.id = NEW.class_id;
+        PERFORM FROM training.classes c WHERE c.id = NEW.class_id FOR KEY SHARE;   -- as in classes
         IF NOT FOUND THEN
             RAISE EXCEPTION 'class % not found', NEW.class_id
                 USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id), or create the class first.';
@@ -605,7 +607,9 @@ BEGIN
         RAISE EXCEPTION 'source_dataset_id is required'
             USING ERRCODE = '22023', HINT = 'Pass the id of the dataset to train on (see training.list_datasets()).';
     END IF;
-    SELECT d.type INTO ds_type FROM training.datasets d WHERE d.id = NEW.source_dataset_id;
+    -- KEY SHARE, as the foreign key check takes it: a concurrent delete_dataset is waited for
+    -- (then "not found"), and a delete_dataset after us waits and sees this training (55000).
+    SELECT d.type INTO ds_type FROM training.datasets d WHERE d.id = NEW.source_dataset_id FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'dataset % not found', NEW.source_dataset_id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
