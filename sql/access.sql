@@ -119,6 +119,9 @@ SELECT fn, try(stmt) FROM (VALUES
     ('get_model name==1', $$SELECT training.get_model('alice model==1')$$),
     ('get_model version', format('SELECT training.get_model(%L)', :'a_ver')),
     ('resolve_model_version', $$SELECT training.resolve_model_version('alice model')$$),
+    ('recognize name',   $$SELECT training.recognize('alice model', tiny_pgm())$$),
+    ('recognize id',     format('SELECT training.recognize(%L, tiny_pgm())', :'a_model')),
+    ('recognize version', format('SELECT training.recognize(%L, tiny_pgm())', :'a_ver')),
     ('delete_model id',  format('SELECT training.delete_model(%L)', :'a_model')),
     ('delete_model name', $$SELECT training.delete_model('alice model')$$)
 ) AS probes(fn, stmt);

@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -112,12 +113,17 @@ training_images_decode(PG_FUNCTION_ARGS)
 
 /* ---------- recognition ---------- */
 
-/* Parsed models of this backend, by version id (a version's parameters never change). */
+/*
+ * Parsed models of this backend, by version id (a version's parameters never change) and by
+ * the role that loaded them: a pooled connection (PostgREST) serves several roles, and a role
+ * must never reach a model through another role's cache entry, nor plant parameters in it.
+ */
 #define CACHE_SIZE 4
 
 typedef struct cached_model
 {
 	pg_uuid_t	id;
+	Oid			userid;
 	bool		used;
 	uint64		last_use;
 	tr_model	model;
@@ -130,8 +136,11 @@ static bool blas_single = false;
 static cached_model *
 cache_find(const pg_uuid_t *id)
 {
+	Oid			userid = GetUserId();
+
 	for (int i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].used && memcmp(cache[i].id.data, id->data, UUID_LEN) == 0)
+		if (cache[i].used && cache[i].userid == userid &&
+			memcmp(cache[i].id.data, id->data, UUID_LEN) == 0)
 		{
 			cache[i].last_use = ++use_clock;
 			return &cache[i];
@@ -160,12 +169,13 @@ cache_add(const pg_uuid_t *id, bytea *params)
 		tr_model_free(&slot->model);
 	slot->model = m;
 	slot->id = *id;
+	slot->userid = GetUserId();
 	slot->used = true;
 	slot->last_use = ++use_clock;
 	return slot;
 }
 
-/* training._model_cached(version_id uuid) → whether this backend holds the parsed model. */
+/* training._model_cached(version_id uuid) → whether this backend holds the model for this role. */
 Datum
 training_model_cached(PG_FUNCTION_ARGS)
 {

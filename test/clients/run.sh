@@ -2,8 +2,9 @@
 # Client tests: the API used from an ORM in Python (SQLAlchemy on psycopg2) and in Node
 # (node-postgres + knex), each connected as its own ordinary role, as an application would.
 # Each one creates a dataset, adds generated images, creates trainings through a function call
-# and through the mapped table, waits for them by LISTEN on the worker's channel, reads, lists
-# and deletes; and checks that another role's rows stay invisible and untouchable.
+# and through the mapped table, waits for them by LISTEN on the worker's channel, reads, lists,
+# recognizes and deletes; and checks that another role's rows stay invisible and untouchable,
+# also on one pooled connection that switches roles (as PostgREST does).
 #
 # Needs a running server with the extension available and preloaded: PGHOST/PGPORT/PGUSER
 # (a superuser) from the environment, as scripts/test-all.sh sets them.
@@ -15,7 +16,8 @@ export TRAINING_CLIENTS_DB=$db
 export TRAINING_CLIENTS_TIMEOUT=${TRAINING_CLIENTS_TIMEOUT:-120}
 psql_su() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-# A fresh database, and three login roles: one per client and one "other" owner.
+# A fresh database, and three login roles: one per client and one "other" owner; and a pooled
+# login that can switch to either client role.
 psql_su -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 psql_su -d "$db" <<'SQL'
 CREATE EXTENSION training;
@@ -28,6 +30,11 @@ BEGIN
         END IF;
         PERFORM training.grant_access(r::regrole);
     END LOOP;
+    -- A pooled login that switches to the client roles, as PostgREST's authenticator does.
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'training_client_pool') THEN
+        CREATE ROLE training_client_pool LOGIN NOINHERIT;
+    END IF;
+    GRANT training_client_py, training_client_node TO training_client_pool;
 END $$;
 SQL
 

@@ -5,7 +5,7 @@ named arguments, and the tables mapped as ORM classes. Run by test/clients/run.s
 Flow: a dataset through create_dataset/create_class/add_image and a second one through the
 mapped classes, with generated PNG images; a training through create_training and a second one
 by adding a Training object; both awaited by LISTEN on the worker's channel (no polling); read,
-listed, deleted; another role's dataset is never reachable.
+listed, recognized with, deleted; another role's dataset is never reachable.
 """
 import json
 import os
@@ -239,6 +239,9 @@ def main():
         s.commit()
         ds2_id = ds2.id
         check(ds2.owner == ROLE, "the ORM insert's owner is filled from current_user")
+        first = s.execute(sa_select(Image).join(Class).where(Class.dataset_id == ds2_id).limit(1)).scalar_one()
+        check(first.format == "png" and first.width == 64 and first.height == 64,
+              "the image trigger filled format/width/height: %s %sx%s" % (first.format, first.width, first.height))
 
     listener = Listener(engine)
     try:
@@ -296,6 +299,18 @@ def main():
     with Session(engine, future=True) as s:
         owners = s.execute(sa_select(Training.owner, func.count()).group_by(Training.owner)).all()
         check(owners == [(ROLE, 2)], "the mapped table shows only this role's rows: %s" % owners)
+
+    # 7. Recognize with the model: by name and by its uuid.
+    probe = pattern(1, random.Random(99))
+    with engine.begin() as c:
+        r = c.execute(text("SELECT training.recognize(model => :m, image => :img, max_distance => 2)"),
+                      {"m": "py model", "img": probe}).scalar_one()
+        check(r.get("model") == "py model==1", "recognize names the model version: %s" % r.get("model"))
+        labels = [d.get("label") for d in r.get("detections", [])]
+        check(labels[:1] == ["bridge"], "recognize finds the class of a new image: %s" % labels)
+        r2 = c.execute(text("SELECT training.recognize(:m, :img)"),
+                       {"m": g1["output_model"]["id"], "img": probe}).scalar_one()
+        check(r2.get("model") == "py model==1", "recognize by model uuid")
 
     # 8. The other role's dataset: not found through functions, invisible through the ORM.
     for sql, args in [("SELECT training.get_dataset(:id)", {"id": OTHER_DATASET}),

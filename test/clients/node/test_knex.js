@@ -5,7 +5,7 @@
 // Flow: a dataset through create_dataset/create_class/add_image and a second one through table
 // inserts, with generated PGM images; a training through create_training and one by a table
 // insert; both awaited by LISTEN on the worker's channel (node-postgres 'notification' events,
-// no polling); read, listed, deleted. The Python client's rows (another role)
+// no polling); read, listed, recognized with, deleted. The Python client's rows (another role)
 // answer P0002 through the functions and are invisible through the tables.
 const fs = require('fs');
 const pg = require('pg');
@@ -130,6 +130,10 @@ async function main() {
       for (let i = 0; i < 8; i++) rows.push({ class_id: cls.id, data: pgm(k, rnd) });
       await knex('training.images').insert(rows);
     }
+    const [img] = await knex('training.images as i').join('training.classes as c', 'c.id', 'i.class_id')
+      .where('c.dataset_id', ds2.id).select('i.format', 'i.width', 'i.height').limit(1);
+    check(img.format === 'pgm' && img.width === 64 && img.height === 64,
+      `the image trigger filled format/width/height: ${img.format} ${img.width}x${img.height}`);
 
     // 3. Trainings: a function call and a table insert; LISTEN first.
     await listener.query(`LISTEN ${CHANNEL}`);
@@ -168,6 +172,13 @@ async function main() {
     const status = await knex('training.status').select('model', 'state', 'progress');
     check(status.length === 2 && status.every((s) => s.progress.includes('100%')), 'training.status shows both at 100%');
 
+    // 7. Recognize.
+    const r = await fn('SELECT training.recognize(model => ?, image => ?, max_distance => 2) AS r',
+      ['node model', pgm(2, prng(5))]);
+    check(r.model === 'node model==1', `recognize names the model version: ${r.model}`);
+    const labels = (r.detections || []).map((d) => d.label);
+    check(labels[0] === 'church', `recognize finds the class of a new image: ${labels}`);
+
     // 8. The Python client's rows (another role): P0002 through functions, nothing through tables.
     const other = JSON.parse(fs.readFileSync(process.env.TRAINING_CLIENTS_STATE, 'utf8'));
     const probes = [
@@ -179,6 +190,8 @@ async function main() {
       ['SELECT training.get_model(?)', [other.model_id]],
       ['SELECT training.get_model(?)', [other.model_name]],
       ['SELECT training.delete_model(?)', [other.model_id]],
+      ['SELECT training.recognize(?, ?)', [other.model_id, pgm(0, rnd)]],
+      ['SELECT training.recognize(?, ?)', [other.model_name, pgm(0, rnd)]],
       ['SELECT training.create_training(source_dataset_id => ?, output_model_name => ?)', [other.dataset_id, 'x']],
     ];
     for (const [sql, b] of probes) {
@@ -193,6 +206,32 @@ async function main() {
       'a table delete of the other role\'s model deletes no row');
     const code = await sqlstateOf(knex('training.classes').insert({ dataset_id: other.dataset_id, label: 'x' }));
     check(code === '42501' || code === 'P0002', `a class in the other role's dataset is refused (${code})`);
+
+    // A pooled connection, as PostgREST keeps one: a login role that switches to each user in
+    // turn. Once the Python role has recognized with its model here, the session caches that
+    // model; this role must still not reach it, not even through the internal function.
+    const pooled = new pg.Client({ ...connection, user: 'training_client_pool' });
+    await pooled.connect();
+    try {
+      await pooled.query('SET ROLE training_client_py');
+      const vid = (await pooled.query('SELECT id FROM training.model_versions WHERE model_id = $1 ' +
+        'ORDER BY version_number DESC LIMIT 1', [other.model_id])).rows[0].id;
+      const pr = (await pooled.query('SELECT training.recognize($1, $2, max_distance => 2) AS r',
+        [other.model_name, pgm(1, prng(3))])).rows[0].r;
+      check(pr.model === `${other.model_name}==1`, 'pooled connection: the Python role recognizes with its model');
+      check((await pooled.query('SELECT training._model_cached($1) AS c', [vid])).rows[0].c === true,
+        'pooled connection: the session now caches that model for the Python role');
+      await pooled.query('SET ROLE training_client_node');
+      check((await pooled.query('SELECT training._model_cached($1) AS c', [vid])).rows[0].c === false,
+        'pooled connection: the cached model is not this role\'s');
+      const viaCache = await sqlstateOf(pooled.query('SELECT training._recognize($1, NULL, $2, $3, 2, 3, NULL)',
+        [vid, 'x', pgm(1, prng(3))]));
+      check(viaCache === '22023', `pooled connection: the internal function does not use it either (${viaCache})`);
+      const viaApi = await sqlstateOf(pooled.query('SELECT training.recognize($1, $2)', [other.model_id, pgm(1, prng(3))]));
+      check(viaApi === 'P0002', `pooled connection: recognize with the other role's model answers ${viaApi}`);
+    } finally {
+      await pooled.end();
+    }
 
     // 9. Delete: function and table.
     await knex.raw('SELECT training.delete_training(?)', [t1.id]);
