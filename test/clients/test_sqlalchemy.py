@@ -255,10 +255,12 @@ def main():
         with Session(engine, future=True) as s:
             t2 = Training(source_dataset_id=ds2_id, output_model_name="py orm model")
             s.add(t2)
-            s.commit()
+            s.flush()       # INSERT ... RETURNING fills the server-side columns (eager_defaults)
+            got = (t2.type, t2.state, t2.owner)
             t2_id = t2.id
-            check(t2.type == "landmark" and t2.state == "waiting" and t2.owner == ROLE,
-                  "the mapped insert got type, state and owner from the server")
+            s.commit()      # the worker may pick the training up from here on
+            check(got == ("landmark", "waiting", ROLE),
+                  "the mapped insert got type, state and owner from the server: %s" % (got,))
 
         # 4. Wait for both, by LISTEN.
         t0 = time.monotonic()
