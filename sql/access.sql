@@ -119,6 +119,7 @@ SELECT fn, try(stmt) FROM (VALUES
     ('get_model name==1', $$SELECT training.get_model('alice model==1')$$),
     ('get_model version', format('SELECT training.get_model(%L)', :'a_ver')),
     ('resolve_model_version', $$SELECT training.resolve_model_version('alice model')$$),
+    ('evaluate_dataset', format('SELECT training.evaluate_dataset(%L)', :'a_ds')),
     ('recognize name',   $$SELECT training.recognize('alice model', tiny_pgm())$$),
     ('recognize id',     format('SELECT training.recognize(%L, tiny_pgm())', :'a_model')),
     ('recognize version', format('SELECT training.recognize(%L, tiny_pgm())', :'a_ver')),
@@ -127,6 +128,8 @@ SELECT fn, try(stmt) FROM (VALUES
 ) AS probes(fn, stmt);
 SELECT training.list_datasets()->'total' AS datasets, training.list_trainings()->'total' AS trainings,
        training.list_models()->'total' AS models;
+-- Called directly by Bob, the internal model renderer (C) returns nothing for her model.
+SELECT training._model_json(:'a_model', 1) AS model_json, training._model_json(:'a_model', NULL) AS latest;
 
 -- Nor attach his rows to hers (the API triggers answer first: her dataset is "not found").
 SELECT try(format('INSERT INTO training.classes (dataset_id, reference, label) VALUES (%L, %L, %L)',
