@@ -120,6 +120,29 @@ SELECT :'page_total' AS page_total, :'body'::jsonb->>'state' AS state, :'body'::
        :'body'::jsonb->'source_dataset'->>'name' AS source_dataset, :'body'::jsonb->'output_model' AS output_model;
 SELECT :'body'::jsonb->>'id' AS ann_rpc_tr \gset
 
+-- POST /trainings as PostgREST up to v10 shaped it: json_populate_recordset over the table's
+-- row type, inserting only the body's keys (the others keep their defaults).
+BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
+SELECT set_config('search_path', '"training", "public"', true),
+       set_config('role', 'regress_ann', true),
+       set_config('request.jwt.claims', '{"role":"regress_ann"}', true) \gset
+WITH pgrst_source AS (
+  WITH pgrst_payload AS (SELECT json_build_array(json_build_object('source_dataset_id', :'ann_ds',
+                                                                   'output_model_name', 'ann old shape'))
+                                AS json_data),
+       pgrst_body AS (SELECT CASE WHEN json_typeof(json_data) = 'array' THEN json_data
+                                  ELSE json_build_array(json_data) END AS val FROM pgrst_payload)
+  INSERT INTO "training"."trainings" ("output_model_name", "source_dataset_id")
+  SELECT "output_model_name", "source_dataset_id"
+  FROM json_populate_recordset(NULL::"training"."trainings", (SELECT val FROM pgrst_body)) _
+  RETURNING "training"."trainings".*
+)
+SELECT '' AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
+       json_agg(json_build_object('state', _postgrest_t.state, 'type', _postgrest_t.type,
+                                  'owner', _postgrest_t.owner, 'config', _postgrest_t.config)) AS body
+FROM (SELECT "trainings".* FROM "pgrst_source" AS "trainings") _postgrest_t;
+ROLLBACK;
+
 -- GET /rpc/get_training?id=<id>   (a STABLE function: read-only transaction, GET arguments)
 BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
 SELECT set_config('search_path', '"training", "public"', true),
