@@ -11,6 +11,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -544,4 +545,68 @@ training_model_json(PG_FUNCTION_ARGS)
 	if (out == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(out);
+}
+
+/*
+ * An array of objects, one per id in order (ids the caller cannot see, or that are gone,
+ * are skipped). The list functions use these instead of jsonb_agg(get_...(id)), which would
+ * render every object and then take it apart again to aggregate it.
+ */
+static Datum
+render_array(FunctionCallInfo fcinfo, bool trainings)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	Datum	   *ids;
+	bool	   *idnulls;
+	int			n;
+	Jsonb	   *out;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
+					  &ids, &idnulls, &n);
+	SPI_connect();
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[T_NCOLS + D_NCOLS];
+		bool		nulls[T_NCOLS + D_NCOLS];
+		ApiRow		row = {values, nulls};
+		Row			r = {values, nulls};
+
+		CHECK_FOR_INTERRUPTS();
+		if (idnulls[i])
+			continue;
+		if (trainings)
+		{
+			if (store_api_training(ids[i], &row))
+				push_training(&ps, &r);
+		}
+		else if (store_api_dataset(ids[i], &row))
+			push_dataset(&ps, &r);
+	}
+	res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	MemoryContextSwitchTo(caller);
+	out = JsonbValueToJsonb(res);
+	SPI_finish();
+	PG_RETURN_JSONB_P(out);
+}
+
+PG_FUNCTION_INFO_V1(training_trainings_json);
+PG_FUNCTION_INFO_V1(training_datasets_json);
+
+/* training._trainings_json(ids uuid[]) RETURNS jsonb: Training objects in the order of ids. */
+Datum
+training_trainings_json(PG_FUNCTION_ARGS)
+{
+	return render_array(fcinfo, true);
+}
+
+/* training._datasets_json(ids uuid[]) RETURNS jsonb: Dataset objects in the order of ids. */
+Datum
+training_datasets_json(PG_FUNCTION_ARGS)
+{
+	return render_array(fcinfo, false);
 }

@@ -179,6 +179,18 @@ CREATE FUNCTION training._model_json(model_id uuid, version integer) RETURNS jso
 COMMENT ON FUNCTION training._model_json(uuid, integer) IS
     'The Model object at one version (NULL version: none); NULL when there is no such model (internal)';
 
+CREATE FUNCTION training._trainings_json(ids uuid[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_trainings_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training._trainings_json(uuid[]) IS
+    'A JSON array of the Training objects of ids, in their order (unknown ids skipped; internal, for list_trainings)';
+
+CREATE FUNCTION training._datasets_json(ids uuid[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_datasets_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION training._datasets_json(uuid[]) IS
+    'A JSON array of the Dataset objects of ids, in their order (unknown ids skipped; internal, for list_datasets)';
+
 -- The Class object.
 CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -663,9 +675,8 @@ CREATE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" inte
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.datasets), "limit", "offset",
-        (SELECT jsonb_agg(training.get_dataset(d.id))     -- in the subquery's order
-           FROM (SELECT id FROM training.datasets ORDER BY time_created, id
-                  LIMIT list_datasets."limit" OFFSET list_datasets."offset") d));
+        training._datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
+                                       LIMIT list_datasets."limit" OFFSET list_datasets."offset")));
 END $$;
 COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
     'Datasets in creation order, in the list envelope {total, offset, limit, next, prev, data}';
@@ -917,11 +928,10 @@ BEGIN
         (SELECT count(*) FROM training.trainings t
           WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
         "limit", "offset",
-        (SELECT jsonb_agg(training.get_training(t.id))    -- in the subquery's order
-           FROM (SELECT id FROM training.trainings x
-                  WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
-                  ORDER BY x.time_created, x.id
-                  LIMIT list_trainings."limit" OFFSET list_trainings."offset") t));
+        training._trainings_json(ARRAY(SELECT x.id FROM training.trainings x
+                                        WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
+                                        ORDER BY x.time_created, x.id
+                                        LIMIT list_trainings."limit" OFFSET list_trainings."offset")));
 END $$;
 COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
     'Trainings in creation order, optionally of one state, in the list envelope';
