@@ -216,7 +216,7 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 }
 
 static tr_features deep_kind = {
-	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, &state, deep_locate
+	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, &state, deep_locate, 1
 };
 
 const tr_features *

@@ -381,7 +381,7 @@ face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return mirror_sum(self, img, r, out, err, errlen, face_extract_once);
 }
 
-static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL};
+static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL, 0};
 
 /* ---------- landmark-colour-hog-v1 ---------- */
 
@@ -496,7 +496,7 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 	return mirror_sum(self, img, r, out, err, errlen, landmark_extract_once);
 }
 
-static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL};
+static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL, 0};
 
 /* ---------- registry ---------- */
 

@@ -36,6 +36,11 @@ struct tr_features
 	 */
 	int			(*locate) (const tr_features *self, const tr_image *img, tr_box *faces,
 						   int max, char *err, size_t errlen);
+	/*
+	 * 1: the vectors already are a metric embedding (e.g. a face descriptor);
+	 * the classifier then learns class centres without a projection.
+	 */
+	int			metric;
 };
 
 /* Dataset types, as tr_type of pipeline.h. */

@@ -48,7 +48,7 @@ fake_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return 0;
 }
 
-static const tr_features fake_kind = {"unit-located", 2, fake_extract, NULL, fake_locate};
+static const tr_features fake_kind = {"unit-located", 2, fake_extract, NULL, fake_locate, 0};
 
 /* Features of the region's brightness, for a model that can tell regions apart. */
 static int
@@ -70,7 +70,7 @@ bright_extract(const tr_features *self, const tr_image *img, tr_box r, float *ou
 	return 0;
 }
 
-static const tr_features bright_kind = {"unit-bright-located", 3, bright_extract, NULL, fake_locate};
+static const tr_features bright_kind = {"unit-bright-located", 3, bright_extract, NULL, fake_locate, 1};
 
 /* A w x h grey PGM: level on columns below split, level2 from there, plus noise. */
 static uint8_t *
@@ -148,6 +148,7 @@ test_recognize_faces(void)
 	CHECK_MSG(tr_model_parse(res.parameters, res.parameters_len, &model, err, sizeof(err)) == 0, "%s", err);
 	tr_result_free(&res);
 	CHECK(strcmp(model.feature_kind, "unit-bright-located") == 0);
+	CHECK(model.net.e == 0 && model.net.W1 == NULL);	/* metric kind: no projection */
 
 	/* Dark left half, bright right half; the locator finds both, larger first. */
 	scene = two_level_pgm(200, 100, 100, 40, 210, 7, &len);
@@ -257,7 +258,7 @@ test_deepfeat(void)
 		};
 		char		path[256];
 
-		CHECK(strcmp(k->name, TR_DEEP_FEATURES_NAME) == 0 && k->dim == 128 && k->locate != NULL);
+		CHECK(strcmp(k->name, TR_DEEP_FEATURES_NAME) == 0 && k->dim == 128 && k->locate != NULL && k->metric);
 		CHECK(mkdtemp(dir) != NULL);
 		CHECK(!tr_deep_models_present(dir));
 		for (int i = 0; i < 4; i++)

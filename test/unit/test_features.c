@@ -146,8 +146,8 @@ test_features(void)
 
 	/* Another implementation plugs in by name and can become the default. */
 	{
-		static const tr_features dummy = {"unit-dummy", 3, dummy_extract, NULL, NULL};
-		static const tr_features clash = {"face-lbp-hog-v1", 3, dummy_extract, NULL, NULL};
+		static const tr_features dummy = {"unit-dummy", 3, dummy_extract, NULL, NULL, 0};
+		static const tr_features clash = {"face-lbp-hog-v1", 3, dummy_extract, NULL, NULL, 0};
 		const tr_features *old = tr_features_default(TR_FEATURES_FACE);
 
 		CHECK(tr_features_find("unit-dummy") == NULL);
