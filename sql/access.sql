@@ -244,6 +244,7 @@ SELECT try($$SELECT training.list_datasets()$$);
 RESET ROLE;
 SELECT try($$SELECT training.grant_access(NULL)$$);
 SELECT try($$SELECT training.grant_access('no_such_role')$$);
+SELECT try($$SELECT training.revoke_access(relowner::regrole) FROM pg_class WHERE oid = 'training.trainings'::regclass$$);
 
 ---------------------------------------------------------------------------
 -- \dx+ training and \d+ read well only if every object is commented: list those that are not.

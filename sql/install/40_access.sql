@@ -198,6 +198,10 @@ BEGIN
         RAISE EXCEPTION 'role must not be null'
             USING ERRCODE = '22023', HINT = 'Pass an existing role, e.g. revoke_access(''alice'').';
     END IF;
+    IF role::oid = (SELECT relowner FROM pg_class WHERE oid = 'training.trainings'::regclass) THEN
+        RAISE EXCEPTION 'cannot revoke access from the owner of the training extension''s objects'
+            USING ERRCODE = '22023', HINT = 'Pass the role of a user of the API.';
+    END IF;
     EXECUTE format('REVOKE ALL ON training.datasets, training.classes, training.images, '
                    'training.trainings, training.models, training.model_versions, training.status '
                    'FROM %s', role);
