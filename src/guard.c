@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "utils/guc.h"
 
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
@@ -24,4 +25,24 @@ training_in_background_worker(PG_FUNCTION_ARGS)
 				   && !IsParallelWorker()
 				   && MyBgworkerEntry != NULL
 				   && strcmp(MyBgworkerEntry->bgw_library_name, "training") == 0);
+}
+
+PG_FUNCTION_INFO_V1(training_restoring_dump);
+
+/*
+ * True while a superuser restores a dump: pg_dump's scripts and pg_restore empty the
+ * search_path for the whole session, which ordinary sessions never do. A restore then writes
+ * the rows as they were dumped (states, times, other roles' rows) without the guard; a
+ * superuser could disable the triggers anyway, so this opens nothing to other roles.
+ */
+Datum
+training_restoring_dump(PG_FUNCTION_ARGS)
+{
+	const char *path = GetConfigOption("search_path", false, false);
+
+	if (!superuser() || path == NULL)
+		PG_RETURN_BOOL(false);
+	while (*path == ' ' || *path == '"')
+		path++;
+	PG_RETURN_BOOL(*path == '\0');
 }

@@ -13,6 +13,12 @@ CREATE FUNCTION training.in_background_worker() RETURNS boolean
 COMMENT ON FUNCTION training.in_background_worker() IS
     'True in a background worker of this extension (launcher, training workers); only those may write the read-only columns of trainings';
 
+CREATE FUNCTION training.restoring_dump() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'training_restoring_dump'
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION training.restoring_dump() IS
+    'True while a superuser restores a dump (empty search_path, as pg_dump/pg_restore set it): rows are then written as dumped';
+
 -- A time as JSON renders it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff" (as the seed), or NULL.
 CREATE FUNCTION training._ts(t timestamptz) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -79,7 +85,8 @@ COMMENT ON FUNCTION training._check_type(text) IS 'Raise 22023 unless the type i
 CREATE FUNCTION training._check_owner(tbl text, owner name) RETURNS void
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker() THEN
+    IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
+       AND NOT training.restoring_dump() THEN
         RAISE EXCEPTION 'owner of a row of training.% is set from the current role (%), not %',
                 tbl, current_user, coalesce(quote_literal(owner), 'NULL')
             USING ERRCODE = '42501',
@@ -553,9 +560,9 @@ DECLARE
     m_type text;
     ro_hint constant text := 'Only the training background worker sets it; delete the training to cancel it.';
 BEGIN
-    IF training.in_background_worker() THEN
-        RETURN NEW;             -- the worker writes state, progress, times and the output model
-    END IF;
+    IF training.in_background_worker() OR training.restoring_dump() THEN
+        RETURN NEW;             -- the worker writes state, progress, times and the output model;
+    END IF;                     -- a restore writes the rows as they were dumped
     IF TG_OP = 'INSERT' THEN
         PERFORM training._check_owner('trainings', NEW.owner);
         IF NEW.state IS DISTINCT FROM 'waiting' THEN PERFORM training._read_only('trainings', 'state', ro_hint);
