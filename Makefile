@@ -20,7 +20,7 @@ OBJS = $(PG_OBJS) $(CORE_OBJS)
 
 # The install script is assembled from sql/install/*.sql in name order.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
 
 # Server headers as system headers, so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -102,3 +102,6 @@ tools/training-import: tools/training-import.c
 tools/gen-demo: tools/gen-demo.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -o $@ $< -lm
 all: tools/training-import
+bench/gflops: bench/gflops.c src/trainloop.c src/trainloop.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
+		-I/usr/include/x86_64-linux-gnu/openblas-pthread -o $@ bench/gflops.c src/trainloop.c -lopenblas -lm
