@@ -2,9 +2,10 @@
  * gen-demo: generate a small folder-per-class face dataset (colour PPM images of
  * drawn faces), so that the demo needs no downloaded data.
  *
- *   gen-demo DIR CLASSES IMAGES [SEED]
+ *   gen-demo DIR CLASSES IMAGES [SEED [SIDE [grey]]]
  *
- * Writes DIR/person-K/N.ppm (128x128) for K < CLASSES, N < IMAGES. A person's
+ * Writes DIR/person-K/N.ppm (SIDE x SIDE, default 128; N.pgm when "grey") for
+ * K < CLASSES, N < IMAGES. A person's
  * face shape, skin, hair, eyes and mouth depend on K only; the pose (shift,
  * scale), lighting, expression and noise of an image depend on SEED and N, so
  * another SEED gives new images of the same people.
@@ -17,7 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SIDE 128
+static int SIDE = 128;
+static int GREY = 0;
 
 static uint64_t
 next(uint64_t *s)
@@ -82,13 +84,13 @@ static int
 write_image(const char *path, const person *p, uint64_t seed)
 {
 	uint64_t	s = seed;
-	double		cx = SIDE / 2 + uni(&s, -5, 5),
-				cy = SIDE / 2 + uni(&s, -4, 4),
-				sc = uni(&s, 0.92, 1.08),
+	double		cx = SIDE / 2 + uni(&s, -5, 5) * SIDE / 128.0,
+				cy = SIDE / 2 + uni(&s, -4, 4) * SIDE / 128.0,
+				sc = uni(&s, 0.92, 1.08) * SIDE / 128.0,
 				light = uni(&s, -25, 25),
 				smile = uni(&s, -3, 5),
 				tilt = uni(&s, -0.08, 0.08);
-	static uint8_t px[SIDE * SIDE * 3];
+	uint8_t    *px = malloc((size_t) SIDE * SIDE * 3);
 	FILE	   *f;
 
 	for (int y = 0; y < SIDE; y++)
@@ -149,9 +151,23 @@ write_image(const char *path, const person *p, uint64_t seed)
 		}
 	f = fopen(path, "wb");
 	if (f == NULL)
+	{
+		free(px);
 		return -1;
-	fprintf(f, "P6\n%d %d\n255\n", SIDE, SIDE);
-	fwrite(px, 1, sizeof(px), f);
+	}
+	if (GREY)
+	{
+		for (int i = 0; i < SIDE * SIDE; i++)
+			px[i] = (uint8_t) ((77 * px[3 * i] + 150 * px[3 * i + 1] + 29 * px[3 * i + 2]) >> 8);
+		fprintf(f, "P5\n%d %d\n255\n", SIDE, SIDE);
+		fwrite(px, 1, (size_t) SIDE * SIDE, f);
+	}
+	else
+	{
+		fprintf(f, "P6\n%d %d\n255\n", SIDE, SIDE);
+		fwrite(px, 1, (size_t) SIDE * SIDE * 3, f);
+	}
+	free(px);
 	return fclose(f);
 }
 
@@ -182,11 +198,17 @@ main(int argc, char **argv)
 
 	if (argc < 4 || (classes = atoi(argv[2])) <= 0 || (images = atoi(argv[3])) <= 0)
 	{
-		fprintf(stderr, "usage: %s DIR CLASSES IMAGES [SEED]\n", argv[0]);
+		fprintf(stderr, "usage: %s DIR CLASSES IMAGES [SEED [SIDE [grey]]]\n", argv[0]);
 		return 2;
 	}
 	if (argc > 4)
 		seed = strtoull(argv[4], NULL, 10);
+	if (argc > 5 && (SIDE = atoi(argv[5])) < 16)
+	{
+		fprintf(stderr, "%s: SIDE must be at least 16\n", argv[0]);
+		return 2;
+	}
+	GREY = argc > 6 && strcmp(argv[6], "grey") == 0;
 	make_dirs(argv[1]);
 	for (int k = 0; k < classes; k++)
 	{
@@ -201,7 +223,7 @@ main(int argc, char **argv)
 		}
 		for (int n = 0; n < images; n++)
 		{
-			snprintf(path, sizeof(path), "%s/person-%d/%d.ppm", argv[1], k + 1, n + 1);
+			snprintf(path, sizeof(path), "%s/person-%d/%d.%s", argv[1], k + 1, n + 1, GREY ? "pgm" : "ppm");
 			if (write_image(path, &p, seed * 1000003 + (uint64_t) k * 1009 + n) != 0)
 			{
 				perror(path);
