@@ -963,8 +963,13 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 	memset(&a1, 0, sizeof(a1));
 	memset(&a2, 0, sizeof(a2));
 	memset(&w, 0, sizeof(w));
+	/* Epoch 0: around the initialisation, which takes long on large sets (cancel checks). */
+	if (cb)
+		cb(ctx, phase, 0, max_epochs, NAN, -1);
 	if (init_net(net, X, nall, y, tr, ntr, p) != 0)
 		goto out;
+	if (cb)
+		cb(ctx, phase, 0, max_epochs, NAN, -1);
 
 	/*
 	 * A fixed projection: embed every row once (one sgemm), then train the

@@ -61,7 +61,11 @@ typedef struct tr_fit_report
 	double		seconds;		/* time in the loop */
 } tr_fit_report;
 
-/* Called after every epoch; phase 0 = with validation split, 1 = refit on all data. */
+/*
+ * Called after every epoch (epoch 1..max_epochs), and with epoch 0 before and after the
+ * initialisation of each phase (principal directions: long on large sets, so a caller
+ * can check for cancel there too); phase 0 = with validation split, 1 = refit on all data.
+ */
 typedef void (*tr_epoch_fn) (void *ctx, int phase, int epoch, int max_epochs, double loss, double val_acc);
 
 /*

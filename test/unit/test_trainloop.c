@@ -87,7 +87,8 @@ typedef struct losses
 	double		first,
 				last;
 	int			n0,
-				n1;
+				n1,
+				inits;
 } losses;
 
 static void
@@ -97,6 +98,11 @@ record(void *ctx, int phase, int epoch, int max_epochs, double loss, double val_
 
 	(void) max_epochs;
 	(void) val_acc;
+	if (epoch == 0)
+	{
+		l->inits++;
+		return;
+	}
 	if (phase == 0)
 	{
 		if (epoch == 1)
@@ -188,7 +194,7 @@ test_trainloop(void)
 		tr_fit_report ra,
 					rb,
 					r2;
-		losses		l = {0, 0, 0, 0};
+		losses		l = {0, 0, 0, 0, 0};
 		char		err[256];
 
 		clusters(X, y, n, d, c, 0.8);
@@ -205,6 +211,7 @@ test_trainloop(void)
 		CHECK(tr_fit(X, y, n, d, c, &p, &a, &ra, record, &l, err, sizeof(err)) == 0);
 		CHECK_MSG(l.last < 0.5 * l.first, "loss %.4f -> %.4f", l.first, l.last);
 		CHECK(l.n0 == 15);
+		CHECK(l.inits == 4);	/* before and after the initialisation of both phases */
 		CHECK(l.n1 == ra.epochs);
 		CHECK_MSG(ra.train_accuracy > 0.95, "train accuracy %.3f", ra.train_accuracy);
 		CHECK(ra.validation_images == c * (int) floorf((n / c) * p.val_fraction));
@@ -228,7 +235,7 @@ test_trainloop(void)
 		 */
 		{
 			tr_fit_params q;
-			losses		l2 = {0, 0, 0, 0};
+			losses		l2 = {0, 0, 0, 0, 0};
 
 			tr_fit_params_default(&q);
 			q.seed = 42;
