@@ -488,12 +488,12 @@ score_region(const tr_model *model, const tr_features *feat, const tr_image *img
 	if (x == NULL || u == NULL || cos == NULL)
 	{
 		snprintf(err, errlen, "out of memory");
-		rc = TR_DECODE_CORRUPT;
+		rc = TR_MODEL_UNUSABLE;
 		goto out;
 	}
 	if (feat->extract(feat, img, r, x, err, errlen) != 0)
 	{
-		rc = TR_DECODE_CORRUPT;
+		rc = TR_MODEL_UNUSABLE;
 		goto out;
 	}
 	tr_net_embed(net, x, 1, u);
@@ -549,7 +549,7 @@ recognize_regions(const tr_model *model, const tr_features *feat, const uint8_t 
 	if (feat == NULL || feat->dim != model->net.d)
 	{
 		snprintf(err, errlen, "model uses feature kind \"%s\", unknown to this build", model->feature_kind);
-		return TR_DECODE_CORRUPT;
+		return TR_MODEL_UNUSABLE;
 	}
 	rc = tr_decode(data, len, max_pixels, img, NULL, err, errlen);
 	if (rc != TR_DECODE_OK)
@@ -569,7 +569,7 @@ recognize_regions(const tr_model *model, const tr_features *feat, const uint8_t 
 	{
 		snprintf(err, errlen, "face box is outside the %dx%d image", img->width, img->height);
 		tr_image_free(img);
-		return TR_DECODE_CORRUPT;
+		return TR_BOX_OUTSIDE;
 	}
 	*nregions = 1;
 	return TR_DECODE_OK;

@@ -110,6 +110,10 @@ tr_skip		tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, c
 						   tr_image *img, tr_box *region, double *sharpness,
 						   char *err, size_t errlen);
 
+/* Results of recognition besides the TR_DECODE_* codes of decode.h. */
+#define TR_MODEL_UNUSABLE	(-3)	/* feature kind unknown here, or its extraction failed */
+#define TR_BOX_OUTSIDE		(-4)	/* the face box does not overlap the image */
+
 /* One scored class of a recognition. */
 typedef struct tr_match
 {
@@ -121,7 +125,8 @@ typedef struct tr_match
 /*
  * Recognize one image with a parsed model: decode, face region (box or the whole
  * image), features, scores. Fills up to top_k matches, best first (*nmatches), and
- * the region used. Returns TR_DECODE_OK, or a TR_DECODE_* error with a message.
+ * the region used. Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or
+ * TR_BOX_OUTSIDE error with a message.
  */
 int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
 						 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
@@ -136,7 +141,7 @@ int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_
  * whole image when none is found); else the whole image. For face i < *nfaces:
  * regions[i], and nmatches[i] matches at matches[i * top_k], best first.
  * regions, nmatches hold TR_MAX_FACES entries, matches TR_MAX_FACES * top_k.
- * Returns TR_DECODE_OK, or a TR_DECODE_* error with a message.
+ * Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or TR_BOX_OUTSIDE error.
  */
 int			tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len,
 							   size_t max_pixels, const int *box, int top_k, tr_box *regions,

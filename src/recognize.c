@@ -280,6 +280,16 @@ training_recognize_model(PG_FUNCTION_ARGS)
 	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
 							(size_t) tr_max_image_pixels, has_box ? box : NULL, top_k,
 							regions, matches, nmatches, &nfaces, err, sizeof(err));
+	if (rc == TR_MODEL_UNUSABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model %s cannot recognize here: %s", text_to_cstring(ref), err),
+				 errhint("Check that this server has what the model's feature kind needs (e.g. the face networks in training.model_path).")));
+	if (rc == TR_BOX_OUTSIDE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", err),
+				 errhint("Pass a face box that overlaps the image, or none for the whole image.")));
 	if (rc != TR_DECODE_OK)
 		report_decode_error(rc, err, "image");
 

@@ -130,6 +130,17 @@ add(feed *f, uint8_t *data, size_t len, int cls, const int *box)
 		memcpy(it->box, box, sizeof(it->box));
 }
 
+static int
+failing_extract(const tr_features *self, const tr_image *img, tr_box r, float *out, char *err, size_t errlen)
+{
+	(void) self;
+	(void) img;
+	(void) r;
+	(void) out;
+	snprintf(err, errlen, "networks missing");
+	return -1;
+}
+
 /* Encode first, then add (argument evaluation order is unspecified). */
 #define ADD(enc, ...) do { uint8_t *e_ = (enc); add(&f, e_, len, __VA_ARGS__); } while (0)
 
@@ -227,6 +238,26 @@ test_pipeline(void)
 
 		CHECK(tr_recognize(&model, (const uint8_t *) "P5 1", 4, 0, NULL, 3, NULL, m, &nm, err, sizeof(err))
 			  == TR_DECODE_CORRUPT && nm == 0);
+	}
+	/* A face box outside the image, and a feature kind that fails, are their own errors. */
+	{
+		tr_match	m[3];
+		int			nm;
+		int			far_box[4] = {500, 500, 10, 10};
+		uint8_t    *d = face_image(0, 9, 92, 112, 0, &len);
+		static const tr_features failing = {"unit-failing", 3, failing_extract, NULL, NULL, 0};
+		tr_model	fm;
+
+		CHECK(tr_recognize(&model, d, len, 0, far_box, 3, NULL, m, &nm, err, sizeof(err)) == TR_BOX_OUTSIDE);
+		CHECK(tr_features_register(&failing, -1) == 0);
+		memset(&fm, 0, sizeof(fm));
+		snprintf(fm.feature_kind, sizeof(fm.feature_kind), "unit-failing");
+		CHECK(tr_net_alloc(&fm.net, 3, 0, 2, 16.0f) == 0);
+		fm.net.W2[0] = fm.net.W2[4] = 1.0f;
+		CHECK(tr_recognize(&fm, d, len, 0, NULL, 2, NULL, m, &nm, err, sizeof(err)) == TR_MODEL_UNUSABLE);
+		CHECK_MSG(strstr(err, "networks missing") != NULL, "%s", err);
+		tr_net_free(&fm.net);
+		free(d);
 	}
 
 	/* Same seed, same bytes. */
