@@ -212,33 +212,53 @@ hog(const float *g, int w, int h, int cw, int ch, float *out)
 				ncy = h / ch;
 	float	   *cells = calloc((size_t) ncx * ncy * HOG_BINS, sizeof(float));
 	int			n = 0;
+	int		   *xl = malloc(sizeof(int) * w),
+			   *xr = malloc(sizeof(int) * w),
+			   *cx = malloc(sizeof(int) * w);
 
+	/* Clamped neighbours and the cell of each column, once per image. */
+	for (int x = 0; x < w; x++)
+	{
+		xl[x] = x > 0 ? x - 1 : x;
+		xr[x] = x + 1 < w ? x + 1 : x;
+		cx[x] = (x / cw) * HOG_BINS;
+	}
 	for (int y = 0; y < ncy * ch; y++)
+	{
+		const float *row = g + y * w,
+				   *up = g + (y > 0 ? y - 1 : y) * w,
+				   *dn = g + (y + 1 < h ? y + 1 : y) * w;
+		float	   *crow = cells + (y / ch) * ncx * HOG_BINS;
+
 		for (int x = 0; x < ncx * cw; x++)
 		{
-			float		gx = g[y * w + (x + 1 < w ? x + 1 : x)] - g[y * w + (x > 0 ? x - 1 : x)];
-			float		gy = g[(y + 1 < h ? y + 1 : y) * w + x] - g[(y > 0 ? y - 1 : y) * w + x];
+			float		gx = row[xr[x]] - row[xl[x]];
+			float		gy = dn[x] - up[x];
 			float		mag = sqrtf(gx * gx + gy * gy);
 			float		ang = fast_atan2f(gy, gx);
 			float		pos;
 			int			b0,
 						b1;
 			float		f;
-			float	   *c;
+			float	   *cc = crow + cx[x];
 
 			if (ang < 0)
 				ang += (float) M_PI;
 			pos = ang / (float) M_PI * HOG_BINS - 0.5f;
 			if (pos < 0)
 				pos += HOG_BINS;
-			b0 = (int) floorf(pos);
+			b0 = (int) pos;
 			f = pos - b0;
-			b0 %= HOG_BINS;
-			b1 = (b0 + 1) % HOG_BINS;
-			c = cells + ((y / ch) * ncx + (x / cw)) * HOG_BINS;
-			c[b0] += mag * (1 - f);
-			c[b1] += mag * f;
+			if (b0 >= HOG_BINS)
+				b0 -= HOG_BINS;
+			b1 = b0 + 1 < HOG_BINS ? b0 + 1 : 0;
+			cc[b0] += mag * (1 - f);
+			cc[b1] += mag * f;
 		}
+	}
+	free(xl);
+	free(xr);
+	free(cx);
 	for (int by = 0; by + 1 < ncy; by++)
 		for (int bx = 0; bx + 1 < ncx; bx++)
 		{
@@ -336,23 +356,13 @@ mirror_sum(const tr_features *self, const tr_image *img, tr_box r, float *out,
 #define FACE_LBP_DIM (FACE_GRID * FACE_GRID * LBP_BINS)
 #define FACE_DIM (2 * FACE_LBP_DIM + (FACE_W / FACE_HOG_CW - 1) * (FACE_H / FACE_HOG_CH - 1) * 4 * HOG_BINS)
 
+/* Features of one grey face image g (FACE_W x FACE_H) into out (dim floats, normalised). */
 static int
-face_extract_once(const tr_features *self, const tr_image *img, tr_box r, float *out,
-			 char *err, size_t errlen)
+face_from_grey(const tr_features *self, const float *g, int *codes, float *out, char *err, size_t errlen)
 {
-	float	   *g = malloc(sizeof(float) * FACE_W * FACE_H);
-	int		   *codes = malloc(sizeof(int) * FACE_W * FACE_H);
 	int			n = 0,
 				k;
 
-	if (g == NULL || codes == NULL)
-	{
-		free(g);
-		free(codes);
-		snprintf(err, errlen, "out of memory extracting features");
-		return -1;
-	}
-	tr_grey_resample(img, r, FACE_W, FACE_H, g);
 	for (int rad = 1; rad <= 2; rad++)
 	{
 		lbp_codes(g, FACE_W, FACE_H, rad, codes);
@@ -363,8 +373,6 @@ face_extract_once(const tr_features *self, const tr_image *img, tr_box r, float 
 	k = hog(g, FACE_W, FACE_H, FACE_HOG_CW, FACE_HOG_CH, out + n);
 	tr_l2_normalize(out + n, k);
 	n += k;
-	free(g);
-	free(codes);
 	if (n != self->dim)
 	{
 		snprintf(err, errlen, "feature size mismatch (%d, expected %d)", n, self->dim);
@@ -374,11 +382,42 @@ face_extract_once(const tr_features *self, const tr_image *img, tr_box r, float 
 	return 0;
 }
 
+/*
+ * The face resampled once; its features plus those of its mirror image (the
+ * resampled grey image flipped, as resampling and mirroring commute).
+ */
 static int
 face_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 			 char *err, size_t errlen)
 {
-	return mirror_sum(self, img, r, out, err, errlen, face_extract_once);
+	float	   *g = malloc(sizeof(float) * FACE_W * FACE_H);
+	float	   *m = malloc(sizeof(float) * FACE_W * FACE_H);
+	float	   *tmp = malloc(sizeof(float) * self->dim);
+	int		   *codes = malloc(sizeof(int) * FACE_W * FACE_H);
+	int			rc = -1;
+
+	if (g == NULL || m == NULL || tmp == NULL || codes == NULL)
+	{
+		snprintf(err, errlen, "out of memory extracting features");
+		goto out;
+	}
+	tr_grey_resample(img, r, FACE_W, FACE_H, g);
+	for (int y = 0; y < FACE_H; y++)
+		for (int x = 0; x < FACE_W; x++)
+			m[y * FACE_W + x] = g[y * FACE_W + FACE_W - 1 - x];
+	if (face_from_grey(self, g, codes, out, err, errlen) != 0 ||
+		face_from_grey(self, m, codes, tmp, err, errlen) != 0)
+		goto out;
+	for (int i = 0; i < self->dim; i++)
+		out[i] += tmp[i];
+	tr_l2_normalize(out, self->dim);
+	rc = 0;
+out:
+	free(g);
+	free(m);
+	free(tmp);
+	free(codes);
+	return rc;
 }
 
 static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL, 0};
