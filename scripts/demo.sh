@@ -19,6 +19,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 say "build and install into $("$PG_CONFIG" --bindir)/.."
 make -s
+make -s models      # pretrained face networks from npm (@vladmandic/face-api, pinned, checksummed)
 make -s install
 make -s tools/training-import tools/gen-demo
 
