@@ -5,61 +5,33 @@
 #include "nn.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const float ag_mean[3] = {122.782f, 117.001f, 104.298f};
 
-static int fail(char *err, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static int
-fail(char *err, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, NN_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const nn_tensor *get(const nn_weights *w, char *err, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static const nn_tensor *
-get(const nn_weights *w, char *err, const char *fmt,...)
-{
-	char		name[256];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	return nn_weights_find(w, name, 0, err);
-}
-
 /* tf.separableConv2d(x, dw, pw, 1, 'same') + bias, from *x into *out. */
 static int
 separable(const nn_agegender *net, const char *prefix, const nn_map *x,
 		  nn_map *out, char *err)
 {
-	const nn_tensor *dw = get(&net->w, err, "%s/depthwise_filter", prefix);
-	const nn_tensor *pw = dw ? get(&net->w, err, "%s/pointwise_filter", prefix) : NULL;
-	const nn_tensor *b = pw ? get(&net->w, err, "%s/bias", prefix) : NULL;
+	const nn_tensor *dw = nn_weights_getf(&net->w, err, "%s/depthwise_filter", prefix);
+	const nn_tensor *pw = dw ? nn_weights_getf(&net->w, err, "%s/pointwise_filter", prefix) : NULL;
+	const nn_tensor *b = pw ? nn_weights_getf(&net->w, err, "%s/bias", prefix) : NULL;
 	nn_map		d;
 
 	if (!b)
 		return -1;
 	if (dw->size != (size_t) 9 * x->c || pw->ndim != 4 || pw->shape[2] != x->c ||
 		b->size != (size_t) pw->shape[3])
-		return fail(err, "layer \"%s\" does not match its input", prefix);
+		return nn_fail(err, "layer \"%s\" does not match its input", prefix);
 	if (nn_depthwise(x, dw->data, 3, 3, 1, NN_SAME, 0, &d) != 0)
-		return fail(err, "out of memory in gender network");
+		return nn_fail(err, "out of memory in gender network");
 	if (nn_conv2d(&d, pw->data, 1, 1, pw->shape[3], b->data, 1, NN_VALID, 0, out) != 0)
 	{
 		nn_map_free(&d);
-		return fail(err, "out of memory in gender network");
+		return nn_fail(err, "out of memory in gender network");
 	}
 	nn_map_free(&d);
 	return 0;
@@ -70,16 +42,16 @@ static int
 conv(const nn_agegender *net, const char *prefix, const nn_map *x, int stride,
 	 nn_map *out, char *err)
 {
-	const nn_tensor *f = get(&net->w, err, "%s/filters", prefix);
-	const nn_tensor *b = f ? get(&net->w, err, "%s/bias", prefix) : NULL;
+	const nn_tensor *f = nn_weights_getf(&net->w, err, "%s/filters", prefix);
+	const nn_tensor *b = f ? nn_weights_getf(&net->w, err, "%s/bias", prefix) : NULL;
 
 	if (!b)
 		return -1;
 	if (f->ndim != 4 || f->shape[2] != x->c || b->size != (size_t) f->shape[3])
-		return fail(err, "layer \"%s\" does not match its input", prefix);
+		return nn_fail(err, "layer \"%s\" does not match its input", prefix);
 	if (nn_conv2d(x, f->data, f->shape[0], f->shape[1], f->shape[3], b->data,
 				  stride, NN_SAME, 0, out) != 0)
-		return fail(err, "out of memory in gender network");
+		return nn_fail(err, "out of memory in gender network");
 	return 0;
 }
 
@@ -109,7 +81,7 @@ reduction_block(const nn_agegender *net, const char *prefix, nn_map *x,
 	if (activate)
 	{
 		if (relu_copy(x, &in) != 0)
-			return fail(err, "out of memory in gender network");
+			return nn_fail(err, "out of memory in gender network");
 	}
 	else
 		in = *x;
@@ -127,7 +99,7 @@ reduction_block(const nn_agegender *net, const char *prefix, nn_map *x,
 	if (nn_maxpool(&b, 3, 2, NN_SAME, &pool) != 0)
 	{
 		nn_map_free(&b);
-		fail(err, "out of memory in gender network");
+		nn_fail(err, "out of memory in gender network");
 		goto fail_in;
 	}
 	nn_map_free(&b);
@@ -141,7 +113,7 @@ reduction_block(const nn_agegender *net, const char *prefix, nn_map *x,
 	{
 		nn_map_free(&pool);
 		nn_map_free(&e);
-		fail(err, "block \"%s\" has unexpected shapes", prefix);
+		nn_fail(err, "block \"%s\" has unexpected shapes", prefix);
 		goto fail_in;
 	}
 	n = (size_t) e.h * e.w * e.c;
@@ -168,7 +140,7 @@ main_block(const nn_agegender *net, const char *prefix, nn_map *x, char *err)
 	size_t		n;
 
 	if (relu_copy(x, &cur) != 0)
-		return fail(err, "out of memory in gender network");
+		return nn_fail(err, "out of memory in gender network");
 	for (int i = 0; i < 3; i++)
 	{
 		if (i > 0)
@@ -185,7 +157,7 @@ main_block(const nn_agegender *net, const char *prefix, nn_map *x, char *err)
 	if (cur.h != x->h || cur.w != x->w || cur.c != x->c)
 	{
 		nn_map_free(&cur);
-		return fail(err, "block \"%s\" changes the shape", prefix);
+		return nn_fail(err, "block \"%s\" changes the shape", prefix);
 	}
 	n = (size_t) cur.h * cur.w * cur.c;
 	for (size_t i = 0; i < n; i++)
@@ -236,7 +208,7 @@ nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb, int width,
 	float		pooled[512];
 
 	if (nn_prepare(rgb, width, height, 112, 1, ag_mean, &x) != 0)
-		return fail(err, "invalid face image %dx%d", width, height);
+		return nn_fail(err, "invalid face image %dx%d", width, height);
 	if (conv(net, "entry_flow/conv_in", &x, 2, &y, err) != 0)
 	{
 		nn_map_free(&x);
@@ -262,7 +234,7 @@ nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb, int width,
 	{
 		nn_map_free(&y);
 		nn_map_free(&x);
-		return fail(err, "gender network: unexpected feature shape");
+		return nn_fail(err, "gender network: unexpected feature shape");
 	}
 	nn_map_free(&y);
 	memcpy(pooled, x.d, sizeof(pooled));

@@ -6,7 +6,6 @@
 #include "nn.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +18,6 @@ static const double anchors[NUM_ANCHORS][2] = {
 	{1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061},
 	{4.266906, 5.178857}, {9.041765, 10.66308},
 };
-
-static int fail(char *err, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static int
-fail(char *err, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, NN_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int
 nn_detector_load(nn_detector *net, const char *dir, char *err)
@@ -131,9 +117,9 @@ nn_detector_forward(const nn_detector *net, const uint8_t *rgb, int width,
 				y;
 
 	if (input_size < 64 || input_size > 2048 || input_size % 32 != 0)
-		return fail(err, "detector input size must be a multiple of 32 between 64 and 2048");
+		return nn_fail(err, "detector input size must be a multiple of 32 between 64 and 2048");
 	if (nn_prepare(rgb, width, height, input_size, 0, det_mean, &x) != 0)
-		return fail(err, "invalid image %dx%d", width, height);
+		return nn_fail(err, "invalid image %dx%d", width, height);
 	if (nn_conv2d(&x, W(net, "conv0/filters"), 3, 3, 16, W(net, "conv0/bias"),
 				  1, NN_VALID, 0, &y) != 0)
 		goto oom;
@@ -154,7 +140,7 @@ nn_detector_forward(const nn_detector *net, const uint8_t *rgb, int width,
 	return 0;
 oom:
 	nn_map_free(&x);
-	return fail(err, "out of memory in face detector");
+	return nn_fail(err, "out of memory in face detector");
 }
 
 static double
@@ -240,7 +226,7 @@ nn_detect(const nn_detector *net, const uint8_t *rgb, int width, int height,
 		free(c);
 		free(dropped);
 		nn_map_free(&out);
-		return fail(err, "out of memory in face detector");
+		return nn_fail(err, "out of memory in face detector");
 	}
 	for (int row = 0; row < cells; row++)
 		for (int col = 0; col < cells; col++)
@@ -284,7 +270,7 @@ nn_detect(const nn_detector *net, const uint8_t *rgb, int width, int height,
 	{
 		free(c);
 		free(dropped);
-		return fail(err, "out of memory in face detector");
+		return nn_fail(err, "out of memory in face detector");
 	}
 	kept = 0;
 	for (int i = 0; i < n; i++)

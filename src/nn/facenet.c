@@ -4,62 +4,34 @@
  */
 #include "nn.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const float facenet_mean[3] = {122.782f, 117.001f, 104.298f};
 
-static int fail(char *err, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static int
-fail(char *err, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, NN_ERRLEN, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const nn_tensor *get(const nn_weights *w, char *err, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static const nn_tensor *
-get(const nn_weights *w, char *err, const char *fmt,...)
-{
-	char		name[256];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	return nn_weights_find(w, name, 0, err);
-}
-
 /* conv + bias, then the scale layer (x * weights + biases), then ReLU. */
 static int
 conv_layer(const nn_facenet *net, const char *prefix, const nn_map *in,
 		   int stride, nn_pad pad, int relu, nn_map *out, char *err)
 {
-	const nn_tensor *f = get(&net->w, err, "%s/conv/filters", prefix);
-	const nn_tensor *b = f ? get(&net->w, err, "%s/conv/bias", prefix) : NULL;
-	const nn_tensor *sw = b ? get(&net->w, err, "%s/scale/weights", prefix) : NULL;
-	const nn_tensor *sb = sw ? get(&net->w, err, "%s/scale/biases", prefix) : NULL;
+	const nn_tensor *f = nn_weights_getf(&net->w, err, "%s/conv/filters", prefix);
+	const nn_tensor *b = f ? nn_weights_getf(&net->w, err, "%s/conv/bias", prefix) : NULL;
+	const nn_tensor *sw = b ? nn_weights_getf(&net->w, err, "%s/scale/weights", prefix) : NULL;
+	const nn_tensor *sb = sw ? nn_weights_getf(&net->w, err, "%s/scale/biases", prefix) : NULL;
 	int			cout;
 	size_t		n;
 
 	if (!sb)
 		return -1;
 	if (f->ndim != 4 || f->shape[2] != in->c)
-		return fail(err, "tensor \"%s/conv/filters\" does not match its input", prefix);
+		return nn_fail(err, "tensor \"%s/conv/filters\" does not match its input", prefix);
 	cout = f->shape[3];
 	if ((int) b->size != cout || (int) sw->size != cout || (int) sb->size != cout)
-		return fail(err, "layer \"%s\" has inconsistent tensor sizes", prefix);
+		return nn_fail(err, "layer \"%s\" has inconsistent tensor sizes", prefix);
 	if (nn_conv2d(in, f->data, f->shape[0], f->shape[1], cout, b->data,
 				  stride, pad, 0, out) != 0)
-		return fail(err, "out of memory in layer \"%s\"", prefix);
+		return nn_fail(err, "out of memory in layer \"%s\"", prefix);
 	n = (size_t) out->h * out->w;
 	for (size_t i = 0; i < n; i++)
 	{
@@ -98,7 +70,7 @@ residual(const nn_facenet *net, const char *name, nn_map *x, char *err)
 	if (b.h != x->h || b.w != x->w || b.c != x->c)
 	{
 		nn_map_free(&b);
-		return fail(err, "residual block \"%s\" changes the shape", name);
+		return nn_fail(err, "residual block \"%s\" changes the shape", name);
 	}
 	n = (size_t) b.h * b.w * b.c;
 	for (size_t i = 0; i < n; i++)
@@ -138,14 +110,14 @@ residual_down(const nn_facenet *net, const char *name, nn_map *x, char *err)
 	if (nn_avgpool_valid(x, 2, 2, &pool) != 0)
 	{
 		nn_map_free(&b);
-		return fail(err, "out of memory in block \"%s\"", name);
+		return nn_fail(err, "out of memory in block \"%s\"", name);
 	}
 	if (b.h > pool.h || b.w > pool.w || b.c < pool.c ||
 		nn_map_alloc(&r, pool.h, pool.w, b.c) != 0)
 	{
 		nn_map_free(&b);
 		nn_map_free(&pool);
-		return fail(err, "block \"%s\" has unexpected shapes", name);
+		return nn_fail(err, "block \"%s\" has unexpected shapes", name);
 	}
 	for (int y = 0; y < r.h; y++)
 		for (int xx = 0; xx < r.w; xx++)
@@ -203,7 +175,7 @@ nn_facenet_descriptor(const nn_facenet *net, const uint8_t *rgb, int width,
 	float		avg[256];
 
 	if (nn_prepare(rgb, width, height, NN_FACENET_INPUT, 1, facenet_mean, &x) != 0)
-		return fail(err, "invalid face image %dx%d", width, height);
+		return nn_fail(err, "invalid face image %dx%d", width, height);
 	if (conv_layer(net, "conv32_down", &x, 2, NN_VALID, 1, &y, err) != 0)
 	{
 		nn_map_free(&x);
@@ -213,7 +185,7 @@ nn_facenet_descriptor(const nn_facenet *net, const uint8_t *rgb, int width,
 	if (nn_maxpool(&y, 3, 2, NN_VALID, &x) != 0)
 	{
 		nn_map_free(&y);
-		return fail(err, "out of memory in face descriptor");
+		return nn_fail(err, "out of memory in face descriptor");
 	}
 	nn_map_free(&y);
 	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
@@ -232,7 +204,7 @@ nn_facenet_descriptor(const nn_facenet *net, const uint8_t *rgb, int width,
 	if (!fc || x.c != 256)
 	{
 		nn_map_free(&x);
-		return fc ? fail(err, "face descriptor: unexpected depth %d", x.c) : -1;
+		return fc ? nn_fail(err, "face descriptor: unexpected depth %d", x.c) : -1;
 	}
 	/* Global average pool, then the fully connected layer. */
 	memset(sum, 0, sizeof(sum));

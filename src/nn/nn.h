@@ -45,6 +45,11 @@ extern void nn_weights_free(nn_weights *w);
 /* Find a tensor by name with the expected number of elements (0: any). */
 extern const nn_tensor *nn_weights_find(const nn_weights *w, const char *name,
 										size_t size, char *err);
+/* nn_weights_find by a printf-formatted name, any size. */
+extern const nn_tensor *nn_weights_getf(const nn_weights *w, char *err, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+/* Format an error message into err (NN_ERRLEN) and return -1. */
+extern int	nn_fail(char *err, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 /* ---- operations ---- */
 

@@ -15,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-
-static int
-fail(char *err, const char *fmt,...)
+/* Format a message into err; return -1 for "return nn_fail(...)". */
+int
+nn_fail(char *err, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -26,6 +25,19 @@ fail(char *err, const char *fmt,...)
 	vsnprintf(err, NN_ERRLEN, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* Find a tensor by a printf-formatted name, any size. */
+const nn_tensor *
+nn_weights_getf(const nn_weights *w, char *err, const char *fmt,...)
+{
+	char		name[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	return nn_weights_find(w, name, 0, err);
 }
 
 /* Read a whole file; NULL with err set on failure. */
@@ -38,27 +50,27 @@ read_file(const char *path, size_t *len, char *err)
 
 	if (!f)
 	{
-		fail(err, "could not open model file \"%s\"", path);
+		nn_fail(err, "could not open model file \"%s\"", path);
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
 	{
 		fclose(f);
-		fail(err, "could not read model file \"%s\"", path);
+		nn_fail(err, "could not read model file \"%s\"", path);
 		return NULL;
 	}
 	buf = malloc((size_t) n + 1);
 	if (!buf)
 	{
 		fclose(f);
-		fail(err, "out of memory reading \"%s\"", path);
+		nn_fail(err, "out of memory reading \"%s\"", path);
 		return NULL;
 	}
 	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
 	{
 		free(buf);
 		fclose(f);
-		fail(err, "could not read model file \"%s\"", path);
+		nn_fail(err, "could not read model file \"%s\"", path);
 		return NULL;
 	}
 	fclose(f);
@@ -97,22 +109,22 @@ decode_tensor(const cJSON *e, const unsigned char *buf, size_t len,
 				min = 0.0;
 
 	if (!cJSON_IsString(name) || !cJSON_IsArray(shape) || !cJSON_IsString(dtype))
-		return fail(err, "weights manifest entry lacks name, shape or dtype");
+		return nn_fail(err, "weights manifest entry lacks name, shape or dtype");
 	if (strcmp(dtype->valuestring, "float32") != 0)
-		return fail(err, "tensor \"%s\": unsupported dtype \"%s\"",
+		return nn_fail(err, "tensor \"%s\": unsupported dtype \"%s\"",
 					name->valuestring, dtype->valuestring);
 	if (cJSON_GetArraySize(shape) > 4)
-		return fail(err, "tensor \"%s\": more than 4 dimensions", name->valuestring);
+		return nn_fail(err, "tensor \"%s\": more than 4 dimensions", name->valuestring);
 	t->ndim = 0;
 	cJSON_ArrayForEach(dim, shape)
 	{
 		if (!cJSON_IsNumber(dim) || dim->valuedouble < 1 || dim->valuedouble > 1e7)
-			return fail(err, "tensor \"%s\": bad shape", name->valuestring);
+			return nn_fail(err, "tensor \"%s\": bad shape", name->valuestring);
 		t->shape[t->ndim++] = (int) dim->valuedouble;
 		size *= (size_t) dim->valuedouble;
 	}
 	if (size > ((size_t) 1 << 28))
-		return fail(err, "tensor \"%s\": too large", name->valuestring);
+		return nn_fail(err, "tensor \"%s\": too large", name->valuestring);
 	if (q)
 	{
 		const cJSON *qd = cJSON_GetObjectItemCaseSensitive(q, "dtype");
@@ -120,25 +132,25 @@ decode_tensor(const cJSON *e, const unsigned char *buf, size_t len,
 		const cJSON *qm = cJSON_GetObjectItemCaseSensitive(q, "min");
 
 		if (!cJSON_IsString(qd) || !cJSON_IsNumber(qs) || !cJSON_IsNumber(qm))
-			return fail(err, "tensor \"%s\": unsupported quantization", name->valuestring);
+			return nn_fail(err, "tensor \"%s\": unsupported quantization", name->valuestring);
 		if (strcmp(qd->valuestring, "uint8") == 0)
 			qbytes = 1;
 		else if (strcmp(qd->valuestring, "uint16") == 0)
 			qbytes = 2;
 		else
-			return fail(err, "tensor \"%s\": unsupported quantization dtype \"%s\"",
+			return nn_fail(err, "tensor \"%s\": unsupported quantization dtype \"%s\"",
 						name->valuestring, qd->valuestring);
 		scale = qs->valuedouble;
 		min = qm->valuedouble;
 	}
 	if (*off > len || len - *off < size * (size_t) qbytes)
-		return fail(err, "tensor \"%s\": weight file too short", name->valuestring);
+		return nn_fail(err, "tensor \"%s\": weight file too short", name->valuestring);
 
 	t->size = size;
 	t->name = strdup(name->valuestring);
 	t->data = malloc(size * sizeof(float));
 	if (!t->name || !t->data)
-		return fail(err, "out of memory loading weights");
+		return nn_fail(err, "out of memory loading weights");
 
 	const unsigned char *p = buf + *off;
 
@@ -167,7 +179,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 	if (!cJSON_IsArray(root))
 	{
 		cJSON_Delete(root);
-		return fail(err, "weights manifest is not a JSON array");
+		return nn_fail(err, "weights manifest is not a JSON array");
 	}
 	cJSON_ArrayForEach(group, root)
 	{
@@ -176,7 +188,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 		if (!cJSON_IsArray(ws))
 		{
 			cJSON_Delete(root);
-			return fail(err, "weights manifest group lacks \"weights\"");
+			return nn_fail(err, "weights manifest group lacks \"weights\"");
 		}
 		total += cJSON_GetArraySize(ws);
 	}
@@ -184,7 +196,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 	if (!w->t)
 	{
 		cJSON_Delete(root);
-		return fail(err, "out of memory loading weights");
+		return nn_fail(err, "out of memory loading weights");
 	}
 
 	cJSON_ArrayForEach(group, root)
@@ -199,7 +211,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 
 		if (!cJSON_IsArray(paths))
 		{
-			rc = fail(err, "weights manifest group lacks \"paths\"");
+			rc = nn_fail(err, "weights manifest group lacks \"paths\"");
 			break;
 		}
 		/* Concatenate the shards of the group. */
@@ -212,7 +224,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 
 			if (!cJSON_IsString(path) || strchr(path->valuestring, '/') != NULL)
 			{
-				rc = fail(err, "weights manifest has a bad shard path");
+				rc = nn_fail(err, "weights manifest has a bad shard path");
 				break;
 			}
 			snprintf(full, sizeof(full), "%s/%s", dir, path->valuestring);
@@ -226,7 +238,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 			if (!nbuf)
 			{
 				free(part);
-				rc = fail(err, "out of memory loading weights");
+				rc = nn_fail(err, "out of memory loading weights");
 				break;
 			}
 			buf = nbuf;
@@ -285,13 +297,13 @@ nn_weights_find(const nn_weights *w, const char *name, size_t size, char *err)
 		{
 			if (size != 0 && w->t[i].size != size)
 			{
-				fail(err, "tensor \"%s\" has %zu values, expected %zu",
+				nn_fail(err, "tensor \"%s\" has %zu values, expected %zu",
 					 name, w->t[i].size, size);
 				return NULL;
 			}
 			return &w->t[i];
 		}
 	}
-	fail(err, "tensor \"%s\" is missing from the model", name);
+	nn_fail(err, "tensor \"%s\" is missing from the model", name);
 	return NULL;
 }
