@@ -766,7 +766,7 @@ BEGIN
     RETURN training._page(
         (SELECT count(*) FROM training.classes c WHERE c.dataset_id = list_classes.dataset_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._class_json(c))        -- in the subquery's order
+        (SELECT jsonb_agg(training._class_json(c) ORDER BY c.time_created, c.id)
            FROM (SELECT * FROM training.classes x WHERE x.dataset_id = list_classes.dataset_id
                   ORDER BY x.time_created, x.id
                   LIMIT list_classes."limit" OFFSET list_classes."offset") c));
@@ -857,7 +857,7 @@ BEGIN
     RETURN training._page(
         (SELECT count(*) FROM training.images i WHERE i.class_id = list_images.class_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._image_json(i))        -- in the subquery's order
+        (SELECT jsonb_agg(training._image_json(i) ORDER BY i.time_created, i.id)
            FROM (SELECT * FROM training.images x WHERE x.class_id = list_images.class_id
                   ORDER BY x.time_created, x.id
                   LIMIT list_images."limit" OFFSET list_images."offset") i));
@@ -1064,8 +1064,9 @@ CREATE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" intege
 BEGIN
     PERFORM training._check_page("limit", "offset");
     RETURN training._page((SELECT count(*) FROM training.models), "limit", "offset",
-        (SELECT jsonb_agg(training._model_json(m.id,      -- in the subquery's order
-                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id)))
+        (SELECT jsonb_agg(training._model_json(m.id,
+                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id))
+                    ORDER BY m.time_created, m.id)
            FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
                   LIMIT list_models."limit" OFFSET list_models."offset") m));
 END $$;
