@@ -40,12 +40,12 @@ tr_config_default(tr_config *cfg, tr_type type)
 
 /* The face filters on one face region: min_face_size, then sharpness. */
 static tr_skip
-check_face(const tr_config *cfg, const tr_image *img, tr_box r, double *sharpness,
-		   char *err, size_t errlen)
+check_face(const tr_config *cfg, const tr_image *img, tr_box r, int detected,
+		   double *sharpness, char *err, size_t errlen)
 {
 	double		sh;
 
-	if ((r.w < r.h ? r.w : r.h) < cfg->min_face_size)
+	if (tr_face_side(img, r, detected) < cfg->min_face_size)
 	{
 		snprintf(err, errlen, "face of %dx%d is smaller than min_face_size %d",
 				 r.w, r.h, cfg->min_face_size);
@@ -81,12 +81,12 @@ locate_face(const tr_config *cfg, const tr_features *feat, const tr_image *img,
 	if (n <= 0)
 	{
 		tr_face_region(img, NULL, r);
-		return check_face(cfg, img, *r, sharpness, err, errlen);
+		return check_face(cfg, img, *r, 0, sharpness, err, errlen);
 	}
 	for (int i = 0; i < n; i++)
 	{
 		double		sh = -1;
-		tr_skip		s = check_face(cfg, img, faces[i], &sh, why, sizeof(why));
+		tr_skip		s = check_face(cfg, img, faces[i], 1, &sh, why, sizeof(why));
 
 		if (s == TR_SKIP_NONE)
 		{
@@ -137,7 +137,7 @@ tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int 
 			s = TR_SKIP_BOX_OUTSIDE;
 		}
 		else
-			s = check_face(cfg, &img, r, sharpness, err, errlen);
+			s = check_face(cfg, &img, r, 0, sharpness, err, errlen);
 		if (s != TR_SKIP_NONE)
 		{
 			tr_image_free(&img);

@@ -217,3 +217,16 @@ tr_sharpness(const tr_image *img, tr_box r)
 	tr_grey_resample(img, r, TR_SHARPNESS_SIDE, TR_SHARPNESS_SIDE, g);
 	return tr_laplacian_variance(g, TR_SHARPNESS_SIDE, TR_SHARPNESS_SIDE);
 }
+
+/*
+ * The size min_face_size judges: the smaller side of the face region. A detected
+ * face that fills most of the image (a face crop, such as ORL's) is judged by the
+ * image, as the whole image is the face region of an undetected crop.
+ */
+int
+tr_face_side(const tr_image *img, tr_box r, int detected)
+{
+	if (detected && r.w * 10 >= img->width * 6 && r.h * 10 >= img->height * 5)
+		r = (tr_box) {0, 0, img->width, img->height};
+	return r.w < r.h ? r.w : r.h;
+}

@@ -27,6 +27,9 @@ typedef struct tr_box
  */
 int			tr_face_region(const tr_image *img, const int *box, tr_box *out);
 
+/* The side min_face_size judges; a detected face filling the image counts as the image. */
+int			tr_face_side(const tr_image *img, tr_box r, int detected);
+
 /*
  * Grey values (0..255, as float) of region r resampled to ow x oh: area average
  * along an axis that shrinks, bilinear (pixel centres aligned) along one that

@@ -175,4 +175,21 @@ test_quality(void)
 	box[0] = 2147483600; box[1] = 0; box[2] = 2147483600; box[3] = 10;
 	CHECK(tr_face_region(&img, box, &r) == -1);
 	tr_image_free(&img);
+
+	/* min_face_size's side: a detected face filling a crop counts as the crop. */
+	{
+		tr_image	crop = {92, 112, 1, NULL};
+		tr_box		face = {9, 20, 75, 80};
+		tr_box		small = {30, 40, 40, 45};
+
+		CHECK(tr_face_side(&crop, face, 1) == 92);
+		CHECK(tr_face_side(&crop, face, 0) == 75);
+		CHECK(tr_face_side(&crop, small, 1) == 40);
+	}
+	{
+		tr_image	photo = {640, 480, 3, NULL};
+		tr_box		face = {200, 100, 150, 180};
+
+		CHECK(tr_face_side(&photo, face, 1) == 150);
+	}
 }
