@@ -2,34 +2,36 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
 PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
-	src/guc.o src/launcher.o src/worker.o src/store.o src/recognize.o
+	src/guc.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
-CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o
+CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o src/trconfig.o
 # Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
 NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o src/nn/face.o
 CORE_OBJS += $(NN_OBJS) src/deepfeat.o
 
 OBJS = $(PG_OBJS) $(CORE_OBJS)
 
-# The install script is assembled from sql/install/*.sql in name order.
+# The install script is assembled from sql/install/*.sql in name order; databases made by an
+# earlier release move up with the upgrade scripts sql/training--FROM--TO.sql (one per catalog change).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
 
 # Server headers as system headers, so -Wextra judges only our code.
-PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) \
+PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --includedir-server) \
 	-I/usr/include/x86_64-linux-gnu/openblas-pthread
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS = foundation access postgrest pipeline deep
+REGRESS = foundation access postgrest pipeline lifecycle deep
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # Isolation specs: test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out.

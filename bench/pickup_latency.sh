@@ -58,7 +58,11 @@ DECLARE
   ds uuid := (training.create_dataset(name => 'bench', type => 'landmark')->>'id')::uuid;
   x uuid;
 BEGIN
-  PERFORM training.create_class(dataset_id => ds, label => 'only');
+  -- Two tiny classes: a training needs two classes with images (it is refused at creation otherwise).
+  FOR k IN 1..2 LOOP
+    PERFORM training.add_image((training.create_class(dataset_id => ds, label => 'class ' || k) ->> 'id')::uuid,
+                               convert_to(E'P5\n8 8\n255\n', 'UTF8') || decode(repeat('80', 64), 'hex'));
+  END LOOP;
   COMMIT;
   FOR i IN 1..n LOOP
     x := (training.create_training(source_dataset_id => ds, output_model_name => 'bench')->>'id')::uuid;

@@ -69,6 +69,26 @@ SELECT '' AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
 FROM (SELECT "classes".* FROM "pgrst_source" AS "classes") _postgrest_t;
 COMMIT;
 
+-- POST /images, one per class (a training needs two classes with images): bytea as "\x..." text.
+SELECT '\x' || encode(convert_to(E'P5\n8 8\n255\n', 'UTF8') || decode(repeat('80', 64), 'hex'), 'hex') AS pgm \gset
+BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
+SELECT set_config('search_path', '"training", "public"', true),
+       set_config('role', 'regress_ann', true),
+       set_config('request.jwt.claims', '{"role":"regress_ann"}', true) \gset
+WITH pgrst_source AS (
+  INSERT INTO "training"."images"("class_id", "data")
+  SELECT "pgrst_body"."class_id", "pgrst_body"."data"
+  FROM (SELECT (SELECT json_agg(json_build_object('class_id', c.id, 'data', :'pgm')) FROM training.classes c
+                 WHERE c.dataset_id = :'ann_ds') AS json_data) pgrst_payload,
+  LATERAL (SELECT "class_id", "data" FROM json_to_recordset(pgrst_payload.json_data)
+           AS _("class_id" uuid, "data" bytea) ) pgrst_body
+  RETURNING "training"."images".*
+)
+SELECT '' AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
+       array[]::text[] AS header, ''::text AS body
+FROM (SELECT "images".* FROM "pgrst_source" AS "images") _postgrest_t;
+COMMIT;
+
 -- POST /trainings  {"source_dataset_id": ..., "output_model_name": "ann model", "config": {}}:
 -- the table insert, with the defaults and checks of create_training.
 BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;

@@ -348,7 +348,8 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 			nskipped++;
 		}
 		tr_image_free(&img);
-		if (cb->progress && (seen % 16) == 0)
+		/* Every image: the worker writes it when training.progress_interval has passed. */
+		if (cb->progress)
 		{
 			double		f = cfg->expected_images > 0 ? (double) seen / cfg->expected_images : 0;
 

@@ -1,12 +1,13 @@
 /*
  * recognize.c: the pipeline inside the server: training.max_image_pixels, the
- * image-decoding trigger on training.images, recognition with a cached model, and
- * the per-image check of dataset evaluation. No SPI: the SQL wrappers in
- * sql/install/30_pipeline.sql look rows up and pass what is needed.
+ * image-decoding trigger on training.images, recognize() with a cached model, and
+ * check_image(), the per-image check of dataset evaluation. Rows are read through
+ * store_api.c, with the caller's rights.
  */
 #include "postgres.h"
 
 #include <cblas.h>
+#include <math.h>
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -25,7 +26,9 @@
 #include "deepfeat.h"
 #include "pipeline.h"
 #include "quality.h"
+#include "config.h"
 #include "recognize.h"
+#include "store_api.h"
 
 int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 
@@ -33,6 +36,8 @@ PG_FUNCTION_INFO_V1(training_images_decode);
 PG_FUNCTION_INFO_V1(training_recognize_model);
 PG_FUNCTION_INFO_V1(training_model_cached);
 PG_FUNCTION_INFO_V1(training_check_image);
+PG_FUNCTION_INFO_V1(training_recognize);
+PG_FUNCTION_INFO_V1(training_check_image_config);
 
 /* Define training.max_image_pixels (_PG_init). */
 void
@@ -175,7 +180,7 @@ cache_add(const pg_uuid_t *id, bytea *params)
 	return slot;
 }
 
-/* training._model_cached(version_id uuid) → whether this backend holds the model for this role. */
+/* training._model_cached(version_id uuid) of the 0.1.0 catalog: whether this backend holds the model for this role. */
 Datum
 training_model_cached(PG_FUNCTION_ARGS)
 {
@@ -198,24 +203,38 @@ json_match(StringInfo s, const tr_model *m, const tr_match *x, bool with_label)
 	appendStringInfo(s, ", \"confidence\": %.6f, \"distance\": %.6f", x->confidence, x->distance);
 }
 
-/*
- * training._recognize(version_id uuid, parameters bytea, model_ref text, image bytea,
- * max_distance float8, top_k int, face_box int[]) → jsonb: the recognition JSON of
- * DESIGN.md without "reference" (the SQL wrapper adds it). parameters may be NULL
- * when the model is cached.
- */
-Datum
-training_recognize_model(PG_FUNCTION_ARGS)
+/* Refuse bad recognize() arguments (22023). */
+static void
+check_recognize_args(bool image_null, double max_distance, bool max_distance_null, int top_k, bool top_k_null)
 {
-	pg_uuid_t  *id;
-	text	   *ref;
-	bytea	   *image;
-	double		max_distance;
-	int			top_k;
-	int			box[4];
-	bool		has_box = false;
-	cached_model *cm;
-	const tr_model *m;
+	if (image_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("image must not be null"),
+				 errhint("Pass the encoded image bytes (JPEG, PNG, PGM or PPM) as bytea.")));
+	if (max_distance_null || isnan(max_distance) || max_distance < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 max_distance_null ? errmsg("max_distance must be a number >= 0, got NULL")
+				 : errmsg("max_distance must be a number >= 0, got %g", max_distance),
+				 errhint("Distances are between 0 and 2: pass 1.0 (the default), or 2 to always get the closest label.")));
+	if (top_k_null || top_k < 1 || top_k > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 top_k_null ? errmsg("top_k must be between 1 and 1000, got NULL")
+				 : errmsg("top_k must be between 1 and 1000, got %d", top_k),
+				 errhint("Pass top_k => 3 for the three closest classes.")));
+}
+
+/*
+ * Recognize image with a cached model: the recognition JSON of DESIGN.md, with each detection's
+ * class "reference" when with_reference (read under the caller's row-level security; SPI must be
+ * connected then).
+ */
+static Datum
+recognize_json(const tr_model *m, const char *ref, bytea *image, double max_distance, int top_k,
+			   const int *box, bool with_reference)
+{
 	tr_box		regions[TR_MAX_FACES];
 	int			nmatches[TR_MAX_FACES];
 	tr_match   *matches;
@@ -224,20 +243,138 @@ training_recognize_model(PG_FUNCTION_ARGS)
 	char		err[TR_ERRLEN];
 	StringInfoData s;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
+	/* Recognition is one small product per image: OpenBLAS threads only add overhead here. */
+	if (!blas_single)
+	{
+		openblas_set_num_threads(1);
+		blas_single = true;
+	}
+	if (top_k > m->net.c)
+		top_k = m->net.c;
+	matches = palloc(sizeof(tr_match) * TR_MAX_FACES * top_k);
+	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
+							(size_t) tr_max_image_pixels, box, top_k,
+							regions, matches, nmatches, &nfaces, err, sizeof(err));
+	if (rc == TR_MODEL_UNUSABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model %s cannot recognize here: %s", ref, err),
+				 errhint("Check that this server has what the model's feature kind needs (e.g. the face networks in training.model_path).")));
+	if (rc == TR_BOX_OUTSIDE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", err),
+				 errhint("Pass a face box that overlaps the image, or none for the whole image.")));
+	if (rc != TR_DECODE_OK)
+		report_decode_error(rc, err, "image");
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"model\": ");
+	escape_json(&s, ref);
+	appendStringInfoString(&s, ", \"detections\": [");
+	for (int f = 0; f < nfaces; f++)
+	{
+		const tr_match *best = &matches[f * top_k];
+		bool		within = nmatches[f] > 0 && best->distance <= max_distance;
+
+		if (f > 0)
+			appendStringInfoString(&s, ", ");
+		appendStringInfo(&s, "{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, ",
+						 regions[f].x, regions[f].y, regions[f].w, regions[f].h);
+		if (nmatches[f] > 0)
+			json_match(&s, m, best, within);
+		else
+			appendStringInfoString(&s, "\"label\": null, \"class_id\": null, \"confidence\": null, \"distance\": null");
+		if (with_reference)
+		{
+			char	   *cref = within ? store_api_class_reference(m->class_ids[best->class_index]) : NULL;
+
+			appendStringInfoString(&s, ", \"reference\": ");
+			if (cref)
+				escape_json(&s, cref);
+			else
+				appendStringInfoString(&s, "null");
+		}
+		appendStringInfoString(&s, ", \"top_k\": [");
+		for (int k = 0; k < nmatches[f]; k++)
+		{
+			if (k > 0)
+				appendStringInfoString(&s, ", ");
+			appendStringInfoChar(&s, '{');
+			json_match(&s, m, &matches[f * top_k + k], true);
+			appendStringInfoChar(&s, '}');
+		}
+		appendStringInfoString(&s, "]}");
+	}
+	appendStringInfoString(&s, "]}");
+	pfree(matches);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+}
+
+/*
+ * training.recognize(model text, image bytea, max_distance float8, top_k int) → jsonb. The model
+ * is resolved and its parameters read with the caller's rights; parsed models are cached per
+ * version and role.
+ */
+Datum
+training_recognize(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum		vid;
+	int32		number;
+	char	   *name;
+	char	   *ref;
+	cached_model *cm;
+	Datum		result;
+
+	check_recognize_args(PG_ARGISNULL(1), PG_ARGISNULL(2) ? 0 : PG_GETARG_FLOAT8(2), PG_ARGISNULL(2),
+						 PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3), PG_ARGISNULL(3));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model reference must not be empty"),
+				 errhint("Pass a model name, \"name==N\" for version N, or a model or version id.")));
+	SPI_connect();
+	MemoryContextSwitchTo(caller);
+	store_api_resolve_version(PG_GETARG_TEXT_PP(0), &vid, &number, &name);
+	ref = psprintf("%s==%d", name, number);
+	cm = cache_find(DatumGetUUIDP(vid));
+	if (cm == NULL)
+	{
+		bytea	   *params = store_api_parameters(vid);
+
+		if (params == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("model version %s not found", ref)));
+		cm = cache_add(DatumGetUUIDP(vid), params);
+	}
+	result = recognize_json(&cm->model, ref, PG_GETARG_BYTEA_PP(1), PG_GETARG_FLOAT8(2),
+							PG_GETARG_INT32(3), NULL, true);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * training._recognize(version_id uuid, parameters bytea, model_ref text, image bytea,
+ * max_distance float8, top_k int, face_box int[]) → jsonb, of the 0.1.0 catalog: kept so that
+ * recognize() keeps working between installing this library and ALTER EXTENSION UPDATE.
+ */
+Datum
+training_recognize_model(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id;
+	int			box[4];
+	bool		has_box = false;
+	cached_model *cm;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("training._recognize() arguments must not be null")));
+	check_recognize_args(PG_ARGISNULL(3), PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4), PG_ARGISNULL(4),
+						 PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5), PG_ARGISNULL(5));
 	id = PG_GETARG_UUID_P(0);
-	ref = PG_GETARG_TEXT_PP(2);
-	image = PG_GETARG_BYTEA_PP(3);
-	max_distance = PG_GETARG_FLOAT8(4);
-	top_k = PG_GETARG_INT32(5);
-	if (top_k < 1 || top_k > 1000)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("top_k must be between 1 and 1000, got %d", top_k),
-				 errhint("Pass top_k => 3 for the three closest classes.")));
 	if (!PG_ARGISNULL(6))
 	{
 		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(6);
@@ -256,7 +393,6 @@ training_recognize_model(PG_FUNCTION_ARGS)
 			box[i] = DatumGetInt32(elems[i]);
 		has_box = true;
 	}
-
 	cm = cache_find(id);
 	if (cm == NULL)
 	{
@@ -266,82 +402,23 @@ training_recognize_model(PG_FUNCTION_ARGS)
 					 errmsg("training._recognize() needs the parameters of a model not cached yet")));
 		cm = cache_add(id, PG_GETARG_BYTEA_PP(1));
 	}
-	m = &cm->model;
-
-	/* Recognition is one small product per image: OpenBLAS threads only add overhead here. */
-	if (!blas_single)
-	{
-		openblas_set_num_threads(1);
-		blas_single = true;
-	}
-	if (top_k > m->net.c)
-		top_k = m->net.c;
-	matches = palloc(sizeof(tr_match) * TR_MAX_FACES * top_k);
-	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
-							(size_t) tr_max_image_pixels, has_box ? box : NULL, top_k,
-							regions, matches, nmatches, &nfaces, err, sizeof(err));
-	if (rc == TR_MODEL_UNUSABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model %s cannot recognize here: %s", text_to_cstring(ref), err),
-				 errhint("Check that this server has what the model's feature kind needs (e.g. the face networks in training.model_path).")));
-	if (rc == TR_BOX_OUTSIDE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", err),
-				 errhint("Pass a face box that overlaps the image, or none for the whole image.")));
-	if (rc != TR_DECODE_OK)
-		report_decode_error(rc, err, "image");
-
-	initStringInfo(&s);
-	appendStringInfoString(&s, "{\"model\": ");
-	escape_json(&s, text_to_cstring(ref));
-	appendStringInfoString(&s, ", \"detections\": [");
-	for (int f = 0; f < nfaces; f++)
-	{
-		const tr_match *best = &matches[f * top_k];
-		bool		within = nmatches[f] > 0 && best->distance <= max_distance;
-
-		if (f > 0)
-			appendStringInfoString(&s, ", ");
-		appendStringInfo(&s, "{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, ",
-						 regions[f].x, regions[f].y, regions[f].w, regions[f].h);
-		if (nmatches[f] > 0)
-			json_match(&s, m, best, within);
-		else
-			appendStringInfoString(&s, "\"label\": null, \"class_id\": null, \"confidence\": null, \"distance\": null");
-		appendStringInfoString(&s, ", \"top_k\": [");
-		for (int k = 0; k < nmatches[f]; k++)
-		{
-			if (k > 0)
-				appendStringInfoString(&s, ", ");
-			appendStringInfoChar(&s, '{');
-			json_match(&s, m, &matches[f * top_k + k], true);
-			appendStringInfoChar(&s, '}');
-		}
-		appendStringInfoString(&s, "]}");
-	}
-	appendStringInfoString(&s, "]}");
-	pfree(matches);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+	PG_RETURN_DATUM(recognize_json(&cm->model, text_to_cstring(PG_GETARG_TEXT_PP(2)),
+								   PG_GETARG_BYTEA_PP(3), PG_GETARG_FLOAT8(4), PG_GETARG_INT32(5),
+								   has_box ? box : NULL, false));
 }
 
 /* ---------- dataset evaluation ---------- */
 
 /*
- * training._check_image(data bytea, face_box int[], type text, min_face_size int,
- * sharpness_threshold int) → jsonb: what a training with that config would do with
- * the image: {"usable": bool, "reason": null or a skip reason, "message": text,
- * "sharpness": number or null, "gender": "male", "female" or null (a usable face,
- * by the gender network when installed)}.
+ * What a training with cfg would do with the image: {"usable": bool, "reason": null or a skip
+ * reason, "message": text, "sharpness": number or null, "gender": "male", "female" or null (a
+ * usable face, by the gender network when installed)}.
  */
-Datum
-training_check_image(PG_FUNCTION_ARGS)
+static Datum
+check_image_json(tr_config *cfg, bytea *data, ArrayType *face_box)
 {
-	bytea	   *data;
 	int			box[4];
 	bool		has_box = false;
-	tr_config	cfg;
 	tr_skip		why;
 	double		sharpness = -1;
 	double		p_male = -1;
@@ -350,23 +427,14 @@ training_check_image(PG_FUNCTION_ARGS)
 	char		err[TR_ERRLEN] = "";
 	StringInfoData s;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	data = PG_GETARG_BYTEA_PP(0);
-	tr_config_default(&cfg, strcmp(text_to_cstring(PG_GETARG_TEXT_PP(2)), "landmark") == 0 ? TR_LANDMARK : TR_FACE);
-	cfg.max_image_pixels = (size_t) tr_max_image_pixels;
-	if (!PG_ARGISNULL(3))
-		cfg.min_face_size = PG_GETARG_INT32(3);
-	if (!PG_ARGISNULL(4))
-		cfg.sharpness_threshold = PG_GETARG_INT32(4);
-	if (!PG_ARGISNULL(1))
+	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
+	if (face_box != NULL)
 	{
-		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
 		Datum	   *elems;
 		bool	   *enulls;
 		int			n;
 
-		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
+		deconstruct_array(face_box, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
 		if (n == 4 && !enulls[0] && !enulls[1] && !enulls[2] && !enulls[3])
 		{
 			for (int i = 0; i < 4; i++)
@@ -374,10 +442,10 @@ training_check_image(PG_FUNCTION_ARGS)
 			has_box = true;
 		}
 	}
-	why = tr_check_image(&cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+	why = tr_check_image(cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 						 has_box ? box : NULL, &img, &region, &sharpness, err, sizeof(err));
 	/* Gender of a usable face, when the gender network is installed (else null). */
-	if (why == TR_SKIP_NONE && cfg.type == TR_FACE)
+	if (why == TR_SKIP_NONE && cfg->type == TR_FACE)
 	{
 		char		gerr[TR_ERRLEN];
 
@@ -403,5 +471,42 @@ training_check_image(PG_FUNCTION_ARGS)
 		appendStringInfo(&s, ", \"gender\": \"%s\"}", p_male >= 0.5 ? "male" : "female");
 	else
 		appendStringInfoString(&s, ", \"gender\": null}");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+}
+
+/*
+ * training.check_image(data bytea, face_box int[], type text, config jsonb) → jsonb, the config
+ * read by the one config reader (22023 for a bad type or config). NULL data: NULL.
+ */
+Datum
+training_check_image_config(PG_FUNCTION_ARGS)
+{
+	tr_config	cfg;
+
+	tr_config_from_sql(&cfg, PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
+					   PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0),
+									 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+/*
+ * training._check_image(data bytea, face_box int[], type text, min_face_size int,
+ * sharpness_threshold int) → jsonb, of the 0.1.0 catalog (kept until ALTER EXTENSION UPDATE).
+ */
+Datum
+training_check_image(PG_FUNCTION_ARGS)
+{
+	tr_config	cfg;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	tr_config_default(&cfg, strcmp(text_to_cstring(PG_GETARG_TEXT_PP(2)), "landmark") == 0 ? TR_LANDMARK : TR_FACE);
+	if (!PG_ARGISNULL(3))
+		cfg.min_face_size = PG_GETARG_INT32(3);
+	if (!PG_ARGISNULL(4))
+		cfg.sharpness_threshold = PG_GETARG_INT32(4);
+	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0),
+									 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
 }

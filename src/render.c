@@ -270,6 +270,45 @@ put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
 		put_jsonb_datum(ps, key, d);
 }
 
+/*
+ * issues as the triggers keep them, and has_error also when expired classes leave fewer than two
+ * classes to train on (expiry moves with the clock, so it is applied here).
+ */
+static void
+put_issues(JsonbParseState **ps, const Row *r, int64 expired_trainable)
+{
+	bool		isnull;
+	Datum		trainable = col(r, D_TRAINABLE_CLASSES, &isnull);
+
+	if (expired_trainable == 0 || isnull
+		|| (int64) DatumGetInt32(trainable) - expired_trainable >= 2)
+	{
+		put_jsonb_col(ps, "issues", r, D_ISSUES);
+		return;
+	}
+	put_key(ps, "issues");
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	{
+		JsonbValue	v;
+		Datum		issues = col(r, D_ISSUES, &isnull);
+		bool		warning = false;
+
+		if (!isnull)
+		{
+			JsonbValue *w = getKeyJsonValueFromContainer(&DatumGetJsonbP(issues)->root,
+														 "has_warning", strlen("has_warning"), NULL);
+
+			warning = w != NULL && w->type == jbvBool && w->val.boolean;
+		}
+		v.type = jbvBool;
+		v.val.boolean = true;
+		put_value(ps, "has_error", &v);
+		v.val.boolean = warning;
+		put_value(ps, "has_warning", &v);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
 /* The Dataset object: DESIGN.md's keys, counts from the counters minus expired classes. */
 static JsonbValue *
 push_dataset(JsonbParseState **ps, const Row *r)
@@ -277,17 +316,18 @@ push_dataset(JsonbParseState **ps, const Row *r)
 	bool		isnull;
 	int64		expired_classes = 0;
 	int64		expired_images = 0;
+	int64		expired_trainable = 0;
 	Datum		earliest = col(r, D_EARLIEST_EXPIRATION, &isnull);
 
 	/* Expiration moves with the clock: count expired classes once the earliest has passed. */
 	if (!isnull && DatumGetTimestampTz(earliest) <= GetCurrentTransactionStartTimestamp())
-		store_api_expired(r->values[D_ID], &expired_classes, &expired_images);
+		store_api_expired(r->values[D_ID], &expired_classes, &expired_images, &expired_trainable);
 
 	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
 	put_uuid(ps, "id", r, D_ID);
 	put_text(ps, "name", r, D_NAME);
 	put_text(ps, "type", r, D_TYPE);
-	put_jsonb_col(ps, "issues", r, D_ISSUES);
+	put_issues(ps, r, expired_trainable);
 	/* The seed writes the version as 1.0: a number with one decimal. */
 	put_numeric(ps, "version",
 				int64_div_fast_to_numeric((int64) DatumGetInt32(col(r, D_VERSION, &isnull)) * 10, 1));
@@ -391,6 +431,7 @@ push_training(JsonbParseState **ps, const Row *row)
 {
 	Row			d = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 	bool		isnull;
+	bool		vidnull;
 	bool		pushed;
 	text	   *error;
 	Datum		model_id;
@@ -405,11 +446,15 @@ push_training(JsonbParseState **ps, const Row *row)
 	put_float_col(ps, "duration", row, T_DURATION);
 	put_float_col(ps, "progress", row, T_PROGRESS);
 
-	/* The version this training wrote; null until there is one (or once it is deleted). */
+	/*
+	 * The version this training wrote (by id); null until there is one, and once it is deleted.
+	 * Its number never goes to another version, so reading it by number reads that version.
+	 */
 	put_key(ps, "output_model");
 	model_id = col(row, T_OUTPUT_MODEL_ID, &isnull);
 	pushed = false;
-	if (!isnull)
+	(void) col(row, T_OUTPUT_MODEL_VERSION_ID, &vidnull);
+	if (!isnull && !vidnull)
 	{
 		bool		vnull;
 		Datum		version = col(row, T_OUTPUT_MODEL_VERSION, &vnull);
@@ -521,7 +566,7 @@ training_get_dataset(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(out);
 }
 
-/* training._model_json(model_id uuid, version integer) RETURNS jsonb; NULL when no such model. */
+/* training.model_json(model_id uuid, version integer) RETURNS jsonb; NULL when no such model. */
 Datum
 training_model_json(PG_FUNCTION_ARGS)
 {
@@ -597,14 +642,14 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 PG_FUNCTION_INFO_V1(training_trainings_json);
 PG_FUNCTION_INFO_V1(training_datasets_json);
 
-/* training._trainings_json(ids uuid[]) RETURNS jsonb: Training objects in the order of ids. */
+/* training.trainings_json(ids uuid[]) RETURNS jsonb: Training objects in the order of ids. */
 Datum
 training_trainings_json(PG_FUNCTION_ARGS)
 {
 	return render_array(fcinfo, true);
 }
 
-/* training._datasets_json(ids uuid[]) RETURNS jsonb: Dataset objects in the order of ids. */
+/* training.datasets_json(ids uuid[]) RETURNS jsonb: Dataset objects in the order of ids. */
 Datum
 training_datasets_json(PG_FUNCTION_ARGS)
 {

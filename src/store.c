@@ -8,7 +8,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "utils/array.h"
@@ -79,13 +79,30 @@ col_text(int row, int c, MemoryContext mcxt)
 bool
 store_extension_installed(void)
 {
-	bool		found;
+	MemoryContext caller;
+	char	   *version = NULL;
+	char	   *dbname;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	found = OidIsValid(get_extension_oid("training", true));
-	CommitTransactionCommand();
-	return found;
+	caller = tx_begin();
+	if (run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'training'",
+			0, NULL, NULL, NULL, SPI_OK_SELECT) == 1)
+		version = col_text(0, 1, caller);
+	dbname = MemoryContextStrdup(caller, get_database_name(MyDatabaseId));
+	tx_end(caller);
+	if (version == NULL)
+		return false;
+	/* This library writes the catalog of its own version: an older one must be updated first. */
+	if (strcmp(version, TR_EXTVERSION) != 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("training: the extension in database \"%s\" is version %s, the library is %s; "
+						"its trainings wait until it is updated",
+						dbname, version, TR_EXTVERSION),
+				 errhint("Run ALTER EXTENSION training UPDATE in that database.")));
+		return false;
+	}
+	return true;
 }
 
 /* Requeue (or fail at the last attempt) a processing training; pid 0 matches any worker. */
@@ -198,31 +215,6 @@ store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more)
 	on_claim(&out->id);
 	tx_end(caller);
 	return true;
-}
-
-void
-store_face_config(const pg_uuid_t *id, int *min_face_size, int *sharpness_threshold)
-{
-	MemoryContext caller;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1];
-	bool		isnull;
-	Datum		d;
-
-	caller = tx_begin();
-	values[0] = UUIDPGetDatum(id);
-	/* The config was validated at creation; the defaults are DESIGN.md's. */
-	if (run("SELECT coalesce((config->>'min_face_size')::int, 80), "
-			"       coalesce((config->>'sharpness_threshold')::int, 40) "
-			"FROM training.trainings WHERE id = $1",
-			1, types, values, NULL, SPI_OK_SELECT) == 1)
-	{
-		d = col(0, 1, &isnull);
-		*min_face_size = DatumGetInt32(d);
-		d = col(0, 2, &isnull);
-		*sharpness_threshold = DatumGetInt32(d);
-	}
-	tx_end(caller);
 }
 
 int
@@ -351,117 +343,27 @@ store_finish(const pg_uuid_t *id, int pid, const void *parameters, size_t parame
 			 const char *metrics_json, int *version)
 {
 	MemoryContext caller;
-	Oid			t1[2] = {UUIDOID, INT4OID};
-	Datum		v1[2];
-	bool		isnull;
-	char	   *owner,
-			   *name,
-			   *description,
-			   *changelog,
-			   *type,
-			   *model_type;
-	Datum		dataset_id;
-	bool		dataset_null;
-	Datum		model_id;
+	Oid			types[4] = {UUIDOID, INT4OID, BYTEAOID, TEXTOID};
+	Datum		values[4];
 	bytea	   *params;
-	int			n;
+	bool		isnull;
+	Datum		d;
 
 	caller = tx_begin();
-	v1[0] = UUIDPGetDatum(id);
-	v1[1] = Int32GetDatum(pid);
-	n = run("SELECT owner::text, output_model_name, output_model_description, "
-			"  output_model_changelog, type, source_dataset_id FROM training.trainings "
-			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2 FOR UPDATE",
-			2, t1, v1, NULL, SPI_OK_SELECT);
-	if (n == 0)
-	{
-		tx_end(caller);
-		return TR_STORE_GONE;
-	}
-	owner = col_text(0, 1, CurrentMemoryContext);
-	name = col_text(0, 2, CurrentMemoryContext);
-	description = col_text(0, 3, CurrentMemoryContext);
-	changelog = col_text(0, 4, CurrentMemoryContext);
-	type = col_text(0, 5, CurrentMemoryContext);
-	dataset_id = col(0, 6, &dataset_null);
-	if (!dataset_null)
-		dataset_id = UUIDPGetDatum(DatumGetUUIDP(dataset_id));
-
-	/* The model is created by its first training and owned by the training's owner. */
-	{
-		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		values[4];
-
-		values[0] = CStringGetTextDatum(owner);
-		values[1] = CStringGetTextDatum(name);
-		values[2] = CStringGetTextDatum(type);
-		values[3] = CStringGetTextDatum(description);
-		run("INSERT INTO training.models (owner, name, type, description) "
-			"VALUES ($1, $2, $3, $4) ON CONFLICT (owner, name) DO NOTHING",
-			4, types, values, NULL, SPI_OK_INSERT);
-		n = run("SELECT id, type FROM training.models WHERE owner = $1 AND name = $2 FOR UPDATE",
-				2, types, values, NULL, SPI_OK_SELECT);
-		if (n != 1)
-			elog(ERROR, "model \"%s\" of owner \"%s\" vanished while adding a version", name, owner);
-		model_id = col(0, 1, &isnull);
-		model_id = UUIDPGetDatum(DatumGetUUIDP(model_id));
-		model_type = col_text(0, 2, CurrentMemoryContext);
-		if (strcmp(model_type, type) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model \"%s\" is a %s model; a %s training cannot add a version to it",
-							name, model_type, type),
-					 errhint("Use another output_model_name, or train on a %s dataset.",
-							 model_type)));
-	}
-
-	/* The next version number; the model row is locked, so numbers never collide. */
 	params = palloc(VARHDRSZ + parameters_len);
 	SET_VARSIZE(params, VARHDRSZ + parameters_len);
 	if (parameters_len > 0)
 		memcpy(VARDATA(params), parameters, parameters_len);
-	{
-		Oid			types[7] = {UUIDOID, UUIDOID, TEXTOID, UUIDOID, BYTEAOID, TEXTOID, TEXTOID};
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		values[0] = model_id;
-		values[1] = UUIDPGetDatum(id);
-		values[2] = CStringGetTextDatum(changelog);
-		values[3] = dataset_id;
-		if (dataset_null)
-			nulls[3] = 'n';
-		values[4] = PointerGetDatum(params);
-		values[5] = CStringGetTextDatum(metrics_json ? metrics_json : "{}");
-		values[6] = CStringGetTextDatum(owner);
-		run("INSERT INTO training.model_versions "
-			"  (model_id, version_number, training_id, changelog, dataset, parameters, metrics, owner) "
-			"VALUES ($1, (SELECT coalesce(max(version_number), 0) + 1 FROM training.model_versions "
-			"             WHERE model_id = $1), "
-			"        $2, $3, CASE WHEN $4 IS NULL THEN '{}'::jsonb ELSE training.get_dataset($4) END, "
-			"        $5, $6::jsonb, $7) "
-			"RETURNING version_number",
-			7, types, values, nulls, SPI_OK_INSERT_RETURNING);
-		*version = DatumGetInt32(col(0, 1, &isnull));
-	}
-	{
-		Oid			types[3] = {UUIDOID, UUIDOID, INT4OID};
-		Datum		values[3];
-
-		values[0] = UUIDPGetDatum(id);
-		values[1] = model_id;
-		values[2] = Int32GetDatum(*version);
-		run("UPDATE training.trainings SET state = 'completed', progress = 1, stage = 'completed', "
-			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
-			"  time_completed = clock_timestamp(), output_model_id = $2, "
-			"  output_model_version = $3, worker_pid = NULL "
-			"WHERE id = $1",
-			3, types, values, NULL, SPI_OK_UPDATE);
-		run("UPDATE training.models SET time_updated = now() WHERE id = $2",
-			2, types, values, NULL, SPI_OK_UPDATE);
-	}
+	values[0] = UUIDPGetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	values[2] = PointerGetDatum(params);
+	values[3] = CStringGetTextDatum(metrics_json ? metrics_json : "{}");
+	run("SELECT training._worker_finish($1, $2, $3, $4::jsonb)", 4, types, values, NULL, SPI_OK_SELECT);
+	d = col(0, 1, &isnull);
+	if (!isnull)
+		*version = DatumGetInt32(d);
 	tx_end(caller);
-	return TR_STORE_OK;
+	return isnull ? TR_STORE_GONE : TR_STORE_OK;
 }
 
 TrStoreResult

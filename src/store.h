@@ -50,7 +50,7 @@ typedef enum TrStoreResult
 typedef bool (*tr_is_live_fn) (int pid, const pg_uuid_t *id);
 typedef void (*tr_on_claim_fn) (const pg_uuid_t *id);
 
-/* Own transaction: is the extension installed in this database? */
+/* Own transaction: is the extension installed in this database, at this library's version? */
 extern bool store_extension_installed(void);
 
 /*
@@ -65,9 +65,6 @@ extern int	store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const 
  */
 extern bool store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more);
 
-/* Own transaction: min_face_size and sharpness_threshold of a training's config (defaults 80, 40). */
-extern void store_face_config(const pg_uuid_t *id, int *min_face_size, int *sharpness_threshold);
-
 /* Own transaction: the active, unexpired classes of a dataset, oldest first, and their image count. */
 extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids,
 							   size_t *nimages);
@@ -80,7 +77,8 @@ extern TrStoreResult store_progress(const pg_uuid_t *id, int pid, double progres
 
 /*
  * Own transaction: create the model on first use, add the next version and set the training
- * completed, all at once. *version receives the new version number.
+ * completed, all at once (training._worker_finish). *version receives the new version number,
+ * which is never one given before.
  */
 extern TrStoreResult store_finish(const pg_uuid_t *id, int pid, const void *parameters,
 								  size_t parameters_len, const char *metrics_json, int *version);

@@ -25,7 +25,10 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "store_api.h"
 
@@ -34,12 +37,13 @@ static const char *const training_columns[T_NCOLS] = {
 	"id", "type", "state", "progress", "duration", "error",
 	"time_created", "time_started", "time_completed",
 	"output_model_name", "config", "output_model_description", "output_model_changelog",
-	"output_model_id", "output_model_version", "source_dataset_id"
+	"output_model_id", "output_model_version", "source_dataset_id", "output_model_version_id"
 };
 static const char *const dataset_columns[D_NCOLS] = {
 	"id", "name", "description", "version", "type", "time_created", "time_updated",
 	"number_of_classes", "number_of_active_classes", "number_of_images", "number_of_active_images",
-	"evaluation_result", "evaluation_state", "issues", "preview_images", "earliest_expiration"
+	"evaluation_result", "evaluation_state", "issues", "preview_images", "earliest_expiration",
+	"number_of_trainable_classes"
 };
 static const char *const model_columns[M_VERSION] = {
 	"id", "name", "description", "type", "time_created", "time_updated"
@@ -56,13 +60,18 @@ typedef enum SpiQuery
 	SQ_MODEL,					/* $1 model id, $2 version: M_NCOLS */
 	SQ_EXPIRED,					/* $1 dataset id: 2 */
 	SQ_SNAPSHOT,				/* $1 training id: 1 */
+	SQ_RESOLVE,					/* $1 model reference: version id, number, model name */
+	SQ_RESOLVE_ERROR,			/* $1 model reference: raises resolve_model_version()'s error */
+	SQ_PARAMETERS,				/* $1 version id: 1 */
+	SQ_REFERENCE,				/* $1 class id: 1 */
 	SQ_COUNT
 } SpiQuery;
 
 #define DS_COLUMNS \
 	"d.id, d.name, d.description, d.version, d.type, d.time_created, d.time_updated, " \
 	"d.number_of_classes, d.number_of_active_classes, d.number_of_images, d.number_of_active_images, " \
-	"d.evaluation_result, d.evaluation_state, d.issues, d.preview_images, d.earliest_expiration"
+	"d.evaluation_result, d.evaluation_state, d.issues, d.preview_images, d.earliest_expiration, " \
+	"d.number_of_trainable_classes"
 
 static const struct
 {
@@ -75,7 +84,8 @@ static const struct
 		"SELECT t.id, t.type, t.state, t.progress, t.duration, t.error, "
 		"       t.time_created, t.time_started, t.time_completed, "
 		"       t.output_model_name, t.config, t.output_model_description, t.output_model_changelog, "
-		"       t.output_model_id, t.output_model_version, t.source_dataset_id, " DS_COLUMNS
+		"       t.output_model_id, t.output_model_version, t.source_dataset_id, t.output_model_version_id, "
+		DS_COLUMNS
 		"  FROM training.trainings t"
 		"  LEFT JOIN training.datasets d ON d.id = t.source_dataset_id"
 		" WHERE t.id = $1",
@@ -95,13 +105,36 @@ static const struct
 		2, {UUIDOID, INT4OID}, M_NCOLS
 	},
 	[SQ_EXPIRED] = {
-		"SELECT count(*), coalesce(sum(x.number_of_active_images), 0)::bigint"
+		"SELECT count(*), coalesce(sum(x.number_of_active_images), 0)::bigint,"
+		"       count(*) FILTER (WHERE x.number_of_active_images > 0)"
 		"  FROM training.classes x"
 		" WHERE x.dataset_id = $1 AND x.active AND x.expiration_date <= now()",
-		1, {UUIDOID}, 2
+		1, {UUIDOID}, 3
 	},
 	[SQ_SNAPSHOT] = {
 		"SELECT s.dataset FROM training.model_versions s WHERE s.training_id = $1 LIMIT 1",
+		1, {UUIDOID}, 1
+	},
+	[SQ_RESOLVE] = {
+		"SELECT v.id, v.version_number, m.name"
+		"  FROM training.resolve_model($1) f"
+		"  JOIN training.models m ON m.id = f.model_id"
+		"  JOIN LATERAL (SELECT x.id, x.version_number FROM training.model_versions x"
+		"                 WHERE x.model_id = f.model_id"
+		"                   AND (f.version_number IS NULL OR x.version_number = f.version_number)"
+		"                 ORDER BY x.version_number DESC LIMIT 1) v ON true",
+		1, {TEXTOID}, 3
+	},
+	[SQ_RESOLVE_ERROR] = {
+		"SELECT (training.resolve_model_version($1)).id",
+		1, {TEXTOID}, 1
+	},
+	[SQ_PARAMETERS] = {
+		"SELECT v.parameters FROM training.model_versions v WHERE v.id = $1",
+		1, {UUIDOID}, 1
+	},
+	[SQ_REFERENCE] = {
+		"SELECT c.reference FROM training.classes c WHERE c.id = $1",
 		1, {UUIDOID}, 1
 	},
 };
@@ -366,17 +399,19 @@ store_api_model(Datum id, Datum version, bool version_null, ApiRow *row)
 }
 
 void
-store_api_expired(Datum dataset_id, int64 *classes, int64 *active_images)
+store_api_expired(Datum dataset_id, int64 *classes, int64 *active_images, int64 *trainable_classes)
 {
-	Datum		v[2];
-	bool		n[2];
+	Datum		v[3];
+	bool		n[3];
 
 	*classes = 0;
 	*active_images = 0;
+	*trainable_classes = 0;
 	if (spi_row(SQ_EXPIRED, &dataset_id, NULL, v, n))
 	{
 		*classes = n[0] ? 0 : DatumGetInt64(v[0]);
 		*active_images = n[1] ? 0 : DatumGetInt64(v[1]);
+		*trainable_classes = n[2] ? 0 : DatumGetInt64(v[2]);
 	}
 }
 
@@ -388,4 +423,45 @@ store_api_snapshot(Datum training_id, Datum *dataset)
 	if (!spi_row(SQ_SNAPSHOT, &training_id, NULL, dataset, &isnull))
 		return false;
 	return !isnull;
+}
+
+void
+store_api_resolve_version(text *model, Datum *version_id, int32 *number, char **model_name)
+{
+	Datum		arg = PointerGetDatum(model);
+	Datum		v[3];
+	bool		n[3];
+
+	if (!spi_row(SQ_RESOLVE, &arg, NULL, v, n))
+	{
+		/* No version: let resolve_model_version() say why (P0002 with its hint). */
+		(void) spi_row(SQ_RESOLVE_ERROR, &arg, NULL, v, n);
+		elog(ERROR, "training: model reference resolved to no version");
+	}
+	*version_id = UUIDPGetDatum(DatumGetUUIDP(datumCopy(v[0], false, UUID_LEN)));
+	*number = DatumGetInt32(v[1]);
+	*model_name = TextDatumGetCString(v[2]);
+}
+
+bytea *
+store_api_parameters(Datum version_id)
+{
+	Datum		v;
+	bool		n;
+
+	if (!spi_row(SQ_PARAMETERS, &version_id, NULL, &v, &n) || n)
+		return NULL;
+	return DatumGetByteaPCopy(v);
+}
+
+char *
+store_api_class_reference(const char *class_id)
+{
+	Datum		arg = DirectFunctionCall1(uuid_in, CStringGetDatum(class_id));
+	Datum		v;
+	bool		n;
+
+	if (!spi_row(SQ_REFERENCE, &arg, NULL, &v, &n) || n)
+		return NULL;
+	return TextDatumGetCString(v);
 }

@@ -18,6 +18,7 @@ enum
 	T_TIME_CREATED, T_TIME_STARTED, T_TIME_COMPLETED,
 	T_OUTPUT_MODEL_NAME, T_CONFIG, T_OUTPUT_MODEL_DESCRIPTION, T_OUTPUT_MODEL_CHANGELOG,
 	T_OUTPUT_MODEL_ID, T_OUTPUT_MODEL_VERSION, T_SOURCE_DATASET_ID,
+	T_OUTPUT_MODEL_VERSION_ID,	/* NULL until written, and once that version is deleted */
 	T_NCOLS
 };
 
@@ -29,6 +30,7 @@ enum
 	D_EVALUATION_RESULT, D_EVALUATION_STATE, D_ISSUES,
 	D_PREVIEWS,					/* uuid[] kept by triggers */
 	D_EARLIEST_EXPIRATION,		/* timestamptz kept by triggers */
+	D_TRAINABLE_CLASSES,		/* int4 kept by triggers: active classes with active images */
 	D_NCOLS
 };
 
@@ -65,7 +67,20 @@ extern bool store_api_dataset(Datum id, ApiRow *row);
 extern bool store_api_model(Datum id, Datum version, bool version_null, ApiRow *row);
 
 /* Active classes of a dataset whose expiration_date has passed, and their active images. */
-extern void store_api_expired(Datum dataset_id, int64 *classes, int64 *active_images);
+extern void store_api_expired(Datum dataset_id, int64 *classes, int64 *active_images,
+							  int64 *trainable_classes);
+
+/*
+ * The version a model reference names, resolved by training.resolve_model() with the caller's
+ * rights: its id, number and the model's name. ereports P0002/22023 like resolve_model_version().
+ */
+extern void store_api_resolve_version(text *model, Datum *version_id, int32 *number, char **model_name);
+
+/* The parameters of a model version the caller can see; NULL when it cannot. */
+extern bytea *store_api_parameters(Datum version_id);
+
+/* The reference of a class the caller can see; NULL when it cannot. */
+extern char *store_api_class_reference(const char *class_id);
 
 /* The dataset snapshot stored with the version a training wrote; false when there is none. */
 extern bool store_api_snapshot(Datum training_id, Datum *dataset);

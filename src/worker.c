@@ -28,6 +28,7 @@
 
 #include "pipeline.h"
 #include "store.h"
+#include "trconfig.h"
 #include "worker.h"
 
 /* Images fetched per short transaction. */
@@ -320,14 +321,19 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		char		err[TR_ERRLEN];
 		int			rc;
 
-		tr_config_default(&cfg, strcmp(claim->type, "landmark") == 0 ? TR_LANDMARK : TR_FACE);
+		tr_config_error cerr;
+		int			type = tr_type_parse(claim->type);
+
+		/* The one config reader, as validate_config() at creation. */
+		if (type < 0 || tr_config_read(&cfg, (tr_type) type, claim->config, &cerr) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s", type < 0 ? "unknown training type" : cerr.message)));
 		cfg.max_image_pixels = max_image_pixels();
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the source dataset of this training was deleted")));
-		if (cfg.type == TR_FACE)
-			store_face_config(&claim->id, &cfg.min_face_size, &cfg.sharpness_threshold);
 		r->nclasses = store_load_classes(&claim->dataset_id, &r->labels, &r->ids,
 										 &cfg.expected_images);
 		sync_progress(r, true);

@@ -1,4 +1,4 @@
--- training 0.1.0: tables. Parts of sql/install/ are concatenated in name order.
+-- training: tables. Parts of sql/install/ are concatenated in name order.
 \echo Use "CREATE EXTENSION training" to load this file. \quit
 
 COMMENT ON SCHEMA training IS
@@ -30,6 +30,7 @@ CREATE TABLE training.datasets (
     number_of_active_images  integer NOT NULL DEFAULT 0,
     preview_images           uuid[] NOT NULL DEFAULT '{}',
     earliest_expiration      timestamptz,
+    number_of_trainable_classes integer NOT NULL DEFAULT 0,
     CONSTRAINT datasets_name_not_empty CHECK (name <> ''),
     CONSTRAINT datasets_type_valid CHECK (type IN ('face', 'landmark')),
     CONSTRAINT datasets_version_positive CHECK (version >= 1),
@@ -47,8 +48,11 @@ COMMENT ON COLUMN training.datasets.description IS 'Free text description';
 COMMENT ON COLUMN training.datasets.version IS 'Version of the dataset format, rendered as 1.0 in JSON';
 COMMENT ON COLUMN training.datasets.type IS 'face or landmark; fixed at creation';
 COMMENT ON COLUMN training.datasets.evaluation_result IS 'Result of evaluating the dataset for training (JSON object)';
-COMMENT ON COLUMN training.datasets.evaluation_state IS 'State of the evaluation (0: not evaluated)';
-COMMENT ON COLUMN training.datasets.issues IS 'has_error: a training would fail; has_warning: some data would be skipped';
+COMMENT ON COLUMN training.datasets.evaluation_state IS
+    'State of the evaluation: 0 never evaluated, 1 evaluated and current, 2 out of date (classes or images changed since)';
+COMMENT ON COLUMN training.datasets.issues IS
+    'Kept live by triggers: has_error: a training would fail (fewer than two active classes with active images, '
+    'or errors of a current evaluation); has_warning: a current evaluation found data to skip, or the evaluation is out of date';
 COMMENT ON COLUMN training.datasets.time_created IS 'Creation time (read-only)';
 COMMENT ON COLUMN training.datasets.time_updated IS 'Time of the last change of the dataset''s own attributes (read-only)';
 COMMENT ON COLUMN training.datasets.number_of_classes IS 'Counter kept by triggers: classes of the dataset (read-only)';
@@ -61,6 +65,9 @@ COMMENT ON COLUMN training.datasets.preview_images IS
     'Kept by triggers: the first image (by time_created, id) of each of the first three classes that have images (read-only)';
 COMMENT ON COLUMN training.datasets.earliest_expiration IS
     'Kept by triggers: the earliest expiration_date of the active classes; NULL when none expires (read-only)';
+COMMENT ON COLUMN training.datasets.number_of_trainable_classes IS
+    'Counter kept by triggers: active classes with active images, expired ones included (read-only); '
+    'fewer than two (after expiry) make issues.has_error true';
 
 -- Classes: one identity or place of a dataset.
 CREATE TABLE training.classes (
@@ -143,6 +150,7 @@ CREATE TABLE training.models (
     type         text NOT NULL,
     time_created timestamptz NOT NULL DEFAULT now(),
     time_updated timestamptz NOT NULL DEFAULT now(),
+    last_version integer NOT NULL DEFAULT 0,
     CONSTRAINT models_name_valid CHECK (name <> '' AND strpos(name, '==') = 0),
     CONSTRAINT models_type_valid CHECK (type IN ('face', 'landmark')),
     CONSTRAINT models_name_unique UNIQUE (owner, name)
@@ -156,6 +164,8 @@ COMMENT ON COLUMN training.models.description IS 'Free text description (from ou
 COMMENT ON COLUMN training.models.type IS 'face or landmark (the type of the trainings that wrote it)';
 COMMENT ON COLUMN training.models.time_created IS 'Creation time';
 COMMENT ON COLUMN training.models.time_updated IS 'Time of the last change (a new version included)';
+COMMENT ON COLUMN training.models.last_version IS
+    'The highest version number ever given (read-only): the next version is last_version + 1, so a deleted number never returns';
 
 -- Trainings: a dataset in, a model version out. Read-only columns are written by the worker only.
 CREATE TABLE training.trainings (
@@ -208,7 +218,8 @@ COMMENT ON COLUMN training.trainings.stage IS 'Current stage of the pipeline whi
 COMMENT ON COLUMN training.trainings.attempts IS 'How often a worker started this training (read-only)';
 COMMENT ON COLUMN training.trainings.worker_pid IS 'Process id of the worker running it (read-only)';
 COMMENT ON COLUMN training.trainings.output_model_id IS 'The model the training wrote a version of (read-only)';
-COMMENT ON COLUMN training.trainings.output_model_version IS 'The version number the training wrote (read-only)';
+COMMENT ON COLUMN training.trainings.output_model_version IS
+    'The version number the training wrote (read-only; kept after that version is deleted, never given again)';
 COMMENT ON COLUMN training.trainings.time_created IS 'Creation time (read-only)';
 COMMENT ON COLUMN training.trainings.time_started IS 'Time a worker started it (read-only)';
 COMMENT ON COLUMN training.trainings.time_completed IS 'Time it completed or failed (read-only)';
@@ -242,6 +253,13 @@ COMMENT ON COLUMN training.model_versions.parameters IS 'Trained parameters (pip
 COMMENT ON COLUMN training.model_versions.metrics IS 'Evaluation metrics (accuracy, images used and skipped)';
 COMMENT ON COLUMN training.model_versions.time_created IS 'Creation time';
 
+-- The version a training wrote, by id: output_model is that version, or null once it is deleted.
+-- Kept by a trigger on model_versions (10_api.sql), not a foreign key: trainings and model_versions
+-- would reference each other, and pg_dump cannot order the data of such extension tables.
+ALTER TABLE training.trainings ADD COLUMN output_model_version_id uuid;
+COMMENT ON COLUMN training.trainings.output_model_version_id IS
+    'The model version the training wrote (read-only; NULL until then, and once that version is deleted)';
+
 -- Indexes for foreign keys, listings and the worker's claim.
 CREATE INDEX classes_dataset_idx ON training.classes (dataset_id, time_created, id);
 CREATE INDEX classes_expiring_idx ON training.classes (dataset_id, expiration_date)
@@ -256,6 +274,7 @@ CREATE INDEX trainings_output_model_idx ON training.trainings (output_model_id);
 CREATE INDEX trainings_created_idx ON training.trainings (time_created, id);
 CREATE INDEX trainings_state_created_idx ON training.trainings (state, time_created, id);
 CREATE INDEX model_versions_training_idx ON training.model_versions (training_id);
+CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
 
 COMMENT ON INDEX training.classes_dataset_idx IS 'list_classes, dataset previews and the class foreign key';
 COMMENT ON INDEX training.classes_expiring_idx IS 'Expired classes of a dataset, subtracted from the counters at read time';
@@ -269,6 +288,7 @@ COMMENT ON INDEX training.trainings_output_model_idx IS 'Trainings of a model (f
 COMMENT ON INDEX training.trainings_created_idx IS 'list_trainings';
 COMMENT ON INDEX training.trainings_state_created_idx IS 'list_trainings filtered by state';
 COMMENT ON INDEX training.model_versions_training_idx IS 'Version written by a training (get_training, foreign key)';
+COMMENT ON INDEX training.trainings_output_version_idx IS 'Trainings of a model version (deleting a version clears their link)';
 
 -- User rows are data, not part of the extension: pg_dump dumps them.
 SELECT pg_catalog.pg_extension_config_dump('training.datasets', '');

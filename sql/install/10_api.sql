@@ -1,4 +1,4 @@
--- training 0.1.0: the SQL API (DESIGN.md "SQL API") and the triggers that make direct use of the
+-- training: the SQL API (DESIGN.md "SQL API") and the triggers that make direct use of the
 -- tables equivalent to it. Every function is SECURITY INVOKER: row-level security (added later)
 -- applies to the caller. The Training, Dataset and Model objects are rendered in C (src/render.c)
 -- from one saved query each; classes and images by small SQL functions.
@@ -19,16 +19,33 @@ CREATE FUNCTION training.restoring_dump() RETURNS boolean
 COMMENT ON FUNCTION training.restoring_dump() IS
     'True while a superuser restores a dump (empty search_path, as pg_dump/pg_restore set it): rows are then written as dumped';
 
--- A time as JSON renders it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff" (as the seed), or NULL.
-CREATE FUNCTION training._ts(t timestamptz) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
-    RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US');
-COMMENT ON FUNCTION training._ts(timestamptz) IS
-    'Render a time for JSON: UTC, YYYY-MM-DD HH:MM:SS.ffffff (internal)';
+-- Functions named training._* are internal (triggers, the worker): not executable by PUBLIC or by
+-- the roles grant_access() sets up. The API functions run with the caller's rights, so the helpers
+-- they call are public too: pure, or reading only what the caller's row-level security shows
+-- (docs/reference.md, "Function privileges").
+
+-- Limits on text a tenant sends: names, labels and references up to 200 characters, not blank
+-- (whitespace only counts as blank); descriptions, notes and changelogs up to 10000 characters.
+CREATE FUNCTION training.validate_text(what text, value text, max_length integer DEFAULT 200,
+                                       blank_ok boolean DEFAULT false) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL OR (NOT blank_ok AND value ~ '^[[:space:]]*$') THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = '22023', HINT = format('Give the %s at least one visible character.', what);
+    END IF;
+    IF length(value) > max_length THEN
+        RAISE EXCEPTION '% is too long: % characters (at most %)', what, length(value), max_length
+            USING ERRCODE = '22023', HINT = format('Shorten the %s to %s characters or fewer.', what, max_length);
+    END IF;
+END $$;
+COMMENT ON FUNCTION training.validate_text(text, text, integer, boolean) IS
+    'Raise 22023 when a text is NULL, blank (unless blank_ok) or longer than max_length characters '
+    '(names, labels, references: 200; descriptions, notes, changelogs: 10000)';
 
 -- Refuse bad paging arguments of the list functions.
-CREATE FUNCTION training._check_page("limit" integer, "offset" integer) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION training.check_paging("limit" integer, "offset" integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF "limit" IS NULL OR "limit" < 1 OR "limit" > 1000 THEN
         RAISE EXCEPTION 'limit must be between 1 and 1000, got %', coalesce("limit"::text, 'NULL')
@@ -39,128 +56,79 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Pass "offset" => 0 for the first page.';
     END IF;
 END $$;
-COMMENT ON FUNCTION training._check_page(integer, integer) IS
-    'Raise 22023 unless 1 <= limit <= 1000 and offset >= 0 (internal)';
+COMMENT ON FUNCTION training.check_paging(integer, integer) IS
+    'Raise 22023 unless 1 <= limit <= 1000 and offset >= 0 (the list functions'' paging)';
 
--- The list envelope: {total, offset, limit, next, prev, data}; next/prev are query strings or null.
+-- The list envelope: {total, offset, limit, next, prev, data}. next/prev are query strings with
+-- the call's filters ("?limit=L&offset=O&state=completed"), or null at the edges; prev of a page
+-- past the end is the last page. Computed in bigint: offset => 2147483647 is an empty page.
 -- plpgsql rather than SQL: the callers pass subqueries, which would stop a SQL function from
 -- being inlined and make it planned on every call.
-CREATE FUNCTION training._page(total bigint, "limit" integer, "offset" integer, data jsonb) RETURNS jsonb
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION training.list_envelope(total bigint, "limit" integer, "offset" integer, data jsonb,
+                                       filters text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lim bigint := "limit";
+    off bigint := "offset";
 BEGIN
     RETURN jsonb_build_object(
-        'total', total, 'offset', "offset", 'limit', "limit",
-        'next', CASE WHEN "offset" + "limit" < total
-                     THEN format('?limit=%s&offset=%s', "limit", "offset" + "limit") END,
-        'prev', CASE WHEN "offset" > 0
-                     THEN format('?limit=%s&offset=%s', "limit", greatest("offset" - "limit", 0)) END,
+        'total', total, 'offset', off, 'limit', lim,
+        'next', CASE WHEN off + lim < total
+                     THEN format('?limit=%s&offset=%s%s', lim, off + lim, filters) END,
+        'prev', CASE WHEN off > 0
+                     THEN format('?limit=%s&offset=%s%s', lim,
+                                 CASE WHEN off >= total THEN greatest(total - lim, 0)
+                                      ELSE greatest(off - lim, 0) END, filters) END,
         'data', coalesce(data, '[]'::jsonb));
 END $$;
-COMMENT ON FUNCTION training._page(bigint, integer, integer, jsonb) IS
-    'Build the list envelope {total, offset, limit, next, prev, data} (internal)';
+COMMENT ON FUNCTION training.list_envelope(bigint, integer, integer, jsonb, text) IS
+    'The list envelope {total, offset, limit, next, prev, data}; next/prev carry filters (e.g. ''&state=completed''); '
+    'prev past the end points to the last page';
 
--- Refuse an empty or missing name.
-CREATE FUNCTION training._check_name(what text, value text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    IF value IS NULL OR btrim(value) = '' THEN
-        RAISE EXCEPTION '% must not be empty', what
-            USING ERRCODE = '22023', HINT = format('Pass a non-empty %s.', what);
-    END IF;
-END $$;
-COMMENT ON FUNCTION training._check_name(text, text) IS 'Raise 22023 when a name is NULL or blank (internal)';
-
--- Refuse a dataset type other than face or landmark.
-CREATE FUNCTION training._check_type(value text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    IF value IS NULL OR value NOT IN ('face', 'landmark') THEN
-        RAISE EXCEPTION 'dataset type must be face or landmark, got %', coalesce(quote_literal(value), 'NULL')
-            USING ERRCODE = '22023', HINT = 'Pass type => ''face'' or type => ''landmark''.';
-    END IF;
-END $$;
-COMMENT ON FUNCTION training._check_type(text) IS 'Raise 22023 unless the type is face or landmark (internal)';
-
--- Owner columns are set from current_user; only a background worker may set another role.
-CREATE FUNCTION training._check_owner(tbl text, owner name) RETURNS void
+-- Owner columns are set from current_user; only a background worker may set another role (or a
+-- restore: no SET search_path here, as restoring_dump() reads the session's).
+CREATE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
        AND NOT training.restoring_dump() THEN
         RAISE EXCEPTION 'owner of a row of training.% is set from the current role (%), not %',
-                tbl, current_user, coalesce(quote_literal(owner), 'NULL')
+                tbl, current_user, coalesce(quote_literal(left(owner, 100)), 'NULL')
             USING ERRCODE = '42501',
                   HINT = 'Omit owner; to create rows for another role, SET ROLE to it first.';
     END IF;
 END $$;
-COMMENT ON FUNCTION training._check_owner(text, name) IS
-    'Raise 42501 when owner is not current_user outside a background worker (internal)';
+COMMENT ON FUNCTION training.check_owner(text, name) IS
+    'Raise 42501 when owner is not current_user outside a background worker (used by the triggers)';
 
 -- Raise 22023 for a read-only column that a statement tried to set.
-CREATE FUNCTION training._read_only(tbl text, col text, hint text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE AS $$
+CREATE FUNCTION training.refuse_read_only(tbl text, col text, hint text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'column "%" of training.% is read-only', col, tbl
         USING ERRCODE = '22023', HINT = hint;
 END $$;
-COMMENT ON FUNCTION training._read_only(text, text, text) IS 'Raise 22023 naming a read-only column (internal)';
+COMMENT ON FUNCTION training.refuse_read_only(text, text, text) IS
+    'Raise 22023 naming a read-only column (used by the triggers)';
 
 ------------------------------------------------------------------------------------------------
--- Training config
+-- Training config: one reader (src/trconfig.c) for validation, triggers, worker and evaluation
 ------------------------------------------------------------------------------------------------
 
--- Validate a training config against the dataset type; raise 22023 naming the key.
+-- Integral JSON numbers are integers: 80, 80.0 and 8e1 all mean 80; 80.5 is refused.
 CREATE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-    k text;
-    v jsonb;
-    n numeric;
-    lo integer;
-BEGIN
-    PERFORM training._check_type(type);
-    IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
-        RAISE EXCEPTION 'config must be a JSON object, got %', coalesce(jsonb_typeof(config), 'NULL')
-            USING ERRCODE = '22023',
-                  HINT = CASE type WHEN 'face'
-                      THEN 'Pass an object such as {"min_face_size": 80, "sharpness_threshold": 40}, or {}.'
-                      ELSE 'Pass {} (landmark trainings take no parameters).' END;
-    END IF;
-    FOR k, v IN SELECT * FROM jsonb_each(config) LOOP
-        IF type = 'landmark' THEN
-            RAISE EXCEPTION 'unknown config key "%" for a landmark training', k
-                USING ERRCODE = '22023', HINT = 'Landmark trainings take no parameters: pass config => ''{}''.';
-        END IF;
-        IF k NOT IN ('min_face_size', 'sharpness_threshold') THEN
-            RAISE EXCEPTION 'unknown config key "%" for a face training', k
-                USING ERRCODE = '22023',
-                      HINT = 'Face trainings accept min_face_size (integer >= 1) and sharpness_threshold (integer >= 0).';
-        END IF;
-        lo := CASE k WHEN 'min_face_size' THEN 1 ELSE 0 END;
-        IF jsonb_typeof(v) <> 'number' THEN
-            RAISE EXCEPTION 'config key "%" must be an integer, got a JSON %', k, jsonb_typeof(v)
-                USING ERRCODE = '22023', HINT = format('Pass %s as an integer >= %s, e.g. {"%s": %s}.',
-                    k, lo, k, CASE k WHEN 'min_face_size' THEN 80 ELSE 40 END);
-        END IF;
-        n := v::text::numeric;
-        IF n <> trunc(n) OR n < lo OR n > 2147483647 THEN
-            RAISE EXCEPTION 'config key "%" must be an integer >= %, got %', k, lo, v::text
-                USING ERRCODE = '22023', HINT = format('Pass %s as a whole number from %s to 2147483647 (default %s).',
-                    k, lo, CASE k WHEN 'min_face_size' THEN 80 ELSE 40 END);
-        END IF;
-    END LOOP;
-END $$;
+    AS 'MODULE_PATHNAME', 'training_validate_config'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION training.validate_config(text, jsonb) IS
-    'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0; landmark: none); raises 22023 naming the key';
+    'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0, '
+    'integral numbers such as 80.0 accepted; landmark: none); raises 22023 naming the key';
 
--- The config with its defaults filled in (what a worker trains with).
 CREATE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE type
-        WHEN 'face' THEN jsonb_build_object('min_face_size', 80, 'sharpness_threshold', 40) || coalesce(config, '{}')
-        ELSE '{}'::jsonb END;
+    AS 'MODULE_PATHNAME', 'training_effective_config'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
-    'A validated config with the defaults of its type filled in (face: min_face_size 80, sharpness_threshold 40)';
+    'A config as a training reads it: validated, numbers as integers, the defaults of its type filled in '
+    '(face: min_face_size 80, sharpness_threshold 40); raises 22023 like validate_config';
 
 ------------------------------------------------------------------------------------------------
 -- JSON objects
@@ -180,26 +148,26 @@ CREATE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
 COMMENT ON FUNCTION training.get_dataset(uuid) IS
     'The Dataset object (counts derived, expired classes counted as inactive); P0002 when there is no such dataset';
 
-CREATE FUNCTION training._model_json(model_id uuid, version integer) RETURNS jsonb
+CREATE FUNCTION training.model_json(model_id uuid, version integer) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_model_json'
     LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION training._model_json(uuid, integer) IS
-    'The Model object at one version (NULL version: none); NULL when there is no such model (internal)';
+COMMENT ON FUNCTION training.model_json(uuid, integer) IS
+    'The Model object at one version (NULL version: none); NULL when there is no such model or the caller cannot see it';
 
-CREATE FUNCTION training._trainings_json(ids uuid[]) RETURNS jsonb
+CREATE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_trainings_json'
     LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION training._trainings_json(uuid[]) IS
-    'A JSON array of the Training objects of ids, in their order (unknown ids skipped; internal, for list_trainings)';
+COMMENT ON FUNCTION training.trainings_json(uuid[]) IS
+    'A JSON array of the Training objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_trainings)';
 
-CREATE FUNCTION training._datasets_json(ids uuid[]) RETURNS jsonb
+CREATE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_datasets_json'
     LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION training._datasets_json(uuid[]) IS
-    'A JSON array of the Dataset objects of ids, in their order (unknown ids skipped; internal, for list_datasets)';
+COMMENT ON FUNCTION training.datasets_json(uuid[]) IS
+    'A JSON array of the Dataset objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_datasets)';
 
 -- The Class object.
-CREATE FUNCTION training._class_json(c training.classes) RETURNS jsonb
+CREATE FUNCTION training.class_json(c training.classes) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
     -- plpgsql so that the preview query is planned once per session, not once per call.
@@ -211,18 +179,18 @@ BEGIN
         'active', c.active,
         'expired', coalesce(c.expiration_date <= now(), false),
         'notes', c.notes,
-        'expiration_date', training._ts(c.expiration_date),
+        'expiration_date', to_char(c.expiration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
         'number_of_images', c.number_of_images,
         'number_of_active_images', c.number_of_active_images,
         'preview_image', (SELECT 'image://' || im.id FROM training.images im WHERE im.class_id = c.id
                           ORDER BY im.time_created, im.id LIMIT 1),
-        'time_created', training._ts(c.time_created),
-        'time_updated', training._ts(c.time_updated));
+        'time_created', to_char(c.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'time_updated', to_char(c.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
 END $$;
-COMMENT ON FUNCTION training._class_json(training.classes) IS 'Render the Class object (internal)';
+COMMENT ON FUNCTION training.class_json(training.classes) IS 'The Class object of a classes row (used by the class functions)';
 
 -- The Image object (without the bytes: read training.images.data for those).
-CREATE FUNCTION training._image_json(i training.images) RETURNS jsonb
+CREATE FUNCTION training.image_json(i training.images) RETURNS jsonb
     LANGUAGE sql STABLE
     RETURN jsonb_build_object(
         'id', i.id,
@@ -237,9 +205,9 @@ CREATE FUNCTION training._image_json(i training.images) RETURNS jsonb
         'active', i.active,
         'notes', i.notes,
         'evaluation_result', i.evaluation_result,
-        'time_created', training._ts(i.time_created),
-        'time_updated', training._ts(i.time_updated));
-COMMENT ON FUNCTION training._image_json(training.images) IS 'Render the Image object (internal)';
+        'time_created', to_char(i.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'time_updated', to_char(i.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
+COMMENT ON FUNCTION training.image_json(training.images) IS 'The Image object of an images row, without the bytes (used by the image functions)';
 
 ------------------------------------------------------------------------------------------------
 -- Triggers: direct INSERT/UPDATE/DELETE on the tables behave like the functions
@@ -259,15 +227,15 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
-    PERFORM training._check_name('dataset name', NEW.name);
+    PERFORM training.validate_text('dataset name', NEW.name);
+    PERFORM training.validate_text('dataset description', coalesce(NEW.description, ''), 10000, true);
     IF TG_OP = 'INSERT' THEN
-        PERFORM training._check_owner('datasets', NEW.owner);
-        PERFORM training._check_type(NEW.type);
+        PERFORM training.check_owner('datasets', NEW.owner);
+        PERFORM training.validate_config(NEW.type, '{}');    -- refuses a type other than face or landmark
         NEW.description := coalesce(NEW.description, '');
         NEW.version := coalesce(NEW.version, 1);
         NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
         NEW.evaluation_state := coalesce(NEW.evaluation_state, 0);
-        NEW.issues := coalesce(NEW.issues, '{"has_error": false, "has_warning": false}');
         NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
         NEW.time_updated := NEW.time_created;
         -- Counters are derived: the class and image triggers count what is inserted.
@@ -275,26 +243,29 @@ BEGIN
         NEW.number_of_active_classes := 0;
         NEW.number_of_images := 0;
         NEW.number_of_active_images := 0;
+        NEW.number_of_trainable_classes := 0;
         NEW.preview_images := '{}';
         NEW.earliest_expiration := NULL;
+        -- No class yet: a training would fail (the seed's empty dataset has has_error true).
+        NEW.issues := jsonb_build_object('has_error', true, 'has_warning', NEW.evaluation_state = 2);
         RETURN NEW;
     END IF;
     IF NEW.id IS DISTINCT FROM OLD.id THEN
-        PERFORM training._read_only('datasets', 'id', 'Create a new dataset instead.');
+        PERFORM training.refuse_read_only('datasets', 'id', 'Create a new dataset instead.');
     ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
-        PERFORM training._read_only('datasets', 'owner', 'The owner is the role that created the dataset.');
+        PERFORM training.refuse_read_only('datasets', 'owner', 'The owner is the role that created the dataset.');
     ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
-        PERFORM training._read_only('datasets', 'type', 'The type is fixed at creation: create a new dataset of the other type.');
+        PERFORM training.refuse_read_only('datasets', 'type', 'The type is fixed at creation: create a new dataset of the other type.');
     ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
-        PERFORM training._read_only('datasets', 'time_created', 'Omit it: it is set at creation.');
+        PERFORM training.refuse_read_only('datasets', 'time_created', 'Omit it: it is set at creation.');
     END IF;
     IF (NEW.number_of_classes, NEW.number_of_active_classes, NEW.number_of_images, NEW.number_of_active_images,
-        NEW.preview_images, NEW.earliest_expiration)
+        NEW.number_of_trainable_classes, NEW.preview_images, NEW.earliest_expiration)
        IS DISTINCT FROM
        (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images,
-        OLD.preview_images, OLD.earliest_expiration) THEN
+        OLD.number_of_trainable_classes, OLD.preview_images, OLD.earliest_expiration) THEN
         IF pg_trigger_depth() < 2 THEN
-            PERFORM training._read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
+            PERFORM training.refuse_read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
                 'These follow the classes and images of the dataset: add, change or delete those instead.');
         END IF;
     END IF;
@@ -316,9 +287,9 @@ CREATE TRIGGER datasets_before BEFORE INSERT OR UPDATE OR DELETE ON training.dat
 CREATE FUNCTION training._classes_before() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM training._check_name('class label', NEW.label);
+    PERFORM training.validate_text('class label', NEW.label);
     IF TG_OP = 'INSERT' THEN
-        PERFORM training._check_owner('classes', NEW.owner);
+        PERFORM training.check_owner('classes', NEW.owner);
         IF NEW.dataset_id IS NULL THEN
             RAISE EXCEPTION 'dataset_id is required'
                 USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
@@ -340,18 +311,18 @@ BEGIN
         NEW.number_of_active_images := 0;
     ELSE
         IF NEW.id IS DISTINCT FROM OLD.id THEN
-            PERFORM training._read_only('classes', 'id', 'Create a new class instead.');
+            PERFORM training.refuse_read_only('classes', 'id', 'Create a new class instead.');
         ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
-            PERFORM training._read_only('classes', 'owner', 'The owner is the role that created the class.');
+            PERFORM training.refuse_read_only('classes', 'owner', 'The owner is the role that created the class.');
         ELSIF NEW.dataset_id IS DISTINCT FROM OLD.dataset_id THEN
-            PERFORM training._read_only('classes', 'dataset_id', 'A class stays in its dataset: create a new class in the other dataset.');
+            PERFORM training.refuse_read_only('classes', 'dataset_id', 'A class stays in its dataset: create a new class in the other dataset.');
         ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
-            PERFORM training._read_only('classes', 'time_created', 'Omit it: it is set at creation.');
+            PERFORM training.refuse_read_only('classes', 'time_created', 'Omit it: it is set at creation.');
         END IF;
         IF (NEW.number_of_images, NEW.number_of_active_images)
            IS DISTINCT FROM (OLD.number_of_images, OLD.number_of_active_images) THEN
             IF pg_trigger_depth() < 2 THEN
-                PERFORM training._read_only('classes', 'number_of_*',
+                PERFORM training.refuse_read_only('classes', 'number_of_*',
                     'The counters follow the images of the class: add or delete those instead.');
             END IF;
         END IF;
@@ -362,14 +333,12 @@ BEGIN
             NEW.time_updated := clock_timestamp();
         END IF;
     END IF;
-    IF NEW.reference IS NULL OR btrim(NEW.reference) = '' THEN
-        RAISE EXCEPTION 'class reference must not be empty'
-            USING ERRCODE = '22023', HINT = 'Pass a non-empty reference, or omit it to use the class id.';
-    END IF;
+    PERFORM training.validate_text('class reference', NEW.reference);
+    PERFORM training.validate_text('class notes', NEW.notes, 10000, true);
     IF (TG_OP = 'INSERT' OR NEW.reference IS DISTINCT FROM OLD.reference)
        AND EXISTS (SELECT 1 FROM training.classes c
                     WHERE c.dataset_id = NEW.dataset_id AND c.reference = NEW.reference AND c.id <> NEW.id) THEN
-        RAISE EXCEPTION 'dataset % already has a class with reference %', NEW.dataset_id, quote_literal(NEW.reference)
+        RAISE EXCEPTION 'dataset % already has a class with reference %', NEW.dataset_id, quote_literal(left(NEW.reference, 100))
             USING ERRCODE = '22023', HINT = 'References are unique per dataset: pass another reference, or update that class.';
     END IF;
     RETURN NEW;
@@ -395,11 +364,13 @@ BEGIN
             AND array_position(NEW.face_box, NULL) IS NULL
             AND NEW.face_box[1] >= 0 AND NEW.face_box[2] >= 0
             AND NEW.face_box[3] > 0 AND NEW.face_box[4] > 0) THEN
-        RAISE EXCEPTION 'face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0, got %', NEW.face_box
+        RAISE EXCEPTION 'face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0, got %',
+                left(NEW.face_box::text, 100)
             USING ERRCODE = '22023', HINT = 'Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.';
     END IF;
+    PERFORM training.validate_text('image notes', coalesce(NEW.notes, ''), 10000, true);
     IF TG_OP = 'INSERT' THEN
-        PERFORM training._check_owner('images', NEW.owner);
+        PERFORM training.check_owner('images', NEW.owner);
         IF NEW.class_id IS NULL THEN
             RAISE EXCEPTION 'class_id is required'
                 USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
@@ -417,13 +388,13 @@ BEGIN
         RETURN NEW;
     END IF;
     IF NEW.id IS DISTINCT FROM OLD.id THEN
-        PERFORM training._read_only('images', 'id', 'Add a new image instead.');
+        PERFORM training.refuse_read_only('images', 'id', 'Add a new image instead.');
     ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
-        PERFORM training._read_only('images', 'owner', 'The owner is the role that added the image.');
+        PERFORM training.refuse_read_only('images', 'owner', 'The owner is the role that added the image.');
     ELSIF NEW.class_id IS DISTINCT FROM OLD.class_id THEN
-        PERFORM training._read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
+        PERFORM training.refuse_read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
     ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
-        PERFORM training._read_only('images', 'time_created', 'Omit it: it is set at creation.');
+        PERFORM training.refuse_read_only('images', 'time_created', 'Omit it: it is set at creation.');
     END IF;
     NEW.active := coalesce(NEW.active, OLD.active);
     NEW.notes := coalesce(NEW.notes, '');
@@ -489,11 +460,30 @@ CREATE TRIGGER images_count_update AFTER UPDATE ON training.images
 CREATE TRIGGER images_count_delete AFTER DELETE ON training.images
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION training._images_count();
 
+-- New data or a new face box of an image puts its dataset's evaluation out of date (2). Counter
+-- changes (active, insert, delete) do so through the class counters and _classes_count.
+CREATE FUNCTION training._images_outdate() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE training.datasets d
+       SET evaluation_state = 2, issues = jsonb_set(d.issues, '{has_warning}', 'true')
+     WHERE d.evaluation_state = 1
+       AND d.id = (SELECT c.dataset_id FROM training.classes c WHERE c.id = NEW.class_id);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION training._images_outdate() IS
+    'Trigger: new data or face box of an image marks the evaluation of its dataset out of date';
+CREATE TRIGGER images_outdate AFTER UPDATE OF data, face_box ON training.images
+    FOR EACH ROW WHEN (OLD.data IS DISTINCT FROM NEW.data OR OLD.face_box IS DISTINCT FROM NEW.face_box)
+    EXECUTE FUNCTION training._images_outdate();
+
 CREATE FUNCTION training._classes_count() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
-    ids uuid[];
+    ids uuid[];         -- datasets whose previews or earliest expiration may have moved
+    changed uuid[];     -- datasets whose training data changed: evaluation out of date, issues again
 BEGIN
+    -- A class counts as trainable when it is active and has active images (expiry: at read time).
     IF TG_OP = 'INSERT' THEN
         UPDATE training.datasets d SET number_of_classes = d.number_of_classes + s.n,
                                        number_of_active_classes = d.number_of_active_classes + s.a
@@ -501,50 +491,69 @@ BEGIN
                   FROM new_rows GROUP BY dataset_id) s
          WHERE d.id = s.dataset_id;
         ids := ARRAY(SELECT DISTINCT dataset_id FROM new_rows WHERE expiration_date IS NOT NULL);
+        changed := ARRAY(SELECT DISTINCT dataset_id FROM new_rows);
     ELSIF TG_OP = 'DELETE' THEN
         UPDATE training.datasets d SET number_of_classes = d.number_of_classes - s.n,
                                        number_of_active_classes = d.number_of_active_classes - s.a,
                                        number_of_images = d.number_of_images - s.i,
-                                       number_of_active_images = d.number_of_active_images - s.ai
+                                       number_of_active_images = d.number_of_active_images - s.ai,
+                                       number_of_trainable_classes = d.number_of_trainable_classes - s.t
           FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a,
                        sum(number_of_images) AS i,
-                       coalesce(sum(number_of_active_images) FILTER (WHERE active), 0) AS ai
+                       coalesce(sum(number_of_active_images) FILTER (WHERE active), 0) AS ai,
+                       count(*) FILTER (WHERE active AND number_of_active_images > 0) AS t
                   FROM old_rows GROUP BY dataset_id) s
          WHERE d.id = s.dataset_id;
         ids := ARRAY(SELECT DISTINCT dataset_id FROM old_rows WHERE number_of_images > 0 OR expiration_date IS NOT NULL);
+        changed := ARRAY(SELECT DISTINCT dataset_id FROM old_rows);
     ELSE
         UPDATE training.datasets d SET number_of_active_classes = d.number_of_active_classes + s.a,
                                        number_of_images = d.number_of_images + s.i,
-                                       number_of_active_images = d.number_of_active_images + s.ai
+                                       number_of_active_images = d.number_of_active_images + s.ai,
+                                       number_of_trainable_classes = d.number_of_trainable_classes + s.t
           FROM (SELECT n.dataset_id,
                        sum(n.active::int - o.active::int) AS a,
                        sum(n.number_of_images - o.number_of_images) AS i,
                        sum(CASE WHEN n.active THEN n.number_of_active_images ELSE 0 END
-                           - CASE WHEN o.active THEN o.number_of_active_images ELSE 0 END) AS ai
+                           - CASE WHEN o.active THEN o.number_of_active_images ELSE 0 END) AS ai,
+                       sum((n.active AND n.number_of_active_images > 0)::int
+                           - (o.active AND o.number_of_active_images > 0)::int) AS t
                   FROM new_rows n JOIN old_rows o ON o.id = n.id GROUP BY n.dataset_id) s
-         WHERE d.id = s.dataset_id AND (s.a <> 0 OR s.i <> 0 OR s.ai <> 0);
+         WHERE d.id = s.dataset_id AND (s.a <> 0 OR s.i <> 0 OR s.ai <> 0 OR s.t <> 0);
         -- Previews follow the images; the earliest expiration follows active and expiration_date.
         ids := ARRAY(SELECT DISTINCT n.dataset_id FROM new_rows n JOIN old_rows o ON o.id = n.id
                       WHERE n.number_of_images <> o.number_of_images
                          OR n.active <> o.active
                          OR n.expiration_date IS DISTINCT FROM o.expiration_date);
+        changed := ARRAY(SELECT DISTINCT n.dataset_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                          WHERE n.number_of_images <> o.number_of_images
+                             OR n.number_of_active_images <> o.number_of_active_images
+                             OR n.active <> o.active
+                             OR n.expiration_date IS DISTINCT FROM o.expiration_date);
     END IF;
-    IF cardinality(ids) > 0 THEN
+    IF cardinality(changed) > 0 THEN
         UPDATE training.datasets d
-           SET preview_images = ARRAY(
+           SET preview_images = CASE WHEN d.id = ANY (ids) THEN ARRAY(
                    SELECT (SELECT im.id FROM training.images im WHERE im.class_id = c.id
                             ORDER BY im.time_created, im.id LIMIT 1)
                      FROM training.classes c
                     WHERE c.dataset_id = d.id AND c.number_of_images > 0
-                    ORDER BY c.time_created, c.id LIMIT 3),
-               earliest_expiration = (SELECT min(x.expiration_date) FROM training.classes x
-                                       WHERE x.dataset_id = d.id AND x.active AND x.expiration_date IS NOT NULL)
-         WHERE d.id = ANY (ids);
+                    ORDER BY c.time_created, c.id LIMIT 3) ELSE d.preview_images END,
+               earliest_expiration = CASE WHEN d.id = ANY (ids) THEN
+                   (SELECT min(x.expiration_date) FROM training.classes x
+                     WHERE x.dataset_id = d.id AND x.active AND x.expiration_date IS NOT NULL)
+                   ELSE d.earliest_expiration END,
+               -- An evaluation describes the data it saw: once that changes, it is out of date (2).
+               evaluation_state = CASE WHEN d.evaluation_state = 1 THEN 2 ELSE d.evaluation_state END,
+               issues = jsonb_build_object('has_error', d.number_of_trainable_classes < 2,
+                                           'has_warning', d.evaluation_state <> 0)
+         WHERE d.id = ANY (changed);
     END IF;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION training._classes_count() IS
-    'Trigger: keep the class and image counters, preview images and earliest expiration of datasets';
+    'Trigger: keep the class, image and trainable-class counters, preview images, earliest expiration and issues '
+    'of datasets; mark their evaluation out of date';
 CREATE TRIGGER classes_count_insert AFTER INSERT ON training.classes
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._classes_count();
 CREATE TRIGGER classes_count_update AFTER UPDATE ON training.classes
@@ -558,51 +567,61 @@ CREATE FUNCTION training._trainings_before() RETURNS trigger
 DECLARE
     ds_type text;
     m_type text;
+    trainable integer;
+    expiry timestamptz;
     ro_hint constant text := 'Only the training background worker sets it; delete the training to cancel it.';
 BEGIN
     IF training.in_background_worker() OR training.restoring_dump() THEN
         RETURN NEW;             -- the worker writes state, progress, times and the output model;
     END IF;                     -- a restore writes the rows as they were dumped
     IF TG_OP = 'INSERT' THEN
-        PERFORM training._check_owner('trainings', NEW.owner);
-        IF NEW.state IS DISTINCT FROM 'waiting' THEN PERFORM training._read_only('trainings', 'state', ro_hint);
-        ELSIF NEW.error IS DISTINCT FROM '' THEN PERFORM training._read_only('trainings', 'error', ro_hint);
-        ELSIF NEW.progress IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'progress', ro_hint);
-        ELSIF NEW.duration IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'duration', ro_hint);
-        ELSIF NEW.stage IS DISTINCT FROM '' THEN PERFORM training._read_only('trainings', 'stage', ro_hint);
-        ELSIF NEW.attempts IS DISTINCT FROM 0 THEN PERFORM training._read_only('trainings', 'attempts', ro_hint);
-        ELSIF NEW.worker_pid IS NOT NULL THEN PERFORM training._read_only('trainings', 'worker_pid', ro_hint);
-        ELSIF NEW.output_model_id IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_id', ro_hint);
-        ELSIF NEW.output_model_version IS NOT NULL THEN PERFORM training._read_only('trainings', 'output_model_version', ro_hint);
+        PERFORM training.check_owner('trainings', NEW.owner);
+        IF NEW.state IS DISTINCT FROM 'waiting' THEN PERFORM training.refuse_read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM '' THEN PERFORM training.refuse_read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM '' THEN PERFORM training.refuse_read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'worker_pid', ro_hint);
+        ELSIF NEW.output_model_id IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'output_model_id', ro_hint);
+        ELSIF NEW.output_model_version IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.output_model_version_id IS NOT NULL THEN
+            PERFORM training.refuse_read_only('trainings', 'output_model_version_id', ro_hint);
         ELSIF NEW.time_created IS NULL OR NEW.time_created < now() OR NEW.time_created > clock_timestamp() THEN
             -- The default (clock_timestamp()) lies between the transaction start and now.
-            PERFORM training._read_only('trainings', 'time_created', ro_hint);
-        ELSIF NEW.time_started IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_started', ro_hint);
-        ELSIF NEW.time_completed IS NOT NULL THEN PERFORM training._read_only('trainings', 'time_completed', ro_hint);
+            PERFORM training.refuse_read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'time_completed', ro_hint);
         END IF;
     ELSE
-        IF NEW.id IS DISTINCT FROM OLD.id THEN PERFORM training._read_only('trainings', 'id', ro_hint);
-        ELSIF NEW.owner IS DISTINCT FROM OLD.owner THEN PERFORM training._read_only('trainings', 'owner', ro_hint);
+        IF NEW.id IS DISTINCT FROM OLD.id THEN PERFORM training.refuse_read_only('trainings', 'id', ro_hint);
+        ELSIF NEW.owner IS DISTINCT FROM OLD.owner THEN PERFORM training.refuse_read_only('trainings', 'owner', ro_hint);
         ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
-            PERFORM training._read_only('trainings', 'type', 'The type is copied from the source dataset.');
-        ELSIF NEW.state IS DISTINCT FROM OLD.state THEN PERFORM training._read_only('trainings', 'state', ro_hint);
-        ELSIF NEW.error IS DISTINCT FROM OLD.error THEN PERFORM training._read_only('trainings', 'error', ro_hint);
-        ELSIF NEW.progress IS DISTINCT FROM OLD.progress THEN PERFORM training._read_only('trainings', 'progress', ro_hint);
-        ELSIF NEW.duration IS DISTINCT FROM OLD.duration THEN PERFORM training._read_only('trainings', 'duration', ro_hint);
-        ELSIF NEW.stage IS DISTINCT FROM OLD.stage THEN PERFORM training._read_only('trainings', 'stage', ro_hint);
-        ELSIF NEW.attempts IS DISTINCT FROM OLD.attempts THEN PERFORM training._read_only('trainings', 'attempts', ro_hint);
-        ELSIF NEW.worker_pid IS DISTINCT FROM OLD.worker_pid THEN PERFORM training._read_only('trainings', 'worker_pid', ro_hint);
+            PERFORM training.refuse_read_only('trainings', 'type', 'The type is copied from the source dataset.');
+        ELSIF NEW.state IS DISTINCT FROM OLD.state THEN PERFORM training.refuse_read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM OLD.error THEN PERFORM training.refuse_read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM OLD.progress THEN PERFORM training.refuse_read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM OLD.duration THEN PERFORM training.refuse_read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM OLD.stage THEN PERFORM training.refuse_read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM OLD.attempts THEN PERFORM training.refuse_read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS DISTINCT FROM OLD.worker_pid THEN PERFORM training.refuse_read_only('trainings', 'worker_pid', ro_hint);
         ELSIF NEW.output_model_version IS DISTINCT FROM OLD.output_model_version THEN
-            PERFORM training._read_only('trainings', 'output_model_version', ro_hint);
-        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN PERFORM training._read_only('trainings', 'time_created', ro_hint);
-        ELSIF NEW.time_started IS DISTINCT FROM OLD.time_started THEN PERFORM training._read_only('trainings', 'time_started', ro_hint);
-        ELSIF NEW.time_completed IS DISTINCT FROM OLD.time_completed THEN PERFORM training._read_only('trainings', 'time_completed', ro_hint);
+            PERFORM training.refuse_read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN PERFORM training.refuse_read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS DISTINCT FROM OLD.time_started THEN PERFORM training.refuse_read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS DISTINCT FROM OLD.time_completed THEN PERFORM training.refuse_read_only('trainings', 'time_completed', ro_hint);
         ELSIF NEW.output_model_id IS DISTINCT FROM OLD.output_model_id THEN
             -- Only the foreign key's ON DELETE SET NULL, after the model was deleted, may clear it.
             IF NEW.output_model_id IS NOT NULL
                OR EXISTS (SELECT 1 FROM training.models m WHERE m.id = OLD.output_model_id) THEN
-                PERFORM training._read_only('trainings', 'output_model_id', ro_hint);
+                PERFORM training.refuse_read_only('trainings', 'output_model_id', ro_hint);
             END IF;
+        END IF;
+        -- Likewise for the version: only deleting that version clears it (_model_versions_unlink).
+        IF NEW.output_model_version_id IS DISTINCT FROM OLD.output_model_version_id
+           AND (NEW.output_model_version_id IS NOT NULL
+                OR EXISTS (SELECT 1 FROM training.model_versions v WHERE v.id = OLD.output_model_version_id)) THEN
+            PERFORM training.refuse_read_only('trainings', 'output_model_version_id', ro_hint);
         END IF;
         IF NEW.source_dataset_id IS NULL AND OLD.source_dataset_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = OLD.source_dataset_id) THEN
@@ -628,29 +647,59 @@ BEGIN
     END IF;
     -- KEY SHARE, as the foreign key check takes it: a concurrent delete_dataset is waited for
     -- (then "not found"), and a delete_dataset after us waits and sees this training (55000).
-    SELECT d.type INTO ds_type FROM training.datasets d WHERE d.id = NEW.source_dataset_id FOR KEY SHARE;
+    SELECT d.type, d.number_of_trainable_classes, d.earliest_expiration INTO ds_type, trainable, expiry
+      FROM training.datasets d WHERE d.id = NEW.source_dataset_id FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'dataset % not found', NEW.source_dataset_id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
+    END IF;
+    -- Created means trainable: a dataset with fewer than two classes to learn would fail the training.
+    IF TG_OP = 'INSERT' OR NEW.source_dataset_id IS DISTINCT FROM OLD.source_dataset_id THEN
+        IF expiry <= now() THEN
+            trainable := trainable - (SELECT count(*) FROM training.classes c
+                                       WHERE c.dataset_id = NEW.source_dataset_id AND c.active
+                                         AND c.number_of_active_images > 0 AND c.expiration_date <= now());
+        END IF;
+        IF trainable < 2 THEN
+            RAISE EXCEPTION 'dataset % has % class(es) to train on; a training needs at least two',
+                    NEW.source_dataset_id, trainable
+                USING ERRCODE = '22023',
+                      HINT = 'A class counts when it is active, not expired and has active images: add classes and '
+                             'images (training.create_class, training.add_image), then create the training.';
+        END IF;
     END IF;
     IF TG_OP = 'INSERT' AND NEW.type IS NOT NULL AND NEW.type IS DISTINCT FROM ds_type THEN
         RAISE EXCEPTION 'training type % does not match the type % of dataset %', NEW.type, ds_type, NEW.source_dataset_id
             USING ERRCODE = '22023', HINT = 'Omit type: it is copied from the source dataset.';
     END IF;
     NEW.type := ds_type;
-    PERFORM training._check_name('output_model_name', NEW.output_model_name);
+    PERFORM training.validate_text('output_model_name', NEW.output_model_name);
     IF strpos(NEW.output_model_name, '==') > 0 THEN
-        RAISE EXCEPTION 'output_model_name must not contain "==", got %', quote_literal(NEW.output_model_name)
+        RAISE EXCEPTION 'output_model_name must not contain "==", got %', quote_literal(left(NEW.output_model_name, 100))
             USING ERRCODE = '22023', HINT = '"name==N" refers to version N of a model: choose a name without "==".';
-    END IF;
-    SELECT m.type INTO m_type FROM training.models m WHERE m.owner = NEW.owner AND m.name = NEW.output_model_name;
-    IF FOUND AND m_type <> ds_type THEN
-        RAISE EXCEPTION 'model % is a % model, but dataset % is of type %',
-                quote_literal(NEW.output_model_name), m_type, NEW.source_dataset_id, ds_type
-            USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
     END IF;
     NEW.output_model_description := coalesce(NEW.output_model_description, '');
     NEW.output_model_changelog := coalesce(NEW.output_model_changelog, '');
+    PERFORM training.validate_text('output_model_description', NEW.output_model_description, 10000, true);
+    PERFORM training.validate_text('output_model_changelog', NEW.output_model_changelog, 10000, true);
+    -- One type per model: the model's, or, before it exists, that of the trainings already
+    -- queued for the name. The lock serializes creations for one name until they commit.
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.model:' || NEW.owner || ':' || NEW.output_model_name, 0));
+    SELECT m.type INTO m_type FROM training.models m WHERE m.owner = NEW.owner AND m.name = NEW.output_model_name;
+    IF FOUND AND m_type <> ds_type THEN
+        RAISE EXCEPTION 'model % is a % model, but dataset % is of type %',
+                quote_literal(left(NEW.output_model_name, 100)), m_type, NEW.source_dataset_id, ds_type
+            USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
+    ELSIF NOT FOUND AND EXISTS (SELECT 1 FROM training.trainings t
+                                 WHERE t.owner = NEW.owner AND t.output_model_name = NEW.output_model_name
+                                   AND t.state IN ('waiting', 'processing') AND t.type <> ds_type
+                                   AND t.id IS DISTINCT FROM NEW.id) THEN
+        RAISE EXCEPTION 'a % training of model % is already queued; this % training cannot share its name',
+                CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END,
+                quote_literal(left(NEW.output_model_name, 100)), ds_type
+            USING ERRCODE = '55000',
+                  HINT = 'Choose another output_model_name, or wait until that training has completed or failed.';
+    END IF;
     NEW.config := coalesce(NEW.config, '{}');
     PERFORM training.validate_config(ds_type, NEW.config);
     RETURN NEW;
@@ -659,6 +708,25 @@ COMMENT ON FUNCTION training._trainings_before() IS
     'Trigger: validate trainings like create_training (type from the dataset, config) and refuse writes to read-only columns outside the background worker';
 CREATE TRIGGER trainings_before BEFORE INSERT OR UPDATE ON training.trainings
     FOR EACH ROW EXECUTE FUNCTION training._trainings_before();
+
+-- Deleting versions clears output_model_version_id of the trainings that wrote them: their
+-- output_model becomes null (the link is not a foreign key, see 00_schema.sql).
+CREATE FUNCTION training._model_versions_unlink() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE training.trainings t SET output_model_version_id = NULL
+      FROM old_rows o WHERE t.output_model_version_id = o.id;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION training._model_versions_unlink() IS
+    'Trigger: a deleted model version is no longer the output_model of the training that wrote it';
+CREATE TRIGGER model_versions_unlink AFTER DELETE ON training.model_versions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION training._model_versions_unlink();
+
+-- Trigger functions are internal: triggers fire without EXECUTE on them.
+REVOKE ALL ON FUNCTION training._datasets_before(), training._classes_before(), training._images_before(),
+    training._images_box_check(), training._images_count(), training._images_outdate(), training._classes_count(),
+    training._trainings_before(), training._model_versions_unlink() FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- Datasets
@@ -680,9 +748,9 @@ COMMENT ON FUNCTION training.create_dataset(text, text, text) IS
 CREATE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM training._check_page("limit", "offset");
-    RETURN training._page((SELECT count(*) FROM training.datasets), "limit", "offset",
-        training._datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
+    PERFORM training.check_paging("limit", "offset");
+    RETURN training.list_envelope((SELECT count(*) FROM training.datasets), "limit", "offset",
+        training.datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
                                        LIMIT list_datasets."limit" OFFSET list_datasets."offset")));
 END $$;
 COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
@@ -693,6 +761,9 @@ CREATE FUNCTION training.update_dataset(id uuid, name text DEFAULT NULL, descrip
 DECLARE
     d training.datasets;
 BEGIN
+    IF update_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
     UPDATE training.datasets x
        SET name = coalesce(update_dataset.name, x.name),
            description = coalesce(update_dataset.description, x.description)
@@ -710,6 +781,9 @@ COMMENT ON FUNCTION training.update_dataset(uuid, text, text) IS
 CREATE FUNCTION training.delete_dataset(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF delete_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
     DELETE FROM training.datasets x WHERE x.id = delete_dataset.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'dataset % not found', delete_dataset.id
@@ -734,7 +808,7 @@ BEGIN
     VALUES (create_class.dataset_id, create_class.label, create_class.reference, create_class.active,
             create_class.notes, create_class.expiration_date)
     RETURNING * INTO c;
-    RETURN training._class_json(c);
+    RETURN training.class_json(c);
 END $$;
 COMMENT ON FUNCTION training.create_class(uuid, text, text, boolean, text, timestamptz) IS
     'Add a class to a dataset (reference defaults to the class id); returns the Class object';
@@ -744,7 +818,10 @@ CREATE FUNCTION training.get_class(id uuid) RETURNS jsonb
 DECLARE
     r jsonb;
 BEGIN
-    SELECT training._class_json(c) INTO r FROM training.classes c WHERE c.id = get_class.id;
+    IF get_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    SELECT training.class_json(c) INTO r FROM training.classes c WHERE c.id = get_class.id;
     IF r IS NULL THEN
         RAISE EXCEPTION 'class % not found', get_class.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
@@ -757,19 +834,23 @@ CREATE FUNCTION training.list_classes(dataset_id uuid, "limit" integer DEFAULT 1
     RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM training._check_page("limit", "offset");
+    IF list_classes.dataset_id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
+    PERFORM training.check_paging("limit", "offset");
     PERFORM FROM training.datasets d WHERE d.id = list_classes.dataset_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'dataset % not found', list_classes.dataset_id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
-    RETURN training._page(
+    RETURN training.list_envelope(
         (SELECT count(*) FROM training.classes c WHERE c.dataset_id = list_classes.dataset_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._class_json(c) ORDER BY c.time_created, c.id)
+        (SELECT jsonb_agg(training.class_json(c) ORDER BY c.time_created, c.id)
            FROM (SELECT * FROM training.classes x WHERE x.dataset_id = list_classes.dataset_id
                   ORDER BY x.time_created, x.id
-                  LIMIT list_classes."limit" OFFSET list_classes."offset") c));
+                  LIMIT list_classes."limit" OFFSET list_classes."offset") c),
+        '&dataset_id=' || list_classes.dataset_id);
 END $$;
 COMMENT ON FUNCTION training.list_classes(uuid, integer, integer) IS
     'Classes of a dataset in creation order, in the list envelope';
@@ -781,6 +862,9 @@ CREATE FUNCTION training.update_class(id uuid, label text DEFAULT NULL, referenc
 DECLARE
     c training.classes;
 BEGIN
+    IF update_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
     -- NULL keeps a value; expiration_date => 'infinity' removes the expiration.
     UPDATE training.classes x
        SET label = coalesce(update_class.label, x.label),
@@ -795,7 +879,7 @@ BEGIN
         RAISE EXCEPTION 'class % not found', update_class.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
-    RETURN training._class_json(c);
+    RETURN training.class_json(c);
 END $$;
 COMMENT ON FUNCTION training.update_class(uuid, text, text, boolean, text, timestamptz) IS
     'Change a class (NULL keeps a value; expiration_date => ''infinity'' removes the expiration); returns the Class object';
@@ -803,6 +887,9 @@ COMMENT ON FUNCTION training.update_class(uuid, text, text, boolean, text, times
 CREATE FUNCTION training.delete_class(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF delete_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
     DELETE FROM training.classes x WHERE x.id = delete_class.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'class % not found', delete_class.id
@@ -824,7 +911,7 @@ BEGIN
     INSERT INTO training.images (class_id, data, face_box, active, notes)
     VALUES (add_image.class_id, add_image.data, add_image.face_box, add_image.active, add_image.notes)
     RETURNING * INTO i;
-    RETURN training._image_json(i);
+    RETURN training.image_json(i);
 END $$;
 COMMENT ON FUNCTION training.add_image(uuid, bytea, integer[], boolean, text) IS
     'Add an encoded image (JPEG, PNG, PGM/PPM) to a class, with an optional face box {x,y,width,height}; returns the Image object';
@@ -834,7 +921,10 @@ CREATE FUNCTION training.get_image(id uuid) RETURNS jsonb
 DECLARE
     r jsonb;
 BEGIN
-    SELECT training._image_json(i) INTO r FROM training.images i WHERE i.id = get_image.id;
+    IF get_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
+    SELECT training.image_json(i) INTO r FROM training.images i WHERE i.id = get_image.id;
     IF r IS NULL THEN
         RAISE EXCEPTION 'image % not found', get_image.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
@@ -848,19 +938,23 @@ CREATE FUNCTION training.list_images(class_id uuid, "limit" integer DEFAULT 10, 
     RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM training._check_page("limit", "offset");
+    IF list_images.class_id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    PERFORM training.check_paging("limit", "offset");
     PERFORM FROM training.classes c WHERE c.id = list_images.class_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'class % not found', list_images.class_id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
-    RETURN training._page(
+    RETURN training.list_envelope(
         (SELECT count(*) FROM training.images i WHERE i.class_id = list_images.class_id),
         "limit", "offset",
-        (SELECT jsonb_agg(training._image_json(i) ORDER BY i.time_created, i.id)
+        (SELECT jsonb_agg(training.image_json(i) ORDER BY i.time_created, i.id)
            FROM (SELECT * FROM training.images x WHERE x.class_id = list_images.class_id
                   ORDER BY x.time_created, x.id
-                  LIMIT list_images."limit" OFFSET list_images."offset") i));
+                  LIMIT list_images."limit" OFFSET list_images."offset") i),
+        '&class_id=' || list_images.class_id);
 END $$;
 COMMENT ON FUNCTION training.list_images(uuid, integer, integer) IS
     'Images of a class in creation order, in the list envelope';
@@ -871,6 +965,9 @@ CREATE FUNCTION training.update_image(id uuid, face_box integer[] DEFAULT NULL, 
 DECLARE
     i training.images;
 BEGIN
+    IF update_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
     -- NULL keeps a value; face_box => '{}' removes the face box.
     UPDATE training.images x
        SET face_box = coalesce(update_image.face_box, x.face_box),
@@ -882,7 +979,7 @@ BEGIN
         RAISE EXCEPTION 'image % not found', update_image.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
-    RETURN training._image_json(i);
+    RETURN training.image_json(i);
 END $$;
 COMMENT ON FUNCTION training.update_image(uuid, integer[], boolean, text) IS
     'Change an image''s face box, active flag or notes (NULL keeps a value; face_box => ''{}'' removes the box); returns the Image object';
@@ -890,6 +987,9 @@ COMMENT ON FUNCTION training.update_image(uuid, integer[], boolean, text) IS
 CREATE FUNCTION training.delete_image(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF delete_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
     DELETE FROM training.images x WHERE x.id = delete_image.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'image % not found', delete_image.id
@@ -926,19 +1026,20 @@ CREATE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" int
                                         state text DEFAULT NULL) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM training._check_page("limit", "offset");
+    PERFORM training.check_paging("limit", "offset");
     IF state IS NOT NULL AND state NOT IN ('waiting', 'processing', 'completed', 'failed') THEN
-        RAISE EXCEPTION 'state must be waiting, processing, completed or failed, got %', quote_literal(state)
+        RAISE EXCEPTION 'state must be waiting, processing, completed or failed, got %', quote_literal(left(state, 100))
             USING ERRCODE = '22023', HINT = 'Pass one of the four states, or NULL for all trainings.';
     END IF;
-    RETURN training._page(
+    RETURN training.list_envelope(
         (SELECT count(*) FROM training.trainings t
           WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
         "limit", "offset",
-        training._trainings_json(ARRAY(SELECT x.id FROM training.trainings x
+        training.trainings_json(ARRAY(SELECT x.id FROM training.trainings x
                                         WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
                                         ORDER BY x.time_created, x.id
-                                        LIMIT list_trainings."limit" OFFSET list_trainings."offset")));
+                                        LIMIT list_trainings."limit" OFFSET list_trainings."offset")),
+        coalesce('&state=' || list_trainings.state, ''));
 END $$;
 COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
     'Trainings in creation order, optionally of one state, in the list envelope';
@@ -946,6 +1047,9 @@ COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
 CREATE FUNCTION training.delete_training(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF delete_training.id IS NULL THEN
+        RAISE EXCEPTION 'training id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a training (see training.list_trainings()).';
+    END IF;
     -- A processing training's worker notices the row is gone and stops without writing a version.
     DELETE FROM training.trainings x WHERE x.id = delete_training.id;
     IF NOT FOUND THEN
@@ -963,7 +1067,7 @@ COMMENT ON FUNCTION training.delete_training(uuid) IS
 -- Find the model a reference names: a name (the caller's own model first), "name==N", a model
 -- id or a version id. Sets version_number only when the reference names a version (name==N or
 -- a version id). P0002 when nothing matches; 22023 for a malformed reference.
-CREATE FUNCTION training._find_model(model text, OUT model_id uuid, OUT version_number integer)
+CREATE FUNCTION training.resolve_model(model text, OUT model_id uuid, OUT version_number integer)
     LANGUAGE plpgsql STABLE AS $$
 DECLARE
     nm text := model;
@@ -993,7 +1097,7 @@ BEGIN
         nm := split_part(model, '==', 1);
         n_text := substr(model, length(nm) + 3);
         IF n_text !~ '^\s*[0-9]{1,9}\s*$' OR n_text::integer < 1 THEN
-            RAISE EXCEPTION 'model reference % has an invalid version number %', quote_literal(model), quote_literal(n_text)
+            RAISE EXCEPTION 'model reference % has an invalid version number %', quote_literal(left(model, 100)), quote_literal(left(n_text, 100))
                 USING ERRCODE = '22023', HINT = 'Write "name==N" with N a version number 1, 2, ...';
         END IF;
         n := n_text::integer;
@@ -1002,27 +1106,29 @@ BEGIN
     SELECT m.id INTO model_id FROM training.models m WHERE m.name = nm
      ORDER BY (m.owner = current_user) DESC LIMIT 1;
     IF model_id IS NULL THEN
-        RAISE EXCEPTION 'model % not found', quote_literal(nm)
+        RAISE EXCEPTION 'model % not found', quote_literal(left(nm, 100))
             USING ERRCODE = 'P0002', HINT = 'List the models with training.list_models(); a model appears when its first training completes.';
     END IF;
     IF found_count > 1 AND NOT EXISTS (SELECT 1 FROM training.models m WHERE m.name = nm AND m.owner = current_user) THEN
-        RAISE EXCEPTION 'model name % is ambiguous: % roles own a model of that name', quote_literal(nm), found_count
+        RAISE EXCEPTION 'model name % is ambiguous: % roles own a model of that name', quote_literal(left(nm, 100)), found_count
             USING ERRCODE = '22023', HINT = 'Refer to the model by its id (see training.list_models()).';
     END IF;
     IF n IS NOT NULL THEN
-        PERFORM FROM training.model_versions v WHERE v.model_id = _find_model.model_id AND v.version_number = n;
+        PERFORM FROM training.model_versions v WHERE v.model_id = resolve_model.model_id AND v.version_number = n;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'model % has no version %', quote_literal(nm), n
+            RAISE EXCEPTION 'model % has no version %', quote_literal(left(nm, 100)), n
                 USING ERRCODE = 'P0002',
-                      HINT = format('Versions are numbered 1 to %s: see training.get_model(%L).',
-                          (SELECT coalesce(max(v.version_number), 0) FROM training.model_versions v
-                            WHERE v.model_id = _find_model.model_id), nm);
+                      HINT = coalesce('Its versions: ' || (SELECT string_agg(v.version_number::text, ', ' ORDER BY v.version_number)
+                                                           FROM training.model_versions v
+                                                          WHERE v.model_id = resolve_model.model_id)
+                                      || ' (a deleted version number is never given again).',
+                                      'It has no version: every version was deleted, or none was written yet.');
         END IF;
         version_number := n;
     END IF;
 END $$;
-COMMENT ON FUNCTION training._find_model(text) IS
-    'Resolve a model reference (name, name==N, model id, version id) to a model and an explicit version (internal)';
+COMMENT ON FUNCTION training.resolve_model(text) IS
+    'Resolve a model reference (name, name==N, model id, version id) to a model and an explicit version; P0002 when unknown, 22023 when malformed';
 
 CREATE FUNCTION training.resolve_model_version(model text) RETURNS training.model_versions
     LANGUAGE plpgsql STABLE AS $$
@@ -1030,7 +1136,7 @@ DECLARE
     f record;
     v training.model_versions;
 BEGIN
-    f := training._find_model(model);
+    f := training.resolve_model(model);
     IF f.version_number IS NOT NULL THEN
         SELECT * INTO v FROM training.model_versions x
          WHERE x.model_id = f.model_id AND x.version_number = f.version_number;
@@ -1039,8 +1145,8 @@ BEGIN
          WHERE x.model_id = f.model_id ORDER BY x.version_number DESC LIMIT 1;
     END IF;
     IF v.id IS NULL THEN
-        RAISE EXCEPTION 'model % has no version yet', quote_literal(model)
-            USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()).';
+        RAISE EXCEPTION 'model % has no version', quote_literal(left(model, 100))
+            USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()), or train it again.';
     END IF;
     RETURN v;
 END $$;
@@ -1052,8 +1158,8 @@ CREATE FUNCTION training.get_model(model text) RETURNS jsonb
 DECLARE
     f record;
 BEGIN
-    f := training._find_model(model);
-    RETURN training._model_json(f.model_id, coalesce(f.version_number,
+    f := training.resolve_model(model);
+    RETURN training.model_json(f.model_id, coalesce(f.version_number,
         (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = f.model_id)));
 END $$;
 COMMENT ON FUNCTION training.get_model(text) IS
@@ -1062,9 +1168,9 @@ COMMENT ON FUNCTION training.get_model(text) IS
 CREATE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM training._check_page("limit", "offset");
-    RETURN training._page((SELECT count(*) FROM training.models), "limit", "offset",
-        (SELECT jsonb_agg(training._model_json(m.id,
+    PERFORM training.check_paging("limit", "offset");
+    RETURN training.list_envelope((SELECT count(*) FROM training.models), "limit", "offset",
+        (SELECT jsonb_agg(training.model_json(m.id,
                     (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id))
                     ORDER BY m.time_created, m.id)
            FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
@@ -1079,7 +1185,7 @@ DECLARE
     f record;
 BEGIN
     -- "name==N" or a version id deletes that version; a name or model id deletes the model.
-    f := training._find_model(model);
+    f := training.resolve_model(model);
     IF f.version_number IS NOT NULL THEN
         DELETE FROM training.model_versions v
          WHERE v.model_id = f.model_id AND v.version_number = f.version_number;

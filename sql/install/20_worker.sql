@@ -1,4 +1,4 @@
--- training 0.1.0: hooks of the background worker on training.trainings.
+-- training: hooks of the background worker on training.trainings.
 
 -- Wake the launcher when an inserting transaction commits (or warn that nothing will run it).
 CREATE FUNCTION training._worker_wake() RETURNS trigger
@@ -34,9 +34,59 @@ CREATE FUNCTION training._worker_claim(worker_pid integer)
                     FOR UPDATE SKIP LOCKED LIMIT 1)
     RETURNING t.id, t.owner, t.type, t.config, t.source_dataset_id, t.attempts
 $$;
-REVOKE ALL ON FUNCTION training._worker_claim(integer) FROM PUBLIC;
 COMMENT ON FUNCTION training._worker_claim(integer) IS
     'Background worker: claims the oldest waiting training (FOR UPDATE SKIP LOCKED) for the given worker process.';
+
+-- Finish a claimed training: create the model on first use, add the next version and mark the
+-- training completed, in the caller's transaction. Returns the version number, or NULL when the
+-- training is no longer this worker's (deleted, or re-queued). The version number comes from the
+-- model's counter, which only goes up, so a deleted number is never given again; the counter's
+-- row lock orders concurrent completions of one model.
+CREATE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
+    RETURNS integer
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t training.trainings;
+    m training.models;
+    vid uuid;
+BEGIN
+    SELECT * INTO t FROM training.trainings x
+     WHERE x.id = _worker_finish.training_id AND x.state = 'processing' AND x.worker_pid = _worker_finish.worker_pid
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO training.models (owner, name, type, description)
+    VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
+    ON CONFLICT (owner, name) DO NOTHING;
+    -- greatest(): a counter behind the versions (rows restored from a 0.1.0 dump) catches up.
+    UPDATE training.models x
+       SET last_version = greatest(x.last_version, (SELECT max(v.version_number) FROM training.model_versions v
+                                                     WHERE v.model_id = x.id)) + 1,
+           time_updated = now()
+     WHERE x.owner = t.owner AND x.name = t.output_model_name
+    RETURNING * INTO m;
+    IF m.type <> t.type THEN
+        RAISE EXCEPTION 'model % is a % model; a % training cannot add a version to it',
+                quote_literal(left(m.name, 100)), m.type, t.type
+            USING ERRCODE = '22023', HINT = format('Use another output_model_name, or train on a %s dataset.', m.type);
+    END IF;
+    INSERT INTO training.model_versions (model_id, version_number, training_id, changelog, dataset, parameters,
+                                         metrics, owner)
+    VALUES (m.id, m.last_version, t.id, t.output_model_changelog,
+            CASE WHEN t.source_dataset_id IS NULL THEN '{}'::jsonb ELSE training.get_dataset(t.source_dataset_id) END,
+            _worker_finish.parameters, coalesce(_worker_finish.metrics, '{}'), t.owner)
+    RETURNING id INTO vid;
+    UPDATE training.trainings x
+       SET state = 'completed', progress = 1, stage = 'completed',
+           duration = extract(epoch FROM clock_timestamp() - x.time_started)::float8,
+           time_completed = clock_timestamp(), output_model_id = m.id,
+           output_model_version = m.last_version, output_model_version_id = vid, worker_pid = NULL
+     WHERE x.id = t.id;
+    RETURN m.last_version;
+END $$;
+COMMENT ON FUNCTION training._worker_finish(uuid, integer, bytea, jsonb) IS
+    'Background worker: write the model version of a claimed training and complete it; the version number never repeats';
 
 -- Announce every state change on channel training_state (see README, "Waiting for a training"):
 --   {"id": "<uuid>", "state": "waiting|processing|completed|failed|deleted", "previous_state": "...|null"}
@@ -51,3 +101,8 @@ CREATE TRIGGER trainings_notify_state
     AFTER UPDATE OF state ON training.trainings
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
     EXECUTE FUNCTION training._notify_state();
+
+-- Internal functions are the worker's and the triggers': not for tenants (triggers fire without
+-- EXECUTE on their function).
+REVOKE ALL ON FUNCTION training._worker_wake(), training._worker_cancel(), training._worker_claim(integer),
+    training._worker_finish(uuid, integer, bytea, jsonb), training._notify_state() FROM PUBLIC;

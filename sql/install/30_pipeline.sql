@@ -12,80 +12,30 @@ COMMENT ON FUNCTION training._images_decode() IS
 CREATE TRIGGER images_decode BEFORE INSERT OR UPDATE OF data ON training.images
     FOR EACH ROW EXECUTE FUNCTION training._images_decode();
 
-CREATE FUNCTION training._model_cached(version_id uuid) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'training_model_cached'
-    LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION training._model_cached(uuid) IS
-    'Whether this session holds the parsed parameters of a model version (internal)';
+REVOKE ALL ON FUNCTION training._images_decode() FROM PUBLIC;
 
-CREATE FUNCTION training._recognize(version_id uuid, parameters bytea, model_ref text, image bytea,
-                                    max_distance float8, top_k integer, face_box integer[])
-    RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'training_recognize_model'
-    LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION training._recognize(uuid, bytea, text, bytea, float8, integer, integer[]) IS
-    'Recognize an image with a model version''s parameters, cached per session (internal)';
-
--- Recognize the faces (face models) or the place (landmark models) of an image.
--- The model is a name (latest version), name==N or a uuid, resolved as resolve_model_version()
--- does; the parameters are read only when this session has not parsed that version yet.
+-- Recognize the faces (face models) or the place (landmark models) of an image (src/recognize.c).
+-- The model is a name (latest version), name==N or a uuid, resolved by resolve_model() with the
+-- caller's rights; the parameters are read (under the caller's row-level security) only when this
+-- session has not parsed that version for this role yet.
 -- distance: from the image's normalised embedding to the class centre, 0..2; the label,
 -- class_id and reference are null when the closest class is farther than max_distance.
 CREATE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
                                    top_k integer DEFAULT 3) RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    f record;
-    vid uuid;
-    vnum integer;
-    mname text;
-    params bytea;
-    r jsonb;
-BEGIN
-    IF image IS NULL THEN
-        RAISE EXCEPTION 'image must not be null'
-            USING ERRCODE = '22023', HINT = 'Pass the encoded image bytes (JPEG, PNG, PGM or PPM) as bytea.';
-    END IF;
-    IF max_distance IS NULL OR max_distance < 0 OR max_distance = 'NaN' THEN
-        RAISE EXCEPTION 'max_distance must be a number >= 0, got %', coalesce(max_distance::text, 'NULL')
-            USING ERRCODE = '22023',
-                  HINT = 'Distances are between 0 and 2: pass 1.0 (the default), or 2 to always get the closest label.';
-    END IF;
-    IF top_k IS NULL OR top_k < 1 OR top_k > 1000 THEN
-        RAISE EXCEPTION 'top_k must be between 1 and 1000, got %', coalesce(top_k::text, 'NULL')
-            USING ERRCODE = '22023', HINT = 'Pass top_k => 3 for the three closest classes.';
-    END IF;
-    f := training._find_model(model);
-    SELECT v.id, v.version_number INTO vid, vnum
-      FROM training.model_versions v
-     WHERE v.model_id = f.model_id AND (f.version_number IS NULL OR v.version_number = f.version_number)
-     ORDER BY v.version_number DESC LIMIT 1;
-    IF vid IS NULL THEN
-        PERFORM training.resolve_model_version(model);      -- raises P0002 with its message
-    END IF;
-    SELECT m.name INTO mname FROM training.models m WHERE m.id = f.model_id;
-    IF NOT training._model_cached(vid) THEN
-        SELECT v.parameters INTO params FROM training.model_versions v WHERE v.id = vid;
-    END IF;
-    r := training._recognize(vid, params, mname || '==' || vnum, image, max_distance, top_k, NULL);
-    -- The class reference, from the classes the caller can see.
-    RETURN jsonb_set(r, '{detections}', coalesce((
-        SELECT jsonb_agg(d || jsonb_build_object('reference',
-                   CASE WHEN d->>'class_id' IS NULL THEN NULL
-                        ELSE (SELECT c.reference FROM training.classes c WHERE c.id = (d->>'class_id')::uuid) END)
-               ORDER BY o)
-          FROM jsonb_array_elements(r->'detections') WITH ORDINALITY AS t(d, o)), '[]'));
-END $$;
+    AS 'MODULE_PATHNAME', 'training_recognize'
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION training.recognize(text, bytea, float8, integer) IS
     'Recognize an image: {"model": "name==N", "detections": [{"box", "label", "class_id", "reference", "confidence", "distance", "top_k"}]}; P0002 for an unknown model, 22023 for an image that does not decode';
 
--- What a training with config (face: min_face_size, sharpness_threshold) would do with an image.
-CREATE FUNCTION training._check_image(data bytea, face_box integer[], type text, min_face_size integer,
-                                      sharpness_threshold integer) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'training_check_image'
+-- What a training with config would do with an image (the same decoding, face filters and config
+-- reader as a training).
+CREATE FUNCTION training.check_image(data bytea, face_box integer[], type text, config jsonb DEFAULT '{}')
+    RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_check_image_config'
     LANGUAGE C STABLE;
-COMMENT ON FUNCTION training._check_image(bytea, integer[], text, integer, integer) IS
-    'Apply the training filters to one image: {"usable", "reason", "message", "sharpness"} (internal)';
+COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
+    'What a training of a type with a config would do with one image: {"usable", "reason", "message", "sharpness", "gender"}; '
+    '22023 for a bad type or config';
 
 -- Evaluate a dataset for training with a config (default: the defaults of a training), with the
 -- same decoding and face filters as a training. Stores, and returns through get_dataset:
@@ -100,8 +50,6 @@ CREATE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RE
 DECLARE
     ds training.datasets;
     cfg jsonb;
-    mfs integer;
-    sth integer;
     n_checked integer;
     n_usable integer;
     n_classes integer;
@@ -112,15 +60,16 @@ DECLARE
     warnings text[] := '{}';
     what text;
 BEGIN
+    IF evaluate_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL'
+            USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
     SELECT * INTO ds FROM training.datasets d WHERE d.id = evaluate_dataset.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'dataset % not found', evaluate_dataset.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
-    PERFORM training.validate_config(ds.type, coalesce(config, '{}'));
-    cfg := training.effective_config(ds.type, coalesce(config, '{}'));
-    mfs := (cfg->>'min_face_size')::integer;
-    sth := (cfg->>'sharpness_threshold')::integer;
+    cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
@@ -128,7 +77,7 @@ BEGIN
         ON COMMIT DROP;
     TRUNCATE pg_temp.training_eval;
     INSERT INTO pg_temp.training_eval
-    SELECT i.id, c.id, c.label, training._check_image(i.data, i.face_box, ds.type, mfs, sth)
+    SELECT i.id, c.id, c.label, training.check_image(i.data, i.face_box, ds.type, cfg)
       FROM training.classes c JOIN training.images i ON i.class_id = c.id
      WHERE c.dataset_id = ds.id AND c.active AND i.active
        AND (c.expiration_date IS NULL OR c.expiration_date > now());

@@ -1,4 +1,4 @@
--- training 0.1.0: access. Row-level security on every table, the admin role,
+-- training: access. Row-level security on every table, the admin role,
 -- grant_access()/revoke_access(), and the psql status view.
 --
 -- Model: every row has an owner (the role that created it, `owner DEFAULT current_user`).
@@ -35,33 +35,33 @@ ALTER TABLE training.model_versions ENABLE ROW LEVEL SECURITY;
 -- VOLATILE plpgsql so that each call sees rows inserted earlier in the same statement (e.g. a
 -- dataset and its classes inserted by one WITH ... INSERT chain), which a subquery in the
 -- policy itself would not.
-CREATE FUNCTION training._owns_dataset(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_dataset(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = _owns_dataset.id AND d.owner = current_user);
+    RETURN EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = owns_dataset.id AND d.owner = current_user);
 END $$;
-CREATE FUNCTION training._owns_class(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_class(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM training.classes c WHERE c.id = _owns_class.id AND c.owner = current_user);
+    RETURN EXISTS (SELECT 1 FROM training.classes c WHERE c.id = owns_class.id AND c.owner = current_user);
 END $$;
-CREATE FUNCTION training._owns_model(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_model(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM training.models m WHERE m.id = _owns_model.id AND m.owner = current_user);
+    RETURN EXISTS (SELECT 1 FROM training.models m WHERE m.id = owns_model.id AND m.owner = current_user);
 END $$;
-CREATE FUNCTION training._owns_training(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_training(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM training.trainings t WHERE t.id = _owns_training.id AND t.owner = current_user);
+    RETURN EXISTS (SELECT 1 FROM training.trainings t WHERE t.id = owns_training.id AND t.owner = current_user);
 END $$;
-COMMENT ON FUNCTION training._owns_dataset(uuid) IS
+COMMENT ON FUNCTION training.owns_dataset(uuid) IS
     'True when the dataset exists and belongs to current_user (row-level security check; internal)';
-COMMENT ON FUNCTION training._owns_class(uuid) IS
+COMMENT ON FUNCTION training.owns_class(uuid) IS
     'True when the class exists and belongs to current_user (row-level security check; internal)';
-COMMENT ON FUNCTION training._owns_model(uuid) IS
+COMMENT ON FUNCTION training.owns_model(uuid) IS
     'True when the model exists and belongs to current_user (row-level security check; internal)';
-COMMENT ON FUNCTION training._owns_training(uuid) IS
+COMMENT ON FUNCTION training.owns_training(uuid) IS
     'True when the training exists and belongs to current_user (row-level security check; internal)';
 
 -- Owner policies. USING hides other owners' rows from SELECT, UPDATE and DELETE.
@@ -73,17 +73,17 @@ CREATE POLICY datasets_owner ON training.datasets
 
 CREATE POLICY classes_owner ON training.classes
     USING (owner = current_user)
-    WITH CHECK (owner = current_user AND training._owns_dataset(dataset_id));
+    WITH CHECK (owner = current_user AND training.owns_dataset(dataset_id));
 
 CREATE POLICY images_owner ON training.images
     USING (owner = current_user)
-    WITH CHECK (owner = current_user AND training._owns_class(class_id));
+    WITH CHECK (owner = current_user AND training.owns_class(class_id));
 
 CREATE POLICY trainings_owner ON training.trainings
     USING (owner = current_user)
     WITH CHECK (owner = current_user
-                AND (source_dataset_id IS NULL OR training._owns_dataset(source_dataset_id))
-                AND (output_model_id IS NULL OR training._owns_model(output_model_id)));
+                AND (source_dataset_id IS NULL OR training.owns_dataset(source_dataset_id))
+                AND (output_model_id IS NULL OR training.owns_model(output_model_id)));
 
 CREATE POLICY models_owner ON training.models
     USING (owner = current_user)
@@ -92,8 +92,8 @@ CREATE POLICY models_owner ON training.models
 CREATE POLICY model_versions_owner ON training.model_versions
     USING (owner = current_user)
     WITH CHECK (owner = current_user
-                AND training._owns_model(model_id)
-                AND (training_id IS NULL OR training._owns_training(training_id)));
+                AND training.owns_model(model_id)
+                AND (training_id IS NULL OR training.owns_training(training_id)));
 
 -- Admin policies: members of training_admin see and change every row (policies are OR-ed).
 CREATE POLICY datasets_admin       ON training.datasets       TO training_admin USING (true) WITH CHECK (true);

@@ -1,4 +1,4 @@
--- training 0.1.0: the pretrained face networks (src/nn, src/deep.c).
+-- training: the pretrained face networks (src/nn, src/deep.c).
 
 CREATE FUNCTION training.detect_faces(image bytea) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_detect_faces'

@@ -57,7 +57,7 @@ my $ds_obs = make_dataset($node, 'db1', 'observed', 2, 24);
 my $listener = $node->background_psql('db1');
 $listener->query_safe('LISTEN training_state');
 my $t3 = create_training($node, 'db1', $ds_obs, 'm3');
-my (@progress, @duration, $seen_activity);
+my (@progress, @duration, @when, $seen_activity);
 for (my $i = 0; $i < 400; $i++)
 {
 	my ($state, $p, $d, $act) = split /\|/, $node->safe_psql('db1', qq{
@@ -69,6 +69,7 @@ for (my $i = 0; $i < 400; $i++)
 	{
 		push @progress, $p;
 		push @duration, $d;
+		push @when, time;
 		$seen_activity ||= $act > 0;
 	}
 	last if $state eq 'completed' || $state eq 'failed';
@@ -82,6 +83,18 @@ ok($monotonic, 'progress never goes down');
 my %distinct = map { $_ => 1 } grep { $_ > 0 && $_ < 1 } @progress;
 ok(keys %distinct >= 2, 'progress seen rising while processing: ' . join(' ', sort keys %distinct));
 ok($duration[-1] > $duration[0], "duration grows while processing ($duration[0] -> $duration[-1])");
+# While images load (progress below 0.5), progress moves at least every ~0.5 s (progress_interval).
+my ($last_change, $longest) = (undef, 0);
+for my $k (1 .. $#progress)
+{
+	next unless $progress[$k] > 0 && $progress[$k] < 0.5;
+	if ($progress[$k] != $progress[ $k - 1 ])
+	{
+		$longest = $when[$k] - $last_change if defined $last_change && $when[$k] - $last_change > $longest;
+		$last_change = $when[$k];
+	}
+}
+ok(defined $last_change && $longest < 1.2, sprintf('progress moves while loading (longest still %.2f s)', $longest));
 ok($seen_activity, 'pg_stat_activity shows the worker with the training and its stage');
 my $notes = $listener->query_safe('SELECT 1');
 $notes .= $listener->{stderr} // '';
@@ -91,13 +104,19 @@ like($notes, qr/\{"id": "$t3", "state": "completed", "previous_state": "processi
 	'NOTIFY announces completed');
 $listener->quit;
 
-# Failure: a dataset with one usable class fails with a readable error; the worker carries on.
+# A dataset with one class is refused at creation (22023): it could only fail.
 my $ds_one = make_dataset($node, 'db1', 'one class', 1, 4);
-my $bad = create_training($node, 'db1', $ds_one, 'bad');
+my ($one_rc, $one_out, $one_err) = $node->psql('db1',
+	"SELECT training.create_training(source_dataset_id => '$ds_one', output_model_name => 'one')");
+like($one_err, qr/a training needs at least two/, 'a one-class dataset is refused at creation');
+
+# Failure: a training whose every face is filtered out fails with a readable error; the worker carries on.
+my $bad = $node->safe_psql('db1', "SELECT training.create_training(source_dataset_id => '$ds1', "
+	  . "output_model_name => 'bad', config => '{\"min_face_size\": 100000}')->>'id'");
 my $good = create_training($node, 'db1', $ds1, 'after-bad');
-ok(wait_state($node, 'db1', $bad, 'failed'), 'training on one class fails');
+ok(wait_state($node, 'db1', $bad, 'failed'), 'training with every face filtered out fails');
 my $err = $node->safe_psql('db1', "SELECT error FROM training.trainings WHERE id = '$bad'");
-like($err, qr/class/, "failed training has a readable error: $err");
+like($err, qr/no usable face/, "failed training has a readable error: $err");
 ok(wait_state($node, 'db1', $good, 'completed'), 'next training still completes after a failure');
 is($node->safe_psql('db1', "SELECT count(*) FROM training.model_versions WHERE training_id = '$bad'"),
 	'0', 'no version for the failed training');

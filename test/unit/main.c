@@ -16,6 +16,7 @@ extern void test_features(void);
 extern void test_trainloop(void);
 extern void test_pipeline(void);
 extern void test_deepfeat(void);
+extern void test_trconfig(void);
 
 static const struct
 {
@@ -29,6 +30,7 @@ static const struct
 	{"trainloop", test_trainloop},
 	{"pipeline", test_pipeline},
 	{"deepfeat", test_deepfeat},
+	{"trconfig", test_trconfig},
 };
 
 int

@@ -1,0 +1,165 @@
+-- Long-lived use: version numbers that never repeat, one config reader, length limits, lists
+-- with filters, evaluation that is never stale, internal functions closed to tenants.
+SET client_min_messages = warning;
+
+-- A landmark image of class cls: stripes at an angle per class, and noise.
+CREATE FUNCTION pg_temp.img(cls int, seed int, w int DEFAULT 64, h int DEFAULT 64) RETURNS bytea
+    LANGUAGE sql AS $$
+SELECT convert_to(format(E'P5\n%s %s\n255\n', w, h), 'SQL_ASCII') ||
+       decode(string_agg(lpad(to_hex(v), 2, '0'), '' ORDER BY y, x), 'hex')
+  FROM (SELECT x, y,
+               (128 + 60 * sin(0.5 * (x * cos(cls * 1.05) + y * sin(cls * 1.05)) + seed * 0.3)
+                + ((x * 7919 + y * 104729 + seed * 31 + cls * 17) % 40) - 20)::int AS v
+          FROM generate_series(0, h - 1) y, generate_series(0, w - 1) x) s
+$$;
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text
+    LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<uuid>', 'g');
+END $$;
+CREATE FUNCTION pg_temp.wait(t uuid) RETURNS text
+    LANGUAGE plpgsql AS $$
+DECLARE
+    s text;
+BEGIN
+    FOR i IN 1..600 LOOP
+        SELECT state INTO s FROM training.trainings WHERE id = t;
+        EXIT WHEN s IN ('completed', 'failed');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RETURN s;
+END $$;
+-- The state of a training once it has ended, and the version it wrote.
+CREATE FUNCTION pg_temp.done(t uuid) RETURNS text
+    LANGUAGE plpgsql AS $$
+DECLARE
+    s text := pg_temp.wait(t);
+BEGIN
+    RETURN s || ' ' || coalesce(training.get_training(t) #>> '{output_model,reference}', 'no version');
+END $$;
+
+SELECT training.create_dataset('places', 'landmark') ->> 'id' AS ds \gset
+SELECT count(training.add_image((training.create_class(:'ds', 'place ' || k) ->> 'id')::uuid, pg_temp.img(k, 0))) AS added
+  FROM generate_series(0, 2) k;
+SELECT count(training.add_image(c.id, pg_temp.img(k, s))) AS added
+  FROM generate_series(0, 2) k JOIN training.classes c ON c.label = 'place ' || k, generate_series(1, 3) s;
+
+-- Versions are forever: a deleted number is never given again.
+-- (Each training is created in a statement of its own, so that it commits before the wait.)
+SELECT training.create_training(:'ds', 'm') ->> 'id' AS t1 \gset
+SELECT pg_temp.done(:'t1') AS v1;
+SELECT training.create_training(:'ds', 'm') ->> 'id' AS t2 \gset
+SELECT pg_temp.done(:'t2') AS v2;
+SELECT training.create_training(:'ds', 'm') ->> 'id' AS t3 \gset
+SELECT pg_temp.done(:'t3') AS v3;
+SELECT training.delete_model('m==2');
+SELECT training.create_training(:'ds', 'm') ->> 'id' AS t4 \gset
+SELECT pg_temp.done(:'t4') AS v4;
+SELECT training.get_training(:'t2') -> 'output_model' AS deleted_version,
+       (SELECT output_model_version FROM training.trainings WHERE id = :'t2') AS number_kept;
+SELECT pg_temp.try($$SELECT training.get_model('m==2')$$);
+SELECT pg_temp.try($$SELECT training.recognize('m==2', pg_temp.img(0, 9))$$);
+SELECT training.delete_model('m==4');
+SELECT training.create_training(:'ds', 'm') ->> 'id' AS t5 \gset
+SELECT pg_temp.done(:'t5') AS v5;
+SELECT last_version, (SELECT array_agg(version_number ORDER BY 1) FROM training.model_versions v WHERE v.model_id = m.id) AS versions
+  FROM training.models m WHERE name = 'm';
+-- Every training's output_model is its own version.
+SELECT t.output_model_version AS wrote, t.output_model_version_id IS NOT NULL AS kept,
+       training.get_training(t.id) #>> '{output_model,version}' AS shows,
+       training.get_training(t.id) #>> '{output_model,training_id}' = t.id::text AS own
+  FROM training.trainings t WHERE t.output_model_name = 'm' ORDER BY t.time_created;
+SELECT training.recognize('m', pg_temp.img(1, 7), max_distance => 2) #>> '{detections,0,label}' AS label,
+       training.recognize('m', pg_temp.img(1, 7)) ->> 'model' AS model;
+
+-- One config reader: integral numbers are integers everywhere (80, 80.0 and 8e1 mean 80).
+SELECT training.effective_config('face', '{"min_face_size": 80.0}') AS a,
+       training.effective_config('face', '{"min_face_size": 8e1, "sharpness_threshold": 4.0e1}') AS b;
+SELECT pg_temp.try($$SELECT training.validate_config('face', '{"min_face_size": 80.5}')$$);
+SELECT pg_temp.try($$SELECT training.validate_config('face', '{"min_face_size": 1e400}')$$);
+SELECT pg_temp.try($$SELECT training.validate_config('landmark', '{"min_face_size": 80}')$$);
+SELECT pg_temp.try($$SELECT training.validate_config('voice', '{}')$$);
+SELECT pg_temp.try(format('SELECT training.validate_config(%L, %L)', 'face', jsonb_build_object(repeat('k', 300), 1)));
+SELECT training.check_image(pg_temp.img(0, 1), NULL, 'face', '{"min_face_size": 8e1}') ->> 'reason' AS too_small;
+SELECT training.evaluate_dataset(:'ds', '{}') -> 'evaluation_result' ->> 'images_usable' AS usable;
+
+-- Limits: names, labels and references up to 200 characters and not blank; free text up to 10000.
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'ds', repeat('x', 3000)));
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'ds', E'\t'));
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L, %L)', :'ds', 'ok', repeat('d', 10001)));
+SELECT pg_temp.try(format('SELECT training.create_dataset(%L, %L)', E' \n ', 'face'));
+SELECT pg_temp.try(format('SELECT training.create_class(%L, %L)', :'ds', repeat('l', 201)));
+SELECT pg_temp.try(format('SELECT training.create_class(%L, %L, %L)', :'ds', 'x', repeat('r', 201)));
+SELECT length(pg_temp.try(format('SELECT training.get_model(%L)', repeat('n', 3000)))) < 200 AS short_message;
+SELECT length(training.create_dataset(repeat('n', 200), 'face') ->> 'name') AS longest_name;
+
+-- Known at creation, refused at creation: fewer than two classes to train on, and two types
+-- queued for one new model name (55000).
+SELECT training.create_dataset('faces', 'face') ->> 'id' AS fds \gset
+SELECT count(training.add_image((training.create_class(:'fds', 'person ' || k) ->> 'id')::uuid, pg_temp.img(k, 0, 96, 96)))
+  FROM generate_series(0, 1) k;
+BEGIN;
+SELECT training.create_training(:'fds', 'shared', config => '{"min_face_size": 80.0}') -> 'config' AS stored_as_sent;
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'ds', 'shared'));
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'fds', 'shared')) AS same_type;
+ROLLBACK;
+UPDATE training.classes SET active = false WHERE dataset_id = :'fds' AND label = 'person 1';
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'fds', 'lonely'));
+
+-- Lists: next/prev carry the filters; past the end, prev is the last page; no overflow.
+SELECT l - 'data' AS page FROM training.list_trainings("limit" => 2, state => 'completed') l;
+SELECT l - 'data' AS page FROM training.list_trainings("limit" => 2, "offset" => 2147483647, state => 'completed') l;
+SELECT l - 'data' AS page FROM training.list_datasets("limit" => 1000, "offset" => 2147483647) l;
+SELECT regexp_replace((l - 'data')::text, '[0-9a-f-]{36}', '<uuid>') AS page
+  FROM training.list_classes(:'ds', "limit" => 2, "offset" => 1) l;
+
+-- NULL ids: 22023 from every function.
+SELECT f, pg_temp.try(f) AS result FROM unnest(ARRAY[
+    'SELECT training.get_dataset(NULL)', 'SELECT training.update_dataset(NULL, name => ''x'')',
+    'SELECT training.delete_dataset(NULL)', 'SELECT training.evaluate_dataset(NULL)',
+    'SELECT training.create_class(NULL, ''x'')', 'SELECT training.get_class(NULL)',
+    'SELECT training.list_classes(NULL)', 'SELECT training.update_class(NULL, label => ''x'')',
+    'SELECT training.delete_class(NULL)', 'SELECT training.add_image(NULL, ''\x00''::bytea)',
+    'SELECT training.get_image(NULL)', 'SELECT training.list_images(NULL)',
+    'SELECT training.update_image(NULL, notes => ''x'')', 'SELECT training.delete_image(NULL)',
+    'SELECT training.create_training(NULL, ''x'')', 'SELECT training.get_training(NULL)',
+    'SELECT training.delete_training(NULL)', 'SELECT training.get_model(NULL)',
+    'SELECT training.delete_model(NULL)', 'SELECT training.recognize(NULL, ''\x00''::bytea)']) f;
+
+-- Evaluation is never stale: changes put it out of date (2), and has_error follows the classes.
+SELECT training.evaluate_dataset(:'ds') -> 'issues' AS evaluated,
+       training.get_dataset(:'ds') -> 'evaluation_state' AS state;
+UPDATE training.classes SET active = false WHERE dataset_id = :'ds' AND label IN ('place 1', 'place 2');
+SELECT d -> 'issues' AS issues, d -> 'evaluation_state' AS state FROM training.get_dataset(:'ds') d;
+SELECT issues, evaluation_state FROM training.datasets WHERE id = :'ds';
+UPDATE training.classes SET active = true WHERE dataset_id = :'ds';
+SELECT training.get_dataset(:'ds') -> 'issues' AS reactivated;
+SELECT training.evaluate_dataset(:'ds') -> 'evaluation_state' AS again;
+UPDATE training.images SET face_box = '{0,0,32,32}'
+ WHERE id = (SELECT i.id FROM training.images i JOIN training.classes c ON c.id = i.class_id
+              WHERE c.dataset_id = :'ds' LIMIT 1);
+SELECT d -> 'issues' AS issues, d -> 'evaluation_state' AS state FROM training.get_dataset(:'ds') d;
+-- Expiry moves with the clock: an expired class no longer counts.
+UPDATE training.classes SET expiration_date = now() - interval '1 second'
+ WHERE dataset_id = :'ds' AND label IN ('place 0', 'place 1');
+SELECT training.get_dataset(:'ds') -> 'issues' AS expired;
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'ds', 'm'));
+UPDATE training.classes SET expiration_date = NULL WHERE dataset_id = :'ds';
+
+-- Internal functions (training._*) are closed to tenants; the API and its helpers are open.
+CREATE ROLE regress_tenant;
+SELECT training.grant_access('regress_tenant');
+SELECT count(*) AS internal, count(*) FILTER (WHERE has_function_privilege('regress_tenant', p.oid, 'EXECUTE')) AS executable
+  FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE '\_%';
+SELECT count(*) FILTER (WHERE NOT has_function_privilege('regress_tenant', p.oid, 'EXECUTE')) AS closed_api
+  FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname NOT LIKE '\_%'
+   AND p.proname NOT IN ('grant_access', 'revoke_access');
+SET ROLE regress_tenant;
+SELECT pg_temp.try($$SELECT training._worker_finish(gen_random_uuid(), 1, '\x00', '{}')$$);
+SELECT pg_temp.try($$SELECT training._worker_claim(1)$$);
+RESET ROLE;
+SELECT training.revoke_access('regress_tenant');
+DROP ROLE regress_tenant;

@@ -1,0 +1,1624 @@
+-- training 0.1.0 -> 0.2.0: ALTER EXTENSION training UPDATE TO '0.2.0'.
+-- An upgraded database equals a fresh install of 0.2.0 (test/upgrade/run.sh compares the catalogs).
+--   * versions never repeat: models.last_version counts them; trainings.output_model_version_id
+--     names the version a training wrote (NULL once deleted);
+--   * datasets.number_of_trainable_classes keeps issues.has_error live; evaluation_state 2 = out of date;
+--   * one config reader (C), length limits, 55000 for two types queued on one new model name;
+--   * internal functions (training._*) are not executable by PUBLIC; the helpers the API calls with
+--     the caller's rights are public and renamed without the underscore; recognize() reads the
+--     model parameters itself.
+\echo Use "ALTER EXTENSION training UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Columns. Added last, as the install script declares them, so both catalogs list them alike.
+ALTER TABLE training.datasets ADD COLUMN number_of_trainable_classes integer NOT NULL DEFAULT 0;
+ALTER TABLE training.models ADD COLUMN last_version integer NOT NULL DEFAULT 0;
+ALTER TABLE training.trainings ADD COLUMN output_model_version_id uuid;
+CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
+
+-- Fill them from the data, with the triggers of 0.1.0 out of the way.
+SET LOCAL session_replication_role = replica;
+UPDATE training.models m
+   SET last_version = (SELECT coalesce(max(v.version_number), 0) FROM training.model_versions v WHERE v.model_id = m.id);
+-- A training's version is the one it wrote: 0.1.0 reused numbers, so match by training_id.
+UPDATE training.trainings t
+   SET output_model_version_id = v.id
+  FROM training.model_versions v
+ WHERE v.training_id = t.id AND v.model_id = t.output_model_id AND v.version_number = t.output_model_version;
+UPDATE training.datasets d
+   SET number_of_trainable_classes = (SELECT count(*) FROM training.classes c
+                                       WHERE c.dataset_id = d.id AND c.active AND c.number_of_active_images > 0);
+UPDATE training.datasets d
+   SET issues = jsonb_build_object(
+           'has_error', d.number_of_trainable_classes < 2
+                        OR (d.evaluation_state = 1 AND coalesce((d.issues->>'has_error')::boolean, false)),
+           'has_warning', d.evaluation_state = 1 AND coalesce((d.issues->>'has_warning')::boolean, false));
+SET LOCAL session_replication_role = origin;
+
+-- Policies that call the renamed ownership checks.
+DROP POLICY classes_owner ON training.classes;
+DROP POLICY images_owner ON training.images;
+DROP POLICY trainings_owner ON training.trainings;
+DROP POLICY model_versions_owner ON training.model_versions;
+
+-- Functions of 0.1.0 that are gone or renamed (their callers are all replaced below).
+DROP FUNCTION training._check_page(integer, integer);
+DROP FUNCTION training._page(bigint, integer, integer, jsonb);
+DROP FUNCTION training._check_name(text, text);
+DROP FUNCTION training._check_type(text);
+DROP FUNCTION training._check_owner(text, name);
+DROP FUNCTION training._read_only(text, text, text);
+DROP FUNCTION training._model_json(uuid, integer);
+DROP FUNCTION training._trainings_json(uuid[]);
+DROP FUNCTION training._datasets_json(uuid[]);
+DROP FUNCTION training._class_json(training.classes);
+DROP FUNCTION training._image_json(training.images);
+DROP FUNCTION training._ts(timestamptz);                -- after _image_json, whose SQL body uses it
+DROP FUNCTION training._find_model(text);
+DROP FUNCTION training._owns_dataset(uuid);
+DROP FUNCTION training._owns_class(uuid);
+DROP FUNCTION training._owns_model(uuid);
+DROP FUNCTION training._owns_training(uuid);
+DROP FUNCTION training._model_cached(uuid);
+DROP FUNCTION training._recognize(uuid, bytea, text, bytea, float8, integer, integer[]);
+DROP FUNCTION training._check_image(bytea, integer[], text, integer, integer);
+-- validate_config, effective_config and recognize change language (plpgsql/SQL -> C).
+DROP FUNCTION training.validate_config(text, jsonb);
+DROP FUNCTION training.effective_config(text, jsonb);
+DROP FUNCTION training.recognize(text, bytea, float8, integer);
+
+------------------------------------------------------------------------------------------------
+-- Every function of 0.2.0 (sql/install/*.sql), generated from the install script.
+------------------------------------------------------------------------------------------------
+
+-- training: the SQL API (DESIGN.md "SQL API") and the triggers that make direct use of the
+-- tables equivalent to it. Every function is SECURITY INVOKER: row-level security (added later)
+-- applies to the caller. The Training, Dataset and Model objects are rendered in C (src/render.c)
+-- from one saved query each; classes and images by small SQL functions.
+
+------------------------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION training.in_background_worker() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'training_in_background_worker'
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE OR REPLACE FUNCTION training.restoring_dump() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'training_restoring_dump'
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- Functions named training._* are internal (triggers, the worker): not executable by PUBLIC or by
+-- the roles grant_access() sets up. The API functions run with the caller's rights, so the helpers
+-- they call are public too: pure, or reading only what the caller's row-level security shows
+-- (docs/reference.md, "Function privileges").
+
+-- Limits on text a tenant sends: names, labels and references up to 200 characters, not blank
+-- (whitespace only counts as blank); descriptions, notes and changelogs up to 10000 characters.
+CREATE OR REPLACE FUNCTION training.validate_text(what text, value text, max_length integer DEFAULT 200,
+                                       blank_ok boolean DEFAULT false) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL OR (NOT blank_ok AND value ~ '^[[:space:]]*$') THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = '22023', HINT = format('Give the %s at least one visible character.', what);
+    END IF;
+    IF length(value) > max_length THEN
+        RAISE EXCEPTION '% is too long: % characters (at most %)', what, length(value), max_length
+            USING ERRCODE = '22023', HINT = format('Shorten the %s to %s characters or fewer.', what, max_length);
+    END IF;
+END $$;
+
+-- Refuse bad paging arguments of the list functions.
+CREATE OR REPLACE FUNCTION training.check_paging("limit" integer, "offset" integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF "limit" IS NULL OR "limit" < 1 OR "limit" > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000, got %', coalesce("limit"::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass "limit" => 1 .. 1000 and page with "offset".';
+    END IF;
+    IF "offset" IS NULL OR "offset" < 0 THEN
+        RAISE EXCEPTION 'offset must be 0 or more, got %', coalesce("offset"::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Pass "offset" => 0 for the first page.';
+    END IF;
+END $$;
+
+-- The list envelope: {total, offset, limit, next, prev, data}. next/prev are query strings with
+-- the call's filters ("?limit=L&offset=O&state=completed"), or null at the edges; prev of a page
+-- past the end is the last page. Computed in bigint: offset => 2147483647 is an empty page.
+-- plpgsql rather than SQL: the callers pass subqueries, which would stop a SQL function from
+-- being inlined and make it planned on every call.
+CREATE OR REPLACE FUNCTION training.list_envelope(total bigint, "limit" integer, "offset" integer, data jsonb,
+                                       filters text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lim bigint := "limit";
+    off bigint := "offset";
+BEGIN
+    RETURN jsonb_build_object(
+        'total', total, 'offset', off, 'limit', lim,
+        'next', CASE WHEN off + lim < total
+                     THEN format('?limit=%s&offset=%s%s', lim, off + lim, filters) END,
+        'prev', CASE WHEN off > 0
+                     THEN format('?limit=%s&offset=%s%s', lim,
+                                 CASE WHEN off >= total THEN greatest(total - lim, 0)
+                                      ELSE greatest(off - lim, 0) END, filters) END,
+        'data', coalesce(data, '[]'::jsonb));
+END $$;
+
+-- Owner columns are set from current_user; only a background worker may set another role (or a
+-- restore: no SET search_path here, as restoring_dump() reads the session's).
+CREATE OR REPLACE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
+       AND NOT training.restoring_dump() THEN
+        RAISE EXCEPTION 'owner of a row of training.% is set from the current role (%), not %',
+                tbl, current_user, coalesce(quote_literal(left(owner, 100)), 'NULL')
+            USING ERRCODE = '42501',
+                  HINT = 'Omit owner; to create rows for another role, SET ROLE to it first.';
+    END IF;
+END $$;
+
+-- Raise 22023 for a read-only column that a statement tried to set.
+CREATE OR REPLACE FUNCTION training.refuse_read_only(tbl text, col text, hint text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'column "%" of training.% is read-only', col, tbl
+        USING ERRCODE = '22023', HINT = hint;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Training config: one reader (src/trconfig.c) for validation, triggers, worker and evaluation
+------------------------------------------------------------------------------------------------
+
+-- Integral JSON numbers are integers: 80, 80.0 and 8e1 all mean 80; 80.5 is refused.
+CREATE OR REPLACE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'training_validate_config'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_effective_config'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+------------------------------------------------------------------------------------------------
+-- JSON objects
+------------------------------------------------------------------------------------------------
+
+-- The Training, Dataset and Model objects are built in C (src/render.c): get_training is
+-- called as often as a plain row select and is benchmarked against it (bench/).
+CREATE OR REPLACE FUNCTION training.get_training(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_get_training'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_get_dataset'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION training.model_json(model_id uuid, version integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_model_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_trainings_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_datasets_json'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The Class object.
+CREATE OR REPLACE FUNCTION training.class_json(c training.classes) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- plpgsql so that the preview query is planned once per session, not once per call.
+    RETURN jsonb_build_object(
+        'id', c.id,
+        'dataset_id', c.dataset_id,
+        'reference', c.reference,
+        'label', c.label,
+        'active', c.active,
+        'expired', coalesce(c.expiration_date <= now(), false),
+        'notes', c.notes,
+        'expiration_date', to_char(c.expiration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'number_of_images', c.number_of_images,
+        'number_of_active_images', c.number_of_active_images,
+        'preview_image', (SELECT 'image://' || im.id FROM training.images im WHERE im.class_id = c.id
+                          ORDER BY im.time_created, im.id LIMIT 1),
+        'time_created', to_char(c.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'time_updated', to_char(c.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
+END $$;
+
+-- The Image object (without the bytes: read training.images.data for those).
+CREATE OR REPLACE FUNCTION training.image_json(i training.images) RETURNS jsonb
+    LANGUAGE sql STABLE
+    RETURN jsonb_build_object(
+        'id', i.id,
+        'uri', 'image://' || i.id,
+        'class_id', i.class_id,
+        'format', i.format,
+        'width', i.width,
+        'height', i.height,
+        'size', octet_length(i.data),
+        'face_box', CASE WHEN i.face_box IS NOT NULL THEN jsonb_build_object(
+            'x', i.face_box[1], 'y', i.face_box[2], 'width', i.face_box[3], 'height', i.face_box[4]) END,
+        'active', i.active,
+        'notes', i.notes,
+        'evaluation_result', i.evaluation_result,
+        'time_created', to_char(i.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'time_updated', to_char(i.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
+
+------------------------------------------------------------------------------------------------
+-- Triggers: direct INSERT/UPDATE/DELETE on the tables behave like the functions
+------------------------------------------------------------------------------------------------
+
+-- Datasets: validate, fill defaults, keep counters and read-only columns.
+CREATE OR REPLACE FUNCTION training._datasets_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        -- A queued or running training still needs the dataset.
+        IF EXISTS (SELECT 1 FROM training.trainings t
+                    WHERE t.source_dataset_id = OLD.id AND t.state IN ('waiting', 'processing')) THEN
+            RAISE EXCEPTION 'dataset % is used by a waiting or processing training', OLD.id
+                USING ERRCODE = '55000',
+                      HINT = 'Wait until its trainings complete, or delete them first (training.delete_training).';
+        END IF;
+        RETURN OLD;
+    END IF;
+    PERFORM training.validate_text('dataset name', NEW.name);
+    PERFORM training.validate_text('dataset description', coalesce(NEW.description, ''), 10000, true);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training.check_owner('datasets', NEW.owner);
+        PERFORM training.validate_config(NEW.type, '{}');    -- refuses a type other than face or landmark
+        NEW.description := coalesce(NEW.description, '');
+        NEW.version := coalesce(NEW.version, 1);
+        NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
+        NEW.evaluation_state := coalesce(NEW.evaluation_state, 0);
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
+        NEW.time_updated := NEW.time_created;
+        -- Counters are derived: the class and image triggers count what is inserted.
+        NEW.number_of_classes := 0;
+        NEW.number_of_active_classes := 0;
+        NEW.number_of_images := 0;
+        NEW.number_of_active_images := 0;
+        NEW.number_of_trainable_classes := 0;
+        NEW.preview_images := '{}';
+        NEW.earliest_expiration := NULL;
+        -- No class yet: a training would fail (the seed's empty dataset has has_error true).
+        NEW.issues := jsonb_build_object('has_error', true, 'has_warning', NEW.evaluation_state = 2);
+        RETURN NEW;
+    END IF;
+    IF NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM training.refuse_read_only('datasets', 'id', 'Create a new dataset instead.');
+    ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+        PERFORM training.refuse_read_only('datasets', 'owner', 'The owner is the role that created the dataset.');
+    ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
+        PERFORM training.refuse_read_only('datasets', 'type', 'The type is fixed at creation: create a new dataset of the other type.');
+    ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+        PERFORM training.refuse_read_only('datasets', 'time_created', 'Omit it: it is set at creation.');
+    END IF;
+    IF (NEW.number_of_classes, NEW.number_of_active_classes, NEW.number_of_images, NEW.number_of_active_images,
+        NEW.number_of_trainable_classes, NEW.preview_images, NEW.earliest_expiration)
+       IS DISTINCT FROM
+       (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images,
+        OLD.number_of_trainable_classes, OLD.preview_images, OLD.earliest_expiration) THEN
+        IF pg_trigger_depth() < 2 THEN
+            PERFORM training.refuse_read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
+                'These follow the classes and images of the dataset: add, change or delete those instead.');
+        END IF;
+    END IF;
+    NEW.description := coalesce(NEW.description, '');
+    -- time_updated follows the dataset's own attributes, not the kept counters and previews.
+    IF (NEW.name, NEW.description, NEW.version, NEW.evaluation_result, NEW.evaluation_state, NEW.issues)
+       IS DISTINCT FROM
+       (OLD.name, OLD.description, OLD.version, OLD.evaluation_result, OLD.evaluation_state, OLD.issues) THEN
+        NEW.time_updated := clock_timestamp();
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- Classes: validate, fill defaults, protect read-only columns.
+CREATE OR REPLACE FUNCTION training._classes_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM training.validate_text('class label', NEW.label);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training.check_owner('classes', NEW.owner);
+        IF NEW.dataset_id IS NULL THEN
+            RAISE EXCEPTION 'dataset_id is required'
+                USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+        END IF;
+        -- KEY SHARE, as the foreign key check takes it: a concurrent delete of the dataset is
+        -- waited for, and then the dataset is "not found" instead of a foreign key violation.
+        PERFORM FROM training.datasets d WHERE d.id = NEW.dataset_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'dataset % not found', NEW.dataset_id
+                USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
+        END IF;
+        NEW.id := coalesce(NEW.id, gen_random_uuid());
+        NEW.reference := coalesce(NEW.reference, NEW.id::text);
+        NEW.active := coalesce(NEW.active, true);
+        NEW.notes := coalesce(NEW.notes, '');
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
+        NEW.time_updated := NEW.time_created;
+        NEW.number_of_images := 0;
+        NEW.number_of_active_images := 0;
+    ELSE
+        IF NEW.id IS DISTINCT FROM OLD.id THEN
+            PERFORM training.refuse_read_only('classes', 'id', 'Create a new class instead.');
+        ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+            PERFORM training.refuse_read_only('classes', 'owner', 'The owner is the role that created the class.');
+        ELSIF NEW.dataset_id IS DISTINCT FROM OLD.dataset_id THEN
+            PERFORM training.refuse_read_only('classes', 'dataset_id', 'A class stays in its dataset: create a new class in the other dataset.');
+        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+            PERFORM training.refuse_read_only('classes', 'time_created', 'Omit it: it is set at creation.');
+        END IF;
+        IF (NEW.number_of_images, NEW.number_of_active_images)
+           IS DISTINCT FROM (OLD.number_of_images, OLD.number_of_active_images) THEN
+            IF pg_trigger_depth() < 2 THEN
+                PERFORM training.refuse_read_only('classes', 'number_of_*',
+                    'The counters follow the images of the class: add or delete those instead.');
+            END IF;
+        END IF;
+        NEW.active := coalesce(NEW.active, OLD.active);
+        NEW.notes := coalesce(NEW.notes, '');
+        IF (NEW.label, NEW.reference, NEW.active, NEW.notes, NEW.expiration_date)
+           IS DISTINCT FROM (OLD.label, OLD.reference, OLD.active, OLD.notes, OLD.expiration_date) THEN
+            NEW.time_updated := clock_timestamp();
+        END IF;
+    END IF;
+    PERFORM training.validate_text('class reference', NEW.reference);
+    PERFORM training.validate_text('class notes', NEW.notes, 10000, true);
+    IF (TG_OP = 'INSERT' OR NEW.reference IS DISTINCT FROM OLD.reference)
+       AND EXISTS (SELECT 1 FROM training.classes c
+                    WHERE c.dataset_id = NEW.dataset_id AND c.reference = NEW.reference AND c.id <> NEW.id) THEN
+        RAISE EXCEPTION 'dataset % already has a class with reference %', NEW.dataset_id, quote_literal(left(NEW.reference, 100))
+            USING ERRCODE = '22023', HINT = 'References are unique per dataset: pass another reference, or update that class.';
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- Images: validate, fill defaults, protect read-only columns. The pipeline's trigger decodes data.
+CREATE OR REPLACE FUNCTION training._images_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.data IS NULL THEN
+        RAISE EXCEPTION 'image data must not be NULL'
+            USING ERRCODE = '22023', HINT = 'Pass the encoded image bytes (JPEG, PNG or PGM/PPM).';
+    END IF;
+    IF NEW.face_box IS NOT NULL AND cardinality(NEW.face_box) = 0 THEN
+        NEW.face_box := NULL;   -- '{}' clears the face box
+    END IF;
+    IF NEW.face_box IS NOT NULL AND NOT (
+            array_ndims(NEW.face_box) = 1 AND cardinality(NEW.face_box) = 4
+            AND array_position(NEW.face_box, NULL) IS NULL
+            AND NEW.face_box[1] >= 0 AND NEW.face_box[2] >= 0
+            AND NEW.face_box[3] > 0 AND NEW.face_box[4] > 0) THEN
+        RAISE EXCEPTION 'face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0, got %',
+                left(NEW.face_box::text, 100)
+            USING ERRCODE = '22023', HINT = 'Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.';
+    END IF;
+    PERFORM training.validate_text('image notes', coalesce(NEW.notes, ''), 10000, true);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training.check_owner('images', NEW.owner);
+        IF NEW.class_id IS NULL THEN
+            RAISE EXCEPTION 'class_id is required'
+                USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+        END IF;
+        PERFORM FROM training.classes c WHERE c.id = NEW.class_id FOR KEY SHARE;   -- as in classes
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'class % not found', NEW.class_id
+                USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id), or create the class first.';
+        END IF;
+        NEW.active := coalesce(NEW.active, true);
+        NEW.notes := coalesce(NEW.notes, '');
+        NEW.evaluation_result := coalesce(NEW.evaluation_result, '{}');
+        NEW.time_created := coalesce(NEW.time_created, clock_timestamp());
+        NEW.time_updated := NEW.time_created;
+        RETURN NEW;
+    END IF;
+    IF NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM training.refuse_read_only('images', 'id', 'Add a new image instead.');
+    ELSIF NEW.owner IS DISTINCT FROM OLD.owner AND NOT training.in_background_worker() THEN
+        PERFORM training.refuse_read_only('images', 'owner', 'The owner is the role that added the image.');
+    ELSIF NEW.class_id IS DISTINCT FROM OLD.class_id THEN
+        PERFORM training.refuse_read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
+    ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
+        PERFORM training.refuse_read_only('images', 'time_created', 'Omit it: it is set at creation.');
+    END IF;
+    NEW.active := coalesce(NEW.active, OLD.active);
+    NEW.notes := coalesce(NEW.notes, '');
+    IF (NEW.data, NEW.face_box, NEW.active, NEW.notes, NEW.evaluation_result)
+       IS DISTINCT FROM (OLD.data, OLD.face_box, OLD.active, OLD.notes, OLD.evaluation_result) THEN
+        NEW.time_updated := clock_timestamp();
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The face box must lie inside the image. Checked after the row is written, once the
+-- pipeline's BEFORE trigger (30_pipeline.sql) has filled width and height from the data.
+CREATE OR REPLACE FUNCTION training._images_box_check() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
+       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
+        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
+            USING ERRCODE = '22023',
+                  HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Counters: images change their class's counters; classes pass their changes on to the dataset.
+-- Statement-level with transition tables: one UPDATE per statement, however many rows.
+CREATE OR REPLACE FUNCTION training._images_count() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE training.classes c SET number_of_images = c.number_of_images + s.n,
+                                      number_of_active_images = c.number_of_active_images + s.a
+          FROM (SELECT class_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM new_rows GROUP BY class_id) s
+         WHERE c.id = s.class_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE training.classes c SET number_of_images = c.number_of_images - s.n,
+                                      number_of_active_images = c.number_of_active_images - s.a
+          FROM (SELECT class_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM old_rows GROUP BY class_id) s
+         WHERE c.id = s.class_id;
+    ELSE
+        UPDATE training.classes c SET number_of_active_images = c.number_of_active_images + s.a
+          FROM (SELECT n.class_id, sum(n.active::int - o.active::int) AS a
+                  FROM new_rows n JOIN old_rows o ON o.id = n.id
+                 WHERE n.active <> o.active GROUP BY n.class_id) s
+         WHERE c.id = s.class_id AND s.a <> 0;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- New data or a new face box of an image puts its dataset's evaluation out of date (2). Counter
+-- changes (active, insert, delete) do so through the class counters and _classes_count.
+CREATE OR REPLACE FUNCTION training._images_outdate() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE training.datasets d
+       SET evaluation_state = 2, issues = jsonb_set(d.issues, '{has_warning}', 'true')
+     WHERE d.evaluation_state = 1
+       AND d.id = (SELECT c.dataset_id FROM training.classes c WHERE c.id = NEW.class_id);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION training._classes_count() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ids uuid[];         -- datasets whose previews or earliest expiration may have moved
+    changed uuid[];     -- datasets whose training data changed: evaluation out of date, issues again
+BEGIN
+    -- A class counts as trainable when it is active and has active images (expiry: at read time).
+    IF TG_OP = 'INSERT' THEN
+        UPDATE training.datasets d SET number_of_classes = d.number_of_classes + s.n,
+                                       number_of_active_classes = d.number_of_active_classes + s.a
+          FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a
+                  FROM new_rows GROUP BY dataset_id) s
+         WHERE d.id = s.dataset_id;
+        ids := ARRAY(SELECT DISTINCT dataset_id FROM new_rows WHERE expiration_date IS NOT NULL);
+        changed := ARRAY(SELECT DISTINCT dataset_id FROM new_rows);
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE training.datasets d SET number_of_classes = d.number_of_classes - s.n,
+                                       number_of_active_classes = d.number_of_active_classes - s.a,
+                                       number_of_images = d.number_of_images - s.i,
+                                       number_of_active_images = d.number_of_active_images - s.ai,
+                                       number_of_trainable_classes = d.number_of_trainable_classes - s.t
+          FROM (SELECT dataset_id, count(*) AS n, count(*) FILTER (WHERE active) AS a,
+                       sum(number_of_images) AS i,
+                       coalesce(sum(number_of_active_images) FILTER (WHERE active), 0) AS ai,
+                       count(*) FILTER (WHERE active AND number_of_active_images > 0) AS t
+                  FROM old_rows GROUP BY dataset_id) s
+         WHERE d.id = s.dataset_id;
+        ids := ARRAY(SELECT DISTINCT dataset_id FROM old_rows WHERE number_of_images > 0 OR expiration_date IS NOT NULL);
+        changed := ARRAY(SELECT DISTINCT dataset_id FROM old_rows);
+    ELSE
+        UPDATE training.datasets d SET number_of_active_classes = d.number_of_active_classes + s.a,
+                                       number_of_images = d.number_of_images + s.i,
+                                       number_of_active_images = d.number_of_active_images + s.ai,
+                                       number_of_trainable_classes = d.number_of_trainable_classes + s.t
+          FROM (SELECT n.dataset_id,
+                       sum(n.active::int - o.active::int) AS a,
+                       sum(n.number_of_images - o.number_of_images) AS i,
+                       sum(CASE WHEN n.active THEN n.number_of_active_images ELSE 0 END
+                           - CASE WHEN o.active THEN o.number_of_active_images ELSE 0 END) AS ai,
+                       sum((n.active AND n.number_of_active_images > 0)::int
+                           - (o.active AND o.number_of_active_images > 0)::int) AS t
+                  FROM new_rows n JOIN old_rows o ON o.id = n.id GROUP BY n.dataset_id) s
+         WHERE d.id = s.dataset_id AND (s.a <> 0 OR s.i <> 0 OR s.ai <> 0 OR s.t <> 0);
+        -- Previews follow the images; the earliest expiration follows active and expiration_date.
+        ids := ARRAY(SELECT DISTINCT n.dataset_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                      WHERE n.number_of_images <> o.number_of_images
+                         OR n.active <> o.active
+                         OR n.expiration_date IS DISTINCT FROM o.expiration_date);
+        changed := ARRAY(SELECT DISTINCT n.dataset_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                          WHERE n.number_of_images <> o.number_of_images
+                             OR n.number_of_active_images <> o.number_of_active_images
+                             OR n.active <> o.active
+                             OR n.expiration_date IS DISTINCT FROM o.expiration_date);
+    END IF;
+    IF cardinality(changed) > 0 THEN
+        UPDATE training.datasets d
+           SET preview_images = CASE WHEN d.id = ANY (ids) THEN ARRAY(
+                   SELECT (SELECT im.id FROM training.images im WHERE im.class_id = c.id
+                            ORDER BY im.time_created, im.id LIMIT 1)
+                     FROM training.classes c
+                    WHERE c.dataset_id = d.id AND c.number_of_images > 0
+                    ORDER BY c.time_created, c.id LIMIT 3) ELSE d.preview_images END,
+               earliest_expiration = CASE WHEN d.id = ANY (ids) THEN
+                   (SELECT min(x.expiration_date) FROM training.classes x
+                     WHERE x.dataset_id = d.id AND x.active AND x.expiration_date IS NOT NULL)
+                   ELSE d.earliest_expiration END,
+               -- An evaluation describes the data it saw: once that changes, it is out of date (2).
+               evaluation_state = CASE WHEN d.evaluation_state = 1 THEN 2 ELSE d.evaluation_state END,
+               issues = jsonb_build_object('has_error', d.number_of_trainable_classes < 2,
+                                           'has_warning', d.evaluation_state <> 0)
+         WHERE d.id = ANY (changed);
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Trainings: the guard of the read-only columns (contract 2) and create_training's validation.
+CREATE OR REPLACE FUNCTION training._trainings_before() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ds_type text;
+    m_type text;
+    trainable integer;
+    expiry timestamptz;
+    ro_hint constant text := 'Only the training background worker sets it; delete the training to cancel it.';
+BEGIN
+    IF training.in_background_worker() OR training.restoring_dump() THEN
+        RETURN NEW;             -- the worker writes state, progress, times and the output model;
+    END IF;                     -- a restore writes the rows as they were dumped
+    IF TG_OP = 'INSERT' THEN
+        PERFORM training.check_owner('trainings', NEW.owner);
+        IF NEW.state IS DISTINCT FROM 'waiting' THEN PERFORM training.refuse_read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM '' THEN PERFORM training.refuse_read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM '' THEN PERFORM training.refuse_read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM 0 THEN PERFORM training.refuse_read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'worker_pid', ro_hint);
+        ELSIF NEW.output_model_id IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'output_model_id', ro_hint);
+        ELSIF NEW.output_model_version IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.output_model_version_id IS NOT NULL THEN
+            PERFORM training.refuse_read_only('trainings', 'output_model_version_id', ro_hint);
+        ELSIF NEW.time_created IS NULL OR NEW.time_created < now() OR NEW.time_created > clock_timestamp() THEN
+            -- The default (clock_timestamp()) lies between the transaction start and now.
+            PERFORM training.refuse_read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS NOT NULL THEN PERFORM training.refuse_read_only('trainings', 'time_completed', ro_hint);
+        END IF;
+    ELSE
+        IF NEW.id IS DISTINCT FROM OLD.id THEN PERFORM training.refuse_read_only('trainings', 'id', ro_hint);
+        ELSIF NEW.owner IS DISTINCT FROM OLD.owner THEN PERFORM training.refuse_read_only('trainings', 'owner', ro_hint);
+        ELSIF NEW.type IS DISTINCT FROM OLD.type THEN
+            PERFORM training.refuse_read_only('trainings', 'type', 'The type is copied from the source dataset.');
+        ELSIF NEW.state IS DISTINCT FROM OLD.state THEN PERFORM training.refuse_read_only('trainings', 'state', ro_hint);
+        ELSIF NEW.error IS DISTINCT FROM OLD.error THEN PERFORM training.refuse_read_only('trainings', 'error', ro_hint);
+        ELSIF NEW.progress IS DISTINCT FROM OLD.progress THEN PERFORM training.refuse_read_only('trainings', 'progress', ro_hint);
+        ELSIF NEW.duration IS DISTINCT FROM OLD.duration THEN PERFORM training.refuse_read_only('trainings', 'duration', ro_hint);
+        ELSIF NEW.stage IS DISTINCT FROM OLD.stage THEN PERFORM training.refuse_read_only('trainings', 'stage', ro_hint);
+        ELSIF NEW.attempts IS DISTINCT FROM OLD.attempts THEN PERFORM training.refuse_read_only('trainings', 'attempts', ro_hint);
+        ELSIF NEW.worker_pid IS DISTINCT FROM OLD.worker_pid THEN PERFORM training.refuse_read_only('trainings', 'worker_pid', ro_hint);
+        ELSIF NEW.output_model_version IS DISTINCT FROM OLD.output_model_version THEN
+            PERFORM training.refuse_read_only('trainings', 'output_model_version', ro_hint);
+        ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN PERFORM training.refuse_read_only('trainings', 'time_created', ro_hint);
+        ELSIF NEW.time_started IS DISTINCT FROM OLD.time_started THEN PERFORM training.refuse_read_only('trainings', 'time_started', ro_hint);
+        ELSIF NEW.time_completed IS DISTINCT FROM OLD.time_completed THEN PERFORM training.refuse_read_only('trainings', 'time_completed', ro_hint);
+        ELSIF NEW.output_model_id IS DISTINCT FROM OLD.output_model_id THEN
+            -- Only the foreign key's ON DELETE SET NULL, after the model was deleted, may clear it.
+            IF NEW.output_model_id IS NOT NULL
+               OR EXISTS (SELECT 1 FROM training.models m WHERE m.id = OLD.output_model_id) THEN
+                PERFORM training.refuse_read_only('trainings', 'output_model_id', ro_hint);
+            END IF;
+        END IF;
+        -- Likewise for the version: only deleting that version clears it (_model_versions_unlink).
+        IF NEW.output_model_version_id IS DISTINCT FROM OLD.output_model_version_id
+           AND (NEW.output_model_version_id IS NOT NULL
+                OR EXISTS (SELECT 1 FROM training.model_versions v WHERE v.id = OLD.output_model_version_id)) THEN
+            PERFORM training.refuse_read_only('trainings', 'output_model_version_id', ro_hint);
+        END IF;
+        IF NEW.source_dataset_id IS NULL AND OLD.source_dataset_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = OLD.source_dataset_id) THEN
+            RETURN NEW;         -- ON DELETE SET NULL of a deleted dataset
+        END IF;
+        IF (NEW.source_dataset_id, NEW.output_model_name, NEW.output_model_description,
+            NEW.output_model_changelog, NEW.config)
+           IS NOT DISTINCT FROM
+           (OLD.source_dataset_id, OLD.output_model_name, OLD.output_model_description,
+            OLD.output_model_changelog, OLD.config) THEN
+            RETURN NEW;
+        END IF;
+        IF OLD.state <> 'waiting' THEN
+            RAISE EXCEPTION 'training % is %: its settings can no longer change', OLD.id, OLD.state
+                USING ERRCODE = '55000', HINT = 'Create a new training with the settings you want.';
+        END IF;
+    END IF;
+
+    -- Writable columns: the same validation and defaults as create_training.
+    IF NEW.source_dataset_id IS NULL THEN
+        RAISE EXCEPTION 'source_dataset_id is required'
+            USING ERRCODE = '22023', HINT = 'Pass the id of the dataset to train on (see training.list_datasets()).';
+    END IF;
+    -- KEY SHARE, as the foreign key check takes it: a concurrent delete_dataset is waited for
+    -- (then "not found"), and a delete_dataset after us waits and sees this training (55000).
+    SELECT d.type, d.number_of_trainable_classes, d.earliest_expiration INTO ds_type, trainable, expiry
+      FROM training.datasets d WHERE d.id = NEW.source_dataset_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', NEW.source_dataset_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets(), or create the dataset first.';
+    END IF;
+    -- Created means trainable: a dataset with fewer than two classes to learn would fail the training.
+    IF TG_OP = 'INSERT' OR NEW.source_dataset_id IS DISTINCT FROM OLD.source_dataset_id THEN
+        IF expiry <= now() THEN
+            trainable := trainable - (SELECT count(*) FROM training.classes c
+                                       WHERE c.dataset_id = NEW.source_dataset_id AND c.active
+                                         AND c.number_of_active_images > 0 AND c.expiration_date <= now());
+        END IF;
+        IF trainable < 2 THEN
+            RAISE EXCEPTION 'dataset % has % class(es) to train on; a training needs at least two',
+                    NEW.source_dataset_id, trainable
+                USING ERRCODE = '22023',
+                      HINT = 'A class counts when it is active, not expired and has active images: add classes and '
+                             'images (training.create_class, training.add_image), then create the training.';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.type IS NOT NULL AND NEW.type IS DISTINCT FROM ds_type THEN
+        RAISE EXCEPTION 'training type % does not match the type % of dataset %', NEW.type, ds_type, NEW.source_dataset_id
+            USING ERRCODE = '22023', HINT = 'Omit type: it is copied from the source dataset.';
+    END IF;
+    NEW.type := ds_type;
+    PERFORM training.validate_text('output_model_name', NEW.output_model_name);
+    IF strpos(NEW.output_model_name, '==') > 0 THEN
+        RAISE EXCEPTION 'output_model_name must not contain "==", got %', quote_literal(left(NEW.output_model_name, 100))
+            USING ERRCODE = '22023', HINT = '"name==N" refers to version N of a model: choose a name without "==".';
+    END IF;
+    NEW.output_model_description := coalesce(NEW.output_model_description, '');
+    NEW.output_model_changelog := coalesce(NEW.output_model_changelog, '');
+    PERFORM training.validate_text('output_model_description', NEW.output_model_description, 10000, true);
+    PERFORM training.validate_text('output_model_changelog', NEW.output_model_changelog, 10000, true);
+    -- One type per model: the model's, or, before it exists, that of the trainings already
+    -- queued for the name. The lock serializes creations for one name until they commit.
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.model:' || NEW.owner || ':' || NEW.output_model_name, 0));
+    SELECT m.type INTO m_type FROM training.models m WHERE m.owner = NEW.owner AND m.name = NEW.output_model_name;
+    IF FOUND AND m_type <> ds_type THEN
+        RAISE EXCEPTION 'model % is a % model, but dataset % is of type %',
+                quote_literal(left(NEW.output_model_name, 100)), m_type, NEW.source_dataset_id, ds_type
+            USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
+    ELSIF NOT FOUND AND EXISTS (SELECT 1 FROM training.trainings t
+                                 WHERE t.owner = NEW.owner AND t.output_model_name = NEW.output_model_name
+                                   AND t.state IN ('waiting', 'processing') AND t.type <> ds_type
+                                   AND t.id IS DISTINCT FROM NEW.id) THEN
+        RAISE EXCEPTION 'a % training of model % is already queued; this % training cannot share its name',
+                CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END,
+                quote_literal(left(NEW.output_model_name, 100)), ds_type
+            USING ERRCODE = '55000',
+                  HINT = 'Choose another output_model_name, or wait until that training has completed or failed.';
+    END IF;
+    NEW.config := coalesce(NEW.config, '{}');
+    PERFORM training.validate_config(ds_type, NEW.config);
+    RETURN NEW;
+END $$;
+
+-- Deleting versions clears output_model_version_id of the trainings that wrote them: their
+-- output_model becomes null (the link is not a foreign key, see 00_schema.sql).
+CREATE OR REPLACE FUNCTION training._model_versions_unlink() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE training.trainings t SET output_model_version_id = NULL
+      FROM old_rows o WHERE t.output_model_version_id = o.id;
+    RETURN NULL;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Datasets
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION training.create_dataset(name text, type text, description text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    d training.datasets;
+BEGIN
+    INSERT INTO training.datasets (name, type, description)
+    VALUES (create_dataset.name, create_dataset.type, coalesce(create_dataset.description, ''))
+    RETURNING * INTO d;
+    RETURN training.get_dataset(d.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training.check_paging("limit", "offset");
+    RETURN training.list_envelope((SELECT count(*) FROM training.datasets), "limit", "offset",
+        training.datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
+                                       LIMIT list_datasets."limit" OFFSET list_datasets."offset")));
+END $$;
+
+CREATE OR REPLACE FUNCTION training.update_dataset(id uuid, name text DEFAULT NULL, description text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    d training.datasets;
+BEGIN
+    IF update_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
+    UPDATE training.datasets x
+       SET name = coalesce(update_dataset.name, x.name),
+           description = coalesce(update_dataset.description, x.description)
+     WHERE x.id = update_dataset.id
+    RETURNING * INTO d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', update_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    RETURN training.get_dataset(d.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.delete_dataset(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF delete_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
+    DELETE FROM training.datasets x WHERE x.id = delete_dataset.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', delete_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Classes
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION training.create_class(dataset_id uuid, label text, reference text DEFAULT NULL,
+                                      active boolean DEFAULT true, notes text DEFAULT '',
+                                      expiration_date timestamptz DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c training.classes;
+BEGIN
+    INSERT INTO training.classes (dataset_id, label, reference, active, notes, expiration_date)
+    VALUES (create_class.dataset_id, create_class.label, create_class.reference, create_class.active,
+            create_class.notes, create_class.expiration_date)
+    RETURNING * INTO c;
+    RETURN training.class_json(c);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.get_class(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    IF get_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    SELECT training.class_json(c) INTO r FROM training.classes c WHERE c.id = get_class.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'class % not found', get_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION training.list_classes(dataset_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF list_classes.dataset_id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
+    PERFORM training.check_paging("limit", "offset");
+    PERFORM FROM training.datasets d WHERE d.id = list_classes.dataset_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', list_classes.dataset_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    RETURN training.list_envelope(
+        (SELECT count(*) FROM training.classes c WHERE c.dataset_id = list_classes.dataset_id),
+        "limit", "offset",
+        (SELECT jsonb_agg(training.class_json(c) ORDER BY c.time_created, c.id)
+           FROM (SELECT * FROM training.classes x WHERE x.dataset_id = list_classes.dataset_id
+                  ORDER BY x.time_created, x.id
+                  LIMIT list_classes."limit" OFFSET list_classes."offset") c),
+        '&dataset_id=' || list_classes.dataset_id);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.update_class(id uuid, label text DEFAULT NULL, reference text DEFAULT NULL,
+                                      active boolean DEFAULT NULL, notes text DEFAULT NULL,
+                                      expiration_date timestamptz DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c training.classes;
+BEGIN
+    IF update_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    -- NULL keeps a value; expiration_date => 'infinity' removes the expiration.
+    UPDATE training.classes x
+       SET label = coalesce(update_class.label, x.label),
+           reference = coalesce(update_class.reference, x.reference),
+           active = coalesce(update_class.active, x.active),
+           notes = coalesce(update_class.notes, x.notes),
+           expiration_date = CASE WHEN update_class.expiration_date = 'infinity' THEN NULL
+                                  ELSE coalesce(update_class.expiration_date, x.expiration_date) END
+     WHERE x.id = update_class.id
+    RETURNING * INTO c;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', update_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN training.class_json(c);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.delete_class(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF delete_class.id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    DELETE FROM training.classes x WHERE x.id = delete_class.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', delete_class.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Images
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION training.add_image(class_id uuid, data bytea, face_box integer[] DEFAULT NULL,
+                                   active boolean DEFAULT true, notes text DEFAULT '') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    i training.images;
+BEGIN
+    INSERT INTO training.images (class_id, data, face_box, active, notes)
+    VALUES (add_image.class_id, add_image.data, add_image.face_box, add_image.active, add_image.notes)
+    RETURNING * INTO i;
+    RETURN training.image_json(i);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.get_image(id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    IF get_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
+    SELECT training.image_json(i) INTO r FROM training.images i WHERE i.id = get_image.id;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'image % not found', get_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION training.list_images(class_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF list_images.class_id IS NULL THEN
+        RAISE EXCEPTION 'class id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a class (see training.list_classes(dataset_id)).';
+    END IF;
+    PERFORM training.check_paging("limit", "offset");
+    PERFORM FROM training.classes c WHERE c.id = list_images.class_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'class % not found', list_images.class_id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
+    END IF;
+    RETURN training.list_envelope(
+        (SELECT count(*) FROM training.images i WHERE i.class_id = list_images.class_id),
+        "limit", "offset",
+        (SELECT jsonb_agg(training.image_json(i) ORDER BY i.time_created, i.id)
+           FROM (SELECT * FROM training.images x WHERE x.class_id = list_images.class_id
+                  ORDER BY x.time_created, x.id
+                  LIMIT list_images."limit" OFFSET list_images."offset") i),
+        '&class_id=' || list_images.class_id);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.update_image(id uuid, face_box integer[] DEFAULT NULL, active boolean DEFAULT NULL,
+                                      notes text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    i training.images;
+BEGIN
+    IF update_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
+    -- NULL keeps a value; face_box => '{}' removes the face box.
+    UPDATE training.images x
+       SET face_box = coalesce(update_image.face_box, x.face_box),
+           active = coalesce(update_image.active, x.active),
+           notes = coalesce(update_image.notes, x.notes)
+     WHERE x.id = update_image.id
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'image % not found', update_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+    RETURN training.image_json(i);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.delete_image(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF delete_image.id IS NULL THEN
+        RAISE EXCEPTION 'image id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of an image (see training.list_images(class_id)).';
+    END IF;
+    DELETE FROM training.images x WHERE x.id = delete_image.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'image % not found', delete_image.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
+    END IF;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Trainings
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION training.create_training(source_dataset_id uuid, output_model_name text,
+                                         output_model_description text DEFAULT '',
+                                         output_model_changelog text DEFAULT '',
+                                         config jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t training.trainings;
+BEGIN
+    -- The trigger on training.trainings validates and fills what a direct INSERT gets too.
+    INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,
+                                    output_model_changelog, config)
+    VALUES (create_training.source_dataset_id, create_training.output_model_name,
+            create_training.output_model_description, create_training.output_model_changelog,
+            create_training.config)
+    RETURNING * INTO t;
+    RETURN training.get_training(t.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
+                                        state text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training.check_paging("limit", "offset");
+    IF state IS NOT NULL AND state NOT IN ('waiting', 'processing', 'completed', 'failed') THEN
+        RAISE EXCEPTION 'state must be waiting, processing, completed or failed, got %', quote_literal(left(state, 100))
+            USING ERRCODE = '22023', HINT = 'Pass one of the four states, or NULL for all trainings.';
+    END IF;
+    RETURN training.list_envelope(
+        (SELECT count(*) FROM training.trainings t
+          WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
+        "limit", "offset",
+        training.trainings_json(ARRAY(SELECT x.id FROM training.trainings x
+                                        WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
+                                        ORDER BY x.time_created, x.id
+                                        LIMIT list_trainings."limit" OFFSET list_trainings."offset")),
+        coalesce('&state=' || list_trainings.state, ''));
+END $$;
+
+CREATE OR REPLACE FUNCTION training.delete_training(id uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF delete_training.id IS NULL THEN
+        RAISE EXCEPTION 'training id must not be NULL' USING ERRCODE = '22023', HINT = 'Pass the id of a training (see training.list_trainings()).';
+    END IF;
+    -- A processing training's worker notices the row is gone and stops without writing a version.
+    DELETE FROM training.trainings x WHERE x.id = delete_training.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'training % not found', delete_training.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
+    END IF;
+END $$;
+
+------------------------------------------------------------------------------------------------
+-- Models
+------------------------------------------------------------------------------------------------
+
+-- Find the model a reference names: a name (the caller's own model first), "name==N", a model
+-- id or a version id. Sets version_number only when the reference names a version (name==N or
+-- a version id). P0002 when nothing matches; 22023 for a malformed reference.
+CREATE OR REPLACE FUNCTION training.resolve_model(model text, OUT model_id uuid, OUT version_number integer)
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    nm text := model;
+    n_text text;
+    n integer;
+    ref uuid;
+    found_count integer;
+BEGIN
+    IF model IS NULL OR btrim(model) = '' THEN
+        RAISE EXCEPTION 'model reference must not be empty'
+            USING ERRCODE = '22023', HINT = 'Pass a model name, "name==N" for version N, or a model or version id.';
+    END IF;
+    IF model ~* '^\s*\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?\s*$' THEN
+        ref := btrim(model)::uuid;
+        SELECT v.model_id, v.version_number INTO model_id, version_number
+          FROM training.model_versions v WHERE v.id = ref;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        SELECT m.id INTO model_id FROM training.models m WHERE m.id = ref;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        -- A uuid-looking name is still a name.
+    END IF;
+    IF strpos(model, '==') > 0 THEN
+        nm := split_part(model, '==', 1);
+        n_text := substr(model, length(nm) + 3);
+        IF n_text !~ '^\s*[0-9]{1,9}\s*$' OR n_text::integer < 1 THEN
+            RAISE EXCEPTION 'model reference % has an invalid version number %', quote_literal(left(model, 100)), quote_literal(left(n_text, 100))
+                USING ERRCODE = '22023', HINT = 'Write "name==N" with N a version number 1, 2, ...';
+        END IF;
+        n := n_text::integer;
+    END IF;
+    SELECT count(*) INTO found_count FROM training.models m WHERE m.name = nm;
+    SELECT m.id INTO model_id FROM training.models m WHERE m.name = nm
+     ORDER BY (m.owner = current_user) DESC LIMIT 1;
+    IF model_id IS NULL THEN
+        RAISE EXCEPTION 'model % not found', quote_literal(left(nm, 100))
+            USING ERRCODE = 'P0002', HINT = 'List the models with training.list_models(); a model appears when its first training completes.';
+    END IF;
+    IF found_count > 1 AND NOT EXISTS (SELECT 1 FROM training.models m WHERE m.name = nm AND m.owner = current_user) THEN
+        RAISE EXCEPTION 'model name % is ambiguous: % roles own a model of that name', quote_literal(left(nm, 100)), found_count
+            USING ERRCODE = '22023', HINT = 'Refer to the model by its id (see training.list_models()).';
+    END IF;
+    IF n IS NOT NULL THEN
+        PERFORM FROM training.model_versions v WHERE v.model_id = resolve_model.model_id AND v.version_number = n;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'model % has no version %', quote_literal(left(nm, 100)), n
+                USING ERRCODE = 'P0002',
+                      HINT = coalesce('Its versions: ' || (SELECT string_agg(v.version_number::text, ', ' ORDER BY v.version_number)
+                                                           FROM training.model_versions v
+                                                          WHERE v.model_id = resolve_model.model_id)
+                                      || ' (a deleted version number is never given again).',
+                                      'It has no version: every version was deleted, or none was written yet.');
+        END IF;
+        version_number := n;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION training.resolve_model_version(model text) RETURNS training.model_versions
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f record;
+    v training.model_versions;
+BEGIN
+    f := training.resolve_model(model);
+    IF f.version_number IS NOT NULL THEN
+        SELECT * INTO v FROM training.model_versions x
+         WHERE x.model_id = f.model_id AND x.version_number = f.version_number;
+    ELSE
+        SELECT * INTO v FROM training.model_versions x
+         WHERE x.model_id = f.model_id ORDER BY x.version_number DESC LIMIT 1;
+    END IF;
+    IF v.id IS NULL THEN
+        RAISE EXCEPTION 'model % has no version', quote_literal(left(model, 100))
+            USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()), or train it again.';
+    END IF;
+    RETURN v;
+END $$;
+
+CREATE OR REPLACE FUNCTION training.get_model(model text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f record;
+BEGIN
+    f := training.resolve_model(model);
+    RETURN training.model_json(f.model_id, coalesce(f.version_number,
+        (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = f.model_id)));
+END $$;
+
+CREATE OR REPLACE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM training.check_paging("limit", "offset");
+    RETURN training.list_envelope((SELECT count(*) FROM training.models), "limit", "offset",
+        (SELECT jsonb_agg(training.model_json(m.id,
+                    (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = m.id))
+                    ORDER BY m.time_created, m.id)
+           FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
+                  LIMIT list_models."limit" OFFSET list_models."offset") m));
+END $$;
+
+CREATE OR REPLACE FUNCTION training.delete_model(model text) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    f record;
+BEGIN
+    -- "name==N" or a version id deletes that version; a name or model id deletes the model.
+    f := training.resolve_model(model);
+    IF f.version_number IS NOT NULL THEN
+        DELETE FROM training.model_versions v
+         WHERE v.model_id = f.model_id AND v.version_number = f.version_number;
+    ELSE
+        DELETE FROM training.models m WHERE m.id = f.model_id;
+    END IF;
+END $$;
+
+-- training: hooks of the background worker on training.trainings.
+
+-- Wake the launcher when an inserting transaction commits (or warn that nothing will run it).
+CREATE OR REPLACE FUNCTION training._worker_wake() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger';
+
+-- Stop the worker of a processing training when its deletion commits.
+CREATE OR REPLACE FUNCTION training._worker_cancel() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_cancel_trigger';
+
+-- Claim the oldest waiting training for a worker; committed at once by the caller. SKIP LOCKED lets
+-- concurrent claimers pass each other's rows, so no training is ever taken twice.
+CREATE OR REPLACE FUNCTION training._worker_claim(worker_pid integer)
+    RETURNS TABLE (id uuid, owner name, type text, config jsonb, source_dataset_id uuid, attempts integer)
+    LANGUAGE sql AS $$
+    UPDATE training.trainings t
+       SET state = 'processing', worker_pid = $1, attempts = t.attempts + 1,
+           time_started = clock_timestamp(), time_completed = NULL,
+           progress = 0, duration = 0, stage = 'starting', error = ''
+     WHERE t.id = (SELECT w.id FROM training.trainings w
+                    WHERE w.state = 'waiting'
+                    ORDER BY w.time_created, w.id
+                    FOR UPDATE SKIP LOCKED LIMIT 1)
+    RETURNING t.id, t.owner, t.type, t.config, t.source_dataset_id, t.attempts
+$$;
+
+-- Finish a claimed training: create the model on first use, add the next version and mark the
+-- training completed, in the caller's transaction. Returns the version number, or NULL when the
+-- training is no longer this worker's (deleted, or re-queued). The version number comes from the
+-- model's counter, which only goes up, so a deleted number is never given again; the counter's
+-- row lock orders concurrent completions of one model.
+CREATE OR REPLACE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
+    RETURNS integer
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t training.trainings;
+    m training.models;
+    vid uuid;
+BEGIN
+    SELECT * INTO t FROM training.trainings x
+     WHERE x.id = _worker_finish.training_id AND x.state = 'processing' AND x.worker_pid = _worker_finish.worker_pid
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO training.models (owner, name, type, description)
+    VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
+    ON CONFLICT (owner, name) DO NOTHING;
+    -- greatest(): a counter behind the versions (rows restored from a 0.1.0 dump) catches up.
+    UPDATE training.models x
+       SET last_version = greatest(x.last_version, (SELECT max(v.version_number) FROM training.model_versions v
+                                                     WHERE v.model_id = x.id)) + 1,
+           time_updated = now()
+     WHERE x.owner = t.owner AND x.name = t.output_model_name
+    RETURNING * INTO m;
+    IF m.type <> t.type THEN
+        RAISE EXCEPTION 'model % is a % model; a % training cannot add a version to it',
+                quote_literal(left(m.name, 100)), m.type, t.type
+            USING ERRCODE = '22023', HINT = format('Use another output_model_name, or train on a %s dataset.', m.type);
+    END IF;
+    INSERT INTO training.model_versions (model_id, version_number, training_id, changelog, dataset, parameters,
+                                         metrics, owner)
+    VALUES (m.id, m.last_version, t.id, t.output_model_changelog,
+            CASE WHEN t.source_dataset_id IS NULL THEN '{}'::jsonb ELSE training.get_dataset(t.source_dataset_id) END,
+            _worker_finish.parameters, coalesce(_worker_finish.metrics, '{}'), t.owner)
+    RETURNING id INTO vid;
+    UPDATE training.trainings x
+       SET state = 'completed', progress = 1, stage = 'completed',
+           duration = extract(epoch FROM clock_timestamp() - x.time_started)::float8,
+           time_completed = clock_timestamp(), output_model_id = m.id,
+           output_model_version = m.last_version, output_model_version_id = vid, worker_pid = NULL
+     WHERE x.id = t.id;
+    RETURN m.last_version;
+END $$;
+
+-- Announce every state change on channel training_state (see README, "Waiting for a training"):
+--   {"id": "<uuid>", "state": "waiting|processing|completed|failed|deleted", "previous_state": "...|null"}
+CREATE OR REPLACE FUNCTION training._notify_state() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger';
+
+------------------------------------------------------------------------------------------------
+-- Pipeline: image decoding on insert, recognition, dataset evaluation (src/recognize.c)
+------------------------------------------------------------------------------------------------
+
+-- Decode every stored image completely: fill format (jpeg, png, pgm, ppm), width and height,
+-- and refuse data that does not decode or is larger than training.max_image_pixels (22023).
+CREATE OR REPLACE FUNCTION training._images_decode() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_images_decode'
+    LANGUAGE C;
+
+-- Recognize the faces (face models) or the place (landmark models) of an image (src/recognize.c).
+-- The model is a name (latest version), name==N or a uuid, resolved by resolve_model() with the
+-- caller's rights; the parameters are read (under the caller's row-level security) only when this
+-- session has not parsed that version for this role yet.
+-- distance: from the image's normalised embedding to the class centre, 0..2; the label,
+-- class_id and reference are null when the closest class is farther than max_distance.
+CREATE OR REPLACE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
+                                   top_k integer DEFAULT 3) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_recognize'
+    LANGUAGE C VOLATILE;
+
+-- What a training with config would do with an image (the same decoding, face filters and config
+-- reader as a training).
+CREATE OR REPLACE FUNCTION training.check_image(data bytea, face_box integer[], type text, config jsonb DEFAULT '{}')
+    RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_check_image_config'
+    LANGUAGE C STABLE;
+
+-- Evaluate a dataset for training with a config (default: the defaults of a training), with the
+-- same decoding and face filters as a training. Stores, and returns through get_dataset:
+--   images.evaluation_result     {"usable", "reason", "message", "sharpness"} per active image
+--   datasets.evaluation_result   {"config", "images_checked", "images_usable", "images_skipped",
+--                                 "classes_usable", "classes_without_usable_images",
+--                                 "classes_with_one_usable_image", "errors", "warnings", "time_evaluated"}
+--   datasets.evaluation_state    1 (evaluated; 0 = never evaluated)
+--   datasets.issues              has_error: a training would fail; has_warning: data would be skipped
+CREATE OR REPLACE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ds training.datasets;
+    cfg jsonb;
+    n_checked integer;
+    n_usable integer;
+    n_classes integer;
+    skipped jsonb;
+    no_usable text[];
+    one_usable text[];
+    errors text[] := '{}';
+    warnings text[] := '{}';
+    what text;
+BEGIN
+    IF evaluate_dataset.id IS NULL THEN
+        RAISE EXCEPTION 'dataset id must not be NULL'
+            USING ERRCODE = '22023', HINT = 'Pass the id of a dataset (see training.list_datasets()).';
+    END IF;
+    SELECT * INTO ds FROM training.datasets d WHERE d.id = evaluate_dataset.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dataset % not found', evaluate_dataset.id
+            USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
+    END IF;
+    cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
+
+    -- Images a training would read: active images of active, unexpired classes.
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.training_eval;
+    INSERT INTO pg_temp.training_eval
+    SELECT i.id, c.id, c.label, training.check_image(i.data, i.face_box, ds.type, cfg)
+      FROM training.classes c JOIN training.images i ON i.class_id = c.id
+     WHERE c.dataset_id = ds.id AND c.active AND i.active
+       AND (c.expiration_date IS NULL OR c.expiration_date > now());
+    UPDATE training.images i SET evaluation_result = e.r
+      FROM pg_temp.training_eval e WHERE i.id = e.image_id AND i.evaluation_result IS DISTINCT FROM e.r;
+
+    SELECT count(*), count(*) FILTER (WHERE (r->>'usable')::boolean) INTO n_checked, n_usable
+      FROM pg_temp.training_eval;
+    SELECT coalesce(jsonb_object_agg(reason, n), '{}') INTO skipped
+      FROM (SELECT r->>'reason' AS reason, count(*) AS n FROM pg_temp.training_eval
+             WHERE NOT (r->>'usable')::boolean GROUP BY 1) s;
+    SELECT count(*) FILTER (WHERE u > 0),
+           coalesce(array_agg(label ORDER BY label) FILTER (WHERE u = 0), '{}'),
+           coalesce(array_agg(label ORDER BY label) FILTER (WHERE u = 1), '{}')
+      INTO n_classes, no_usable, one_usable
+      FROM (SELECT c.label, count(*) FILTER (WHERE (e.r->>'usable')::boolean) AS u
+              FROM training.classes c LEFT JOIN pg_temp.training_eval e ON e.class_id = c.id
+             WHERE c.dataset_id = ds.id AND c.active
+               AND (c.expiration_date IS NULL OR c.expiration_date > now())
+             GROUP BY c.id, c.label) per_class;
+
+    IF n_usable = 0 THEN
+        errors := errors || format('no usable %s: %s images skipped', what, n_checked - n_usable);
+    ELSIF n_classes < 2 THEN
+        errors := errors || format('fewer than two classes with a usable %s (found %s)', what, n_classes);
+    END IF;
+    IF n_checked > n_usable THEN
+        warnings := warnings || format('%s of %s images would be skipped', n_checked - n_usable, n_checked);
+    END IF;
+    IF cardinality(no_usable) > 0 THEN
+        warnings := warnings || format('no usable %s in %s (not in the model): %s', what,
+            CASE cardinality(no_usable) WHEN 1 THEN '1 class' ELSE cardinality(no_usable) || ' classes' END,
+            array_to_string(no_usable[1:10], ', ') || CASE WHEN cardinality(no_usable) > 10 THEN ', ...' ELSE '' END);
+    END IF;
+    IF cardinality(one_usable) > 0 THEN
+        warnings := warnings || format('a single usable %s in %s (none left to validate): %s', what,
+            CASE cardinality(one_usable) WHEN 1 THEN '1 class' ELSE cardinality(one_usable) || ' classes' END,
+            array_to_string(one_usable[1:10], ', ') || CASE WHEN cardinality(one_usable) > 10 THEN ', ...' ELSE '' END);
+    END IF;
+
+    UPDATE training.datasets d SET
+        evaluation_result = jsonb_build_object(
+            'config', cfg, 'images_checked', n_checked, 'images_usable', n_usable,
+            'images_skipped', skipped, 'classes_usable', n_classes,
+            'classes_without_usable_images', to_jsonb(no_usable),
+            'classes_with_one_usable_image', to_jsonb(one_usable),
+            'errors', to_jsonb(errors), 'warnings', to_jsonb(warnings),
+            'gender_statistics', CASE WHEN ds.type = 'face' THEN
+                (SELECT jsonb_build_object('male', count(*) FILTER (WHERE r->>'gender' = 'male'),
+                                           'female', count(*) FILTER (WHERE r->>'gender' = 'female'))
+                   FROM pg_temp.training_eval) END,
+            'time_evaluated', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
+        evaluation_state = 1,
+        issues = jsonb_build_object('has_error', cardinality(errors) > 0, 'has_warning', cardinality(warnings) > 0)
+     WHERE d.id = ds.id;
+    DROP TABLE pg_temp.training_eval;
+    RETURN training.get_dataset(ds.id);
+END $$;
+
+-- Parent ownership checks for the policies below. Foreign-key checks bypass row-level
+-- security, so a policy must test that a row's parent belongs to the current role. These are
+-- VOLATILE plpgsql so that each call sees rows inserted earlier in the same statement (e.g. a
+-- dataset and its classes inserted by one WITH ... INSERT chain), which a subquery in the
+-- policy itself would not.
+CREATE OR REPLACE FUNCTION training.owns_dataset(id uuid) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = owns_dataset.id AND d.owner = current_user);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.owns_class(id uuid) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM training.classes c WHERE c.id = owns_class.id AND c.owner = current_user);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.owns_model(id uuid) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM training.models m WHERE m.id = owns_model.id AND m.owner = current_user);
+END $$;
+
+CREATE OR REPLACE FUNCTION training.owns_training(id uuid) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM training.trainings t WHERE t.id = owns_training.id AND t.owner = current_user);
+END $$;
+
+-- Privileges. USAGE on the schema is the gate: without it a role can call no function and
+-- reach no table of the schema (42501). grant_access() opens it and grants the tables; the
+-- functions keep their default EXECUTE for PUBLIC (internal ones whose authors revoked it,
+-- such as the worker's claim, stay closed).
+
+-- grant_access(role): everything a role needs to use the API through functions and tables.
+-- SECURITY DEFINER so that members of training_admin (not only superusers) can call it;
+-- search_path is pinned so a caller's objects can never be picked up.
+CREATE OR REPLACE FUNCTION training.grant_access(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null'
+            USING ERRCODE = '22023', HINT = 'Pass an existing role, e.g. grant_access(''alice'').';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA training TO %s', role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON training.datasets, training.classes, '
+                   'training.images, training.trainings TO %s', role);
+    -- Models and versions are written by the worker; owners read and delete them.
+    EXECUTE format('GRANT SELECT, DELETE ON training.models, training.model_versions TO %s', role);
+    EXECUTE format('GRANT SELECT ON training.status TO %s', role);
+END
+$$;
+
+-- revoke_access(role): the inverse. The role's rows stay (an admin or the role's owner can
+-- still remove them); the role can no longer reach the schema.
+CREATE OR REPLACE FUNCTION training.revoke_access(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null'
+            USING ERRCODE = '22023', HINT = 'Pass an existing role, e.g. revoke_access(''alice'').';
+    END IF;
+    IF role::oid = (SELECT relowner FROM pg_class WHERE oid = 'training.trainings'::regclass) THEN
+        RAISE EXCEPTION 'cannot revoke access from the owner of the training extension''s objects'
+            USING ERRCODE = '22023', HINT = 'Pass the role of a user of the API.';
+    END IF;
+    EXECUTE format('REVOKE ALL ON training.datasets, training.classes, training.images, '
+                   'training.trainings, training.models, training.model_versions, training.status '
+                   'FROM %s', role);
+    EXECUTE format('REVOKE USAGE ON SCHEMA training FROM %s', role);
+END
+$$;
+
+-- training: the pretrained face networks (src/nn, src/deep.c).
+
+CREATE OR REPLACE FUNCTION training.detect_faces(image bytea) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_detect_faces'
+    LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+-- Comments of the functions.
+COMMENT ON FUNCTION training.in_background_worker() IS
+    'True in a background worker of this extension (launcher, training workers); only those may write the read-only columns of trainings';
+COMMENT ON FUNCTION training.restoring_dump() IS
+    'True while a superuser restores a dump (empty search_path, as pg_dump/pg_restore set it): rows are then written as dumped';
+COMMENT ON FUNCTION training.validate_text(text, text, integer, boolean) IS
+    'Raise 22023 when a text is NULL, blank (unless blank_ok) or longer than max_length characters '
+    '(names, labels, references: 200; descriptions, notes, changelogs: 10000)';
+COMMENT ON FUNCTION training.check_paging(integer, integer) IS
+    'Raise 22023 unless 1 <= limit <= 1000 and offset >= 0 (the list functions'' paging)';
+COMMENT ON FUNCTION training.list_envelope(bigint, integer, integer, jsonb, text) IS
+    'The list envelope {total, offset, limit, next, prev, data}; next/prev carry filters (e.g. ''&state=completed''); '
+    'prev past the end points to the last page';
+COMMENT ON FUNCTION training.check_owner(text, name) IS
+    'Raise 42501 when owner is not current_user outside a background worker (used by the triggers)';
+COMMENT ON FUNCTION training.refuse_read_only(text, text, text) IS
+    'Raise 22023 naming a read-only column (used by the triggers)';
+COMMENT ON FUNCTION training.validate_config(text, jsonb) IS
+    'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0, '
+    'integral numbers such as 80.0 accepted; landmark: none); raises 22023 naming the key';
+COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
+    'A config as a training reads it: validated, numbers as integers, the defaults of its type filled in '
+    '(face: min_face_size 80, sharpness_threshold 40); raises 22023 like validate_config';
+COMMENT ON FUNCTION training.get_training(uuid) IS
+    'The Training object (the seed''s keys, with the nested Dataset and Model objects); P0002 when there is no such training';
+COMMENT ON FUNCTION training.get_dataset(uuid) IS
+    'The Dataset object (counts derived, expired classes counted as inactive); P0002 when there is no such dataset';
+COMMENT ON FUNCTION training.model_json(uuid, integer) IS
+    'The Model object at one version (NULL version: none); NULL when there is no such model or the caller cannot see it';
+COMMENT ON FUNCTION training.trainings_json(uuid[]) IS
+    'A JSON array of the Training objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_trainings)';
+COMMENT ON FUNCTION training.datasets_json(uuid[]) IS
+    'A JSON array of the Dataset objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_datasets)';
+COMMENT ON FUNCTION training.class_json(training.classes) IS 'The Class object of a classes row (used by the class functions)';
+COMMENT ON FUNCTION training.image_json(training.images) IS 'The Image object of an images row, without the bytes (used by the image functions)';
+COMMENT ON FUNCTION training._datasets_before() IS
+    'Trigger: validate datasets, fill defaults, protect read-only columns, refuse deleting a dataset in use';
+COMMENT ON FUNCTION training._classes_before() IS
+    'Trigger: validate classes, fill defaults (reference defaults to the class id), protect read-only columns';
+COMMENT ON FUNCTION training._images_before() IS
+    'Trigger: validate images (face box), fill defaults, protect read-only columns';
+COMMENT ON FUNCTION training._images_box_check() IS 'Trigger: refuse a face box outside the decoded image';
+COMMENT ON FUNCTION training._images_count() IS 'Trigger: keep the image counters of classes';
+COMMENT ON FUNCTION training._images_outdate() IS
+    'Trigger: new data or face box of an image marks the evaluation of its dataset out of date';
+COMMENT ON FUNCTION training._classes_count() IS
+    'Trigger: keep the class, image and trainable-class counters, preview images, earliest expiration and issues '
+    'of datasets; mark their evaluation out of date';
+COMMENT ON FUNCTION training._trainings_before() IS
+    'Trigger: validate trainings like create_training (type from the dataset, config) and refuse writes to read-only columns outside the background worker';
+COMMENT ON FUNCTION training._model_versions_unlink() IS
+    'Trigger: a deleted model version is no longer the output_model of the training that wrote it';
+COMMENT ON FUNCTION training.create_dataset(text, text, text) IS
+    'Create a dataset of type face or landmark; returns the Dataset object';
+COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
+    'Datasets in creation order, in the list envelope {total, offset, limit, next, prev, data}';
+COMMENT ON FUNCTION training.update_dataset(uuid, text, text) IS
+    'Change the name and/or description of a dataset (NULL keeps a value); returns the Dataset object';
+COMMENT ON FUNCTION training.delete_dataset(uuid) IS
+    'Delete a dataset with its classes and images; 55000 while a waiting or processing training uses it';
+COMMENT ON FUNCTION training.create_class(uuid, text, text, boolean, text, timestamptz) IS
+    'Add a class to a dataset (reference defaults to the class id); returns the Class object';
+COMMENT ON FUNCTION training.get_class(uuid) IS 'The Class object; P0002 when there is no such class';
+COMMENT ON FUNCTION training.list_classes(uuid, integer, integer) IS
+    'Classes of a dataset in creation order, in the list envelope';
+COMMENT ON FUNCTION training.update_class(uuid, text, text, boolean, text, timestamptz) IS
+    'Change a class (NULL keeps a value; expiration_date => ''infinity'' removes the expiration); returns the Class object';
+COMMENT ON FUNCTION training.delete_class(uuid) IS 'Delete a class with its images';
+COMMENT ON FUNCTION training.add_image(uuid, bytea, integer[], boolean, text) IS
+    'Add an encoded image (JPEG, PNG, PGM/PPM) to a class, with an optional face box {x,y,width,height}; returns the Image object';
+COMMENT ON FUNCTION training.get_image(uuid) IS
+    'The Image object (without the bytes: SELECT data FROM training.images); P0002 when there is no such image';
+COMMENT ON FUNCTION training.list_images(uuid, integer, integer) IS
+    'Images of a class in creation order, in the list envelope';
+COMMENT ON FUNCTION training.update_image(uuid, integer[], boolean, text) IS
+    'Change an image''s face box, active flag or notes (NULL keeps a value; face_box => ''{}'' removes the box); returns the Image object';
+COMMENT ON FUNCTION training.delete_image(uuid) IS 'Delete an image';
+COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
+    'Queue a training of a dataset into a model version; the config is validated against the dataset type; returns the Training object';
+COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
+    'Trainings in creation order, optionally of one state, in the list envelope';
+COMMENT ON FUNCTION training.delete_training(uuid) IS
+    'Delete a training; a waiting one is never started, a processing one is cancelled';
+COMMENT ON FUNCTION training.resolve_model(text) IS
+    'Resolve a model reference (name, name==N, model id, version id) to a model and an explicit version; P0002 when unknown, 22023 when malformed';
+COMMENT ON FUNCTION training.resolve_model_version(text) IS
+    'The model version a reference names: name -> latest, name==N -> version N, model id -> latest, version id -> that version; P0002 when unknown or without versions';
+COMMENT ON FUNCTION training.get_model(text) IS
+    'The Model object at the referenced version (name: latest, name==N, model id: latest, version id); P0002 when unknown';
+COMMENT ON FUNCTION training.list_models(integer, integer) IS
+    'Models in creation order, each at its latest version, in the list envelope';
+COMMENT ON FUNCTION training.delete_model(text) IS
+    'Delete a model with all its versions (name or model id), or one version (name==N or version id)';
+COMMENT ON FUNCTION training._worker_wake() IS
+    'Trigger: at commit, wakes the background worker launcher for new trainings; warns when the library is not in shared_preload_libraries.';
+COMMENT ON FUNCTION training._worker_cancel() IS
+    'Trigger: at commit, tells the worker running a deleted training to stop; no model version is written.';
+COMMENT ON FUNCTION training._worker_claim(integer) IS
+    'Background worker: claims the oldest waiting training (FOR UPDATE SKIP LOCKED) for the given worker process.';
+COMMENT ON FUNCTION training._worker_finish(uuid, integer, bytea, jsonb) IS
+    'Background worker: write the model version of a claimed training and complete it; the version number never repeats';
+COMMENT ON FUNCTION training._notify_state() IS
+    'Trigger: NOTIFY training_state, ''{"id", "state", "previous_state"}'' on every state change of a training (state "deleted" on delete).';
+COMMENT ON FUNCTION training._images_decode() IS
+    'Trigger: decode the image data, fill format/width/height; 22023 when it does not decode or is too large';
+COMMENT ON FUNCTION training.recognize(text, bytea, float8, integer) IS
+    'Recognize an image: {"model": "name==N", "detections": [{"box", "label", "class_id", "reference", "confidence", "distance", "top_k"}]}; P0002 for an unknown model, 22023 for an image that does not decode';
+COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
+    'What a training of a type with a config would do with one image: {"usable", "reason", "message", "sharpness", "gender"}; '
+    '22023 for a bad type or config';
+COMMENT ON FUNCTION training.evaluate_dataset(uuid, jsonb) IS
+    'Evaluate a dataset for training with a config (same decoding and filters as a training): fills evaluation_result, evaluation_state and issues of the dataset and evaluation_result of its images; returns the Dataset object';
+COMMENT ON FUNCTION training.owns_dataset(uuid) IS
+    'True when the dataset exists and belongs to current_user (row-level security check; internal)';
+COMMENT ON FUNCTION training.owns_class(uuid) IS
+    'True when the class exists and belongs to current_user (row-level security check; internal)';
+COMMENT ON FUNCTION training.owns_model(uuid) IS
+    'True when the model exists and belongs to current_user (row-level security check; internal)';
+COMMENT ON FUNCTION training.owns_training(uuid) IS
+    'True when the training exists and belongs to current_user (row-level security check; internal)';
+COMMENT ON FUNCTION training.grant_access(regrole) IS
+    'Give a role everything it needs to use the training API (schema, tables, status view); '
+    'row-level security still limits it to its own rows. Callable by superusers and training_admin';
+COMMENT ON FUNCTION training.revoke_access(regrole) IS
+    'Take back what grant_access gave a role; its rows are kept';
+COMMENT ON FUNCTION training.detect_faces(bytea) IS
+    'Faces found in an image by the face detector, largest first: {"faces": [{"box": {x, y, width, height}, '
+    '"score", "gender": "male"|"female", "gender_probability"}]} (face-api''s networks, training.model_path)';
+
+-- The policies again, with the renamed checks.
+CREATE POLICY classes_owner ON training.classes
+    USING (owner = current_user)
+    WITH CHECK (owner = current_user AND training.owns_dataset(dataset_id));
+CREATE POLICY images_owner ON training.images
+    USING (owner = current_user)
+    WITH CHECK (owner = current_user AND training.owns_class(class_id));
+CREATE POLICY trainings_owner ON training.trainings
+    USING (owner = current_user)
+    WITH CHECK (owner = current_user
+                AND (source_dataset_id IS NULL OR training.owns_dataset(source_dataset_id))
+                AND (output_model_id IS NULL OR training.owns_model(output_model_id)));
+CREATE POLICY model_versions_owner ON training.model_versions
+    USING (owner = current_user)
+    WITH CHECK (owner = current_user
+                AND training.owns_model(model_id)
+                AND (training_id IS NULL OR training.owns_training(training_id)));
+COMMENT ON POLICY classes_owner ON training.classes IS
+    'A role sees and changes only its own classes, and adds them only to its own datasets';
+COMMENT ON POLICY images_owner ON training.images IS
+    'A role sees and changes only its own images, and adds them only to its own classes';
+COMMENT ON POLICY trainings_owner ON training.trainings IS
+    'A role sees and changes only its own trainings, and trains only on its own datasets';
+COMMENT ON POLICY model_versions_owner ON training.model_versions IS
+    'A role sees and deletes only the versions of its own models';
+
+-- Triggers new in 0.2.0.
+CREATE TRIGGER images_outdate AFTER UPDATE OF data, face_box ON training.images
+    FOR EACH ROW WHEN (OLD.data IS DISTINCT FROM NEW.data OR OLD.face_box IS DISTINCT FROM NEW.face_box)
+    EXECUTE FUNCTION training._images_outdate();
+CREATE TRIGGER model_versions_unlink AFTER DELETE ON training.model_versions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION training._model_versions_unlink();
+
+-- Comments of the new and changed columns and indexes.
+COMMENT ON COLUMN training.datasets.evaluation_state IS
+    'State of the evaluation: 0 never evaluated, 1 evaluated and current, 2 out of date (classes or images changed since)';
+COMMENT ON COLUMN training.datasets.issues IS
+    'Kept live by triggers: has_error: a training would fail (fewer than two active classes with active images, '
+    'or errors of a current evaluation); has_warning: a current evaluation found data to skip, or the evaluation is out of date';
+COMMENT ON COLUMN training.datasets.number_of_trainable_classes IS
+    'Counter kept by triggers: active classes with active images, expired ones included (read-only); '
+    'fewer than two (after expiry) make issues.has_error true';
+COMMENT ON COLUMN training.models.last_version IS
+    'The highest version number ever given (read-only): the next version is last_version + 1, so a deleted number never returns';
+COMMENT ON COLUMN training.trainings.output_model_version IS
+    'The version number the training wrote (read-only; kept after that version is deleted, never given again)';
+COMMENT ON COLUMN training.trainings.output_model_version_id IS
+    'The model version the training wrote (read-only; NULL until then, and once that version is deleted)';
+COMMENT ON INDEX training.trainings_output_version_idx IS 'Trainings of a model version (deleting a version clears their link)';
+
+-- Privileges: internal functions are not for tenants.
+REVOKE ALL ON FUNCTION training._datasets_before(), training._classes_before(), training._images_before(),
+    training._images_box_check(), training._images_count(), training._images_outdate(), training._classes_count(),
+    training._trainings_before(), training._model_versions_unlink() FROM PUBLIC;
+REVOKE ALL ON FUNCTION training._worker_wake(), training._worker_cancel(), training._worker_claim(integer),
+    training._worker_finish(uuid, integer, bytea, jsonb), training._notify_state() FROM PUBLIC;
+REVOKE ALL ON FUNCTION training._images_decode() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION training.grant_access(regrole), training.revoke_access(regrole) FROM PUBLIC;
