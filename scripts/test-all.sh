@@ -52,6 +52,15 @@ if ls test/pgtap/*.sql >/dev/null 2>&1; then
     step "pgTAP" as_pg bash -c "cd '$work/src' && psql -X -q -c 'CREATE DATABASE training_pgtap' && \
         pg_prove -d training_pgtap test/pgtap/*.sql"
 fi
+# Upgrade from the 0.1.0 release (built from git history) and a pg_dump/pg_restore round trip,
+# in a private copy of the PostgreSQL installation.
+if [ -x test/upgrade/run.sh ]; then
+    step "upgrade from 0.1.0, dump and restore" "$work/src/test/upgrade/run.sh"
+fi
+# The README's tour, statement by statement, as an ordinary role.
+if [ -x test/tour/run.sh ]; then
+    step "README tour" as_pg "$work/src/test/tour/run.sh"
+fi
 if [ -x test/clients/run.sh ]; then
     step "client tests" as_pg "$work/src/test/clients/run.sh"
 fi
