@@ -31,7 +31,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS = foundation access postgrest pipeline lifecycle deep
+REGRESS = foundation access postgrest pipeline lifecycle searchpath deep
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # Isolation specs: test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out.

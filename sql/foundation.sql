@@ -346,14 +346,15 @@ SELECT pg_temp.err($$SELECT training.delete_model('Faces')$$);
 SELECT pg_temp.err($$SELECT training.resolve_model_version('Faces')$$);
 
 ------------------------------------------------------------------------------------------------
--- Restoring a dump: a superuser with the empty search_path of pg_dump's scripts writes rows as
--- they were dumped; any other session is guarded.
+-- Restoring a dump: a superuser with check_function_bodies and row_security off, as pg_dump's
+-- scripts and pg_restore set them, writes rows as they were dumped; any other session is guarded.
 ------------------------------------------------------------------------------------------------
 SELECT training.restoring_dump() AS normal_session;
-SELECT set_config('search_path', '', true) IS NOT NULL AS restore_mode, training.restoring_dump() AS restoring;
+SELECT set_config('check_function_bodies', 'off', true) IS NOT NULL AS restore_mode,
+       set_config('row_security', 'off', true) IS NOT NULL AS restore_mode_rls, training.restoring_dump() AS restoring;
 INSERT INTO training.trainings (source_dataset_id, output_model_name, type, state, progress, time_completed, owner)
 VALUES (NULL, 'restored', 'face', 'completed', 1, now(), 'someone_else') RETURNING state, progress, owner;
-SET LOCAL search_path = public;
+SET LOCAL row_security = on;
 SELECT training.restoring_dump() AS after_restore;
 DELETE FROM training.trainings WHERE output_model_name = 'restored';
 

@@ -163,3 +163,22 @@ SELECT pg_temp.try($$SELECT training._worker_claim(1)$$);
 RESET ROLE;
 SELECT training.revoke_access('regress_tenant');
 DROP ROLE regress_tenant;
+
+-- Validation that cannot be bypassed: face boxes with other array bounds, derived columns.
+SELECT training.create_class(:'ds', 'boxes') ->> 'id' AS boxes \gset
+SELECT pg_temp.try(format('SELECT training.add_image(%L, %L, %L)', :'boxes', pg_temp.img(0, 3), '[0:3]={-100,0,10,10}'));
+SELECT training.add_image(:'boxes', pg_temp.img(0, 3), '[2:5]={1,1,10,10}') -> 'face_box' AS renumbered;
+SELECT face_box, array_lower(face_box, 1) AS lower FROM training.images WHERE class_id = :'boxes';
+SELECT pg_temp.try(format('UPDATE training.images SET width = 5 WHERE class_id = %L', :'boxes'));
+SELECT pg_temp.try(format('UPDATE training.images SET format = %L WHERE class_id = %L', 'png', :'boxes'));
+SELECT training.delete_class(:'boxes');
+
+-- A dataset emptied while its training runs: the worker's finish refuses to write a version.
+BEGIN;
+SELECT training.create_training(:'ds', 'emptied') ->> 'id' AS te \gset
+SET LOCAL session_replication_role = replica;
+UPDATE training.trainings SET state = 'processing', worker_pid = 4242, time_started = now() WHERE id = :'te';
+SET LOCAL session_replication_role = origin;
+UPDATE training.classes SET active = false WHERE dataset_id = :'ds' AND label <> 'place 0';
+SELECT pg_temp.try(format('SELECT training._worker_finish(%L, 4242, %L, %L)', :'te', '\x00', '{}'));
+ROLLBACK;

@@ -32,7 +32,22 @@ UPDATE training.datasets d
            'has_error', d.number_of_trainable_classes < 2
                         OR (d.evaluation_state = 1 AND coalesce((d.issues->>'has_error')::boolean, false)),
            'has_warning', d.evaluation_state = 1 AND coalesce((d.issues->>'has_warning')::boolean, false));
+-- Face boxes with another lower bound than 1 ('[0:3]={...}') slipped past 0.1.0's checks: renumber.
+UPDATE training.images i
+   SET face_box = ARRAY(SELECT e FROM unnest(i.face_box) WITH ORDINALITY u(e, o) ORDER BY o)
+ WHERE i.face_box IS NOT NULL AND array_lower(i.face_box, 1) <> 1;
+UPDATE training.images i SET face_box = NULL          -- and boxes that only passed through that gap
+ WHERE i.face_box IS NOT NULL AND NOT coalesce(array_ndims(i.face_box) = 1 AND cardinality(i.face_box) = 4
+            AND array_position(i.face_box, NULL) IS NULL AND i.face_box[1] >= 0 AND i.face_box[2] >= 0
+            AND i.face_box[3] > 0 AND i.face_box[4] > 0, false);
 SET LOCAL session_replication_role = origin;
+ALTER TABLE training.images DROP CONSTRAINT images_face_box_valid;
+ALTER TABLE training.images ADD CONSTRAINT images_face_box_valid CHECK (
+        face_box IS NULL OR (
+            array_ndims(face_box) = 1 AND array_lower(face_box, 1) = 1 AND cardinality(face_box) = 4
+            AND array_position(face_box, NULL) IS NULL
+            AND face_box[1] >= 0 AND face_box[2] >= 0
+            AND face_box[3] > 0 AND face_box[4] > 0));
 
 -- Policies that call the renamed ownership checks.
 DROP POLICY classes_owner ON training.classes;
@@ -81,11 +96,13 @@ DROP FUNCTION training.recognize(text, bytea, float8, integer);
 
 CREATE OR REPLACE FUNCTION training.in_background_worker() RETURNS boolean
     AS 'MODULE_PATHNAME', 'training_in_background_worker'
-    LANGUAGE C STABLE PARALLEL RESTRICTED;
+    LANGUAGE C STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.restoring_dump() RETURNS boolean
     AS 'MODULE_PATHNAME', 'training_restoring_dump'
-    LANGUAGE C STABLE PARALLEL RESTRICTED;
+    LANGUAGE C STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
 
 -- Functions named training._* are internal (triggers, the worker): not executable by PUBLIC or by
 -- the roles grant_access() sets up. The API functions run with the caller's rights, so the helpers
@@ -94,7 +111,7 @@ CREATE OR REPLACE FUNCTION training.restoring_dump() RETURNS boolean
 
 -- Limits on text a tenant sends: names, labels and references up to 200 characters, not blank
 -- (whitespace only counts as blank); descriptions, notes and changelogs up to 10000 characters.
-CREATE OR REPLACE FUNCTION training.validate_text(what text, value text, max_length integer DEFAULT 200,
+CREATE FUNCTION training.validate_text(what text, value text, max_length integer DEFAULT 200,
                                        blank_ok boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -109,7 +126,7 @@ BEGIN
 END $$;
 
 -- Refuse bad paging arguments of the list functions.
-CREATE OR REPLACE FUNCTION training.check_paging("limit" integer, "offset" integer) RETURNS void
+CREATE FUNCTION training.check_paging("limit" integer, "offset" integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF "limit" IS NULL OR "limit" < 1 OR "limit" > 1000 THEN
@@ -127,7 +144,7 @@ END $$;
 -- past the end is the last page. Computed in bigint: offset => 2147483647 is an empty page.
 -- plpgsql rather than SQL: the callers pass subqueries, which would stop a SQL function from
 -- being inlined and make it planned on every call.
-CREATE OR REPLACE FUNCTION training.list_envelope(total bigint, "limit" integer, "offset" integer, data jsonb,
+CREATE FUNCTION training.list_envelope(total bigint, "limit" integer, "offset" integer, data jsonb,
                                        filters text DEFAULT '') RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -147,7 +164,7 @@ END $$;
 
 -- Owner columns are set from current_user; only a background worker may set another role (or a
 -- restore: no SET search_path here, as restoring_dump() reads the session's).
-CREATE OR REPLACE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
+CREATE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
@@ -160,7 +177,7 @@ BEGIN
 END $$;
 
 -- Raise 22023 for a read-only column that a statement tried to set.
-CREATE OR REPLACE FUNCTION training.refuse_read_only(tbl text, col text, hint text) RETURNS void
+CREATE FUNCTION training.refuse_read_only(tbl text, col text, hint text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'column "%" of training.% is read-only', col, tbl
@@ -172,13 +189,15 @@ END $$;
 ------------------------------------------------------------------------------------------------
 
 -- Integral JSON numbers are integers: 80, 80.0 and 8e1 all mean 80; 80.5 is refused.
-CREATE OR REPLACE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
+CREATE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
     AS 'MODULE_PATHNAME', 'training_validate_config'
-    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
+CREATE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_effective_config'
-    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- JSON objects
@@ -188,26 +207,31 @@ CREATE OR REPLACE FUNCTION training.effective_config(type text, config jsonb) RE
 -- called as often as a plain row select and is benchmarked against it (bench/).
 CREATE OR REPLACE FUNCTION training.get_training(id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_get_training'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_get_dataset'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE FUNCTION training.model_json(model_id uuid, version integer) RETURNS jsonb
+CREATE FUNCTION training.model_json(model_id uuid, version integer) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_model_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
+CREATE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_trainings_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
+CREATE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_datasets_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
 -- The Class object.
-CREATE OR REPLACE FUNCTION training.class_json(c training.classes) RETURNS jsonb
+CREATE FUNCTION training.class_json(c training.classes) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
     -- plpgsql so that the preview query is planned once per session, not once per call.
@@ -226,11 +250,13 @@ BEGIN
                           ORDER BY im.time_created, im.id LIMIT 1),
         'time_created', to_char(c.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
         'time_updated', to_char(c.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- The Image object (without the bytes: read training.images.data for those).
-CREATE OR REPLACE FUNCTION training.image_json(i training.images) RETURNS jsonb
+CREATE FUNCTION training.image_json(i training.images) RETURNS jsonb
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     RETURN jsonb_build_object(
         'id', i.id,
         'uri', 'image://' || i.id,
@@ -315,7 +341,8 @@ BEGIN
         NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Classes: validate, fill defaults, protect read-only columns.
 CREATE OR REPLACE FUNCTION training._classes_before() RETURNS trigger
@@ -376,7 +403,8 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'References are unique per dataset: pass another reference, or update that class.';
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Images: validate, fill defaults, protect read-only columns. The pipeline's trigger decodes data.
 CREATE OR REPLACE FUNCTION training._images_before() RETURNS trigger
@@ -388,6 +416,10 @@ BEGIN
     END IF;
     IF NEW.face_box IS NOT NULL AND cardinality(NEW.face_box) = 0 THEN
         NEW.face_box := NULL;   -- '{}' clears the face box
+    END IF;
+    -- Other lower bounds ('[0:3]={...}') are renumbered from 1, so that face_box[1..4] are its elements.
+    IF NEW.face_box IS NOT NULL AND array_ndims(NEW.face_box) = 1 AND array_lower(NEW.face_box, 1) <> 1 THEN
+        NEW.face_box := ARRAY(SELECT e FROM unnest(NEW.face_box) WITH ORDINALITY u(e, o) ORDER BY o);
     END IF;
     IF NEW.face_box IS NOT NULL AND NOT (
             array_ndims(NEW.face_box) = 1 AND cardinality(NEW.face_box) = 4
@@ -425,6 +457,10 @@ BEGIN
         PERFORM training.refuse_read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
     ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
         PERFORM training.refuse_read_only('images', 'time_created', 'Omit it: it is set at creation.');
+    ELSIF (NEW.format, NEW.width, NEW.height) IS DISTINCT FROM (OLD.format, OLD.width, OLD.height)
+          AND NEW.data IS NOT DISTINCT FROM OLD.data THEN
+        PERFORM training.refuse_read_only('images', 'format, width, height',
+            'They are read from the data: update data instead.');
     END IF;
     NEW.active := coalesce(NEW.active, OLD.active);
     NEW.notes := coalesce(NEW.notes, '');
@@ -433,7 +469,8 @@ BEGIN
         NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- The face box must lie inside the image. Checked after the row is written, once the
 -- pipeline's BEFORE trigger (30_pipeline.sql) has filled width and height from the data.
@@ -442,12 +479,13 @@ CREATE OR REPLACE FUNCTION training._images_box_check() RETURNS trigger
 BEGIN
     IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
        AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
-        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
+        RAISE EXCEPTION 'face_box % lies outside the %x% image', left(NEW.face_box::text, 100), NEW.width, NEW.height
             USING ERRCODE = '22023',
                   HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Counters: images change their class's counters; classes pass their changes on to the dataset.
 -- Statement-level with transition tables: one UPDATE per statement, however many rows.
@@ -474,11 +512,12 @@ BEGIN
          WHERE c.id = s.class_id AND s.a <> 0;
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- New data or a new face box of an image puts its dataset's evaluation out of date (2). Counter
 -- changes (active, insert, delete) do so through the class counters and _classes_count.
-CREATE OR REPLACE FUNCTION training._images_outdate() RETURNS trigger
+CREATE FUNCTION training._images_outdate() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE training.datasets d
@@ -486,7 +525,8 @@ BEGIN
      WHERE d.evaluation_state = 1
        AND d.id = (SELECT c.dataset_id FROM training.classes c WHERE c.id = NEW.class_id);
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training._classes_count() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -561,7 +601,8 @@ BEGIN
          WHERE d.id = ANY (changed);
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Trainings: the guard of the read-only columns (contract 2) and create_training's validation.
 CREATE OR REPLACE FUNCTION training._trainings_before() RETURNS trigger
@@ -705,17 +746,19 @@ BEGIN
     NEW.config := coalesce(NEW.config, '{}');
     PERFORM training.validate_config(ds_type, NEW.config);
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Deleting versions clears output_model_version_id of the trainings that wrote them: their
 -- output_model becomes null (the link is not a foreign key, see 00_schema.sql).
-CREATE OR REPLACE FUNCTION training._model_versions_unlink() RETURNS trigger
+CREATE FUNCTION training._model_versions_unlink() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE training.trainings t SET output_model_version_id = NULL
       FROM old_rows o WHERE t.output_model_version_id = o.id;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Datasets
@@ -730,7 +773,8 @@ BEGIN
     VALUES (create_dataset.name, create_dataset.type, coalesce(create_dataset.description, ''))
     RETURNING * INTO d;
     RETURN training.get_dataset(d.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.list_datasets("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -739,7 +783,8 @@ BEGIN
     RETURN training.list_envelope((SELECT count(*) FROM training.datasets), "limit", "offset",
         training.datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
                                        LIMIT list_datasets."limit" OFFSET list_datasets."offset")));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.update_dataset(id uuid, name text DEFAULT NULL, description text DEFAULT NULL) RETURNS jsonb
     LANGUAGE plpgsql AS $$
@@ -759,7 +804,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     RETURN training.get_dataset(d.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.delete_dataset(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -772,7 +818,8 @@ BEGIN
         RAISE EXCEPTION 'dataset % not found', delete_dataset.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Classes
@@ -790,7 +837,8 @@ BEGIN
             create_class.notes, create_class.expiration_date)
     RETURNING * INTO c;
     RETURN training.class_json(c);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.get_class(id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -806,7 +854,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
     RETURN r;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.list_classes(dataset_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
     RETURNS jsonb
@@ -829,7 +878,8 @@ BEGIN
                   ORDER BY x.time_created, x.id
                   LIMIT list_classes."limit" OFFSET list_classes."offset") c),
         '&dataset_id=' || list_classes.dataset_id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.update_class(id uuid, label text DEFAULT NULL, reference text DEFAULT NULL,
                                       active boolean DEFAULT NULL, notes text DEFAULT NULL,
@@ -856,7 +906,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
     RETURN training.class_json(c);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.delete_class(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -869,7 +920,8 @@ BEGIN
         RAISE EXCEPTION 'class % not found', delete_class.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Images
@@ -885,7 +937,8 @@ BEGIN
     VALUES (add_image.class_id, add_image.data, add_image.face_box, add_image.active, add_image.notes)
     RETURNING * INTO i;
     RETURN training.image_json(i);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.get_image(id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -901,7 +954,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
     RETURN r;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.list_images(class_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
     RETURNS jsonb
@@ -924,7 +978,8 @@ BEGIN
                   ORDER BY x.time_created, x.id
                   LIMIT list_images."limit" OFFSET list_images."offset") i),
         '&class_id=' || list_images.class_id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.update_image(id uuid, face_box integer[] DEFAULT NULL, active boolean DEFAULT NULL,
                                       notes text DEFAULT NULL) RETURNS jsonb
@@ -947,7 +1002,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
     RETURN training.image_json(i);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.delete_image(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -960,7 +1016,8 @@ BEGIN
         RAISE EXCEPTION 'image % not found', delete_image.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Trainings
@@ -982,7 +1039,8 @@ BEGIN
             create_training.config)
     RETURNING * INTO t;
     RETURN training.get_training(t.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
                                         state text DEFAULT NULL) RETURNS jsonb
@@ -1002,7 +1060,8 @@ BEGIN
                                         ORDER BY x.time_created, x.id
                                         LIMIT list_trainings."limit" OFFSET list_trainings."offset")),
         coalesce('&state=' || list_trainings.state, ''));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.delete_training(id uuid) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -1016,7 +1075,8 @@ BEGIN
         RAISE EXCEPTION 'training % not found', delete_training.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Models
@@ -1025,7 +1085,7 @@ END $$;
 -- Find the model a reference names: a name (the caller's own model first), "name==N", a model
 -- id or a version id. Sets version_number only when the reference names a version (name==N or
 -- a version id). P0002 when nothing matches; 22023 for a malformed reference.
-CREATE OR REPLACE FUNCTION training.resolve_model(model text, OUT model_id uuid, OUT version_number integer)
+CREATE FUNCTION training.resolve_model(model text, OUT model_id uuid, OUT version_number integer)
     LANGUAGE plpgsql STABLE AS $$
 DECLARE
     nm text := model;
@@ -1084,7 +1144,8 @@ BEGIN
         END IF;
         version_number := n;
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.resolve_model_version(model text) RETURNS training.model_versions
     LANGUAGE plpgsql STABLE AS $$
@@ -1105,7 +1166,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()), or train it again.';
     END IF;
     RETURN v;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.get_model(model text) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -1115,7 +1177,8 @@ BEGIN
     f := training.resolve_model(model);
     RETURN training.model_json(f.model_id, coalesce(f.version_number,
         (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = f.model_id)));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.list_models("limit" integer DEFAULT 10, "offset" integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
@@ -1127,7 +1190,8 @@ BEGIN
                     ORDER BY m.time_created, m.id)
            FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
                   LIMIT list_models."limit" OFFSET list_models."offset") m));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training.delete_model(model text) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -1142,17 +1206,20 @@ BEGIN
     ELSE
         DELETE FROM training.models m WHERE m.id = f.model_id;
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- training: hooks of the background worker on training.trainings.
 
 -- Wake the launcher when an inserting transaction commits (or warn that nothing will run it).
 CREATE OR REPLACE FUNCTION training._worker_wake() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger'
+    SET search_path = pg_catalog, pg_temp;
 
 -- Stop the worker of a processing training when its deletion commits.
 CREATE OR REPLACE FUNCTION training._worker_cancel() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_cancel_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_cancel_trigger'
+    SET search_path = pg_catalog, pg_temp;
 
 -- Claim the oldest waiting training for a worker; committed at once by the caller. SKIP LOCKED lets
 -- concurrent claimers pass each other's rows, so no training is ever taken twice.
@@ -1168,14 +1235,16 @@ CREATE OR REPLACE FUNCTION training._worker_claim(worker_pid integer)
                     ORDER BY w.time_created, w.id
                     FOR UPDATE SKIP LOCKED LIMIT 1)
     RETURNING t.id, t.owner, t.type, t.config, t.source_dataset_id, t.attempts
-$$;
+$$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Finish a claimed training: create the model on first use, add the next version and mark the
--- training completed, in the caller's transaction. Returns the version number, or NULL when the
--- training is no longer this worker's (deleted, or re-queued). The version number comes from the
+-- training completed, in the caller's transaction. Returns the version number, NULL when the
+-- training is no longer this worker's (deleted, or re-queued), or -1 when another session holds
+-- its row locked (a tenant's SELECT ... FOR UPDATE): the worker never waits for a tenant's lock. The version number comes from the
 -- model's counter, which only goes up, so a deleted number is never given again; the counter's
 -- row lock orders concurrent completions of one model.
-CREATE OR REPLACE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
+CREATE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
     RETURNS integer
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1185,9 +1254,11 @@ DECLARE
 BEGIN
     SELECT * INTO t FROM training.trainings x
      WHERE x.id = _worker_finish.training_id AND x.state = 'processing' AND x.worker_pid = _worker_finish.worker_pid
-       FOR UPDATE;
+       FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN NULL;
+        RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                                  WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
+                                    AND x.worker_pid = _worker_finish.worker_pid) THEN -1 END;
     END IF;
     INSERT INTO training.models (owner, name, type, description)
     VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
@@ -1199,6 +1270,12 @@ BEGIN
            time_updated = now()
      WHERE x.owner = t.owner AND x.name = t.output_model_name
     RETURNING * INTO m;
+    -- A dataset emptied while the training ran: its model would describe classes that are gone.
+    IF t.source_dataset_id IS NOT NULL
+       AND (SELECT d.number_of_trainable_classes FROM training.datasets d WHERE d.id = t.source_dataset_id) < 2 THEN
+        RAISE EXCEPTION 'the dataset lost its classes while the training ran: fewer than two are left to train on'
+            USING ERRCODE = '55000', HINT = 'Add classes with images again, then create a new training.';
+    END IF;
     IF m.type <> t.type THEN
         RAISE EXCEPTION 'model % is a % model; a % training cannot add a version to it',
                 quote_literal(left(m.name, 100)), m.type, t.type
@@ -1222,7 +1299,8 @@ END $$;
 -- Announce every state change on channel training_state (see README, "Waiting for a training"):
 --   {"id": "<uuid>", "state": "waiting|processing|completed|failed|deleted", "previous_state": "...|null"}
 CREATE OR REPLACE FUNCTION training._notify_state() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger'
+    SET search_path = pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------------------------
 -- Pipeline: image decoding on insert, recognition, dataset evaluation (src/recognize.c)
@@ -1232,7 +1310,8 @@ CREATE OR REPLACE FUNCTION training._notify_state() RETURNS trigger
 -- and refuse data that does not decode or is larger than training.max_image_pixels (22023).
 CREATE OR REPLACE FUNCTION training._images_decode() RETURNS trigger
     AS 'MODULE_PATHNAME', 'training_images_decode'
-    LANGUAGE C;
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 
 -- Recognize the faces (face models) or the place (landmark models) of an image (src/recognize.c).
 -- The model is a name (latest version), name==N or a uuid, resolved by resolve_model() with the
@@ -1240,17 +1319,19 @@ CREATE OR REPLACE FUNCTION training._images_decode() RETURNS trigger
 -- session has not parsed that version for this role yet.
 -- distance: from the image's normalised embedding to the class centre, 0..2; the label,
 -- class_id and reference are null when the closest class is farther than max_distance.
-CREATE OR REPLACE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
+CREATE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
                                    top_k integer DEFAULT 3) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_recognize'
-    LANGUAGE C VOLATILE;
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 
 -- What a training with config would do with an image (the same decoding, face filters and config
 -- reader as a training).
-CREATE OR REPLACE FUNCTION training.check_image(data bytea, face_box integer[], type text, config jsonb DEFAULT '{}')
+CREATE FUNCTION training.check_image(data bytea, face_box integer[], type text, config jsonb DEFAULT '{}')
     RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_check_image_config'
-    LANGUAGE C STABLE;
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- Evaluate a dataset for training with a config (default: the defaults of a training), with the
 -- same decoding and face filters as a training. Stores, and returns through get_dataset:
@@ -1350,32 +1431,33 @@ BEGIN
      WHERE d.id = ds.id;
     DROP TABLE pg_temp.training_eval;
     RETURN training.get_dataset(ds.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 
 -- Parent ownership checks for the policies below. Foreign-key checks bypass row-level
 -- security, so a policy must test that a row's parent belongs to the current role. These are
 -- VOLATILE plpgsql so that each call sees rows inserted earlier in the same statement (e.g. a
 -- dataset and its classes inserted by one WITH ... INSERT chain), which a subquery in the
 -- policy itself would not.
-CREATE OR REPLACE FUNCTION training.owns_dataset(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_dataset(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM training.datasets d WHERE d.id = owns_dataset.id AND d.owner = current_user);
 END $$;
 
-CREATE OR REPLACE FUNCTION training.owns_class(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_class(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM training.classes c WHERE c.id = owns_class.id AND c.owner = current_user);
 END $$;
 
-CREATE OR REPLACE FUNCTION training.owns_model(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_model(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM training.models m WHERE m.id = owns_model.id AND m.owner = current_user);
 END $$;
 
-CREATE OR REPLACE FUNCTION training.owns_training(id uuid) RETURNS boolean
+CREATE FUNCTION training.owns_training(id uuid) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM training.trainings t WHERE t.id = owns_training.id AND t.owner = current_user);
@@ -1433,13 +1515,14 @@ $$;
 
 CREATE OR REPLACE FUNCTION training.detect_faces(image bytea) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_detect_faces'
-    LANGUAGE C STRICT STABLE PARALLEL SAFE;
+    LANGUAGE C STRICT STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 
 -- Comments of the functions.
 COMMENT ON FUNCTION training.in_background_worker() IS
     'True in a background worker of this extension (launcher, training workers); only those may write the read-only columns of trainings';
 COMMENT ON FUNCTION training.restoring_dump() IS
-    'True while a superuser restores a dump (empty search_path, as pg_dump/pg_restore set it): rows are then written as dumped';
+    'True while a superuser restores a dump (check_function_bodies and row_security off, as pg_dump/pg_restore set them): rows are then written as dumped';
 COMMENT ON FUNCTION training.validate_text(text, text, integer, boolean) IS
     'Raise 22023 when a text is NULL, blank (unless blank_ok) or longer than max_length characters '
     '(names, labels, references: 200; descriptions, notes, changelogs: 10000)';

@@ -30,19 +30,18 @@ training_in_background_worker(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(training_restoring_dump);
 
 /*
- * True while a superuser restores a dump: pg_dump's scripts and pg_restore empty the
- * search_path for the whole session, which ordinary sessions never do. A restore then writes
- * the rows as they were dumped (states, times, other roles' rows) without the guard; a
- * superuser could disable the triggers anyway, so this opens nothing to other roles.
+ * True while a superuser restores a dump: pg_dump's scripts and pg_restore turn off
+ * check_function_bodies and row_security for the whole session, which ordinary sessions do not.
+ * (Not search_path: every function of the extension pins its own, so it cannot see the
+ * session's.) A restore then writes the rows as they were dumped (states, times, other roles'
+ * rows) without the guard; a superuser could disable the triggers anyway, so this opens nothing
+ * to other roles.
  */
 Datum
 training_restoring_dump(PG_FUNCTION_ARGS)
 {
-	const char *path = GetConfigOption("search_path", false, false);
+	const char *bodies = GetConfigOption("check_function_bodies", false, false);
+	const char *rls = GetConfigOption("row_security", false, false);
 
-	if (!superuser() || path == NULL)
-		PG_RETURN_BOOL(false);
-	while (*path == ' ' || *path == '"')
-		path++;
-	PG_RETURN_BOOL(*path == '\0');
+	PG_RETURN_BOOL(superuser() && bodies && rls && strcmp(bodies, "off") == 0 && strcmp(rls, "off") == 0);
 }

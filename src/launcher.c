@@ -815,6 +815,7 @@ tr_launcher_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);	/* as the workers */
 	pgstat_report_appname("training launcher");
 
 	SpinLockAcquire(&tr_shared->mutex);

@@ -141,19 +141,24 @@ release_one(const pg_uuid_t *id, int pid, int max_attempts, const char *cause)
 }
 
 int
-store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause)
+store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause, int *skipped)
 {
 	MemoryContext caller;
 	int			n,
 				touched = 0;
 	pg_uuid_t  *ids;
 	int		   *pids;
+	bool		isnull;
 
 	caller = tx_begin();
+	run("SELECT count(*) FROM training.trainings WHERE state = 'processing'",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	*skipped = (int) DatumGetInt64(col(0, 1, &isnull));
 	/* Locked rows belong to a claim or a worker write in progress: their owner is alive. */
 	n = run("SELECT id, coalesce(worker_pid, 0) FROM training.trainings "
 			"WHERE state = 'processing' FOR UPDATE SKIP LOCKED",
 			0, NULL, NULL, NULL, SPI_OK_SELECT);
+	*skipped -= n;
 	ids = palloc(sizeof(pg_uuid_t) * (n + 1));
 	pids = palloc(sizeof(int) * (n + 1));
 	for (int i = 0; i < n; i++)
@@ -315,6 +320,19 @@ store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow *
 	return n;
 }
 
+/* Is the training still processing by this worker? (A plain read: waits for no lock.) */
+static bool
+still_ours(const pg_uuid_t *id, int pid)
+{
+	Oid			types[2] = {UUIDOID, INT4OID};
+	Datum		values[2];
+
+	values[0] = UUIDPGetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	return run("SELECT 1 FROM training.trainings WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+			   2, types, values, NULL, SPI_OK_SELECT) == 1;
+}
+
 TrStoreResult
 store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage)
 {
@@ -332,10 +350,14 @@ store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage)
 			"  progress = greatest(progress, least(greatest($3, 0), 1)), "
 			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
 			"  stage = $4 "
-			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+			"WHERE id = (SELECT x.id FROM training.trainings x "
+			"            WHERE x.id = $1 AND x.state = 'processing' AND x.worker_pid = $2 "
+			"            FOR UPDATE SKIP LOCKED)",
 			4, types, values, NULL, SPI_OK_UPDATE);
+	if (n == 0)
+		n = still_ours(id, pid) ? -1 : 0;
 	tx_end(caller);
-	return n == 1 ? TR_STORE_OK : TR_STORE_GONE;
+	return n == 1 ? TR_STORE_OK : n < 0 ? TR_STORE_BUSY : TR_STORE_GONE;
 }
 
 TrStoreResult
@@ -363,7 +385,9 @@ store_finish(const pg_uuid_t *id, int pid, const void *parameters, size_t parame
 	if (!isnull)
 		*version = DatumGetInt32(d);
 	tx_end(caller);
-	return isnull ? TR_STORE_GONE : TR_STORE_OK;
+	if (isnull)
+		return TR_STORE_GONE;
+	return *version < 0 ? TR_STORE_BUSY : TR_STORE_OK;
 }
 
 TrStoreResult

@@ -44,7 +44,8 @@ typedef struct TrImageKey
 typedef enum TrStoreResult
 {
 	TR_STORE_OK = 0,
-	TR_STORE_GONE				/* the training was deleted or is no longer ours */
+	TR_STORE_GONE,				/* the training was deleted or is no longer ours */
+	TR_STORE_BUSY				/* another session holds a lock it needs: nothing written, try later */
 } TrStoreResult;
 
 typedef bool (*tr_is_live_fn) (int pid, const pg_uuid_t *id);
@@ -55,9 +56,11 @@ extern bool store_extension_installed(void);
 
 /*
  * Own transaction: trainings left 'processing' by a worker that is gone go back to 'waiting', or
- * to 'failed' when they were started max_attempts times. Returns how many were touched.
+ * to 'failed' when they were started max_attempts times. Returns how many were touched;
+ * *skipped counts processing rows locked by another session (looked at again later).
  */
-extern int	store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause);
+extern int	store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause,
+								  int *skipped);
 
 /*
  * Own transaction: claim the oldest waiting training (FOR UPDATE SKIP LOCKED). on_claim runs
@@ -72,13 +75,17 @@ extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char 
 /* Own transaction: the next batch of active images of a class after *key; advances *key. */
 extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow **rows);
 
-/* Own transaction: write progress (kept monotonic), duration and stage. */
+/*
+ * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another
+ * session is skipped (TR_STORE_BUSY), never waited for.
+ */
 extern TrStoreResult store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage);
 
 /*
  * Own transaction: create the model on first use, add the next version and set the training
  * completed, all at once (training._worker_finish). *version receives the new version number,
- * which is never one given before.
+ * which is never one given before. TR_STORE_BUSY: a row it needs is locked by another session
+ * (skipped, or lock_timeout); nothing was written.
  */
 extern TrStoreResult store_finish(const pg_uuid_t *id, int pid, const void *parameters,
 								  size_t parameters_len, const char *metrics_json, int *version);

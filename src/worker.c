@@ -196,6 +196,7 @@ sync_progress(TrRun *r, bool force)
 		!TimestampDifferenceExceeds(r->last_write, now, tr_progress_interval))
 		return;
 	r->last_write = now;
+	/* TR_STORE_BUSY: another session holds the row; the next write tries again. */
 	if (store_progress(&r->claim->id, MyProcPid, r->fraction, r->stage) == TR_STORE_GONE)
 	{
 		r->canceled = true;
@@ -203,6 +204,70 @@ sync_progress(TrRun *r, bool force)
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("training %s was deleted while processing", r->idstr)));
 	}
+}
+
+/* A worker's lock waits end at lock_timeout: a tenant's lock on its rows is skipped or outwaited, never waited for. */
+#define TR_LOCK_TIMEOUT "2s"
+#define TR_FINISH_TRIES 5
+
+/* Run store_finish; a lock_timeout (another session's lock) is TR_STORE_BUSY, not an error. */
+static TrStoreResult
+finish_once(TrRun *r, const char *params, size_t params_len, const char *metrics, int *version)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile TrStoreResult st = TR_STORE_BUSY;
+
+	PG_TRY();
+	{
+		st = store_finish(&r->claim->id, MyProcPid, params, params_len, metrics, version);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		AbortCurrentTransaction();
+		st = TR_STORE_BUSY;
+	}
+	PG_END_TRY();
+	return st;
+}
+
+/* Write the model version; while another session holds a row it needs, try a few times. */
+static TrStoreResult
+finish(TrRun *r, const char *params, size_t params_len, const char *metrics, int *version)
+{
+	TrStoreResult st = TR_STORE_BUSY;
+
+	for (int i = 0; i < TR_FINISH_TRIES && st == TR_STORE_BUSY; i++)
+	{
+		if (i > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 500, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			handle_signals();
+		}
+		st = finish_once(r, params, params_len, metrics, version);
+	}
+	return st;
+}
+
+/* A training of this database waits for recovery (re-queued by the next worker that visits). */
+static void
+mark_needs_recovery(void)
+{
+	TrDbEntry  *e;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	e = tr_db_entry(my_dboid, false);
+	if (e)
+		e->needs_recovery = true;
+	SpinLockRelease(&tr_shared->mutex);
 }
 
 /* Pipeline callback: the next image, streamed class by class in keyset batches. */
@@ -377,10 +442,17 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			params_len = res.parameters_len;
 			metrics = pstrdup(res.metrics_json ? res.metrics_json : "{}");
 			tr_result_free(&res);
-			st = store_finish(&claim->id, MyProcPid, params, params_len, metrics, &version);
+			st = finish(r, params, params_len, metrics, &version);
 			if (st == TR_STORE_OK)
 				ereport(LOG, (errmsg("training %s completed in %.1f s: model version %d",
 									 r->idstr, seconds_since(r->started), version)));
+			else if (st == TR_STORE_BUSY)
+			{
+				/* Leave it to recovery, which re-queues it once the lock is gone. */
+				ereport(LOG, (errmsg("training %s: its row stays locked by another session; it is queued again once released",
+									 r->idstr)));
+				mark_needs_recovery();
+			}
 			else
 				ereport(LOG, (errmsg("training %s canceled: it was deleted while processing; no model version written",
 									 r->idstr)));
@@ -417,6 +489,47 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 	MemoryContextSwitchTo(worker_cxt);
 	MemoryContextDelete(run_cxt);
 	return keep_going;
+}
+
+/*
+ * Trainings whose worker is gone: looked for at the first visit after the server started (then
+ * the cause is the restart itself), after a worker exited leaving one behind, and while rows
+ * locked by another session wait to be queued again (before each claim).
+ */
+static void
+recover_orphans(void)
+{
+	bool		first_recovery;
+	bool		recover;
+	int			n;
+	int			skipped;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	{
+		TrDbEntry  *e = tr_db_entry(my_dboid, false);
+
+		first_recovery = e == NULL || !e->recovered;
+		recover = first_recovery || e->needs_recovery;
+		if (e)
+		{
+			e->recovered = true;
+			e->needs_recovery = false;
+		}
+	}
+	SpinLockRelease(&tr_shared->mutex);
+	if (!recover)
+		return;
+	n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
+							  first_recovery
+							  ? "the server restarted while it was processing (crash or immediate shutdown)"
+							  : "its worker process ended unexpectedly or left it locked by another session",
+							  &skipped);
+	if (n > 0)
+		ereport(LOG, (errmsg("training: recovered %d training%s left processing by a worker that is gone",
+							 n, n == 1 ? "" : "s")));
+	/* Rows locked by another session are looked at again at the next visit (training.naptime). */
+	if (skipped > 0)
+		mark_needs_recovery();
 }
 
 /*
@@ -523,10 +636,7 @@ void
 tr_worker_main(Datum arg)
 {
 	MemoryContext worker_cxt;
-	bool		first_recovery;
-	bool		recover;
 	bool		ran_one = false;
-	int			n;
 
 	my_slotno = DatumGetInt32(arg);
 	memcpy(&my_dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -541,6 +651,12 @@ tr_worker_main(Datum arg)
 		exit_clean();
 
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
+	/*
+	 * Before any SQL: a search_path of the database's or role's settings could let a tenant's
+	 * objects (say public.format(text, int, int, text)) run as this superuser process.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", TR_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("training worker");
 	pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
 	before_shmem_exit(worker_release, (Datum) 0);
@@ -559,37 +675,11 @@ tr_worker_main(Datum arg)
 		exit_clean();
 	}
 	set_db_flags(false, false, true, true);
-	/* training.enabled may be off for this database only (ALTER DATABASE ... SET). */
+
+	recover_orphans();
+	/* training.enabled may be off for this database only (ALTER DATABASE ... SET); recovery ran anyway. */
 	if (!tr_enabled)
 		exit_clean();
-
-	/*
-	 * Trainings whose worker is gone: looked for at the first visit after the server started
-	 * (then the cause is the restart itself) and after a worker exited leaving one behind.
-	 */
-	SpinLockAcquire(&tr_shared->mutex);
-	{
-		TrDbEntry  *e = tr_db_entry(my_dboid, false);
-
-		first_recovery = e == NULL || !e->recovered;
-		recover = first_recovery || e->needs_recovery;
-		if (e)
-		{
-			e->recovered = true;
-			e->needs_recovery = false;
-		}
-	}
-	SpinLockRelease(&tr_shared->mutex);
-	if (recover)
-	{
-		n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
-								  first_recovery
-								  ? "the server restarted while it was processing (crash or immediate shutdown)"
-								  : "its worker process ended unexpectedly");
-		if (n > 0)
-			ereport(LOG, (errmsg("training: recovered %d training%s left processing by a worker that is gone",
-								 n, n == 1 ? "" : "s")));
-	}
 
 	for (;;)
 	{
@@ -603,6 +693,7 @@ tr_worker_main(Datum arg)
 			openblas_set_num_threads(tr_blas_threads);
 
 		set_db_flags(true, false, false, false);
+		recover_orphans();
 		memset(&claim, 0, sizeof(claim));
 		if (!store_claim(MyProcPid, on_claim, &claim, &more))
 		{

@@ -120,7 +120,7 @@ CREATE TABLE training.images (
     time_updated      timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT images_face_box_valid CHECK (
         face_box IS NULL OR (
-            array_ndims(face_box) = 1 AND cardinality(face_box) = 4
+            array_ndims(face_box) = 1 AND array_lower(face_box, 1) = 1 AND cardinality(face_box) = 4
             AND array_position(face_box, NULL) IS NULL
             AND face_box[1] >= 0 AND face_box[2] >= 0
             AND face_box[3] > 0 AND face_box[4] > 0))

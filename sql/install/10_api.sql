@@ -9,15 +9,17 @@
 
 CREATE FUNCTION training.in_background_worker() RETURNS boolean
     AS 'MODULE_PATHNAME', 'training_in_background_worker'
-    LANGUAGE C STABLE PARALLEL RESTRICTED;
+    LANGUAGE C STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.in_background_worker() IS
     'True in a background worker of this extension (launcher, training workers); only those may write the read-only columns of trainings';
 
 CREATE FUNCTION training.restoring_dump() RETURNS boolean
     AS 'MODULE_PATHNAME', 'training_restoring_dump'
-    LANGUAGE C STABLE PARALLEL RESTRICTED;
+    LANGUAGE C STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.restoring_dump() IS
-    'True while a superuser restores a dump (empty search_path, as pg_dump/pg_restore set it): rows are then written as dumped';
+    'True while a superuser restores a dump (check_function_bodies and row_security off, as pg_dump/pg_restore set them): rows are then written as dumped';
 
 -- Functions named training._* are internal (triggers, the worker): not executable by PUBLIC or by
 -- the roles grant_access() sets up. The API functions run with the caller's rights, so the helpers
@@ -118,14 +120,16 @@ COMMENT ON FUNCTION training.refuse_read_only(text, text, text) IS
 -- Integral JSON numbers are integers: 80, 80.0 and 8e1 all mean 80; 80.5 is refused.
 CREATE FUNCTION training.validate_config(type text, config jsonb) RETURNS void
     AS 'MODULE_PATHNAME', 'training_validate_config'
-    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.validate_config(text, jsonb) IS
     'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0, '
     'integral numbers such as 80.0 accepted; landmark: none); raises 22023 naming the key';
 
 CREATE FUNCTION training.effective_config(type text, config jsonb) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_effective_config'
-    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
     'A config as a training reads it: validated, numbers as integers, the defaults of its type filled in '
     '(face: min_face_size 80, sharpness_threshold 40); raises 22023 like validate_config';
@@ -138,31 +142,36 @@ COMMENT ON FUNCTION training.effective_config(text, jsonb) IS
 -- called as often as a plain row select and is benchmarked against it (bench/).
 CREATE FUNCTION training.get_training(id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_get_training'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.get_training(uuid) IS
     'The Training object (the seed''s keys, with the nested Dataset and Model objects); P0002 when there is no such training';
 
 CREATE FUNCTION training.get_dataset(id uuid) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_get_dataset'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.get_dataset(uuid) IS
     'The Dataset object (counts derived, expired classes counted as inactive); P0002 when there is no such dataset';
 
 CREATE FUNCTION training.model_json(model_id uuid, version integer) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_model_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.model_json(uuid, integer) IS
     'The Model object at one version (NULL version: none); NULL when there is no such model or the caller cannot see it';
 
 CREATE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_trainings_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.trainings_json(uuid[]) IS
     'A JSON array of the Training objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_trainings)';
 
 CREATE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_datasets_json'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.datasets_json(uuid[]) IS
     'A JSON array of the Dataset objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_datasets)';
 
@@ -186,12 +195,14 @@ BEGIN
                           ORDER BY im.time_created, im.id LIMIT 1),
         'time_created', to_char(c.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
         'time_updated', to_char(c.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.class_json(training.classes) IS 'The Class object of a classes row (used by the class functions)';
 
 -- The Image object (without the bytes: read training.images.data for those).
 CREATE FUNCTION training.image_json(i training.images) RETURNS jsonb
     LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
     RETURN jsonb_build_object(
         'id', i.id,
         'uri', 'image://' || i.id,
@@ -277,7 +288,8 @@ BEGIN
         NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._datasets_before() IS
     'Trigger: validate datasets, fill defaults, protect read-only columns, refuse deleting a dataset in use';
 CREATE TRIGGER datasets_before BEFORE INSERT OR UPDATE OR DELETE ON training.datasets
@@ -342,7 +354,8 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'References are unique per dataset: pass another reference, or update that class.';
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._classes_before() IS
     'Trigger: validate classes, fill defaults (reference defaults to the class id), protect read-only columns';
 CREATE TRIGGER classes_before BEFORE INSERT OR UPDATE ON training.classes
@@ -358,6 +371,10 @@ BEGIN
     END IF;
     IF NEW.face_box IS NOT NULL AND cardinality(NEW.face_box) = 0 THEN
         NEW.face_box := NULL;   -- '{}' clears the face box
+    END IF;
+    -- Other lower bounds ('[0:3]={...}') are renumbered from 1, so that face_box[1..4] are its elements.
+    IF NEW.face_box IS NOT NULL AND array_ndims(NEW.face_box) = 1 AND array_lower(NEW.face_box, 1) <> 1 THEN
+        NEW.face_box := ARRAY(SELECT e FROM unnest(NEW.face_box) WITH ORDINALITY u(e, o) ORDER BY o);
     END IF;
     IF NEW.face_box IS NOT NULL AND NOT (
             array_ndims(NEW.face_box) = 1 AND cardinality(NEW.face_box) = 4
@@ -395,6 +412,10 @@ BEGIN
         PERFORM training.refuse_read_only('images', 'class_id', 'An image stays in its class: add it to the other class and delete this one.');
     ELSIF NEW.time_created IS DISTINCT FROM OLD.time_created THEN
         PERFORM training.refuse_read_only('images', 'time_created', 'Omit it: it is set at creation.');
+    ELSIF (NEW.format, NEW.width, NEW.height) IS DISTINCT FROM (OLD.format, OLD.width, OLD.height)
+          AND NEW.data IS NOT DISTINCT FROM OLD.data THEN
+        PERFORM training.refuse_read_only('images', 'format, width, height',
+            'They are read from the data: update data instead.');
     END IF;
     NEW.active := coalesce(NEW.active, OLD.active);
     NEW.notes := coalesce(NEW.notes, '');
@@ -403,7 +424,8 @@ BEGIN
         NEW.time_updated := clock_timestamp();
     END IF;
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_before() IS
     'Trigger: validate images (face box), fill defaults, protect read-only columns';
 CREATE TRIGGER images_before BEFORE INSERT OR UPDATE ON training.images
@@ -416,12 +438,13 @@ CREATE FUNCTION training._images_box_check() RETURNS trigger
 BEGIN
     IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
        AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
-        RAISE EXCEPTION 'face_box % lies outside the %x% image', NEW.face_box, NEW.width, NEW.height
+        RAISE EXCEPTION 'face_box % lies outside the %x% image', left(NEW.face_box::text, 100), NEW.width, NEW.height
             USING ERRCODE = '22023',
                   HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_box_check() IS 'Trigger: refuse a face box outside the decoded image';
 CREATE TRIGGER images_box_check AFTER INSERT OR UPDATE OF face_box, data ON training.images
     FOR EACH ROW WHEN (NEW.face_box IS NOT NULL) EXECUTE FUNCTION training._images_box_check();
@@ -451,7 +474,8 @@ BEGIN
          WHERE c.id = s.class_id AND s.a <> 0;
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_count() IS 'Trigger: keep the image counters of classes';
 CREATE TRIGGER images_count_insert AFTER INSERT ON training.images
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION training._images_count();
@@ -470,7 +494,8 @@ BEGIN
      WHERE d.evaluation_state = 1
        AND d.id = (SELECT c.dataset_id FROM training.classes c WHERE c.id = NEW.class_id);
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_outdate() IS
     'Trigger: new data or face box of an image marks the evaluation of its dataset out of date';
 CREATE TRIGGER images_outdate AFTER UPDATE OF data, face_box ON training.images
@@ -550,7 +575,8 @@ BEGIN
          WHERE d.id = ANY (changed);
     END IF;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._classes_count() IS
     'Trigger: keep the class, image and trainable-class counters, preview images, earliest expiration and issues '
     'of datasets; mark their evaluation out of date';
@@ -703,7 +729,8 @@ BEGIN
     NEW.config := coalesce(NEW.config, '{}');
     PERFORM training.validate_config(ds_type, NEW.config);
     RETURN NEW;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._trainings_before() IS
     'Trigger: validate trainings like create_training (type from the dataset, config) and refuse writes to read-only columns outside the background worker';
 CREATE TRIGGER trainings_before BEFORE INSERT OR UPDATE ON training.trainings
@@ -717,7 +744,8 @@ BEGIN
     UPDATE training.trainings t SET output_model_version_id = NULL
       FROM old_rows o WHERE t.output_model_version_id = o.id;
     RETURN NULL;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._model_versions_unlink() IS
     'Trigger: a deleted model version is no longer the output_model of the training that wrote it';
 CREATE TRIGGER model_versions_unlink AFTER DELETE ON training.model_versions
@@ -741,7 +769,8 @@ BEGIN
     VALUES (create_dataset.name, create_dataset.type, coalesce(create_dataset.description, ''))
     RETURNING * INTO d;
     RETURN training.get_dataset(d.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.create_dataset(text, text, text) IS
     'Create a dataset of type face or landmark; returns the Dataset object';
 
@@ -752,7 +781,8 @@ BEGIN
     RETURN training.list_envelope((SELECT count(*) FROM training.datasets), "limit", "offset",
         training.datasets_json(ARRAY(SELECT id FROM training.datasets ORDER BY time_created, id
                                        LIMIT list_datasets."limit" OFFSET list_datasets."offset")));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_datasets(integer, integer) IS
     'Datasets in creation order, in the list envelope {total, offset, limit, next, prev, data}';
 
@@ -774,7 +804,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     RETURN training.get_dataset(d.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.update_dataset(uuid, text, text) IS
     'Change the name and/or description of a dataset (NULL keeps a value); returns the Dataset object';
 
@@ -789,7 +820,8 @@ BEGIN
         RAISE EXCEPTION 'dataset % not found', delete_dataset.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.delete_dataset(uuid) IS
     'Delete a dataset with its classes and images; 55000 while a waiting or processing training uses it';
 
@@ -809,7 +841,8 @@ BEGIN
             create_class.notes, create_class.expiration_date)
     RETURNING * INTO c;
     RETURN training.class_json(c);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.create_class(uuid, text, text, boolean, text, timestamptz) IS
     'Add a class to a dataset (reference defaults to the class id); returns the Class object';
 
@@ -827,7 +860,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
     RETURN r;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.get_class(uuid) IS 'The Class object; P0002 when there is no such class';
 
 CREATE FUNCTION training.list_classes(dataset_id uuid, "limit" integer DEFAULT 10, "offset" integer DEFAULT 0)
@@ -851,7 +885,8 @@ BEGIN
                   ORDER BY x.time_created, x.id
                   LIMIT list_classes."limit" OFFSET list_classes."offset") c),
         '&dataset_id=' || list_classes.dataset_id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_classes(uuid, integer, integer) IS
     'Classes of a dataset in creation order, in the list envelope';
 
@@ -880,7 +915,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
     RETURN training.class_json(c);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.update_class(uuid, text, text, boolean, text, timestamptz) IS
     'Change a class (NULL keeps a value; expiration_date => ''infinity'' removes the expiration); returns the Class object';
 
@@ -895,7 +931,8 @@ BEGIN
         RAISE EXCEPTION 'class % not found', delete_class.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_classes(dataset_id).';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.delete_class(uuid) IS 'Delete a class with its images';
 
 ------------------------------------------------------------------------------------------------
@@ -912,7 +949,8 @@ BEGIN
     VALUES (add_image.class_id, add_image.data, add_image.face_box, add_image.active, add_image.notes)
     RETURNING * INTO i;
     RETURN training.image_json(i);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.add_image(uuid, bytea, integer[], boolean, text) IS
     'Add an encoded image (JPEG, PNG, PGM/PPM) to a class, with an optional face box {x,y,width,height}; returns the Image object';
 
@@ -930,7 +968,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
     RETURN r;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.get_image(uuid) IS
     'The Image object (without the bytes: SELECT data FROM training.images); P0002 when there is no such image';
 
@@ -955,7 +994,8 @@ BEGIN
                   ORDER BY x.time_created, x.id
                   LIMIT list_images."limit" OFFSET list_images."offset") i),
         '&class_id=' || list_images.class_id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_images(uuid, integer, integer) IS
     'Images of a class in creation order, in the list envelope';
 
@@ -980,7 +1020,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
     RETURN training.image_json(i);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.update_image(uuid, integer[], boolean, text) IS
     'Change an image''s face box, active flag or notes (NULL keeps a value; face_box => ''{}'' removes the box); returns the Image object';
 
@@ -995,7 +1036,8 @@ BEGIN
         RAISE EXCEPTION 'image % not found', delete_image.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_images(class_id).';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.delete_image(uuid) IS 'Delete an image';
 
 ------------------------------------------------------------------------------------------------
@@ -1018,7 +1060,8 @@ BEGIN
             create_training.config)
     RETURNING * INTO t;
     RETURN training.get_training(t.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
     'Queue a training of a dataset into a model version; the config is validated against the dataset type; returns the Training object';
 
@@ -1040,7 +1083,8 @@ BEGIN
                                         ORDER BY x.time_created, x.id
                                         LIMIT list_trainings."limit" OFFSET list_trainings."offset")),
         coalesce('&state=' || list_trainings.state, ''));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
     'Trainings in creation order, optionally of one state, in the list envelope';
 
@@ -1056,7 +1100,8 @@ BEGIN
         RAISE EXCEPTION 'training % not found', delete_training.id
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_trainings().';
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.delete_training(uuid) IS
     'Delete a training; a waiting one is never started, a processing one is cancelled';
 
@@ -1126,7 +1171,8 @@ BEGIN
         END IF;
         version_number := n;
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.resolve_model(text) IS
     'Resolve a model reference (name, name==N, model id, version id) to a model and an explicit version; P0002 when unknown, 22023 when malformed';
 
@@ -1149,7 +1195,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Wait until a training of this model completes (training.list_trainings()), or train it again.';
     END IF;
     RETURN v;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.resolve_model_version(text) IS
     'The model version a reference names: name -> latest, name==N -> version N, model id -> latest, version id -> that version; P0002 when unknown or without versions';
 
@@ -1161,7 +1208,8 @@ BEGIN
     f := training.resolve_model(model);
     RETURN training.model_json(f.model_id, coalesce(f.version_number,
         (SELECT max(v.version_number) FROM training.model_versions v WHERE v.model_id = f.model_id)));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.get_model(text) IS
     'The Model object at the referenced version (name: latest, name==N, model id: latest, version id); P0002 when unknown';
 
@@ -1175,7 +1223,8 @@ BEGIN
                     ORDER BY m.time_created, m.id)
            FROM (SELECT id, time_created FROM training.models ORDER BY time_created, id
                   LIMIT list_models."limit" OFFSET list_models."offset") m));
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_models(integer, integer) IS
     'Models in creation order, each at its latest version, in the list envelope';
 
@@ -1192,6 +1241,7 @@ BEGIN
     ELSE
         DELETE FROM training.models m WHERE m.id = f.model_id;
     END IF;
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.delete_model(text) IS
     'Delete a model with all its versions (name or model id), or one version (name==N or version id)';

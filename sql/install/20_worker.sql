@@ -2,7 +2,8 @@
 
 -- Wake the launcher when an inserting transaction commits (or warn that nothing will run it).
 CREATE FUNCTION training._worker_wake() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger'
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._worker_wake() IS
     'Trigger: at commit, wakes the background worker launcher for new trainings; warns when the library is not in shared_preload_libraries.';
 CREATE TRIGGER trainings_worker_wake
@@ -11,7 +12,8 @@ CREATE TRIGGER trainings_worker_wake
 
 -- Stop the worker of a processing training when its deletion commits.
 CREATE FUNCTION training._worker_cancel() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_cancel_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_cancel_trigger'
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._worker_cancel() IS
     'Trigger: at commit, tells the worker running a deleted training to stop; no model version is written.';
 CREATE TRIGGER trainings_worker_cancel
@@ -33,13 +35,15 @@ CREATE FUNCTION training._worker_claim(worker_pid integer)
                     ORDER BY w.time_created, w.id
                     FOR UPDATE SKIP LOCKED LIMIT 1)
     RETURNING t.id, t.owner, t.type, t.config, t.source_dataset_id, t.attempts
-$$;
+$$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._worker_claim(integer) IS
     'Background worker: claims the oldest waiting training (FOR UPDATE SKIP LOCKED) for the given worker process.';
 
 -- Finish a claimed training: create the model on first use, add the next version and mark the
--- training completed, in the caller's transaction. Returns the version number, or NULL when the
--- training is no longer this worker's (deleted, or re-queued). The version number comes from the
+-- training completed, in the caller's transaction. Returns the version number, NULL when the
+-- training is no longer this worker's (deleted, or re-queued), or -1 when another session holds
+-- its row locked (a tenant's SELECT ... FOR UPDATE): the worker never waits for a tenant's lock. The version number comes from the
 -- model's counter, which only goes up, so a deleted number is never given again; the counter's
 -- row lock orders concurrent completions of one model.
 CREATE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
@@ -52,9 +56,11 @@ DECLARE
 BEGIN
     SELECT * INTO t FROM training.trainings x
      WHERE x.id = _worker_finish.training_id AND x.state = 'processing' AND x.worker_pid = _worker_finish.worker_pid
-       FOR UPDATE;
+       FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN NULL;
+        RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                                  WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
+                                    AND x.worker_pid = _worker_finish.worker_pid) THEN -1 END;
     END IF;
     INSERT INTO training.models (owner, name, type, description)
     VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
@@ -66,6 +72,12 @@ BEGIN
            time_updated = now()
      WHERE x.owner = t.owner AND x.name = t.output_model_name
     RETURNING * INTO m;
+    -- A dataset emptied while the training ran: its model would describe classes that are gone.
+    IF t.source_dataset_id IS NOT NULL
+       AND (SELECT d.number_of_trainable_classes FROM training.datasets d WHERE d.id = t.source_dataset_id) < 2 THEN
+        RAISE EXCEPTION 'the dataset lost its classes while the training ran: fewer than two are left to train on'
+            USING ERRCODE = '55000', HINT = 'Add classes with images again, then create a new training.';
+    END IF;
     IF m.type <> t.type THEN
         RAISE EXCEPTION 'model % is a % model; a % training cannot add a version to it',
                 quote_literal(left(m.name, 100)), m.type, t.type
@@ -91,7 +103,8 @@ COMMENT ON FUNCTION training._worker_finish(uuid, integer, bytea, jsonb) IS
 -- Announce every state change on channel training_state (see README, "Waiting for a training"):
 --   {"id": "<uuid>", "state": "waiting|processing|completed|failed|deleted", "previous_state": "...|null"}
 CREATE FUNCTION training._notify_state() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'training_notify_trigger'
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._notify_state() IS
     'Trigger: NOTIFY training_state, ''{"id", "state", "previous_state"}'' on every state change of a training (state "deleted" on delete).';
 CREATE TRIGGER trainings_notify_insert_delete

@@ -6,7 +6,8 @@
 -- and refuse data that does not decode or is larger than training.max_image_pixels (22023).
 CREATE FUNCTION training._images_decode() RETURNS trigger
     AS 'MODULE_PATHNAME', 'training_images_decode'
-    LANGUAGE C;
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_decode() IS
     'Trigger: decode the image data, fill format/width/height; 22023 when it does not decode or is too large';
 CREATE TRIGGER images_decode BEFORE INSERT OR UPDATE OF data ON training.images
@@ -23,7 +24,8 @@ REVOKE ALL ON FUNCTION training._images_decode() FROM PUBLIC;
 CREATE FUNCTION training.recognize(model text, image bytea, max_distance float8 DEFAULT 1.0,
                                    top_k integer DEFAULT 3) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_recognize'
-    LANGUAGE C VOLATILE;
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.recognize(text, bytea, float8, integer) IS
     'Recognize an image: {"model": "name==N", "detections": [{"box", "label", "class_id", "reference", "confidence", "distance", "top_k"}]}; P0002 for an unknown model, 22023 for an image that does not decode';
 
@@ -32,7 +34,8 @@ COMMENT ON FUNCTION training.recognize(text, bytea, float8, integer) IS
 CREATE FUNCTION training.check_image(data bytea, face_box integer[], type text, config jsonb DEFAULT '{}')
     RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_check_image_config'
-    LANGUAGE C STABLE;
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
     'What a training of a type with a config would do with one image: {"usable", "reason", "message", "sharpness", "gender"}; '
     '22023 for a bad type or config';
@@ -135,6 +138,7 @@ BEGIN
      WHERE d.id = ds.id;
     DROP TABLE pg_temp.training_eval;
     RETURN training.get_dataset(ds.id);
-END $$;
+END $$
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.evaluate_dataset(uuid, jsonb) IS
     'Evaluate a dataset for training with a config (same decoding and filters as a training): fills evaluation_result, evaluation_state and issues of the dataset and evaluation_result of its images; returns the Dataset object';

@@ -2,7 +2,8 @@
 
 CREATE FUNCTION training.detect_faces(image bytea) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_detect_faces'
-    LANGUAGE C STRICT STABLE PARALLEL SAFE;
+    LANGUAGE C STRICT STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.detect_faces(bytea) IS
     'Faces found in an image by the face detector, largest first: {"faces": [{"box": {x, y, width, height}, '
     '"score", "gender": "male"|"female", "gender_probability"}]} (face-api''s networks, training.model_path)';

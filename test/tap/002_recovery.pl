@@ -67,6 +67,16 @@ ok(wait_state($node, 'db', $t5, 'completed'), 'training completes although the l
 is(attempts($t5), '1', 'it was started once');
 
 # training.max_attempts: a training interrupted that often fails with an error naming the cause.
+# A tenant's look-alike of the format() the give-up path calls, first on the database's
+# search_path (as a schema writable by tenants would allow), must never run in the worker.
+$node->safe_psql('db', q{
+	CREATE SCHEMA planted;
+	CREATE TABLE planted.calls (what text);
+	CREATE FUNCTION planted.format(f text, a integer, b integer, c text) RETURNS text LANGUAGE sql
+	    AS $$ INSERT INTO planted.calls VALUES ('format'); SELECT pg_catalog.format(f, a, b, c) $$;
+	CREATE FUNCTION planted.format(f text, a integer, b integer) RETURNS text LANGUAGE sql
+	    AS $$ INSERT INTO planted.calls VALUES ('format'); SELECT pg_catalog.format(f, a, b) $$;
+	ALTER DATABASE db SET search_path = planted, pg_catalog});
 $node->safe_psql('postgres', "ALTER SYSTEM SET training.max_attempts = 1; SELECT pg_reload_conf()");
 my $t6 = create_training($node, 'db', $ds, 'give-up');
 ok(wait_state($node, 'db', $t6, 'processing'), 'training processing before kill -9');
@@ -87,6 +97,9 @@ ok(wait_state($node, 'db', $t6, 'failed'), 'terminated training fails at trainin
 like($node->safe_psql('db', "SELECT error FROM training.trainings WHERE id = '$t6'"),
 	qr/its worker was terminated/, 'error names the termination');
 $node->safe_psql('postgres', "ALTER SYSTEM RESET training.max_attempts; SELECT pg_reload_conf()");
+is($node->safe_psql('db', 'SELECT count(*) FROM planted.calls'), '0',
+	'the give-up paths ran none of the planted functions');
+$node->safe_psql('db', 'ALTER DATABASE db RESET search_path; DROP SCHEMA planted CASCADE');
 
 # Fast shutdown during a training finishes promptly; the training resumes after the restart.
 my $t7 = create_training($node, 'db', $ds, 'fast');
