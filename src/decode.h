@@ -2,10 +2,12 @@
  * decode.h: image decoding (JPEG via libjpeg-turbo, PNG via libpng, PGM/PPM by hand).
  *
  * Pure C, no PostgreSQL headers. Decoded images are 8-bit, row-major, interleaved,
- * with 1 (grey) or 3 (RGB) channels. JPEG EXIF orientation is applied, so width,
+ * with 1 (grey) or 3 (RGB) channels: 16-bit and low-depth samples are scaled to 8
+ * bits, palettes become RGB, JPEG CMYK/YCCK becomes RGB, and PNG transparency
+ * (alpha or tRNS) is composited over white. JPEG EXIF orientation is applied, so width,
  * height and pixels are those of the image as a viewer shows it (face boxes are in
  * these coordinates). Corrupt or truncated data returns an error; nothing longjmps
- * out of these functions.
+ * out of these functions. Peak memory per format: see decode.c.
  */
 #ifndef TRAINING_DECODE_H
 #define TRAINING_DECODE_H
@@ -28,7 +30,7 @@ typedef enum tr_format
 #define TR_DECODE_TOO_LARGE	(-2)	/* width*height above max_pixels */
 
 /* The formats accepted, as said in error messages. */
-#define TR_ACCEPTED_FORMATS "JPEG, PNG (8-bit or 16-bit, grey or colour), PGM (P2/P5) or PPM (P3/P6)"
+#define TR_ACCEPTED_FORMATS "JPEG (baseline, progressive, arithmetic; grey, colour or CMYK), PNG (any), PGM (P2/P5) or PPM (P3/P6)"
 
 typedef struct tr_image
 {

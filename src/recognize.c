@@ -63,7 +63,7 @@ report_decode_error(int rc, const char *err, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s does not decode: %s", what, err),
-			 errhint("Accepted formats: " TR_ACCEPTED_FORMATS ", 8 bits per sample, complete files.")));
+			 errhint("Accepted formats: " TR_ACCEPTED_FORMATS "; complete files.")));
 }
 
 /*

@@ -34,5 +34,11 @@ uint8_t    *unit_encode_pnm(const uint8_t *px, int w, int h, int channels, int a
 uint8_t    *unit_encode_png(const uint8_t *px, int w, int h, int channels, int depth16, int alpha, size_t *len);
 uint8_t    *unit_encode_jpeg(const uint8_t *px, int w, int h, int channels, int quality,
 							 int exif_orientation, size_t *len);
+uint8_t    *unit_encode_png_ex(const uint16_t *samples, int w, int h, int color_type, int bit_depth,
+								int interlace, const uint8_t *plte, int nplte, const uint16_t *trns,
+								int ntrns, int gama, size_t *len);
+uint8_t    *unit_encode_jpeg_ex(const uint8_t *px, int w, int h, int channels, int quality,
+								 int exif_orientation, int ycck, int adobe, int progressive,
+								 int arith, size_t *len);
 
 #endif
