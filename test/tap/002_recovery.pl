@@ -113,6 +113,20 @@ $node->start;
 ok(wait_state($node, 'db', $t7, 'completed'), 'training completes after the restart');
 is($node->safe_psql('db', "SELECT count(*) FROM training.trainings WHERE state = 'processing'"),
 	'0', 'nothing left processing');
+
+# Recovery runs even where training.enabled is off: a crash leaves nothing processing with a dead
+# pid; the training waits until trainings are enabled again.
+my $t8 = create_training($node, 'db', $ds, 'disabled');
+ok(wait_state($node, 'db', $t8, 'processing'), 'training processing before training.enabled = off and kill -9');
+$node->safe_psql('postgres', 'ALTER DATABASE db SET training.enabled = off');
+$pid = training_worker_pid($node, 'db', $t8);
+kill 'KILL', $pid;
+ok(wait_state($node, 'db', $t8, 'waiting'), 'with training.enabled off, the crashed training is queued again');
+sleep 2;
+is(state_of($node, 'db', $t8), 'waiting', 'and it is not started while disabled');
+$node->safe_psql('postgres', 'ALTER DATABASE db RESET training.enabled');
+$node->safe_psql('db', "SELECT training.create_training(source_dataset_id => '$ds', output_model_name => 'wake')");
+ok(wait_state($node, 'db', $t8, 'completed'), 'enabled again, it completes');
 $node->stop;
 
 # max_worker_processes exhausted: trainings wait with a WARNING and a hint, never fail.
