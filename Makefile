@@ -107,3 +107,35 @@ all: tools/training-import
 bench/gflops: bench/gflops.c src/trainloop.c src/trainloop.h
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
 		-I/usr/include/x86_64-linux-gnu/openblas-pthread -o $@ bench/gflops.c src/trainloop.c -lopenblas -lm
+
+# Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] builds test/fuzz/fuzz_{decode,model,weights}
+# against the pure core with ASan and UBSan, writes the seed corpus (test/fuzz/make-corpus.sh)
+# into test/fuzz/corpus-*/ and runs each target for FUZZ_SECONDS; fails on any crash, leak or
+# sanitizer report (reproducer in test/fuzz/artifacts/).
+CC_FUZZ ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = decode model weights
+FUZZ_BINS = $(addprefix test/fuzz/fuzz_,$(FUZZ_TARGETS))
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-iquote src -I/usr/include/x86_64-linux-gnu/openblas-pthread
+FUZZ_LIBS = -lopenblas -ljpeg -lpng -lcjson -lm
+EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/artifacts
+
+test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)
+	$(CC_FUZZ) $(FUZZ_CFLAGS) -o $@ $< $(CORE_OBJS:.o=.c) $(FUZZ_LIBS)
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+fuzz-build: $(FUZZ_BINS)
+fuzz-corpus:
+	CORE_SRCS='$(CORE_OBJS:.o=.c)' test/fuzz/make-corpus.sh test/fuzz
+fuzz: fuzz-build fuzz-corpus
+	@mkdir -p test/fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		dict=; [ -f test/fuzz/$$t.dict ] && dict=-dict=test/fuzz/$$t.dict; \
+		./test/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+			-artifact_prefix=test/fuzz/artifacts/fuzz_$$t- $$dict test/fuzz/corpus-$$t \
+			> test/fuzz/artifacts/fuzz_$$t.log 2>&1 \
+		|| { tail -n 60 test/fuzz/artifacts/fuzz_$$t.log; echo "fuzz_$$t FAILED"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' test/fuzz/artifacts/fuzz_$$t.log; \
+	done

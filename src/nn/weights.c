@@ -10,10 +10,15 @@
 #include "nn.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Elements in one tensor at most (1 GiB of float32). */
+#define NN_MAX_TENSOR ((size_t) 1 << 28)
 
 /* Format a message into err; return -1 for "return nn_fail(...)". */
 int
@@ -118,13 +123,18 @@ decode_tensor(const cJSON *e, const unsigned char *buf, size_t len,
 	t->ndim = 0;
 	cJSON_ArrayForEach(dim, shape)
 	{
-		if (!cJSON_IsNumber(dim) || dim->valuedouble < 1 || dim->valuedouble > 1e7)
+		size_t		d;
+
+		if (!cJSON_IsNumber(dim) || !(dim->valuedouble >= 1 && dim->valuedouble <= 1e7) ||
+			dim->valuedouble != (double) (int) dim->valuedouble)
 			return nn_fail(err, "tensor \"%s\": bad shape", name->valuestring);
-		t->shape[t->ndim++] = (int) dim->valuedouble;
-		size *= (size_t) dim->valuedouble;
+		d = (size_t) dim->valuedouble;
+		/* Check before multiplying: four dimensions of 65536 wrap to 0. */
+		if (size > NN_MAX_TENSOR / d)
+			return nn_fail(err, "tensor \"%s\": too large", name->valuestring);
+		t->shape[t->ndim++] = (int) d;
+		size *= d;
 	}
-	if (size > ((size_t) 1 << 28))
-		return nn_fail(err, "tensor \"%s\": too large", name->valuestring);
 	if (q)
 	{
 		const cJSON *qd = cJSON_GetObjectItemCaseSensitive(q, "dtype");
@@ -143,6 +153,7 @@ decode_tensor(const cJSON *e, const unsigned char *buf, size_t len,
 		scale = qs->valuedouble;
 		min = qm->valuedouble;
 	}
+	/* size <= NN_MAX_TENSOR: size * qbytes and size * sizeof(float) cannot overflow. */
 	if (*off > len || len - *off < size * (size_t) qbytes)
 		return nn_fail(err, "tensor \"%s\": weight file too short", name->valuestring);
 
@@ -167,10 +178,78 @@ decode_tensor(const cJSON *e, const unsigned char *buf, size_t len,
 	return 0;
 }
 
-int
-nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err)
+/*
+ * Where the shards of a manifest come from: files of a directory (dir set),
+ * or buffers in memory (names[i] -> data[i], lens[i]).
+ */
+typedef struct shard_src
 {
-	cJSON	   *root = cJSON_Parse(manifest);
+	const char *dir;
+	int			n;
+	const char *const *names;
+	const unsigned char *const *data;
+	const size_t *lens;
+} shard_src;
+
+/* Append shard `path` of src to *buf (*len bytes so far). */
+static int
+shard_append(const shard_src *src, const char *path, unsigned char **buf,
+			 size_t *len, char *err)
+{
+	const unsigned char *part = NULL;
+	char	   *file = NULL;
+	size_t		n = 0;
+	unsigned char *nbuf;
+
+	if (src->dir)
+	{
+		char		full[4096];
+
+		snprintf(full, sizeof(full), "%s/%s", src->dir, path);
+		file = read_file(full, &n, err);
+		if (!file)
+			return -1;
+		part = (const unsigned char *) file;
+	}
+	else
+	{
+		int			i;
+
+		for (i = 0; i < src->n; i++)
+			if (strcmp(src->names[i], path) == 0)
+				break;
+		if (i == src->n)
+			return nn_fail(err, "could not open model file \"%s\"", path);
+		part = src->data[i];
+		n = src->lens[i];
+	}
+	if (n > 0)
+	{
+		if (n > SIZE_MAX - *len)
+		{
+			free(file);
+			return nn_fail(err, "weight files too large");
+		}
+		nbuf = realloc(*buf, *len + n);
+		if (!nbuf)
+		{
+			free(file);
+			return nn_fail(err, "out of memory loading weights");
+		}
+		*buf = nbuf;
+		memcpy(*buf + *len, part, n);
+		*len += n;
+	}
+	free(file);
+	return 0;
+}
+
+/* Parse manifest text (len bytes, need not be NUL-terminated). */
+static int
+parse_manifest(const char *manifest, size_t mlen, const shard_src *src,
+			   nn_weights *w, char *err)
+{
+	cJSON	   *root = cJSON_ParseWithLength(manifest, mlen);
 	const cJSON *group;
 	int			total = 0;
 	int			rc = 0;
@@ -189,6 +268,11 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 		{
 			cJSON_Delete(root);
 			return nn_fail(err, "weights manifest group lacks \"weights\"");
+		}
+		if (cJSON_GetArraySize(ws) > INT_MAX - total)
+		{
+			cJSON_Delete(root);
+			return nn_fail(err, "weights manifest has too many tensors");
 		}
 		total += cJSON_GetArraySize(ws);
 	}
@@ -217,34 +301,16 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 		/* Concatenate the shards of the group. */
 		cJSON_ArrayForEach(path, paths)
 		{
-			char		full[4096];
-			size_t		n;
-			char	   *part;
-			unsigned char *nbuf;
-
 			if (!cJSON_IsString(path) || strchr(path->valuestring, '/') != NULL)
 			{
 				rc = nn_fail(err, "weights manifest has a bad shard path");
 				break;
 			}
-			snprintf(full, sizeof(full), "%s/%s", dir, path->valuestring);
-			part = read_file(full, &n, err);
-			if (!part)
+			if (shard_append(src, path->valuestring, &buf, &len, err) != 0)
 			{
 				rc = -1;
 				break;
 			}
-			nbuf = realloc(buf, len + n + 1);
-			if (!nbuf)
-			{
-				free(part);
-				rc = nn_fail(err, "out of memory loading weights");
-				break;
-			}
-			buf = nbuf;
-			memcpy(buf + len, part, n);
-			len += n;
-			free(part);
 		}
 		if (rc == 0)
 		{
@@ -268,6 +334,34 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 	if (rc != 0)
 		nn_weights_free(w);
 	return rc;
+}
+
+int
+nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err)
+{
+	shard_src	src = {dir, 0, NULL, NULL, NULL};
+
+	return parse_manifest(manifest, strlen(manifest), &src, w, err);
+}
+
+/*
+ * Parse a manifest of mlen bytes whose shards are in memory: shard path
+ * names[i] is data[i] (lens[i] bytes).  For tests and fuzzing; the prototype
+ * is here until nn.h declares it.
+ */
+int			nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
+								 const char *const *names,
+								 const unsigned char *const *data,
+								 const size_t *lens, nn_weights *w, char *err);
+
+int
+nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
+					 const char *const *names, const unsigned char *const *data,
+					 const size_t *lens, nn_weights *w, char *err)
+{
+	shard_src	src = {NULL, nshards, names, data, lens};
+
+	return parse_manifest(manifest, mlen, &src, w, err);
 }
 
 int

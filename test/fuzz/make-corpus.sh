@@ -1,0 +1,26 @@
+#!/bin/sh
+# make-corpus.sh OUTDIR - writes the fuzz seed corpus into OUTDIR/corpus-decode,
+# OUTDIR/corpus-model and OUTDIR/corpus-weights (seed-* files; other files there,
+# e.g. inputs the fuzzers found, are kept). Builds test/fuzz/gen-seeds.c against
+# the pure core, libjpeg and libpng; nothing is downloaded. CC defaults to cc.
+set -eu
+[ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=$1
+mkdir -p "$out/corpus-decode" "$out/corpus-model" "$out/corpus-weights"
+rm -f "$out"/corpus-decode/seed-* "$out"/corpus-model/seed-* "$out"/corpus-weights/seed-*
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# The pure core (the Makefile passes CORE_SRCS = its CORE_OBJS as .c files);
+# standalone: the sources under src/ that do not include postgres.h.
+core=${CORE_SRCS:-$(cd "$top" && grep -L '#include "postgres.h"' src/*.c src/nn/*.c)}
+srcs=
+for s in $core; do srcs="$srcs $top/$s"; done
+${CC:-cc} -O1 -g -std=gnu11 -w -iquote "$top/src" \
+	-I/usr/include/x86_64-linux-gnu/openblas-pthread \
+	-o "$tmp/gen-seeds" "$here/gen-seeds.c" $srcs -lopenblas -ljpeg -lpng -lcjson -lm
+"$tmp/gen-seeds" "$out"
+echo "seed corpus: $(ls "$out"/corpus-decode/seed-* | wc -l) images," \
+	"$(ls "$out"/corpus-model/seed-* | wc -l) models," \
+	"$(ls "$out"/corpus-weights/seed-* | wc -l) weight sets in $out"
