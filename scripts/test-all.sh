@@ -61,6 +61,12 @@ fi
 if [ -x test/tour/run.sh ]; then
     step "README tour" as_pg "$work/src/test/tour/run.sh"
 fi
+# Fuzzing of the image decoders, the model parser and the weight loader (libFuzzer, ASan, UBSan).
+step "fuzz (${FUZZ_SECONDS:-60} s per target)" as_pg make -s -C "$work/src" fuzz CC_FUZZ=clang-14 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+# Crash recovery under kill -9 of workers, the launcher and the server (a few cycles; bench/soak.sh runs 50).
+if [ -x test/soak/run.sh ]; then
+    step "soak (crash recovery)" "$work/src/test/soak/run.sh"
+fi
 if [ -x test/clients/run.sh ]; then
     step "client tests" as_pg "$work/src/test/clients/run.sh"
 fi

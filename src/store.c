@@ -172,8 +172,18 @@ store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause
 	{
 		if (is_live(pids[i], &ids[i]))
 			continue;
-		if (release_one(&ids[i], 0, max_attempts, cause) != 0)
-			touched++;
+		switch (release_one(&ids[i], 0, max_attempts, cause))
+		{
+			case 2:
+				ereport(LOG,
+						(errmsg("training %s failed: it was started training.max_attempts (%d) times; last: %s",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ids[i]))),
+								max_attempts, cause)));
+				/* FALLTHROUGH */
+			case 1:
+				touched++;
+				break;
+		}
 	}
 	tx_end(caller);
 	return touched;
