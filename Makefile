@@ -11,7 +11,7 @@ PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
 	src/guc.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
-CORE_OBJS = src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o src/trconfig.o
+CORE_OBJS = src/interrupt.o src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o src/trconfig.o
 # Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
 NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o src/nn/face.o
 CORE_OBJS += $(NN_OBJS) src/deepfeat.o
@@ -24,11 +24,23 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
 
+# Libraries from pkg-config (OpenBLAS's headers live in a flavour directory on Debian); the
+# plain names when pkg-config does not know them.
+PKG_CONFIG ?= pkg-config
+LIB_PKGS = openblas libjpeg libpng libcjson
+LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
+LIB_LIBS := $(or $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null),-lopenblas -ljpeg -lpng -lcjson) -lm
+
+# Warnings; CI makes them errors (make WERROR=-Werror, scripts/test-all.sh), the shipped build does not.
+WARN = -Wall -Wextra
+WERROR ?=
+
 # Server headers as system headers, so -Wextra judges only our code.
-PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --includedir-server) \
-	-I/usr/include/x86_64-linux-gnu/openblas-pthread
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-declaration-after-statement -std=gnu11
-SHLIB_LINK = -lopenblas -luuid -ljpeg -lpng -lcjson -lm
+PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --includedir-server) $(LIB_CFLAGS)
+PG_CFLAGS = $(WARN) $(WERROR) -Wno-declaration-after-statement -std=gnu11
+SHLIB_LINK = $(LIB_LIBS) -luuid
+# Standalone programs (unit tests, benches, tools) against the pure core.
+CORE_CC = $(CC) -g $(WARN) $(WERROR) -std=gnu11 -iquote src $(LIB_CFLAGS)
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out).
 REGRESS = foundation access postgrest pipeline lifecycle searchpath deep
@@ -49,9 +61,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 # must not shadow glibc's <features.h>.
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h test/unit/*.h)
-	$(CC) -O1 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
-		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
+	$(CORE_CC) -O1 -o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(LIB_LIBS)
 
 .PHONY: unit
 unit: test/unit/run_unit
@@ -76,21 +86,15 @@ install-models:
 
 # Golden test of src/nn against face-api's JavaScript (test/deep/run.sh).
 test/deep/golden: test/deep/golden.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
-		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ test/deep/golden.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
+	$(CORE_CC) -O2 -o $@ test/deep/golden.c $(CORE_OBJS:.o=.c) $(LIB_LIBS)
 
 # Benchmarks of the pure core (no server needed).
 bench/accuracy: bench/accuracy.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
-		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) -lopenblas -ljpeg -lpng -lcjson -lm
+	$(CORE_CC) -O2 -o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) $(LIB_LIBS)
 
 # Face networks benchmark (bench/faces.sh).
-bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/nn/nn.h
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
-		-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-		-o $@ bench/faces.c $(NN_OBJS:.o=.c) -lopenblas -lcjson -lm
+bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/interrupt.c src/nn/nn.h
+	$(CORE_CC) -O2 -o $@ bench/faces.c $(NN_OBJS:.o=.c) src/interrupt.c $(LIB_LIBS)
 
 # Perl TAP tests against temporary clusters: make prove_installcheck PROVE_TESTS='test/tap/*.pl'
 .PHONY: prove_installcheck
@@ -99,14 +103,13 @@ prove_installcheck:
 
 # Client tools (libpq; no server headers).
 tools/training-import: tools/training-import.c
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -I$(shell $(PG_CONFIG) --includedir) \
+	$(CC) -O2 -g $(WARN) $(WERROR) -std=gnu11 -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 tools/gen-demo: tools/gen-demo.c
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -o $@ $< -lm
+	$(CC) -O2 -g $(WARN) $(WERROR) -std=gnu11 -o $@ $< -lm
 all: tools/training-import
-bench/gflops: bench/gflops.c src/trainloop.c src/trainloop.h
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -iquote src \
-		-I/usr/include/x86_64-linux-gnu/openblas-pthread -o $@ bench/gflops.c src/trainloop.c -lopenblas -lm
+bench/gflops: bench/gflops.c src/trainloop.c src/trainloop.h src/interrupt.c
+	$(CORE_CC) -O2 -o $@ bench/gflops.c src/trainloop.c src/interrupt.c $(LIB_LIBS)
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] builds test/fuzz/fuzz_{decode,model,weights}
 # against the pure core with ASan and UBSan, writes the seed corpus (test/fuzz/make-corpus.sh)
@@ -117,8 +120,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = decode model weights
 FUZZ_BINS = $(addprefix test/fuzz/fuzz_,$(FUZZ_TARGETS))
 FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-iquote src -I/usr/include/x86_64-linux-gnu/openblas-pthread
-FUZZ_LIBS = -lopenblas -ljpeg -lpng -lcjson -lm
+	-iquote src $(LIB_CFLAGS)
+FUZZ_LIBS = $(LIB_LIBS)
 EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/artifacts
 
 test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)

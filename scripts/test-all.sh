@@ -17,6 +17,8 @@ step() {  # step NAME COMMAND...
 
 if [ "$(id -u)" = 0 ]; then scripts/deps.sh || exit 1; fi
 export PG_CONFIG=${PG_CONFIG:-pg_config}
+# Warnings are errors here (not in the shipped Makefile): every make below inherits WERROR.
+export WERROR=-Werror
 make -s clean >/dev/null 2>&1
 make -s >/dev/null || { echo "build failed"; exit 1; }
 make -s models >/dev/null || { echo "fetching the face models (npm) failed"; exit 1; }

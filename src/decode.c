@@ -37,6 +37,7 @@
  * call it.
  */
 #include "decode.h"
+#include "interrupt.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -305,7 +306,7 @@ jpeg_progress_cb(j_common_ptr cinfo)
 {
 	j_decompress_ptr d = (j_decompress_ptr) cinfo;
 
-	if (cinfo->is_decompressor && d->input_scan_number > TR_JPEG_MAX_SCANS)
+	if (tr_interrupted() || (cinfo->is_decompressor && d->input_scan_number > TR_JPEG_MAX_SCANS))
 	{
 		jpeg_err   *e = (jpeg_err *) cinfo->err;
 
@@ -417,6 +418,12 @@ jpeg_run(struct jpeg_decompress_struct *cinfo, jpeg_err *jerr, uint8_t *volatile
 	{
 		int			sy = (int) cinfo->output_scanline;
 		JSAMPROW	row = scratch ? scratch[0] : out + (size_t) sy * w * channels;
+
+		if ((sy & 63) == 0 && tr_interrupted())
+		{
+			snprintf(jerr->msg, sizeof(jerr->msg), "canceled");
+			longjmp(jerr->jb, 1);
+		}
 
 		if (jpeg_read_scanlines(cinfo, &row, 1) != 1)
 		{
@@ -570,7 +577,11 @@ png_run(png_structp png, png_infop info, uint8_t *volatile *pixels, size_t max_p
 		png_error(png, "out of memory");
 	for (int pass = 0; pass < passes; pass++)
 		for (png_uint_32 y = 0; y < h; y++)
+		{
+			if ((y & 63) == 0 && tr_interrupted())
+				png_error(png, "canceled");
 			png_read_row(png, out + (size_t) w * channels * y, NULL);
+		}
 	png_read_end(png, NULL);
 	img->width = w;
 	img->height = h;
@@ -699,6 +710,9 @@ decode_pnm(const uint8_t *d, size_t len, size_t max_pixels, tr_image *img,
 		{
 			long		v = bps == 2 ? (d[pos + 2 * i] << 8) | d[pos + 2 * i + 1] : d[pos + i];
 
+			if ((i & 0xFFFFF) == 0 && tr_interrupted())
+				goto truncated;		/* reported as TR_CANCELED by tr_decode */
+
 			if (v > maxval)
 				v = maxval;
 			pixels[i] = (uint8_t) ((v * 255 + maxval / 2) / maxval);
@@ -710,7 +724,7 @@ decode_pnm(const uint8_t *d, size_t len, size_t max_pixels, tr_image *img,
 		{
 			long		v = pnm_number(d, len, &pos);
 
-			if (v < 0)
+			if (v < 0 || ((i & 0xFFFF) == 0 && tr_interrupted()))
 				goto truncated;
 			if (v > maxval)
 				v = maxval;
@@ -756,6 +770,14 @@ tr_decode(const uint8_t *data, size_t len, size_t max_pixels,
 			return TR_DECODE_CORRUPT;
 	}
 	if (rc != TR_DECODE_OK)
+	{
 		memset(img, 0, sizeof(*img));
+		/* The decoders stop on a cancel request through their error paths. */
+		if (tr_interrupted())
+		{
+			set_err(err, errlen, "canceled");
+			rc = TR_CANCELED;
+		}
+	}
 	return rc;
 }

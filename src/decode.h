@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "interrupt.h"
+
 typedef enum tr_format
 {
 	TR_FMT_UNKNOWN = 0,
@@ -28,6 +30,7 @@ typedef enum tr_format
 #define TR_DECODE_OK		0
 #define TR_DECODE_CORRUPT	(-1)	/* not an accepted format, truncated or corrupt */
 #define TR_DECODE_TOO_LARGE	(-2)	/* width*height above max_pixels */
+/* TR_CANCELED (interrupt.h): stopped by a cancel request */
 
 /* The formats accepted, as said in error messages. */
 #define TR_ACCEPTED_FORMATS "JPEG (baseline, progressive, arithmetic; grey, colour or CMYK), PNG (any), PGM (P2/P5) or PPM (P3/P6)"

@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "deep.h"
+#include "interrupt.h"
 #include "decode.h"
 #include "deepfeat.h"
 #include "features.h"
@@ -220,9 +221,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	char		err[TR_ERRLEN];
 	char		nerr[NN_ERRLEN];
 	tr_image	img;
-	int			width,
-				height;
-	uint8_t    *rgb;
+	nn_image	im;
 	nn_box	   *boxes;
 	int			rc,
 				n;
@@ -230,6 +229,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 
 	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 				   max_image_pixels(), &img, NULL, err, sizeof(err));
+	CHECK_FOR_INTERRUPTS();		/* the core stops early on a cancel request: report it */
 	if (rc == TR_DECODE_TOO_LARGE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -240,23 +240,15 @@ training_detect_faces(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("image does not decode: %s", err),
 				 errhint("Pass the bytes of a JPEG, PNG, PGM or PPM file.")));
-	rgb = malloc((size_t) img.width * img.height * 3);
-	if (!rgb)
+	/* The networks read the decoded image in place (grey or RGB): no copy. */
+	im = (nn_image) {img.pixels, img.width, img.height, img.channels, 0};
+	n = nn_locate_faces_image(det, &im, &boxes, nerr);
+	if (n < 0 || tr_interrupted())
 	{
 		tr_image_free(&img);
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	for (size_t i = 0; i < (size_t) img.width * img.height; i++)
-		for (int c = 0; c < 3; c++)
-			rgb[i * 3 + c] = img.pixels[i * img.channels + (img.channels == 3 ? c : 0)];
-	width = img.width;
-	height = img.height;
-	tr_image_free(&img);
-
-	n = nn_locate_faces(det, rgb, width, height, &boxes, nerr);
-	if (n < 0)
-	{
-		free(rgb);
+		if (n >= 0)
+			free(boxes);
+		CHECK_FOR_INTERRUPTS();
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("face detection failed: %s", nerr)));
 	}
 	qsort(boxes, n, sizeof(nn_box), box_area_desc);
@@ -266,16 +258,18 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		int			r[4] = {(int) boxes[i].x, (int) boxes[i].y, (int) boxes[i].width, (int) boxes[i].height};
-		uint8_t    *crop = nn_crop_rgb(rgb, width, r);
+		int			cw,
+					ch;
+		uint8_t    *crop = nn_crop_for_input(&im, r, NN_AGEGENDER_INPUT, &cw, &ch);
 		float		pm = 0,
 					pf = 0,
 					age;
 
-		if (!crop || nn_agegender_predict(ag, crop, r[2], r[3], &pm, &pf, &age, nerr) != 0)
+		if (!crop || nn_agegender_predict(ag, crop, cw, ch, &pm, &pf, &age, nerr) != 0)
 		{
 			free(crop);
 			free(boxes);
-			free(rgb);
+			tr_image_free(&img);
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("gender network failed: %s", nerr)));
 		}
 		free(crop);
@@ -286,6 +280,6 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	}
 	appendStringInfoString(&s, "]}");
 	free(boxes);
-	free(rgb);
+	tr_image_free(&img);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

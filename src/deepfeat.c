@@ -2,6 +2,10 @@
  * deepfeat.c - the "face-api-resnet-v1" feature kind: face detection
  * (tiny face detector) as the face locator, and the 128-d descriptor of
  * the face recognition network, L2-normalised, as the feature vector.
+ * Memory does not grow with the image: the networks read the decoded image in
+ * place (no RGB copy, no bordered copy: nn_locate_faces_image), and a face
+ * region is handed to a network as the few pixels its input resize reads
+ * (nn_crop_for_input, at most (3 x input side)^2 x 3 bytes).
  */
 #include "deepfeat.h"
 
@@ -57,26 +61,27 @@ ensure_loaded(char *err, size_t errlen)
 	return 0;
 }
 
-/* An RGB copy of region r (grey images repeat their channel). */
-static uint8_t *
-region_rgb(const tr_image *img, tr_box r)
+/* The image as the networks read it, in place (no RGB copy of a grey image). */
+static nn_image
+image_view(const tr_image *img)
 {
-	uint8_t    *out = malloc((size_t) r.w * r.h * 3);
+	nn_image	im = {img->pixels, img->width, img->height, img->channels, 0};
 
-	if (!out)
-		return NULL;
-	for (int y = 0; y < r.h; y++)
-		for (int x = 0; x < r.w; x++)
-		{
-			const uint8_t *p = img->pixels +
-				((size_t) (r.y + y) * img->width + r.x + x) * img->channels;
-			uint8_t    *o = out + ((size_t) y * r.w + x) * 3;
+	return im;
+}
 
-			o[0] = p[0];
-			o[1] = img->channels == 3 ? p[1] : p[0];
-			o[2] = img->channels == 3 ? p[2] : p[0];
-		}
-	return out;
+/*
+ * The network input's crop of region r: the region itself, or for a large
+ * region only the pixels the network's resize to `size` reads
+ * (nn_crop_for_input): at most (3 x size)^2 x 3 bytes, whatever the region.
+ */
+static uint8_t *
+region_crop(const tr_image *img, tr_box r, int size, int *cw, int *ch)
+{
+	nn_image	im = image_view(img);
+	int			rect[4] = {r.x, r.y, r.w, r.h};
+
+	return nn_crop_for_input(&im, rect, size, cw, ch);
 }
 
 static int
@@ -85,7 +90,9 @@ deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 {
 	char		nerr[NN_ERRLEN];
 	uint8_t    *rgb;
-	int			rc;
+	int			rc,
+				cw,
+				ch;
 
 	(void) self;
 	if (ensure_loaded(err, errlen) != 0)
@@ -96,13 +103,13 @@ deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 		snprintf(err, errlen, "face region outside the image");
 		return -1;
 	}
-	rgb = region_rgb(img, r);
+	rgb = region_crop(img, r, NN_FACENET_INPUT, &cw, &ch);
 	if (!rgb)
 	{
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = nn_facenet_descriptor(&state.facenet, rgb, r.w, r.h, out, nerr);
+	rc = nn_facenet_descriptor(&state.facenet, rgb, cw, ch, out, nerr);
 	free(rgb);
 	if (rc != 0)
 	{
@@ -128,24 +135,17 @@ static int
 deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max,
 			char *err, size_t errlen)
 {
-	tr_box		whole = {0, 0, img->width, img->height};
+	nn_image	im = image_view(img);
 	char		nerr[NN_ERRLEN];
 	nn_box	   *boxes;
-	uint8_t    *rgb;
 	int			n,
 				kept = 0;
 
 	(void) self;
 	if (ensure_loaded(err, errlen) != 0)
 		return -1;
-	rgb = region_rgb(img, whole);
-	if (!rgb)
-	{
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	n = nn_locate_faces(&state.detector, rgb, img->width, img->height, &boxes, nerr);
-	free(rgb);
+	/* The detector reads the decoded image in place, grey or RGB. */
+	n = nn_locate_faces_image(&state.detector, &im, &boxes, nerr);
 	if (n < 0)
 	{
 		snprintf(err, errlen, "%s", nerr);
@@ -175,7 +175,9 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 	float		pm,
 				pf,
 				age;
-	int			rc;
+	int			rc,
+				cw,
+				ch;
 
 	if (state.gender_loaded && strcmp(dir, state.gender_dir) != 0)
 	{
@@ -198,13 +200,13 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 		snprintf(err, errlen, "face region outside the image");
 		return -1;
 	}
-	rgb = region_rgb(img, r);
+	rgb = region_crop(img, r, NN_AGEGENDER_INPUT, &cw, &ch);
 	if (!rgb)
 	{
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = nn_agegender_predict(&state.agegender, rgb, r.w, r.h, &pm, &pf, &age, nerr);
+	rc = nn_agegender_predict(&state.agegender, rgb, cw, ch, &pm, &pf, &age, nerr);
 	free(rgb);
 	if (rc != 0)
 	{

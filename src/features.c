@@ -284,68 +284,6 @@ hog(const float *g, int w, int h, int cw, int ch, float *out)
 	return n;
 }
 
-/* Mirror image horizontally (new pixels); the region moves with it. */
-static int
-mirror(const tr_image *img, tr_box r, tr_image *m, tr_box *mr)
-{
-	int			c = img->channels;
-
-	*m = *img;
-	m->pixels = malloc((size_t) img->width * img->height * c);
-	if (m->pixels == NULL)
-		return -1;
-	for (int y = 0; y < img->height; y++)
-	{
-		const uint8_t *src = img->pixels + (size_t) y * img->width * c;
-		uint8_t    *dst = m->pixels + (size_t) y * img->width * c;
-
-		for (int x = 0; x < img->width; x++)
-			memcpy(dst + (size_t) (img->width - 1 - x) * c, src + (size_t) x * c, c);
-	}
-	*mr = r;
-	mr->x = img->width - r.x - r.w;
-	return 0;
-}
-
-typedef int (*extract_fn) (const tr_features *self, const tr_image *img, tr_box r, float *out,
-						   char *err, size_t errlen);
-
-/*
- * Mirror-invariant features: the sum of the features of the region and of its
- * mirror image, L2-normalised. (Faces and buildings are near-symmetric; the
- * mirror image is what another viewpoint or a selfie camera shows.)
- */
-static int
-mirror_sum(const tr_features *self, const tr_image *img, tr_box r, float *out,
-		   char *err, size_t errlen, extract_fn once)
-{
-	tr_image	m;
-	tr_box		mr;
-	float	   *tmp;
-	int			rc;
-
-	rc = once(self, img, r, out, err, errlen);
-	if (rc != 0)
-		return rc;
-	tmp = malloc(sizeof(float) * self->dim);
-	if (tmp == NULL || mirror(img, r, &m, &mr) != 0)
-	{
-		free(tmp);
-		snprintf(err, errlen, "out of memory extracting features");
-		return -1;
-	}
-	rc = once(self, &m, mr, tmp, err, errlen);
-	if (rc == 0)
-	{
-		for (int i = 0; i < self->dim; i++)
-			out[i] += tmp[i];
-		tr_l2_normalize(out, self->dim);
-	}
-	free(tmp);
-	free(m.pixels);
-	return rc;
-}
-
 /* ---------- face-lbp-hog-v1 ---------- */
 
 #define FACE_W 80
@@ -444,9 +382,10 @@ static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, N
 #define LM_DIM (LM_PYR_CELLS * LM_COLOUR_BINS + LM_LBP_RADII * LM_PYR_CELLS * LBP_BINS + \
 				(LM_HOG_SIDE / LM_HOG_CELL - 1) * (LM_HOG_SIDE / LM_HOG_CELL - 1) * 4 * HOG_BINS)
 
+/* Features of region r of img, or (mirror = 1) of the region's mirror image. */
 static int
-landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, float *out,
-					  char *err, size_t errlen)
+landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, int mirror,
+					  float *out, char *err, size_t errlen)
 {
 	const int	nc = LM_COLOUR_SIDE * LM_COLOUR_SIDE;
 	const int	nl = LM_LBP_SIDE * LM_LBP_SIDE;
@@ -467,7 +406,7 @@ landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, fl
 		return -1;
 	}
 	for (int c = 0; c < 3; c++)
-		tr_resample_channel(img, r, c, LM_COLOUR_SIDE, LM_COLOUR_SIDE, rgb + c * nc);
+		tr_resample_view(img, r, c, mirror, LM_COLOUR_SIDE, LM_COLOUR_SIDE, rgb + c * nc);
 
 	/* Colour histograms on the pyramid. */
 	start = n;
@@ -500,7 +439,7 @@ landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, fl
 	tr_l2_normalize(out + start, n - start);
 
 	/* LBP on the pyramid, at a finer resolution. */
-	tr_grey_resample(img, r, LM_LBP_SIDE, LM_LBP_SIDE, g);
+	tr_resample_view(img, r, -1, mirror, LM_LBP_SIDE, LM_LBP_SIDE, g);
 	start = n;
 	for (int rad = 1; rad <= LM_LBP_RADII; rad++)
 	{
@@ -511,7 +450,7 @@ landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, fl
 	tr_l2_normalize(out + start, n - start);
 
 	/* HOG. */
-	tr_grey_resample(img, r, LM_HOG_SIDE, LM_HOG_SIDE, g);
+	tr_resample_view(img, r, -1, mirror, LM_HOG_SIDE, LM_HOG_SIDE, g);
 	k = hog(g, LM_HOG_SIDE, LM_HOG_SIDE, LM_HOG_CELL, LM_HOG_CELL, out + n);
 	tr_l2_normalize(out + n, k);
 	n += k;
@@ -528,11 +467,35 @@ landmark_extract_once(const tr_features *self, const tr_image *img, tr_box r, fl
 	return 0;
 }
 
+/*
+ * Mirror-invariant features: the sum of the features of the region and of its
+ * mirror image, L2-normalised. (Faces and buildings are near-symmetric; the
+ * mirror image is what another viewpoint or a selfie camera shows.) The mirror
+ * image is read in place (tr_resample_view), never copied.
+ */
 static int
 landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 				 char *err, size_t errlen)
 {
-	return mirror_sum(self, img, r, out, err, errlen, landmark_extract_once);
+	float	   *tmp = malloc(sizeof(float) * self->dim);
+	int			rc;
+
+	if (tmp == NULL)
+	{
+		snprintf(err, errlen, "out of memory extracting features");
+		return -1;
+	}
+	rc = landmark_extract_once(self, img, r, 0, out, err, errlen);
+	if (rc == 0)
+		rc = landmark_extract_once(self, img, r, 1, tmp, err, errlen);
+	if (rc == 0)
+	{
+		for (int i = 0; i < self->dim; i++)
+			out[i] += tmp[i];
+		tr_l2_normalize(out, self->dim);
+	}
+	free(tmp);
+	return rc;
 }
 
 static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL, 0};

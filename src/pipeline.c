@@ -5,6 +5,7 @@
  * into one feature vector and freed before the next one is read.
  */
 #include "pipeline.h"
+#include "interrupt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -310,6 +311,11 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 		}
 		why_skip = tr_check_image(cfg, ref.data, ref.len, ref.has_box ? ref.box : NULL,
 								  &img, &r, NULL, why, sizeof(why));
+		if (tr_interrupted())
+		{
+			tr_image_free(&img);
+			goto canceled;
+		}
 		if (why_skip == TR_SKIP_NONE)
 		{
 			if (n == cap)
@@ -336,6 +342,8 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 			if (feat->extract(feat, &img, r, X + n * d, why, sizeof(why)) != 0)
 			{
 				tr_image_free(&img);
+				if (tr_interrupted())
+					goto canceled;
 				snprintf(err, errlen, "feature extraction failed: %s", why);
 				goto fail;
 			}
@@ -400,6 +408,8 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 	if (tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
 			   why, sizeof(why)) != 0)
 	{
+		if (tr_interrupted())
+			goto canceled;
 		snprintf(err, errlen, "training failed: %s", why);
 		goto fail;
 	}
@@ -450,6 +460,10 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 	rc = 0;
 	goto done;
 
+canceled:
+	snprintf(err, errlen, "canceled");
+	rc = TR_CANCELED;
+	goto fail;
 oom:
 	snprintf(err, errlen, "out of memory in the training pipeline");
 fail:

@@ -77,7 +77,8 @@ typedef struct tr_result
  * Run a whole training: stream images, filter, extract features, train.
  * nclasses: number of classes; class_labels[i] and class_ids[i] are carried in the
  * model (only classes with at least one usable image become model classes).
- * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ...").
+ * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ..."), or
+ * TR_CANCELED (interrupt.h) when a cancel request stopped it; everything is freed either way.
  */
 int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 					 const char *const *class_ids, tr_callbacks *cb,

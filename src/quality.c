@@ -2,8 +2,10 @@
  * quality.c: face region, grey resampling and Laplacian-variance sharpness.
  */
 #include "quality.h"
+#include "interrupt.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,31 +44,49 @@ tr_face_region(const tr_image *img, const int *box, tr_box *out)
 	return 0;
 }
 
-/* Sparse resampling weights: output i reads src[first[i] .. first[i]+count[i]-1]. */
+/*
+ * Resampling weights of one axis (n source pixels to m): output i reads
+ * src[first[i] .. first[i]+count[i]-1] with weights w0[i], then wmid for
+ * the inner pixels, then wlast[i] for the last one (count >= 2). Inner
+ * pixels of an area average all weigh m / n, so nothing here grows with n.
+ */
 typedef struct axis_weights
 {
 	int		   *first;
 	int		   *count;
-	float	   *w;				/* count[i] weights from offset i*maxc */
-	int			maxc;
+	float	   *w0;
+	float	   *wlast;
+	float		wmid;
 } axis_weights;
 
-static void
+/* Weight of source pixel j in the area [s0, s1) of an output pixel. */
+static float
+area_weight(int j, double s0, double s1, int n, int m)
+{
+	double		lo = j > s0 ? j : s0,
+				hi = (j + 1) < s1 ? (j + 1) : s1;
+
+	return (float) ((hi - lo) * m / n);
+}
+
+static int
 axis_build(int n, int m, axis_weights *a)
 {
-	a->maxc = (m < n) ? (n + m - 1) / m + 2 : 2;
 	a->first = malloc(sizeof(int) * m);
 	a->count = malloc(sizeof(int) * m);
-	a->w = calloc((size_t) m * a->maxc, sizeof(float));
+	a->w0 = malloc(sizeof(float) * m);
+	a->wlast = malloc(sizeof(float) * m);
+	a->wmid = (float) (1.0 * m / n);
+	if (!a->first || !a->count || !a->w0 || !a->wlast)
+		return -1;
 	for (int i = 0; i < m; i++)
 	{
-		float	   *w = a->w + (size_t) i * a->maxc;
-
 		if (m == n)
 		{
 			a->first[i] = i;
 			a->count[i] = 1;
-			w[0] = 1.0f;
+			a->w0[i] = 1.0f;
+			a->wlast[i] = 0.0f;
 		}
 		else if (m < n)
 		{
@@ -75,19 +95,13 @@ axis_build(int n, int m, axis_weights *a)
 						s1 = (double) (i + 1) * n / m;
 			int			j0 = (int) floor(s0),
 						j1 = (int) ceil(s1);
-			int			c = 0;
 
 			if (j1 > n)
 				j1 = n;
 			a->first[i] = j0;
-			for (int j = j0; j < j1 && c < a->maxc; j++, c++)
-			{
-				double		lo = j > s0 ? j : s0,
-							hi = (j + 1) < s1 ? (j + 1) : s1;
-
-				w[c] = (float) ((hi - lo) * m / n);
-			}
-			a->count[i] = c;
+			a->count[i] = j1 - j0;
+			a->w0[i] = area_weight(j0, s0, s1, n, m);
+			a->wlast[i] = area_weight(j1 - 1, s0, s1, n, m);
 		}
 		else
 		{
@@ -109,10 +123,11 @@ axis_build(int n, int m, axis_weights *a)
 			}
 			a->first[i] = j0;
 			a->count[i] = (f > 0) ? 2 : 1;
-			w[0] = (float) (1.0 - f);
-			w[1] = (float) f;
+			a->w0[i] = (float) (1.0 - f);
+			a->wlast[i] = (float) f;
 		}
 	}
+	return 0;
 }
 
 static void
@@ -120,70 +135,130 @@ axis_free(axis_weights *a)
 {
 	free(a->first);
 	free(a->count);
-	free(a->w);
+	free(a->w0);
+	free(a->wlast);
+}
+
+/* Weight k of output i. */
+static inline float
+axis_weight(const axis_weights *a, int i, int k)
+{
+	return k == 0 ? a->w0[i] : k == a->count[i] - 1 ? a->wlast[i] : a->wmid;
 }
 
 void
 tr_grey_resample(const tr_image *img, tr_box r, int ow, int oh, float *out)
 {
-	tr_resample_channel(img, r, -1, ow, oh, out);
+	tr_resample_view(img, r, -1, 0, ow, oh, out);
 }
 
 void
 tr_resample_channel(const tr_image *img, tr_box r, int channel, int ow, int oh, float *out)
 {
-	axis_weights ax,
-				ay;
-	float	   *row = malloc(sizeof(float) * r.w);
-	float	   *tmp = malloc(sizeof(float) * (size_t) r.h * ow);
-	int			c = img->channels;
+	tr_resample_view(img, r, channel, 0, ow, oh, out);
+}
 
-	axis_build(r.w, ow, &ax);
-	axis_build(r.h, oh, &ay);
-	/* Horizontal pass on grey rows of the region. */
-	for (int y = 0; y < r.h; y++)
-	{
-		const uint8_t *p = img->pixels + ((size_t) (r.y + y) * img->width + r.x) * c;
-
-		if (c == 1)
-			for (int x = 0; x < r.w; x++)
-				row[x] = p[x];
-		else if (channel >= 0 && channel < 3)
-			for (int x = 0; x < r.w; x++)
-				row[x] = p[3 * x + channel];
-		else
-			for (int x = 0; x < r.w; x++)
-				row[x] = 0.299f * p[3 * x] + 0.587f * p[3 * x + 1] + 0.114f * p[3 * x + 2];
-		for (int i = 0; i < ow; i++)
-		{
-			const float *w = ax.w + (size_t) i * ax.maxc;
-			float		s = 0;
-
-			for (int k = 0; k < ax.count[i]; k++)
-				s += w[k] * row[ax.first[i] + k];
-			tmp[(size_t) y * ow + i] = s;
-		}
+/*
+ * Horizontal pass of region row y into ow floats, reading the pixels in place
+ * (mirror: from the right). Same weights and order of additions as a pass over
+ * a float copy of the row, so the same floats.
+ */
+#define RESAMPLE_ROW(VALUE) \
+	for (int i = 0; i < ow; i++) \
+	{ \
+		int			n = ax->count[i]; \
+		const uint8_t *q = base + (ptrdiff_t) ax->first[i] * step; \
+		float		s = 0; \
+\
+		s += ax->w0[i] * (VALUE); \
+		for (int k = 1; k < n - 1; k++) \
+		{ \
+			q += step; \
+			s += ax->wmid * (VALUE); \
+		} \
+		if (n > 1) \
+		{ \
+			q = base + (ptrdiff_t) (ax->first[i] + n - 1) * step; \
+			s += ax->wlast[i] * (VALUE); \
+		} \
+		t[i] = s; \
 	}
-	/* Vertical pass. */
+
+static void
+resample_row(const tr_image *img, tr_box r, int channel, int mirror, const axis_weights *ax,
+			 int ow, int y, float *t)
+{
+	int			c = img->channels;
+	const uint8_t *p = img->pixels + ((size_t) (r.y + y) * img->width + r.x) * c;
+	const uint8_t *base = mirror ? p + (size_t) (r.w - 1) * c : p;
+	ptrdiff_t	step = mirror ? -c : c;
+
+	if (c == 1)
+		RESAMPLE_ROW((float) q[0])
+	else if (channel >= 0 && channel < 3)
+		RESAMPLE_ROW((float) q[channel])
+	else
+		RESAMPLE_ROW(0.299f * q[0] + 0.587f * q[1] + 0.114f * q[2])
+}
+
+int
+tr_resample_view(const tr_image *img, tr_box r, int channel, int mirror, int ow, int oh, float *out)
+{
+	axis_weights ax = {0},
+				ay = {0};
+	float	   *rows = malloc(sizeof(float) * 2 * ow);
+	int			cached[2] = {-1, -1},
+				next = 0,
+				rc = -1;
+
+	if (rows == NULL || axis_build(r.w, ow, &ax) != 0 || axis_build(r.h, oh, &ay) != 0)
+		goto out;
+
+	/*
+	 * Output rows read source rows in nondecreasing order, each at most a few
+	 * times in a row: the horizontal pass of the last two rows read is kept,
+	 * never a pass of the whole region (memory is 2 x ow floats whatever the
+	 * region's size).
+	 */
 	for (int j = 0; j < oh; j++)
 	{
-		const float *w = ay.w + (size_t) j * ay.maxc;
 		float	   *o = out + (size_t) j * ow;
 
+		/* An output row of a huge region reads many source rows: a cancel stops it (zeros out). */
+		if (tr_interrupted())
+			goto out;
 		for (int i = 0; i < ow; i++)
 			o[i] = 0;
 		for (int k = 0; k < ay.count[j]; k++)
 		{
-			const float *t = tmp + (size_t) (ay.first[j] + k) * ow;
+			int			y = ay.first[j] + k;
+			float		w = axis_weight(&ay, j, k);
+			const float *t;
 
+			if (cached[0] == y)
+				t = rows;
+			else if (cached[1] == y)
+				t = rows + ow;
+			else
+			{
+				resample_row(img, r, channel, mirror, &ax, ow, y, rows + (size_t) next * ow);
+				cached[next] = y;
+				t = rows + (size_t) next * ow;
+				next ^= 1;
+			}
 			for (int i = 0; i < ow; i++)
-				o[i] += w[k] * t[i];
+				o[i] += w * t[i];
 		}
 	}
+	rc = 0;
+out:
+	if (rc != 0)
+		for (size_t i = 0; i < (size_t) ow * oh; i++)
+			out[i] = 0;
 	axis_free(&ax);
 	axis_free(&ay);
-	free(row);
-	free(tmp);
+	free(rows);
+	return rc;
 }
 
 double

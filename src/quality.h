@@ -41,6 +41,17 @@ void		tr_grey_resample(const tr_image *img, tr_box r, int ow, int oh, float *out
 /* Like tr_grey_resample for one channel: -1 grey, 0 red, 1 green, 2 blue (grey images: any). */
 void		tr_resample_channel(const tr_image *img, tr_box r, int channel, int ow, int oh, float *out);
 
+/*
+ * tr_resample_channel of region r, or (mirror = 1) of the region's mirror image
+ * (columns reversed: what mirroring the whole image and resampling the moved
+ * region gives, bit for bit), without a copy of the image. Streams the region
+ * row by row: memory is O(ow + oh) floats whatever the region's size, so the
+ * resamplers (sharpness, features) cost nothing per pixel of the image. Returns
+ * 0, or -1 when out of memory (out is then zeros).
+ */
+int			tr_resample_view(const tr_image *img, tr_box r, int channel, int mirror,
+							 int ow, int oh, float *out);
+
 /* Variance of the 4-neighbour Laplacian over the interior of a w x h grey image. */
 double		tr_laplacian_variance(const float *g, int w, int h);
 

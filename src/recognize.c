@@ -46,7 +46,7 @@ tr_pipeline_init(void)
 	DefineCustomIntVariable("training.max_image_pixels",
 							"Largest image, in pixels (width x height), that is stored, trained on or recognized.",
 							"Larger images are refused by add_image and recognize, and skipped by trainings. "
-							"Decoding needs about 3 bytes per pixel of memory.",
+							"A call or a training needs about 3 bytes per pixel of the largest image (1 for grey), plus about 100 MB.",
 							&tr_max_image_pixels, TR_DEFAULT_MAX_IMAGE_PIXELS, 1, INT_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 }
@@ -107,6 +107,7 @@ training_images_decode(PG_FUNCTION_ARGS)
 	data = DatumGetByteaPP(d);
 	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 				   (size_t) tr_max_image_pixels, &img, &fmt, err, sizeof(err));
+	CHECK_FOR_INTERRUPTS();		/* the core stops early on a cancel request: report it */
 	if (rc != TR_DECODE_OK)
 		report_decode_error(rc, err, "image data");
 	vals[0] = CStringGetTextDatum(tr_format_name(fmt));
@@ -255,6 +256,7 @@ recognize_json(const tr_model *m, const char *ref, bytea *image, double max_dist
 	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
 							(size_t) tr_max_image_pixels, box, top_k,
 							regions, matches, nmatches, &nfaces, err, sizeof(err));
+	CHECK_FOR_INTERRUPTS();
 	if (rc == TR_MODEL_UNUSABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -444,6 +446,11 @@ check_image_json(tr_config *cfg, bytea *data, ArrayType *face_box)
 	}
 	why = tr_check_image(cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 						 has_box ? box : NULL, &img, &region, &sharpness, err, sizeof(err));
+	if (tr_interrupted())
+	{
+		tr_image_free(&img);
+		CHECK_FOR_INTERRUPTS();
+	}
 	/* Gender of a usable face, when the gender network is installed (else null). */
 	if (why == TR_SKIP_NONE && cfg->type == TR_FACE)
 	{

@@ -2,6 +2,7 @@
  * trainloop.c: cosine-softmax classifier trained by mini-batch Adam on cblas_sgemm.
  */
 #include "trainloop.h"
+#include "interrupt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -564,6 +565,12 @@ tr_pca(const float *X, int nall, int d, const int *idx, int n, const float *mean
 	{
 		const float *M = iter == 0 ? Om : Z;
 
+		if (tr_interrupted())
+		{
+			found = -1;			/* tr_fit reports the cancel */
+			goto out;
+		}
+
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nall, l, d, 1.0f, X, d, M, l, 0.0f, Y, l);
 		init_flop += 2.0 * nall * l * d;
 		cblas_sgemv(CblasRowMajor, CblasTrans, d, l, 1.0f, M, l, mean, 1, 0.0f, mrow, 1);
@@ -830,7 +837,7 @@ init_net(tr_net *net, const float *X, int nall, const int *y, const int *idx, in
 		if (var == NULL)
 			return -1;
 		memset(net->W1, 0, sizeof(float) * (size_t) net->e * d);
-		found = tr_pca(X, nall, d, idx, n, net->mean, net->e, seed, net->W1, var);
+		found = tr_interrupted() ? -1 : tr_pca(X, nall, d, idx, n, net->mean, net->e, seed, net->W1, var);
 		if (found < 0)
 		{
 			free(var);
@@ -845,7 +852,7 @@ init_net(tr_net *net, const float *X, int nall, const int *y, const int *idx, in
 				net->W1[(size_t) i * d + j] *= (float) f;
 		}
 		free(var);
-		if (p->lda && lda_rotate(net, X, y, idx, n, found, p) != 0)
+		if (tr_interrupted() || (p->lda && lda_rotate(net, X, y, idx, n, found, p) != 0))
 			return -1;
 	}
 	else if (net->e > 0)
@@ -985,6 +992,9 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 		{
 			int			b = nall - s0 < 1024 ? nall - s0 : 1024;
 
+			if (tr_interrupted())
+				goto out;
+
 			tr_net_embed(net, X + (size_t) s0 * net->d, b, Uall + (size_t) s0 * E);
 		}
 		*flop += 2.0 * nall * net->d * net->e;
@@ -1016,6 +1026,8 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 		shuffle(order, ntr, &s);
 		for (int start = 0; start + B <= ntr; start += B)
 		{
+			if ((batches & 7) == 0 && tr_interrupted())
+				goto out;		/* rc -1: tr_fit reports the cancel */
 			for (int i = 0; i < B; i++)
 			{
 				memcpy(Xb + (size_t) i * tn->d, Xin + (size_t) order[start + i] * tn->d,
@@ -1205,7 +1217,14 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	rc = 0;
 	goto out;
 oom:
-	snprintf(err, errlen, "out of memory in the training loop");
+	/* The loops stop with -1 on a cancel request too (tr_interrupted). */
+	if (tr_interrupted())
+	{
+		snprintf(err, errlen, "canceled");
+		rc = TR_CANCELED;
+	}
+	else
+		snprintf(err, errlen, "out of memory in the training loop");
 	tr_net_free(net);
 out:
 	free(count);

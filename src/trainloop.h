@@ -70,7 +70,8 @@ typedef void (*tr_epoch_fn) (void *ctx, int phase, int epoch, int max_epochs, do
 
 /*
  * Train a network on n rows of X (n x d, row-major) with labels y (0..c-1).
- * Deterministic for params->seed. Returns 0, or -1 with a message in err.
+ * Deterministic for params->seed. Returns 0, or -1 with a message in err, or TR_CANCELED
+ * (interrupt.h) when a cancel request stopped it; the network is then freed.
  */
 int			tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *params,
 				   tr_net *net, tr_fit_report *report, tr_epoch_fn cb, void *ctx,

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "interrupt.h"
 #include "pipeline.h"
 #include "store.h"
 #include "trconfig.h"
@@ -204,6 +205,13 @@ sync_progress(TrRun *r, bool force)
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("training %s was deleted while processing", r->idstr)));
 	}
+}
+
+/* The core's cancel check in a worker: also a deletion of its training (interrupt.h). */
+static int
+worker_interrupted(void)
+{
+	return QueryCancelPending || ProcDiePending || (tr_shared != NULL && my_slot()->cancel);
 }
 
 /* A worker's lock waits end at lock_timeout: a tenant's lock on its rows is skipped or outwaited, never waited for. */
@@ -419,6 +427,12 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		if (rc != 0)
 		{
 			tr_result_free(&res);
+			/* Stopped by a cancel request: report it (deleted: an ERROR caught below; SIGTERM: die). */
+			if (tr_interrupted())
+			{
+				handle_signals();
+				sync_progress(r, true);
+			}
 			if (store_fail(&claim->id, MyProcPid, err[0] ? err : "training failed") == TR_STORE_OK)
 				ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr,
 									 seconds_since(r->started), err)));
@@ -657,6 +671,7 @@ tr_worker_main(Datum arg)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", TR_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+	tr_interrupt_hook = worker_interrupted;
 	pgstat_report_appname("training worker");
 	pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
 	before_shmem_exit(worker_release, (Datum) 0);

@@ -207,7 +207,7 @@ nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb, int width,
 				e1;
 	float		pooled[512];
 
-	if (nn_prepare(rgb, width, height, 112, 1, ag_mean, &x) != 0)
+	if (nn_prepare(rgb, width, height, NN_AGEGENDER_INPUT, 1, ag_mean, &x) != 0)
 		return nn_fail(err, "invalid face image %dx%d", width, height);
 	if (conv(net, "entry_flow/conv_in", &x, 2, &y, err) != 0)
 	{

@@ -113,13 +113,23 @@ int
 nn_detector_forward(const nn_detector *net, const uint8_t *rgb, int width,
 					int height, int input_size, nn_map *out, char *err)
 {
+	nn_image	im = {rgb, width, height, 3, 0};
+
+	return nn_detector_forward_image(net, &im, 0, input_size, out, err);
+}
+
+int
+nn_detector_forward_image(const nn_detector *net, const nn_image *im, int border,
+						  int input_size, nn_map *out, char *err)
+{
 	nn_map		x,
 				y;
 
 	if (input_size < 64 || input_size > 2048 || input_size % 32 != 0)
 		return nn_fail(err, "detector input size must be a multiple of 32 between 64 and 2048");
-	if (nn_prepare(rgb, width, height, input_size, 0, det_mean, &x) != 0)
-		return nn_fail(err, "invalid image %dx%d", width, height);
+	/* The input is resampled from the image: the border is never built. */
+	if (nn_prepare_image(im, border, input_size, 0, det_mean, &x) != 0)
+		return nn_fail(err, "invalid image %dx%d", im->width, im->height);
 	if (nn_conv2d(&x, W(net, "conv0/filters"), 3, 3, 16, W(net, "conv0/bias"),
 				  1, NN_VALID, 0, &y) != 0)
 		goto oom;
@@ -194,11 +204,22 @@ int
 nn_detect(const nn_detector *net, const uint8_t *rgb, int width, int height,
 		  int input_size, double score_threshold, nn_box **boxes, char *err)
 {
+	nn_image	im = {rgb, width, height, 3, 0};
+
+	return nn_detect_image(net, &im, 0, input_size, score_threshold, boxes, err);
+}
+
+int
+nn_detect_image(const nn_detector *net, const nn_image *im, int border, int input_size,
+				double score_threshold, nn_box **boxes, char *err)
+{
 	nn_map		out;
 	cand	   *c;
 	int			n = 0,
 				kept = 0;
 	int			cells;
+	int			width,
+				height;
 	double		scale,
 				rw,
 				rh,
@@ -208,8 +229,11 @@ nn_detect(const nn_detector *net, const uint8_t *rgb, int width, int height,
 	char	   *dropped;
 
 	*boxes = NULL;
-	if (nn_detector_forward(net, rgb, width, height, input_size, &out, err) != 0)
+	if (nn_detector_forward_image(net, im, border, input_size, &out, err) != 0)
 		return -1;
+	/* The bordered image's size (checked by the forward pass): boxes are in its coordinates. */
+	width = im->width + 2 * border;
+	height = im->height + 2 * border;
 	cells = out.h;
 	/* Boxes are relative to the resized (not padded) image. */
 	scale = (double) input_size / (width > height ? width : height);

@@ -45,43 +45,147 @@ nn_crop_rgb(const uint8_t *rgb, int width, const int rect[4])
 	return out;
 }
 
+/* Where a compact crop's position j goes in the full crop (-1: padding or unused). */
+static void
+compact_axis(int size, int side, int compact, int off, int len, int *map)
+{
+	int			m = (side - compact) / size;
+
+	for (int j = 0; j < compact; j++)
+		map[j] = -1;
+	for (int k = 0; k < size; k++)
+	{
+		int			lo,
+					hi;
+		double		f;
+
+		nn_resize_index(k, compact, size, &lo, &hi, &f);
+		/* Sample k of the compact side is sample k of the full side moved by k * m pixels. */
+		for (int j = lo; j <= hi; j++)
+		{
+			long		p = (long) j + (long) k * m - off;
+
+			map[j] = (p >= 0 && p < len) ? (int) p : -1;
+		}
+	}
+}
+
+uint8_t *
+nn_crop_for_input(const nn_image *im, const int rect[4], int size, int *cw, int *ch)
+{
+	int			w = rect[2],
+				h = rect[3],
+				c = im->channels;
+	int			side = w > h ? w : h;
+	size_t		stride = im->stride ? im->stride : (size_t) im->width * c;
+	const uint8_t *base;
+	uint8_t    *out;
+	int			compact,
+				diff,
+				before;
+	int		   *rmap,
+			   *cmap;
+
+	if (w <= 0 || h <= 0 || size <= 0 || (c != 1 && c != 3) || rect[0] < 0 || rect[1] < 0 ||
+		rect[0] > im->width - w || rect[1] > im->height - h)
+		return NULL;
+	base = im->pixels + (size_t) rect[1] * stride + (size_t) rect[0] * c;
+	if (side <= 3 * size)
+	{
+		/* Small enough: the crop itself. */
+		out = malloc((size_t) w * h * 3);
+		if (!out)
+			return NULL;
+		for (int y = 0; y < h; y++)
+		{
+			const uint8_t *p = base + (size_t) y * stride;
+			uint8_t    *o = out + (size_t) y * w * 3;
+
+			if (c == 3)
+				memcpy(o, p, (size_t) w * 3);
+			else
+				for (int x = 0; x < w; x++)
+					o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = p[x];
+		}
+		*cw = w;
+		*ch = h;
+		return out;
+	}
+
+	/*
+	 * A square of side compact = side (mod size) in (2 size, 3 size]: the
+	 * resize samples it at k * compact / size, the full padded square at
+	 * k * side / size, the same fractions k pixels * (side - compact) / size
+	 * apart.  Samples are more than 2 pixels apart, so no pixel serves two.
+	 * The padding to a square (centred, zeros) is written out.
+	 */
+	compact = 2 * size + 1 + (side - 2 * size - 1) % size;
+	diff = abs(w - h);
+	before = diff - (int) floor(diff * 0.5 + 0.5);
+	rmap = malloc(sizeof(int) * compact);
+	cmap = malloc(sizeof(int) * compact);
+	out = calloc((size_t) compact * compact, 3);
+	if (!rmap || !cmap || !out)
+	{
+		free(rmap);
+		free(cmap);
+		free(out);
+		return NULL;
+	}
+	compact_axis(size, side, compact, h < w ? before : 0, h, rmap);
+	compact_axis(size, side, compact, w < h ? before : 0, w, cmap);
+	for (int y = 0; y < compact; y++)
+	{
+		const uint8_t *p;
+		uint8_t    *o = out + (size_t) y * compact * 3;
+
+		if (rmap[y] < 0)
+			continue;
+		p = base + (size_t) rmap[y] * stride;
+		for (int x = 0; x < compact; x++)
+		{
+			const uint8_t *q;
+
+			if (cmap[x] < 0)
+				continue;
+			q = p + (size_t) cmap[x] * c;
+			o[3 * x] = q[0];
+			o[3 * x + 1] = c == 3 ? q[1] : q[0];
+			o[3 * x + 2] = c == 3 ? q[2] : q[0];
+		}
+	}
+	free(rmap);
+	free(cmap);
+	*cw = compact;
+	*ch = compact;
+	return out;
+}
+
 int
 nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width, int height,
 			  int border, int input_size, double score_threshold,
 			  nn_box **boxes, char *err)
 {
-	int			pw = width + 2 * border,
-				ph = height + 2 * border;
-	uint8_t    *padded;
+	nn_image	im = {rgb, width, height, 3, 0};
+
+	return nn_find_faces_image(net, &im, border, input_size, score_threshold, boxes, err);
+}
+
+int
+nn_find_faces_image(const nn_detector *net, const nn_image *im, int border,
+					int input_size, double score_threshold, nn_box **boxes, char *err)
+{
 	int			n,
 				kept = 0;
 
 	*boxes = NULL;
-	if (border < 0 || width <= 0 || height <= 0)
+	if (border < 0 || im->width <= 0 || im->height <= 0)
 	{
-		snprintf(err, NN_ERRLEN, "invalid image %dx%d", width, height);
+		snprintf(err, NN_ERRLEN, "invalid image %dx%d", im->width, im->height);
 		return -1;
 	}
-	padded = malloc((size_t) pw * ph * 3);
-	if (!padded)
-	{
-		snprintf(err, NN_ERRLEN, "out of memory in face detection");
-		return -1;
-	}
-	/* Repeat the edge pixels into the border. */
-	for (int y = 0; y < ph; y++)
-	{
-		int			sy = y < border ? 0 : (y >= border + height ? height - 1 : y - border);
-
-		for (int x = 0; x < pw; x++)
-		{
-			int			sx = x < border ? 0 : (x >= border + width ? width - 1 : x - border);
-
-			memcpy(padded + ((size_t) y * pw + x) * 3, rgb + ((size_t) sy * width + sx) * 3, 3);
-		}
-	}
-	n = nn_detect(net, padded, pw, ph, input_size, score_threshold, boxes, err);
-	free(padded);
+	/* The border (edge pixels repeated) exists only in the detector's resampled input. */
+	n = nn_detect_image(net, im, border, input_size, score_threshold, boxes, err);
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++)
@@ -91,7 +195,7 @@ nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width, int height,
 
 		b.x -= border;
 		b.y -= border;
-		if (!nn_crop_rect(&b, width, height, r))
+		if (!nn_crop_rect(&b, im->width, im->height, r))
 			continue;
 		(*boxes)[kept].x = r[0];
 		(*boxes)[kept].y = r[1];
@@ -105,24 +209,38 @@ nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width, int height,
 
 /* Detector input for an image side: a multiple of 32 in 160..416. */
 static int
-input_for(int side)
+input_for(long side)
 {
-	int			in = ((side + 31) / 32) * 32;
+	long		in = ((side + 31) / 32) * 32;
 
-	return in < 160 ? 160 : in > 416 ? 416 : in;
+	return in < 160 ? 160 : in > 416 ? 416 : (int) in;
 }
 
 int
 nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width,
 				int height, nn_box **boxes, char *err)
 {
-	int			side = width > height ? width : height;
-	int			border = side / 4 > 60 ? side / 4 : 60;
-	int			n = nn_find_faces(net, rgb, width, height, 0, input_for(side), 0.5, boxes, err);
+	nn_image	im = {rgb, width, height, 3, 0};
+
+	return nn_locate_faces_image(net, &im, boxes, err);
+}
+
+int
+nn_locate_faces_image(const nn_detector *net, const nn_image *im, nn_box **boxes, char *err)
+{
+	long		side = im->width > im->height ? im->width : im->height;
+	long		border = side / 4 > 60 ? side / 4 : 60;
+	int			n = nn_find_faces_image(net, im, 0, input_for(side), 0.5, boxes, err);
 
 	if (n != 0)
 		return n;
 	free(*boxes);
-	return nn_find_faces(net, rgb, width, height, border, input_for(side + 2 * border),
-						 0.5, boxes, err);
+	if (side > (1L << 28))
+	{
+		*boxes = NULL;
+		snprintf(err, NN_ERRLEN, "image %dx%d is too large for face detection", im->width, im->height);
+		return -1;
+	}
+	return nn_find_faces_image(net, im, (int) border, input_for(side + 2 * border),
+							   0.5, boxes, err);
 }

@@ -38,6 +38,14 @@ typedef struct nn_weights
 /* Load <dir>/<model>-weights_manifest.json and its shards. */
 extern int	nn_weights_load(const char *dir, const char *model, nn_weights *w,
 							char *err);
+
+/*
+ * Parse a manifest of mlen bytes whose shards are in memory: shard path names[i] is data[i]
+ * (lens[i] bytes). The loader above reads files into this; tests and fuzzing call it directly.
+ */
+extern int	nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
+								 const char *const *names, const unsigned char *const *data,
+								 const size_t *lens, nn_weights *w, char *err);
 /* Parse a manifest text whose shards are read relative to dir. */
 extern int	nn_weights_parse(const char *manifest, const char *dir,
 							 nn_weights *w, char *err);
@@ -89,6 +97,27 @@ extern void nn_relu(nn_map *m);
 extern void nn_leaky(nn_map *m, float alpha);
 
 /*
+ * Output position out of tf.image.resizeBilinear from side to size pixels (no
+ * align corners, no half pixel centres): it reads source pixels *i0 and *i1
+ * with weight 1 - *frac and *frac.
+ */
+extern void nn_resize_index(int out, int side, int size, int *i0, int *i1, double *frac);
+
+/*
+ * An 8-bit image read in place (never copied): grey (1 channel, read as
+ * R = G = B) or RGB (3), rows `stride` bytes apart (0: width * channels).
+ * A rectangle of a larger image is a view with that image's stride.
+ */
+typedef struct nn_image
+{
+	const uint8_t *pixels;
+	int			width,
+				height,
+				channels;
+	size_t		stride;
+} nn_image;
+
+/*
  * face-api's NetInput.toBatchTensor for a tensor input: pad the RGB image
  * with zeros to a square (centred or at the end), resize bilinearly to
  * size x size (tf.image.resizeBilinear, no align corners, no half pixel
@@ -96,6 +125,16 @@ extern void nn_leaky(nn_map *m, float alpha);
  */
 extern int	nn_prepare(const uint8_t *rgb, int width, int height, int size,
 					   int center, const float mean[3], nn_map *out);
+
+/*
+ * nn_prepare of an image view surrounded by `border` edge-replicated pixels
+ * on every side, without building the bordered image: the bilinear resize
+ * reads at most 2 x size rows and columns, which are mapped back into the
+ * image.  Equal to nn_prepare on the bordered RGB image, bit for bit; memory
+ * is the size x size x 3 output whatever the image size.
+ */
+extern int	nn_prepare_image(const nn_image *im, int border, int size, int center,
+							 const float mean[3], nn_map *out);
 
 /* ---- networks ---- */
 
@@ -133,6 +172,10 @@ extern void nn_detector_free(nn_detector *net);
 extern int	nn_detector_forward(const nn_detector *net, const uint8_t *rgb,
 								int width, int height, int input_size,
 								nn_map *out, char *err);
+/* The same for an image view with an edge-replicated border (nn_prepare_image). */
+extern int	nn_detector_forward_image(const nn_detector *net, const nn_image *im,
+									  int border, int input_size, nn_map *out,
+									  char *err);
 /*
  * Faces found in an RGB image (TinyFaceDetector.locateFaces): boxes with
  * score > score_threshold after non-maximum suppression (IoU 0.4), best
@@ -141,6 +184,13 @@ extern int	nn_detector_forward(const nn_detector *net, const uint8_t *rgb,
 extern int	nn_detect(const nn_detector *net, const uint8_t *rgb, int width,
 					  int height, int input_size, double score_threshold,
 					  nn_box **boxes, char *err);
+/*
+ * nn_detect of an image view with an edge-replicated border of `border`
+ * pixels: boxes are in the coordinates of the bordered image.
+ */
+extern int	nn_detect_image(const nn_detector *net, const nn_image *im, int border,
+							int input_size, double score_threshold,
+							nn_box **boxes, char *err);
 
 typedef struct nn_agegender
 {
@@ -149,6 +199,9 @@ typedef struct nn_agegender
 
 extern int	nn_agegender_load(nn_agegender *net, const char *dir, char *err);
 extern void nn_agegender_free(nn_agegender *net);
+/* The side the gender network resizes its input to. */
+#define NN_AGEGENDER_INPUT 112
+
 /* P(male), P(female) and age of an RGB face crop. */
 extern int	nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb,
 								 int width, int height, float *p_male,
@@ -165,6 +218,21 @@ extern int	nn_crop_rect(const nn_box *b, int width, int height, int rect[4]);
 extern uint8_t *nn_crop_rgb(const uint8_t *rgb, int width, const int rect[4]);
 
 /*
+ * The crop of rect (x, y, width, height) of an image view for a network whose
+ * input is nn_prepare(crop, *cw, *ch, size, center = 1, ...): facenet
+ * (NN_FACENET_INPUT) and the gender network (NN_AGEGENDER_INPUT).  A malloc'ed
+ * RGB image of *cw x *ch pixels (grey repeated), or NULL when out of memory.
+ * When the crop's longer side is at most 3 x size, it is the plain RGB copy of
+ * rect.  A larger crop is never copied: the result is a square of 2..3 x size
+ * pixels holding only the pixels the resize reads (with the same interpolation
+ * weights: a side congruent modulo size), so that the network sees the input
+ * it would see for the full crop (equal up to double rounding of the sample
+ * positions) in at most 9 x size^2 x 3 bytes.
+ */
+extern uint8_t *nn_crop_for_input(const nn_image *im, const int rect[4], int size,
+								  int *cw, int *ch);
+
+/*
  * Faces of an image found with a border of `border` pixels (edge pixels
  * repeated) around it, which lets the detector find faces filling the frame.
  * Boxes are in image coordinates, clipped to the image (nn_crop_rect), best
@@ -173,6 +241,10 @@ extern uint8_t *nn_crop_rgb(const uint8_t *rgb, int width, const int rect[4]);
 extern int	nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width,
 						  int height, int border, int input_size,
 						  double score_threshold, nn_box **boxes, char *err);
+/* nn_find_faces of an image view (grey or RGB, read in place). */
+extern int	nn_find_faces_image(const nn_detector *net, const nn_image *im, int border,
+								int input_size, double score_threshold,
+								nn_box **boxes, char *err);
 
 /*
  * Faces of a whole image, as the face pipeline looks for them: the image as
@@ -182,8 +254,15 @@ extern int	nn_find_faces(const nn_detector *net, const uint8_t *rgb, int width,
  * within 160..416 (small images are not upscaled to 416: same faces found on
  * ORL, 5x faster); score > 0.5.  Returns the count (boxes malloc'ed, best
  * score first) or -1.
+ * Memory does not grow with the image: the border is never materialised (the
+ * detector's input is resampled from the image, nn_prepare_image), so a
+ * detection costs the same few tens of MB for a 100 x 100 or a 40 MP image,
+ * and nothing for the border of a 1 x 65535 one.
  */
 extern int	nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width,
 							int height, nn_box **boxes, char *err);
+/* nn_locate_faces of an image view (grey or RGB, read in place: no RGB copy). */
+extern int	nn_locate_faces_image(const nn_detector *net, const nn_image *im,
+								  nn_box **boxes, char *err);
 
 #endif							/* TRAINING_NN_H */

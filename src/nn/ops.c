@@ -10,6 +10,7 @@
 #endif
 
 #include "nn.h"
+#include "../interrupt.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -69,7 +70,8 @@ nn_conv2d(const nn_map *in, const float *filt, int kh, int kw, int cout,
 				k = kh * kw * c;
 	float	   *col;
 
-	if (nn_map_alloc(out, oh, ow, cout) != 0)
+	/* A layer at a time: a cancel request (interrupt.h) fails the network, whose caller reports it. */
+	if (tr_interrupted() || nn_map_alloc(out, oh, ow, cout) != 0)
 		return -1;
 	m = oh * ow;
 	pt += extra_pad;
@@ -268,8 +270,8 @@ nn_leaky(nn_map *m, float alpha)
 }
 
 /* Source index pair and fraction of tf.image.resizeBilinear (no half pixel). */
-static void
-resize_index(int out, int side, int size, int *i0, int *i1, double *frac)
+void
+nn_resize_index(int out, int side, int size, int *i0, int *i1, double *frac)
 {
 	double		f = side == size ? out : ((double) side / size) * out;
 	int			lo = (int) floor(f);
@@ -284,25 +286,56 @@ resize_index(int out, int side, int size, int *i0, int *i1, double *frac)
 	*frac = f - lo;
 }
 
-int
-nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
-		   const float mean[3], nn_map *out)
+/*
+ * Byte offset in the image of a position of the padded square (-1: zero
+ * padding).  The square has side `side`, the bordered image starts at off
+ * and is len + 2 * border long; border positions repeat the edge pixels.
+ */
+static long
+square_to_image(int p, int off, int len, int border)
 {
-	int			side = width > height ? width : height;
-	int			diff = abs(width - height);
-	/* padToSquare appends round(diff / 2) when centring, the rest before. */
-	int			before = center ? diff - (int) floor(diff * 0.5 + 0.5) : 0;
-	int			off_x = width < height ? before : 0;
-	int			off_y = height < width ? before : 0;
+	int			b = p - off;
+
+	if (b < 0 || b >= len + 2 * border)
+		return -1;
+	b -= border;
+	return b < 0 ? 0 : b >= len ? len - 1 : b;
+}
+
+int
+nn_prepare_image(const nn_image *im, int border, int size, int center,
+				 const float mean[3], nn_map *out)
+{
+	int			width,
+				height,
+				side,
+				diff,
+				before,
+				off_x,
+				off_y,
+				ch3;
+	size_t		stride;
 	float		m[3] = {mean[0], mean[1], mean[2]};
-	int		   *ci;
+	long	   *ci;
 	double	   *cf;
 
-	if (width <= 0 || height <= 0 || size <= 0)
+	if (!im || !im->pixels || im->width <= 0 || im->height <= 0 || size <= 0 || border < 0 ||
+		(im->channels != 1 && im->channels != 3) ||
+		(long) im->width + 2L * border > 1L << 30 || (long) im->height + 2L * border > 1L << 30)
 		return -1;
+	width = im->width + 2 * border;
+	height = im->height + 2 * border;
+	side = width > height ? width : height;
+	diff = abs(width - height);
+	/* padToSquare appends round(diff / 2) when centring, the rest before. */
+	before = center ? diff - (int) floor(diff * 0.5 + 0.5) : 0;
+	off_x = width < height ? before : 0;
+	off_y = height < width ? before : 0;
+	ch3 = im->channels == 3;
+	stride = im->stride ? im->stride : (size_t) im->width * im->channels;
 	if (nn_map_alloc(out, size, size, 3) != 0)
 		return -1;
-	ci = malloc(sizeof(int) * 2 * size);
+	ci = malloc(sizeof(long) * 2 * size);
 	cf = malloc(sizeof(double) * size);
 	if (!ci || !cf)
 	{
@@ -311,44 +344,50 @@ nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
 		nn_map_free(out);
 		return -1;
 	}
-	/* Columns of the padded square, shifted to image columns (-1: padding). */
+	/* Columns of the padded square as byte offsets in an image row (-1: padding). */
 	for (int c = 0; c < size; c++)
 	{
 		int			c0,
 					c1;
+		long		x0,
+					x1;
 
-		resize_index(c, side, size, &c0, &c1, &cf[c]);
-		c0 -= off_x;
-		c1 -= off_x;
-		ci[2 * c] = (c0 < 0 || c0 >= width) ? -1 : c0;
-		ci[2 * c + 1] = (c1 < 0 || c1 >= width) ? -1 : c1;
+		nn_resize_index(c, side, size, &c0, &c1, &cf[c]);
+		x0 = square_to_image(c0, off_x, im->width, border);
+		x1 = square_to_image(c1, off_x, im->width, border);
+		ci[2 * c] = x0 < 0 ? -1 : x0 * im->channels;
+		ci[2 * c + 1] = x1 < 0 ? -1 : x1 * im->channels;
 	}
 	for (int r = 0; r < size; r++)
 	{
 		int			r0,
 					r1;
+		long		y0,
+					y1;
 		double		rf;
 		const uint8_t *row0,
 				   *row1;
 
-		resize_index(r, side, size, &r0, &r1, &rf);
-		r0 -= off_y;
-		r1 -= off_y;
-		row0 = (r0 < 0 || r0 >= height) ? NULL : rgb + (size_t) r0 * width * 3;
-		row1 = (r1 < 0 || r1 >= height) ? NULL : rgb + (size_t) r1 * width * 3;
+		nn_resize_index(r, side, size, &r0, &r1, &rf);
+		y0 = square_to_image(r0, off_y, im->height, border);
+		y1 = square_to_image(r1, off_y, im->height, border);
+		row0 = y0 < 0 ? NULL : im->pixels + (size_t) y0 * stride;
+		row1 = y1 < 0 ? NULL : im->pixels + (size_t) y1 * stride;
 		for (int c = 0; c < size; c++)
 		{
-			int			c0 = ci[2 * c],
+			long		c0 = ci[2 * c],
 						c1 = ci[2 * c + 1];
 			float	   *o = out->d + ((size_t) r * size + c) * 3;
 
 			for (int ch = 0; ch < 3; ch++)
 			{
+				int			k = ch3 ? ch : 0;
+
 				/* Padding pixels are 0, as in padToSquare. */
-				double		tl = (row0 && c0 >= 0) ? row0[c0 * 3 + ch] : 0.0;
-				double		tr = (row0 && c1 >= 0) ? row0[c1 * 3 + ch] : 0.0;
-				double		bl = (row1 && c0 >= 0) ? row1[c0 * 3 + ch] : 0.0;
-				double		br = (row1 && c1 >= 0) ? row1[c1 * 3 + ch] : 0.0;
+				double		tl = (row0 && c0 >= 0) ? row0[c0 + k] : 0.0;
+				double		tr = (row0 && c1 >= 0) ? row0[c1 + k] : 0.0;
+				double		bl = (row1 && c0 >= 0) ? row1[c0 + k] : 0.0;
+				double		br = (row1 && c1 >= 0) ? row1[c1 + k] : 0.0;
 				double		top = tl + (tr - tl) * cf[c];
 				double		bot = bl + (br - bl) * cf[c];
 				float		v = (float) (top + (bot - top) * rf);
@@ -361,4 +400,13 @@ nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
 	free(ci);
 	free(cf);
 	return 0;
+}
+
+int
+nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
+		   const float mean[3], nn_map *out)
+{
+	nn_image	im = {rgb, width, height, 3, 0};
+
+	return nn_prepare_image(&im, 0, size, center, mean, out);
 }

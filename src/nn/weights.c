@@ -344,16 +344,7 @@ nn_weights_parse(const char *manifest, const char *dir, nn_weights *w, char *err
 	return parse_manifest(manifest, strlen(manifest), &src, w, err);
 }
 
-/*
- * Parse a manifest of mlen bytes whose shards are in memory: shard path
- * names[i] is data[i] (lens[i] bytes).  For tests and fuzzing; the prototype
- * is here until nn.h declares it.
- */
-int			nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
-								 const char *const *names,
-								 const unsigned char *const *data,
-								 const size_t *lens, nn_weights *w, char *err);
-
+/* nn_weights_parse_mem (nn.h): a manifest and its shards in memory. */
 int
 nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
 					 const char *const *names, const unsigned char *const *data,

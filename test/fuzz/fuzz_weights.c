@@ -12,12 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* In src/nn/weights.c (not yet in nn.h). */
-extern int	nn_weights_parse_mem(const char *manifest, size_t mlen, int nshards,
-								 const char *const *names,
-								 const unsigned char *const *data,
-								 const size_t *lens, nn_weights *w, char *err);
-
 #define MAX_SHARDS 4
 #define SEP "\n--\n"
 #define SEPLEN 4

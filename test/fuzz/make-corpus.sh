@@ -17,9 +17,9 @@ trap 'rm -rf "$tmp"' EXIT
 core=${CORE_SRCS:-$(cd "$top" && grep -L '#include "postgres.h"' src/*.c src/nn/*.c)}
 srcs=
 for s in $core; do srcs="$srcs $top/$s"; done
-${CC:-cc} -O1 -g -std=gnu11 -w -iquote "$top/src" \
-	-I/usr/include/x86_64-linux-gnu/openblas-pthread \
-	-o "$tmp/gen-seeds" "$here/gen-seeds.c" $srcs -lopenblas -ljpeg -lpng -lcjson -lm
+libs="openblas libjpeg libpng libcjson"
+${CC:-cc} -O1 -g -std=gnu11 -w -iquote "$top/src" $(pkg-config --cflags $libs) \
+	-o "$tmp/gen-seeds" "$here/gen-seeds.c" $srcs $(pkg-config --libs $libs) -lm
 "$tmp/gen-seeds" "$out"
 echo "seed corpus: $(ls "$out"/corpus-decode/seed-* | wc -l) images," \
 	"$(ls "$out"/corpus-model/seed-* | wc -l) models," \

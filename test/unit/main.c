@@ -17,6 +17,7 @@ extern void test_trainloop(void);
 extern void test_pipeline(void);
 extern void test_deepfeat(void);
 extern void test_trconfig(void);
+extern void test_bounded(void);
 
 static const struct
 {
@@ -31,6 +32,7 @@ static const struct
 	{"pipeline", test_pipeline},
 	{"deepfeat", test_deepfeat},
 	{"trconfig", test_trconfig},
+	{"bounded", test_bounded},
 };
 
 int

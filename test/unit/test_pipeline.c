@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interrupt.h"
 #include "pipeline.h"
 #include "unit.h"
 
@@ -88,6 +89,15 @@ progress(void *ctx, double fraction, const char *stage)
 	f->last_progress = fraction;
 	f->progress_calls++;
 	snprintf(f->last_stage, sizeof(f->last_stage), "%s", stage);
+}
+
+/* A cancel hook that answers "stop" from its cancel_after-th poll on. */
+static int	cancel_after;
+
+static int
+cancel_countdown(void)
+{
+	return --cancel_after <= 0;
 }
 
 static int
@@ -288,6 +298,35 @@ test_pipeline(void)
 	}
 	tr_model_free(&model);
 	tr_result_free(&res);
+
+	/*
+	 * Cancel requests (interrupt.h) at many points of a training: loading, features, the
+	 * principal directions, batches. The training stops with TR_CANCELED and an empty result,
+	 * and (under valgrind) nothing is left allocated.
+	 */
+	{
+		static const int after[] = {1, 3, 10, 30, 100, 300, 1000, 3000};
+		int			canceled = 0;
+
+		for (size_t k = 0; k < sizeof(after) / sizeof(after[0]); k++)
+		{
+			int			rc;
+
+			cancel_after = after[k];
+			tr_interrupt_hook = cancel_countdown;
+			rc = train(&f, &cfg, 4, &res, err);
+			tr_interrupt_hook = NULL;
+			CHECK_MSG(rc == 0 || rc == TR_CANCELED, "cancel after %d polls: rc %d (%s)", after[k], rc, err);
+			if (rc == TR_CANCELED)
+			{
+				canceled++;
+				CHECK(strcmp(err, "canceled") == 0);
+				CHECK(res.parameters == NULL && res.metrics_json == NULL);
+			}
+			tr_result_free(&res);
+		}
+		CHECK_MSG(canceled >= 4, "only %d of the trainings were canceled", canceled);
+	}
 	free_items(&f);
 
 	/* No usable face: the message counts each reason. */
