@@ -22,7 +22,7 @@ OBJS = $(PG_OBJS) $(CORE_OBJS)
 # earlier release move up with the upgrade scripts sql/training--FROM--TO.sql (one per catalog change).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
+EXTRA_CLEAN = output_iso sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
 
 # Libraries from pkg-config (OpenBLAS's headers live in a flavour directory on Debian); the
 # plain names when pkg-config does not know them.
@@ -42,17 +42,29 @@ SHLIB_LINK = $(LIB_LIBS) -luuid
 # Standalone programs (unit tests, benches, tools) against the pure core.
 CORE_CC = $(CC) -g $(WARN) $(WERROR) -std=gnu11 -iquote src $(LIB_CFLAGS)
 
-# pg_regress suites (sql/NAME.sql -> expected/NAME.out).
-REGRESS = foundation access postgrest pipeline lifecycle searchpath deep
+# pg_regress suites (sql/NAME.sql -> expected/NAME.out). make installcheck needs only the
+# extension installed in the server. The suites that need the background worker
+# (shared_preload_libraries = 'training') run with make installcheck-worker, with the isolation
+# specs (test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out); the one that needs
+# the face networks (make models) with make installcheck-deep.
+REGRESS = foundation access postgrest
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-
-# Isolation specs: test/isolation/specs/NAME.spec -> test/isolation/expected/NAME.out.
-ISOLATION = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=$(EXTENSION)
+REGRESS_WORKER = pipeline lifecycle searchpath
+REGRESS_DEEP = deep
+ISOLATION_SPECS = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_RUN_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=$(EXTENSION) \
+	--dbname=isolation_regression
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+.PHONY: installcheck-worker installcheck-deep
+installcheck-worker:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS_WORKER)
+	$(pg_isolation_regress_installcheck) $(ISOLATION_RUN_OPTS) $(ISOLATION_SPECS)
+installcheck-deep:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS_DEEP)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@

@@ -46,7 +46,7 @@ scripts/pg-start.sh "$work/data" "$port" || exit 1
 export PGHOST=/tmp PGPORT=$port PGUSER=postgres
 trap 'as_pg "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1' EXIT
 
-step "pg_regress + isolation" as_pg make -s -C "$work/src" installcheck
+step "pg_regress + isolation" as_pg make -s -C "$work/src" installcheck installcheck-worker installcheck-deep
 if ls test/tap/*.pl >/dev/null 2>&1; then
     step "Perl TAP" as_pg make -s -C "$work/src" prove_installcheck PROVE_TESTS='test/tap/*.pl'
 fi

@@ -1,4 +1,5 @@
 -- The face networks from SQL: settings, training.detect_faces and its errors.
+LOAD 'training';   -- the settings exist once the library is loaded (preloaded or not)
 SHOW training.face_features;
 SHOW training.model_path;
 SET training.face_features = 'deep';   -- reload-level setting: refused in a session

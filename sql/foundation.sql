@@ -2,6 +2,8 @@
 -- tables. Everything runs in one transaction that is rolled back, so that a background
 -- worker never sees (and never changes) the trainings created here.
 \set VERBOSITY terse
+-- Without the preloaded library, create_training warns that nothing will run the training.
+SET client_min_messages = error;
 BEGIN;
 DROP EXTENSION IF EXISTS training CASCADE;
 CREATE EXTENSION training;

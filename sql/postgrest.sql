@@ -5,7 +5,7 @@
 -- PreQuery.hs); see examples/postgrest/ for the matching postgrest.conf and role set-up.
 \set VERBOSITY sqlstate
 \set SHOW_CONTEXT never
-SET client_min_messages = warning;
+SET client_min_messages = error;   -- (no "nothing will process" warning without the preload)
 
 CREATE ROLE regress_authenticator LOGIN NOINHERIT;
 CREATE ROLE regress_anon NOLOGIN;
