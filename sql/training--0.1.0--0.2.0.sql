@@ -14,6 +14,8 @@ ALTER TABLE training.datasets ADD COLUMN number_of_trainable_classes integer NOT
 ALTER TABLE training.models ADD COLUMN last_version integer NOT NULL DEFAULT 0;
 ALTER TABLE training.trainings ADD COLUMN output_model_version_id uuid;
 CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
+CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name)
+    WHERE state IN ('waiting', 'processing');
 
 -- Fill them from the data, with the triggers of 0.1.0 out of the way.
 SET LOCAL session_replication_role = replica;
@@ -1695,6 +1697,8 @@ COMMENT ON COLUMN training.trainings.output_model_version IS
     'The version number the training wrote (read-only; kept after that version is deleted, never given again)';
 COMMENT ON COLUMN training.trainings.output_model_version_id IS
     'The model version the training wrote (read-only; NULL until then, and once that version is deleted)';
+COMMENT ON INDEX training.trainings_pending_name_idx IS
+    'Waiting and processing trainings of a model name (create_training: one type per new model name)';
 COMMENT ON INDEX training.trainings_output_version_idx IS 'Trainings of a model version (deleting a version clears their link)';
 
 -- Privileges: internal functions are not for tenants.

@@ -275,6 +275,8 @@ CREATE INDEX trainings_created_idx ON training.trainings (time_created, id);
 CREATE INDEX trainings_state_created_idx ON training.trainings (state, time_created, id);
 CREATE INDEX model_versions_training_idx ON training.model_versions (training_id);
 CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
+CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name)
+    WHERE state IN ('waiting', 'processing');
 
 COMMENT ON INDEX training.classes_dataset_idx IS 'list_classes, dataset previews and the class foreign key';
 COMMENT ON INDEX training.classes_expiring_idx IS 'Expired classes of a dataset, subtracted from the counters at read time';
@@ -288,6 +290,8 @@ COMMENT ON INDEX training.trainings_output_model_idx IS 'Trainings of a model (f
 COMMENT ON INDEX training.trainings_created_idx IS 'list_trainings';
 COMMENT ON INDEX training.trainings_state_created_idx IS 'list_trainings filtered by state';
 COMMENT ON INDEX training.model_versions_training_idx IS 'Version written by a training (get_training, foreign key)';
+COMMENT ON INDEX training.trainings_pending_name_idx IS
+    'Waiting and processing trainings of a model name (create_training: one type per new model name)';
 COMMENT ON INDEX training.trainings_output_version_idx IS 'Trainings of a model version (deleting a version clears their link)';
 
 -- User rows are data, not part of the extension: pg_dump dumps them.
