@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "deep.h"
+#include "settings.h"
 #include "interrupt.h"
 #include "decode.h"
 #include "deepfeat.h"
@@ -20,16 +21,6 @@
 #include "pipeline.h"
 
 PG_FUNCTION_INFO_V1(training_detect_faces);
-
-char	   *tr_model_path = NULL;
-int			tr_face_features = TR_FACE_FEATURES_AUTO;
-
-static const struct config_enum_entry face_features_options[] = {
-	{"auto", TR_FACE_FEATURES_AUTO, false},
-	{"deep", TR_FACE_FEATURES_DEEP, false},
-	{"classic", TR_FACE_FEATURES_CLASSIC, false},
-	{NULL, 0, false}
-};
 
 static char default_dir[MAXPGPATH];
 static char loaded_dir[MAXPGPATH];
@@ -69,15 +60,15 @@ set_face_default(int mode, const char *path)
 		tr_features_register(use_deep ? deep : classic, TR_FEATURES_FACE);
 }
 
-static void
-assign_face_features(int newval, void *extra)
+void
+tr_assign_face_features(int newval, void *extra)
 {
 	(void) extra;
 	set_face_default(newval, tr_model_path);
 }
 
-static void
-assign_model_path(const char *newval, void *extra)
+void
+tr_assign_model_path(const char *newval, void *extra)
 {
 	(void) extra;
 	set_face_default(tr_face_features, newval);
@@ -88,24 +79,6 @@ tr_deep_init(void)
 {
 	/* Known in every process, so that models trained with it can recognize. */
 	tr_features_register(tr_deep_features(tr_model_dir), -1);
-
-	DefineCustomStringVariable("training.model_path",
-							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
-							   "Empty means the training_models directory under the extension directory of the installation.",
-							   &tr_model_path,
-							   "",
-							   PGC_SUSET,
-							   0,
-							   NULL, assign_model_path, NULL);
-	DefineCustomEnumVariable("training.face_features",
-							 "Features of new face trainings: deep (detector + 128-d embedding), classic (LBP/HOG), or auto.",
-							 "auto uses the deep networks when their files are in training.model_path, else the classic features.",
-							 &tr_face_features,
-							 TR_FACE_FEATURES_AUTO,
-							 face_features_options,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, assign_face_features, NULL);
 }
 
 const char *
@@ -187,14 +160,6 @@ tr_agegender(void)
 	return &agegender;
 }
 
-/* training.max_image_pixels when the pipeline defines it, else its default. */
-static size_t
-max_image_pixels(void)
-{
-	const char *v = GetConfigOption("training.max_image_pixels", true, false);
-
-	return v ? (size_t) strtoull(v, NULL, 10) : TR_DEFAULT_MAX_IMAGE_PIXELS;
-}
 
 static int
 box_area_desc(const void *a, const void *b)
@@ -228,7 +193,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	StringInfoData s;
 
 	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-				   max_image_pixels(), &img, NULL, err, sizeof(err));
+				   (size_t) tr_max_image_pixels, &img, NULL, err, sizeof(err));
 	CHECK_FOR_INTERRUPTS();		/* the core stops early on a cancel request: report it */
 	if (rc == TR_DECODE_TOO_LARGE)
 		ereport(ERROR,

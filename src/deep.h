@@ -7,16 +7,11 @@
 
 #include "nn/nn.h"
 
-extern char *tr_model_path;
-
-/* training.face_features */
-#define TR_FACE_FEATURES_AUTO 0
-#define TR_FACE_FEATURES_DEEP 1
-#define TR_FACE_FEATURES_CLASSIC 2
-extern int	tr_face_features;
-
-/* Define training.model_path and training.face_features; register the deep kind (_PG_init). */
+/* Register the deep feature kind (_PG_init); the settings are in guc.c. */
 extern void tr_deep_init(void);
+/* Assign hooks of training.face_features and training.model_path. */
+extern void tr_assign_face_features(int newval, void *extra);
+extern void tr_assign_model_path(const char *newval, void *extra);
 /* The directory the models are read from (GUC or the default). */
 extern const char *tr_model_dir(void);
 

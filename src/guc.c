@@ -1,10 +1,15 @@
 /*
- * guc.c: settings of the background worker (training.*).
+ * guc.c: every setting of the extension (training.*), defined once with its default.
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
+#include "deep.h"
+#include "pipeline.h"
+#include "settings.h"
 #include "worker.h"
 
 int			tr_max_workers = 2;
@@ -15,11 +20,37 @@ int			tr_blas_threads = 1;
 bool		tr_enabled = true;
 int			tr_test_image_delay = 0;
 int			tr_worker_idle_timeout = 2000;
+int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
+char	   *tr_model_path = NULL;
+int			tr_face_features = TR_FACE_FEATURES_AUTO;
 
-/* Define the worker's GUCs; all can be changed with a reload (SIGHUP). */
+static const struct config_enum_entry face_features_options[] = {
+	{"auto", TR_FACE_FEATURES_AUTO, false},
+	{"deep", TR_FACE_FEATURES_DEEP, false},
+	{"classic", TR_FACE_FEATURES_CLASSIC, false},
+	{NULL, 0, false}
+};
+
+/* Define every setting; the worker's can be changed with a reload (SIGHUP). */
 void
-tr_worker_guc_init(void)
+tr_guc_init(void)
 {
+	DefineCustomIntVariable("training.max_image_pixels",
+							"Largest image, in pixels (width x height), that is stored, trained on or recognized.",
+							"Larger images are refused by add_image and recognize, and skipped by trainings. "
+							"A call or a training needs about 3 bytes per pixel of the largest image (1 for grey), plus about 100 MB.",
+							&tr_max_image_pixels, TR_DEFAULT_MAX_IMAGE_PIXELS, 1, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("training.model_path",
+							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
+							   "Empty means the training_models directory under the extension directory of the installation.",
+							   &tr_model_path, "", PGC_SUSET, 0,
+							   NULL, tr_assign_model_path, NULL);
+	DefineCustomEnumVariable("training.face_features",
+							 "Features of new face trainings: deep (detector + 128-d embedding), classic (LBP/HOG), or auto.",
+							 "auto uses the deep networks when their files are in training.model_path, else the classic features.",
+							 &tr_face_features, TR_FACE_FEATURES_AUTO, face_features_options, PGC_SIGHUP, 0,
+							 NULL, tr_assign_face_features, NULL);
 	DefineCustomBoolVariable("training.enabled",
 							 "Whether the background worker starts trainings.",
 							 "When off, waiting trainings stay waiting; running ones finish. "

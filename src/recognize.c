@@ -28,9 +28,9 @@
 #include "quality.h"
 #include "config.h"
 #include "recognize.h"
+#include "settings.h"
 #include "store_api.h"
 
-int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 
 PG_FUNCTION_INFO_V1(training_images_decode);
 PG_FUNCTION_INFO_V1(training_recognize_model);
@@ -39,17 +39,6 @@ PG_FUNCTION_INFO_V1(training_check_image);
 PG_FUNCTION_INFO_V1(training_recognize);
 PG_FUNCTION_INFO_V1(training_check_image_config);
 
-/* Define training.max_image_pixels (_PG_init). */
-void
-tr_pipeline_init(void)
-{
-	DefineCustomIntVariable("training.max_image_pixels",
-							"Largest image, in pixels (width x height), that is stored, trained on or recognized.",
-							"Larger images are refused by add_image and recognize, and skipped by trainings. "
-							"A call or a training needs about 3 bytes per pixel of the largest image (1 for grey), plus about 100 MB.",
-							&tr_max_image_pixels, TR_DEFAULT_MAX_IMAGE_PIXELS, 1, INT_MAX,
-							PGC_SUSET, 0, NULL, NULL, NULL);
-}
 
 /* ereport a decode failure: 22023 saying what is accepted, or what the limit is. */
 static void

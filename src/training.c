@@ -10,7 +10,7 @@
 #include "compat.h"
 #include "deep.h"
 #include "interrupt.h"
-#include "recognize.h"
+#include "settings.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -33,9 +33,8 @@ void
 _PG_init(void)
 {
 	tr_interrupt_hook = server_interrupted;
-	tr_deep_init();
-	tr_pipeline_init();
-	tr_worker_guc_init();
+	tr_deep_init();				/* the deep feature kind, before the settings choose it */
+	tr_guc_init();
 	tr_launcher_init();
 	MarkGUCPrefixReserved("training");
 }

@@ -352,14 +352,6 @@ seconds_since(TimestampTz t)
 	return (double) (GetCurrentTimestamp() - t) / 1000000.0;
 }
 
-/* Size limit of images: training.max_image_pixels (the pipeline's GUC) or its default. */
-static size_t
-max_image_pixels(void)
-{
-	const char *v = GetConfigOption("training.max_image_pixels", true, false);
-
-	return v ? (size_t) strtoull(v, NULL, 10) : TR_DEFAULT_MAX_IMAGE_PIXELS;
-}
 
 /*
  * Run one claimed training to its end: completed with a new model version, failed with a
@@ -402,7 +394,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s", type < 0 ? "unknown training type" : cerr.message)));
-		cfg.max_image_pixels = max_image_pixels();
+		cfg.max_image_pixels = (size_t) tr_max_image_pixels;
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -17,17 +17,7 @@
 #include "storage/spin.h"
 #include "utils/uuid.h"
 
-/* GUCs (src/guc.c). */
-extern int	tr_max_workers;
-extern int	tr_naptime;				/* seconds */
-extern int	tr_progress_interval;	/* milliseconds */
-extern int	tr_max_attempts;
-extern int	tr_blas_threads;
-extern bool tr_enabled;
-extern int	tr_test_image_delay;	/* milliseconds, tests only */
-extern int	tr_worker_idle_timeout;	/* milliseconds */
-
-extern void tr_worker_guc_init(void);
+#include "settings.h"
 
 /* Upper bound of training.max_workers; also the number of worker slots in shared memory. */
 #define TR_MAX_WORKERS 64

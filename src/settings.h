@@ -1,0 +1,33 @@
+/*
+ * settings.h: every setting (GUC) of the extension, defined in guc.c. Their defaults are
+ * written there once; the pure core's own defaults (tr_config_default) are the ones the
+ * settings have no say in.
+ */
+#ifndef TRAINING_SETTINGS_H
+#define TRAINING_SETTINGS_H
+
+/* The worker (src/worker.c, src/launcher.c). */
+extern int	tr_max_workers;
+extern int	tr_naptime;				/* seconds */
+extern int	tr_progress_interval;	/* milliseconds */
+extern int	tr_max_attempts;
+extern int	tr_blas_threads;
+extern bool tr_enabled;
+extern int	tr_test_image_delay;	/* milliseconds, tests only */
+extern int	tr_worker_idle_timeout;	/* milliseconds */
+
+/* Images: largest width x height stored, trained on or recognized. */
+extern int	tr_max_image_pixels;
+
+/* The face networks (src/deep.c). */
+extern char *tr_model_path;
+
+#define TR_FACE_FEATURES_AUTO 0
+#define TR_FACE_FEATURES_DEEP 1
+#define TR_FACE_FEATURES_CLASSIC 2
+extern int	tr_face_features;
+
+/* Define every setting (_PG_init). */
+extern void tr_guc_init(void);
+
+#endif
