@@ -72,6 +72,8 @@ VALUES ('regress_alice', :'a_ds', 'alice model', 'face', 'completed', 1, 2.8, :'
     RETURNING id AS a_tr \gset
 INSERT INTO training.model_versions (owner, model_id, version_number, training_id, parameters)
 VALUES ('regress_alice', :'a_model', 1, :'a_tr', '\x00') RETURNING id AS a_ver \gset
+UPDATE training.trainings SET output_model_version_id = :'a_ver' WHERE id = :'a_tr';
+UPDATE training.models SET last_version = 1 WHERE id = :'a_model';
 RESET session_replication_role;
 
 ---------------------------------------------------------------------------

@@ -182,3 +182,34 @@ SET LOCAL session_replication_role = origin;
 UPDATE training.classes SET active = false WHERE dataset_id = :'ds' AND label <> 'place 0';
 SELECT pg_temp.try(format('SELECT training._worker_finish(%L, 4242, %L, %L)', :'te', '\x00', '{}'));
 ROLLBACK;
+
+-- A hostile tenant: no table locks, no forged counters, no blank look-alike names, bounded boxes.
+CREATE ROLE regress_hostile;
+SELECT training.grant_access('regress_hostile');
+SET ROLE regress_hostile;
+SELECT training.create_dataset('hostile', 'landmark') ->> 'id' AS hds \gset
+SELECT training.create_class(:'hds', 'only') ->> 'id' AS hcl \gset
+SELECT training.add_image(:'hcl', pg_temp.img(0, 1)) IS NOT NULL AS added;
+SELECT pg_temp.try('LOCK TABLE training.images IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK TABLE training.trainings');
+CREATE TEMP TABLE poke (x int);
+CREATE FUNCTION pg_temp.forge() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE training.datasets SET number_of_trainable_classes = 99 WHERE name = 'hostile';
+    RETURN NULL;
+END $$;
+CREATE TRIGGER forge AFTER INSERT ON pg_temp.poke FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.forge();
+SELECT pg_temp.try('INSERT INTO pg_temp.poke VALUES (1)');
+SELECT number_of_trainable_classes FROM training.datasets WHERE name = 'hostile';
+SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'hds', 'forged'));
+SELECT pg_temp.try(format('SELECT training.create_dataset(%L, %L)', U&'\00A0\2003\3000', 'face'));
+SELECT pg_temp.try(format('SELECT training.create_class(%L, %L)', :'hds', U&'\200B\FEFF'));
+SELECT pg_temp.try(format('SELECT training.add_image(%L, %L, %L)', :'hcl', pg_temp.img(0, 2), '{2147483647,0,1,1}'));
+SELECT pg_temp.try(format('SELECT training.check_image(%L, %L, %L)', pg_temp.img(0, 2), '{1,NULL,10,10}', 'face'));
+SELECT pg_temp.try(format('SELECT training.check_image(%L, %L, %L)', pg_temp.img(0, 2), '{{1,1},{10,10}}', 'face'));
+RESET ROLE;
+DROP TABLE pg_temp.poke;
+DROP FUNCTION pg_temp.forge();
+DELETE FROM training.datasets WHERE name = 'hostile';
+SELECT training.revoke_access('regress_hostile');
+DROP ROLE regress_hostile;

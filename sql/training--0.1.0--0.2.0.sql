@@ -14,13 +14,17 @@ ALTER TABLE training.datasets ADD COLUMN number_of_trainable_classes integer NOT
 ALTER TABLE training.models ADD COLUMN last_version integer NOT NULL DEFAULT 0;
 ALTER TABLE training.trainings ADD COLUMN output_model_version_id uuid;
 CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
-CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name)
+CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name, type)
     WHERE state IN ('waiting', 'processing');
 
 -- Fill them from the data, with the triggers of 0.1.0 out of the way.
 SET LOCAL session_replication_role = replica;
+-- The highest number given: a version deleted under 0.1.0 may only be named by its training.
 UPDATE training.models m
-   SET last_version = (SELECT coalesce(max(v.version_number), 0) FROM training.model_versions v WHERE v.model_id = m.id);
+   SET last_version = greatest((SELECT coalesce(max(v.version_number), 0) FROM training.model_versions v
+                                 WHERE v.model_id = m.id),
+                               (SELECT coalesce(max(t.output_model_version), 0) FROM training.trainings t
+                                 WHERE t.output_model_id = m.id));
 -- A training's version is the one it wrote: 0.1.0 reused numbers, so match by training_id.
 UPDATE training.trainings t
    SET output_model_version_id = v.id
@@ -29,11 +33,11 @@ UPDATE training.trainings t
 UPDATE training.datasets d
    SET number_of_trainable_classes = (SELECT count(*) FROM training.classes c
                                        WHERE c.dataset_id = d.id AND c.active AND c.number_of_active_images > 0);
+-- 0.1.0 did not follow later changes: its evaluations count as out of date (2).
 UPDATE training.datasets d
-   SET issues = jsonb_build_object(
-           'has_error', d.number_of_trainable_classes < 2
-                        OR (d.evaluation_state = 1 AND coalesce((d.issues->>'has_error')::boolean, false)),
-           'has_warning', d.evaluation_state = 1 AND coalesce((d.issues->>'has_warning')::boolean, false));
+   SET issues = jsonb_build_object('has_error', d.number_of_trainable_classes < 2,
+                                   'has_warning', d.evaluation_state <> 0),
+       evaluation_state = CASE WHEN d.evaluation_state = 1 THEN 2 ELSE d.evaluation_state END;
 -- Face boxes with another lower bound than 1 ('[0:3]={...}') slipped past 0.1.0's checks: renumber.
 UPDATE training.images i
    SET face_box = ARRAY(SELECT e FROM unnest(i.face_box) WITH ORDINALITY u(e, o) ORDER BY o)
@@ -42,6 +46,9 @@ UPDATE training.images i SET face_box = NULL          -- and boxes that only pas
  WHERE i.face_box IS NOT NULL AND NOT coalesce(array_ndims(i.face_box) = 1 AND cardinality(i.face_box) = 4
             AND array_position(i.face_box, NULL) IS NULL AND i.face_box[1] >= 0 AND i.face_box[2] >= 0
             AND i.face_box[3] > 0 AND i.face_box[4] > 0, false);
+UPDATE training.images i SET face_box = NULL          -- renumbered boxes must lie inside the image too
+ WHERE i.face_box IS NOT NULL AND i.width IS NOT NULL AND i.height IS NOT NULL
+   AND (i.face_box[1]::bigint + i.face_box[3] > i.width OR i.face_box[2]::bigint + i.face_box[4] > i.height);
 SET LOCAL session_replication_role = origin;
 ALTER TABLE training.images DROP CONSTRAINT images_face_box_valid;
 ALTER TABLE training.images ADD CONSTRAINT images_face_box_valid CHECK (
@@ -50,6 +57,32 @@ ALTER TABLE training.images ADD CONSTRAINT images_face_box_valid CHECK (
             AND array_position(face_box, NULL) IS NULL
             AND face_box[1] >= 0 AND face_box[2] >= 0
             AND face_box[3] > 0 AND face_box[4] > 0));
+
+-- The status view shows name==N only while that version exists.
+CREATE OR REPLACE VIEW training.status WITH (security_invoker = true) AS
+SELECT t.id,
+       t.output_model_name
+           || CASE WHEN t.output_model_version_id IS NOT NULL
+                   THEN '==' || t.output_model_version ELSE '' END AS model,
+       t.state,
+       '[' || repeat('#', b.filled) || repeat('.', 20 - b.filled) || '] '
+           || lpad(floor(t.progress * 100)::int || '%', 4) AS progress,
+       lpad(CASE WHEN d.seconds < 60 THEN to_char(d.seconds, 'FM990.0') || ' s'
+                 ELSE to_char(make_interval(secs => floor(d.seconds)), 'FMHH24:MI:SS') END,
+            8) AS duration,
+       t.stage,
+       CASE WHEN length(t.error) > 60 THEN left(t.error, 57) || '...' ELSE t.error END AS error,
+       t.owner,
+       date_trunc('second', t.time_created) AS created
+FROM training.trainings t
+CROSS JOIN LATERAL (SELECT least(20, greatest(0, floor(t.progress * 20)::int)) AS filled) b
+CROSS JOIN LATERAL (
+    -- While processing, count the time since the start, so the column moves every second.
+    SELECT CASE WHEN t.state = 'processing' AND t.time_started IS NOT NULL
+                THEN greatest(t.duration, extract(epoch FROM now() - t.time_started)::float8)
+                ELSE t.duration END AS seconds) d
+ORDER BY t.time_created DESC, t.id;
+COMMENT ON COLUMN training.status.model IS 'Output model name; name==N while the version N it wrote exists';
 
 -- Policies that call the renamed ownership checks.
 DROP POLICY classes_owner ON training.classes;
@@ -117,7 +150,8 @@ CREATE FUNCTION training.validate_text(what text, value text, max_length integer
                                        blank_ok boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF value IS NULL OR (NOT blank_ok AND value ~ '^[[:space:]]*$') THEN
+    -- Blank: whitespace and invisible spaces only (no-break, em, ideographic, zero-width, BOM).
+    IF value IS NULL OR (NOT blank_ok AND value ~ E'^[[:space:]\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]*$') THEN
         RAISE EXCEPTION '% must not be empty', what
             USING ERRCODE = '22023', HINT = format('Give the %s at least one visible character.', what);
     END IF;
@@ -164,10 +198,9 @@ BEGIN
         'data', coalesce(data, '[]'::jsonb));
 END $$;
 
--- Owner columns are set from current_user; only a background worker may set another role (or a
--- restore: no SET search_path here, as restoring_dump() reads the session's).
+-- Owner columns are set from current_user; only a background worker (or a restore) may set another role.
 CREATE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
        AND NOT training.restoring_dump() THEN
@@ -185,6 +218,14 @@ BEGIN
     RAISE EXCEPTION 'column "%" of training.% is read-only', col, tbl
         USING ERRCODE = '22023', HINT = hint;
 END $$;
+
+-- True inside the extension's counting triggers: they run as the owner of the tables (SECURITY
+-- DEFINER), which no tenant is, so a tenant's own trigger cannot pass for them.
+CREATE FUNCTION training.counting() RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    RETURN pg_trigger_depth() >= 2
+           AND (SELECT c.relowner FROM pg_class c WHERE c.oid = 'training.datasets'::regclass)
+               = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user);
 
 ------------------------------------------------------------------------------------------------
 -- Training config: one reader (src/trconfig.c) for validation, triggers, worker and evaluation
@@ -330,7 +371,7 @@ BEGIN
        IS DISTINCT FROM
        (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images,
         OLD.number_of_trainable_classes, OLD.preview_images, OLD.earliest_expiration) THEN
-        IF pg_trigger_depth() < 2 THEN
+        IF NOT training.counting() THEN
             PERFORM training.refuse_read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
                 'These follow the classes and images of the dataset: add, change or delete those instead.');
         END IF;
@@ -384,7 +425,7 @@ BEGIN
         END IF;
         IF (NEW.number_of_images, NEW.number_of_active_images)
            IS DISTINCT FROM (OLD.number_of_images, OLD.number_of_active_images) THEN
-            IF pg_trigger_depth() < 2 THEN
+            IF NOT training.counting() THEN
                 PERFORM training.refuse_read_only('classes', 'number_of_*',
                     'The counters follow the images of the class: add or delete those instead.');
             END IF;
@@ -480,7 +521,7 @@ CREATE OR REPLACE FUNCTION training._images_box_check() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
-       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
+       AND (NEW.face_box[1]::bigint + NEW.face_box[3] > NEW.width OR NEW.face_box[2]::bigint + NEW.face_box[4] > NEW.height) THEN
         RAISE EXCEPTION 'face_box % lies outside the %x% image', left(NEW.face_box::text, 100), NEW.width, NEW.height
             USING ERRCODE = '22023',
                   HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
@@ -492,7 +533,7 @@ END $$
 -- Counters: images change their class's counters; classes pass their changes on to the dataset.
 -- Statement-level with transition tables: one UPDATE per statement, however many rows.
 CREATE OR REPLACE FUNCTION training._images_count() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE training.classes c SET number_of_images = c.number_of_images + s.n,
@@ -520,7 +561,7 @@ END $$
 -- New data or a new face box of an image puts its dataset's evaluation out of date (2). Counter
 -- changes (active, insert, delete) do so through the class counters and _classes_count.
 CREATE FUNCTION training._images_outdate() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     UPDATE training.datasets d
        SET evaluation_state = 2, issues = jsonb_set(d.issues, '{has_warning}', 'true')
@@ -531,7 +572,7 @@ END $$
     SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION training._classes_count() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     ids uuid[];         -- datasets whose previews or earliest expiration may have moved
     changed uuid[];     -- datasets whose training data changed: evaluation out of date, issues again
@@ -737,7 +778,8 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
     ELSIF NOT FOUND AND EXISTS (SELECT 1 FROM training.trainings t
                                  WHERE t.owner = NEW.owner AND t.output_model_name = NEW.output_model_name
-                                   AND t.state IN ('waiting', 'processing') AND t.type <> ds_type
+                                   AND t.state IN ('waiting', 'processing')
+                                   AND t.type = CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END
                                    AND t.id IS DISTINCT FROM NEW.id) THEN
         RAISE EXCEPTION 'a % training of model % is already queued; this % training cannot share its name',
                 CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END,
@@ -1262,15 +1304,23 @@ BEGIN
                                   WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
                                     AND x.worker_pid = _worker_finish.worker_pid) THEN -1 END;
     END IF;
-    INSERT INTO training.models (owner, name, type, description)
-    VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
-    ON CONFLICT (owner, name) DO NOTHING;
+    -- The model row, created by the first training of a name. NOWAIT: a tenant's lock on it (an
+    -- uncommitted DELETE) fails this at once (55P03), and the worker tries again a little later.
+    SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+       FOR UPDATE NOWAIT;
+    IF NOT FOUND THEN
+        INSERT INTO training.models (owner, name, type, description)
+        VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
+        ON CONFLICT (owner, name) DO NOTHING;
+        SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+           FOR UPDATE NOWAIT;
+    END IF;
     -- greatest(): a counter behind the versions (rows restored from a 0.1.0 dump) catches up.
     UPDATE training.models x
        SET last_version = greatest(x.last_version, (SELECT max(v.version_number) FROM training.model_versions v
                                                      WHERE v.model_id = x.id)) + 1,
            time_updated = now()
-     WHERE x.owner = t.owner AND x.name = t.output_model_name
+     WHERE x.id = m.id
     RETURNING * INTO m;
     -- A dataset emptied while the training ran: its model would describe classes that are gone.
     IF t.source_dataset_id IS NOT NULL
@@ -1537,6 +1587,8 @@ COMMENT ON FUNCTION training.check_owner(text, name) IS
     'Raise 42501 when owner is not current_user outside a background worker (used by the triggers)';
 COMMENT ON FUNCTION training.refuse_read_only(text, text, text) IS
     'Raise 22023 naming a read-only column (used by the triggers)';
+COMMENT ON FUNCTION training.counting() IS
+    'True inside the counting triggers of the extension (which run as the tables'' owner): only they may change the kept counters';
 COMMENT ON FUNCTION training.validate_config(text, jsonb) IS
     'Check a training config for a dataset type (face: min_face_size integer >= 1, sharpness_threshold integer >= 0, '
     'integral numbers such as 80.0 accepted; landmark: none); raises 22023 naming the key';

@@ -19,6 +19,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -433,6 +435,33 @@ forget_dropping(Oid dboid, bool failed)
  * DROP DATABASE waits (5 s at most) for every backend connected to the database. Stop our workers
  * there first and start none until the command is over; their trainings go with the database.
  */
+/*
+ * LOCK TABLE on the extension's tables: UPDATE or DELETE privilege (which grant_access gives)
+ * would let a tenant take ACCESS EXCLUSIVE and stop every worker's reads; row locks are enough
+ * for a client, and the workers skip or outwait those.
+ */
+static void
+refuse_table_locks(LockStmt *stmt)
+{
+	Oid			nsp = get_namespace_oid("training", true);
+	ListCell   *lc;
+
+	if (!OidIsValid(nsp))
+		return;
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst(lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == nsp)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("LOCK TABLE on %s is reserved to superusers", rv->relname),
+					 errdetail("A table lock would stop the training workers and other roles' calls."),
+					 errhint("Lock rows instead (SELECT ... FOR UPDATE); the workers skip locked rows.")));
+	}
+}
+
 static void
 tr_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
@@ -440,6 +469,9 @@ tr_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	volatile Oid dboid = InvalidOid;
 
+	/* A tenant's table lock would hold every worker (and other tenants' calls): only superusers. */
+	if (IsA(pstmt->utilityStmt, LockStmt) && !superuser())
+		refuse_table_locks((LockStmt *) pstmt->utilityStmt);
 	if (tr_shared != NULL)
 	{
 		/* These wait (5 s at most) for a database without connections: idle workers leave. */

@@ -483,6 +483,25 @@ training_check_image_config(PG_FUNCTION_ARGS)
 					   PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	/* A face box is checked as the images table checks it (the same check as a training's). */
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+
+		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
+		if (n > 0 && (ARR_NDIM(a) != 1 || n != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3] ||
+					  DatumGetInt32(elems[0]) < 0 || DatumGetInt32(elems[1]) < 0 ||
+					  DatumGetInt32(elems[2]) <= 0 || DatumGetInt32(elems[3]) <= 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0"),
+					 errhint("Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.")));
+		if (n == 0)
+			PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0), NULL));
+	}
 	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0),
 									 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
 }

@@ -275,7 +275,7 @@ CREATE INDEX trainings_created_idx ON training.trainings (time_created, id);
 CREATE INDEX trainings_state_created_idx ON training.trainings (state, time_created, id);
 CREATE INDEX model_versions_training_idx ON training.model_versions (training_id);
 CREATE INDEX trainings_output_version_idx ON training.trainings (output_model_version_id);
-CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name)
+CREATE INDEX trainings_pending_name_idx ON training.trainings (owner, output_model_name, type)
     WHERE state IN ('waiting', 'processing');
 
 COMMENT ON INDEX training.classes_dataset_idx IS 'list_classes, dataset previews and the class foreign key';

@@ -32,7 +32,8 @@ CREATE FUNCTION training.validate_text(what text, value text, max_length integer
                                        blank_ok boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF value IS NULL OR (NOT blank_ok AND value ~ '^[[:space:]]*$') THEN
+    -- Blank: whitespace and invisible spaces only (no-break, em, ideographic, zero-width, BOM).
+    IF value IS NULL OR (NOT blank_ok AND value ~ E'^[[:space:]\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]*$') THEN
         RAISE EXCEPTION '% must not be empty', what
             USING ERRCODE = '22023', HINT = format('Give the %s at least one visible character.', what);
     END IF;
@@ -87,10 +88,9 @@ COMMENT ON FUNCTION training.list_envelope(bigint, integer, integer, jsonb, text
     'The list envelope {total, offset, limit, next, prev, data}; next/prev carry filters (e.g. ''&state=completed''); '
     'prev past the end points to the last page';
 
--- Owner columns are set from current_user; only a background worker may set another role (or a
--- restore: no SET search_path here, as restoring_dump() reads the session's).
+-- Owner columns are set from current_user; only a background worker (or a restore) may set another role.
 CREATE FUNCTION training.check_owner(tbl text, owner name) RETURNS void
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF owner IS DISTINCT FROM current_user AND NOT training.in_background_worker()
        AND NOT training.restoring_dump() THEN
@@ -112,6 +112,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION training.refuse_read_only(text, text, text) IS
     'Raise 22023 naming a read-only column (used by the triggers)';
+
+-- True inside the extension's counting triggers: they run as the owner of the tables (SECURITY
+-- DEFINER), which no tenant is, so a tenant's own trigger cannot pass for them.
+CREATE FUNCTION training.counting() RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    RETURN pg_trigger_depth() >= 2
+           AND (SELECT c.relowner FROM pg_class c WHERE c.oid = 'training.datasets'::regclass)
+               = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user);
+COMMENT ON FUNCTION training.counting() IS
+    'True inside the counting triggers of the extension (which run as the tables'' owner): only they may change the kept counters';
 
 ------------------------------------------------------------------------------------------------
 -- Training config: one reader (src/trconfig.c) for validation, triggers, worker and evaluation
@@ -275,7 +285,7 @@ BEGIN
        IS DISTINCT FROM
        (OLD.number_of_classes, OLD.number_of_active_classes, OLD.number_of_images, OLD.number_of_active_images,
         OLD.number_of_trainable_classes, OLD.preview_images, OLD.earliest_expiration) THEN
-        IF pg_trigger_depth() < 2 THEN
+        IF NOT training.counting() THEN
             PERFORM training.refuse_read_only('datasets', 'number_of_*, preview_images, earliest_expiration',
                 'These follow the classes and images of the dataset: add, change or delete those instead.');
         END IF;
@@ -333,7 +343,7 @@ BEGIN
         END IF;
         IF (NEW.number_of_images, NEW.number_of_active_images)
            IS DISTINCT FROM (OLD.number_of_images, OLD.number_of_active_images) THEN
-            IF pg_trigger_depth() < 2 THEN
+            IF NOT training.counting() THEN
                 PERFORM training.refuse_read_only('classes', 'number_of_*',
                     'The counters follow the images of the class: add or delete those instead.');
             END IF;
@@ -437,7 +447,7 @@ CREATE FUNCTION training._images_box_check() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.face_box IS NOT NULL AND NEW.width IS NOT NULL AND NEW.height IS NOT NULL
-       AND (NEW.face_box[1] + NEW.face_box[3] > NEW.width OR NEW.face_box[2] + NEW.face_box[4] > NEW.height) THEN
+       AND (NEW.face_box[1]::bigint + NEW.face_box[3] > NEW.width OR NEW.face_box[2]::bigint + NEW.face_box[4] > NEW.height) THEN
         RAISE EXCEPTION 'face_box % lies outside the %x% image', left(NEW.face_box::text, 100), NEW.width, NEW.height
             USING ERRCODE = '22023',
                   HINT = 'The box must fit in the image: x + width <= image width and y + height <= image height.';
@@ -452,7 +462,7 @@ CREATE TRIGGER images_box_check AFTER INSERT OR UPDATE OF face_box, data ON trai
 -- Counters: images change their class's counters; classes pass their changes on to the dataset.
 -- Statement-level with transition tables: one UPDATE per statement, however many rows.
 CREATE FUNCTION training._images_count() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE training.classes c SET number_of_images = c.number_of_images + s.n,
@@ -487,7 +497,7 @@ CREATE TRIGGER images_count_delete AFTER DELETE ON training.images
 -- New data or a new face box of an image puts its dataset's evaluation out of date (2). Counter
 -- changes (active, insert, delete) do so through the class counters and _classes_count.
 CREATE FUNCTION training._images_outdate() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     UPDATE training.datasets d
        SET evaluation_state = 2, issues = jsonb_set(d.issues, '{has_warning}', 'true')
@@ -503,7 +513,7 @@ CREATE TRIGGER images_outdate AFTER UPDATE OF data, face_box ON training.images
     EXECUTE FUNCTION training._images_outdate();
 
 CREATE FUNCTION training._classes_count() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     ids uuid[];         -- datasets whose previews or earliest expiration may have moved
     changed uuid[];     -- datasets whose training data changed: evaluation out of date, issues again
@@ -718,7 +728,8 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Choose another output_model_name, or train on a dataset of the model''s type.';
     ELSIF NOT FOUND AND EXISTS (SELECT 1 FROM training.trainings t
                                  WHERE t.owner = NEW.owner AND t.output_model_name = NEW.output_model_name
-                                   AND t.state IN ('waiting', 'processing') AND t.type <> ds_type
+                                   AND t.state IN ('waiting', 'processing')
+                                   AND t.type = CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END
                                    AND t.id IS DISTINCT FROM NEW.id) THEN
         RAISE EXCEPTION 'a % training of model % is already queued; this % training cannot share its name',
                 CASE ds_type WHEN 'face' THEN 'landmark' ELSE 'face' END,

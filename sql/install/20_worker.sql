@@ -62,15 +62,23 @@ BEGIN
                                   WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
                                     AND x.worker_pid = _worker_finish.worker_pid) THEN -1 END;
     END IF;
-    INSERT INTO training.models (owner, name, type, description)
-    VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
-    ON CONFLICT (owner, name) DO NOTHING;
+    -- The model row, created by the first training of a name. NOWAIT: a tenant's lock on it (an
+    -- uncommitted DELETE) fails this at once (55P03), and the worker tries again a little later.
+    SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+       FOR UPDATE NOWAIT;
+    IF NOT FOUND THEN
+        INSERT INTO training.models (owner, name, type, description)
+        VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
+        ON CONFLICT (owner, name) DO NOTHING;
+        SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+           FOR UPDATE NOWAIT;
+    END IF;
     -- greatest(): a counter behind the versions (rows restored from a 0.1.0 dump) catches up.
     UPDATE training.models x
        SET last_version = greatest(x.last_version, (SELECT max(v.version_number) FROM training.model_versions v
                                                      WHERE v.model_id = x.id)) + 1,
            time_updated = now()
-     WHERE x.owner = t.owner AND x.name = t.output_model_name
+     WHERE x.id = m.id
     RETURNING * INTO m;
     -- A dataset emptied while the training ran: its model would describe classes that are gone.
     IF t.source_dataset_id IS NOT NULL

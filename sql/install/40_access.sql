@@ -128,7 +128,7 @@ COMMENT ON POLICY model_versions_admin ON training.model_versions IS
 CREATE VIEW training.status WITH (security_invoker = true) AS
 SELECT t.id,
        t.output_model_name
-           || CASE WHEN t.output_model_version IS NOT NULL
+           || CASE WHEN t.output_model_version_id IS NOT NULL
                    THEN '==' || t.output_model_version ELSE '' END AS model,
        t.state,
        '[' || repeat('#', b.filled) || repeat('.', 20 - b.filled) || '] '
@@ -152,7 +152,7 @@ ORDER BY t.time_created DESC, t.id;
 COMMENT ON VIEW training.status IS
     'One line per training of the current role, newest first, for psql: SELECT * FROM training.status \watch 1';
 COMMENT ON COLUMN training.status.id IS 'Training id';
-COMMENT ON COLUMN training.status.model IS 'Output model name; name==N once version N is written';
+COMMENT ON COLUMN training.status.model IS 'Output model name; name==N while the version N it wrote exists';
 COMMENT ON COLUMN training.status.state IS 'waiting, processing, completed or failed';
 COMMENT ON COLUMN training.status.progress IS 'Progress bar: 20 cells and a percentage';
 COMMENT ON COLUMN training.status.duration IS 'Time spent training: 2.8 s, or H:MM:SS from a minute on (running total while processing)';
