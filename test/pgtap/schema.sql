@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS training;
-SELECT plan(140);
+SELECT plan(141);
 
 -- Tables and primary keys.
 SELECT tables_are('training',
@@ -124,11 +124,18 @@ SELECT is((SELECT proargnames FROM pg_proc WHERE oid = sig::regprocedure), names
     ('training.resolve_model_version(text)', ARRAY['model'])
   ) AS s(sig, names);
 
--- The API runs as the caller (row-level security applies inside it).
+-- The API runs as the caller (row-level security applies inside it). Only grant_access and
+-- revoke_access, and the internal counting triggers (which must change the kept counters as the
+-- tables' owner), are SECURITY DEFINER.
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
-              AND p.proname NOT IN ('grant_access', 'revoke_access')), 0::bigint,
+              AND p.proname NOT IN ('grant_access', 'revoke_access',
+                                    '_images_count', '_images_outdate', '_classes_count')), 0::bigint,
           'no API function is SECURITY DEFINER');
+SELECT is((SELECT count(*) FROM pg_proc p
+            WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
+              AND has_function_privilege('public', p.oid, 'EXECUTE')), 0::bigint,
+          'no SECURITY DEFINER function is executable by PUBLIC');
 
 -- Everything is documented.
 SELECT is((SELECT count(*) FROM pg_class c
