@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
       postgresql-15-cron libipc-run-perl libopenblas-dev uuid-dev libjpeg62-turbo-dev
       libpng-dev libpq-dev valgrind libcjson-dev python3-sqlalchemy python3-psycopg2
-      clang-14 libclang-rt-14-dev)   # libFuzzer with ASan/UBSan (make fuzz)
+      pkgconf clang-14 libclang-rt-14-dev)   # pkg-config for the Makefile; libFuzzer with ASan/UBSan (make fuzz)
 # npm fetches the face networks (scripts/fetch-models.sh) and the golden test's peer.
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
