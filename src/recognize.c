@@ -193,6 +193,39 @@ json_match(StringInfo s, const tr_model *m, const tr_match *x, bool with_label)
 	appendStringInfo(s, ", \"confidence\": %.6f, \"distance\": %.6f", x->confidence, x->distance);
 }
 
+/*
+ * A face box argument into box[4]; false for NULL or '{}'. Strict: anything but one dimension of
+ * four non-null integers with x, y >= 0 and width, height > 0 is 22023, as the images table
+ * checks it. Lenient (0.1.0's _check_image): such a box is ignored.
+ */
+static bool
+read_face_box(ArrayType *a, int box[4], bool strict)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+
+	if (a == NULL)
+		return false;
+	deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
+	if (n == 0)
+		return false;
+	if (ARR_NDIM(a) != 1 || n != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3] ||
+		DatumGetInt32(elems[0]) < 0 || DatumGetInt32(elems[1]) < 0 ||
+		DatumGetInt32(elems[2]) <= 0 || DatumGetInt32(elems[3]) <= 0)
+	{
+		if (!strict)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0"),
+				 errhint("Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.")));
+	}
+	for (int i = 0; i < 4; i++)
+		box[i] = DatumGetInt32(elems[i]);
+	return true;
+}
+
 /* Refuse bad recognize() arguments (22023). */
 static void
 check_recognize_args(bool image_null, double max_distance, bool max_distance_null, int top_k, bool top_k_null)
@@ -356,7 +389,7 @@ training_recognize_model(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *id;
 	int			box[4];
-	bool		has_box = false;
+	bool		has_box;
 	cached_model *cm;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
@@ -366,24 +399,7 @@ training_recognize_model(PG_FUNCTION_ARGS)
 	check_recognize_args(PG_ARGISNULL(3), PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4), PG_ARGISNULL(4),
 						 PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5), PG_ARGISNULL(5));
 	id = PG_GETARG_UUID_P(0);
-	if (!PG_ARGISNULL(6))
-	{
-		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(6);
-		Datum	   *elems;
-		bool	   *enulls;
-		int			n;
-
-		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
-		if (ARR_NDIM(a) != 1 || n != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3] ||
-			DatumGetInt32(elems[2]) <= 0 || DatumGetInt32(elems[3]) <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("face_box must be {x, y, width, height} with width, height > 0"),
-					 errhint("Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.")));
-		for (int i = 0; i < 4; i++)
-			box[i] = DatumGetInt32(elems[i]);
-		has_box = true;
-	}
+	has_box = read_face_box(PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6), box, true);
 	cm = cache_find(id);
 	if (cm == NULL)
 	{
@@ -406,10 +422,8 @@ training_recognize_model(PG_FUNCTION_ARGS)
  * usable face, by the gender network when installed)}.
  */
 static Datum
-check_image_json(tr_config *cfg, bytea *data, ArrayType *face_box)
+check_image_json(tr_config *cfg, bytea *data, const int *box)
 {
-	int			box[4];
-	bool		has_box = false;
 	tr_skip		why;
 	double		sharpness = -1;
 	double		p_male = -1;
@@ -419,22 +433,8 @@ check_image_json(tr_config *cfg, bytea *data, ArrayType *face_box)
 	StringInfoData s;
 
 	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
-	if (face_box != NULL)
-	{
-		Datum	   *elems;
-		bool	   *enulls;
-		int			n;
-
-		deconstruct_array(face_box, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
-		if (n == 4 && !enulls[0] && !enulls[1] && !enulls[2] && !enulls[3])
-		{
-			for (int i = 0; i < 4; i++)
-				box[i] = DatumGetInt32(elems[i]);
-			has_box = true;
-		}
-	}
 	why = tr_check_image(cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-						 has_box ? box : NULL, &img, &region, &sharpness, err, sizeof(err));
+						 box, &img, &region, &sharpness, err, sizeof(err));
 	if (tr_interrupted())
 	{
 		tr_image_free(&img);
@@ -478,32 +478,16 @@ Datum
 training_check_image_config(PG_FUNCTION_ARGS)
 {
 	tr_config	cfg;
+	int			box[4];
+	bool		has_box;
 
 	tr_config_from_sql(&cfg, PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 					   PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	/* A face box is checked as the images table checks it (the same check as a training's). */
-	if (!PG_ARGISNULL(1))
-	{
-		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
-		Datum	   *elems;
-		bool	   *enulls;
-		int			n;
-
-		deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &n);
-		if (n > 0 && (ARR_NDIM(a) != 1 || n != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3] ||
-					  DatumGetInt32(elems[0]) < 0 || DatumGetInt32(elems[1]) < 0 ||
-					  DatumGetInt32(elems[2]) <= 0 || DatumGetInt32(elems[3]) <= 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("face_box must be {x, y, width, height} with x, y >= 0 and width, height > 0"),
-					 errhint("Pass face_box => ARRAY[x, y, width, height] in pixels, or NULL for the whole image.")));
-		if (n == 0)
-			PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0), NULL));
-	}
-	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0),
-									 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
+	has_box = read_face_box(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), box, true);
+	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0), has_box ? box : NULL));
 }
 
 /*
@@ -514,6 +498,8 @@ Datum
 training_check_image(PG_FUNCTION_ARGS)
 {
 	tr_config	cfg;
+	int			box[4];
+	bool		has_box;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -522,6 +508,6 @@ training_check_image(PG_FUNCTION_ARGS)
 		cfg.min_face_size = PG_GETARG_INT32(3);
 	if (!PG_ARGISNULL(4))
 		cfg.sharpness_threshold = PG_GETARG_INT32(4);
-	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0),
-									 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
+	has_box = read_face_box(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), box, false);
+	PG_RETURN_DATUM(check_image_json(&cfg, PG_GETARG_BYTEA_PP(0), has_box ? box : NULL));
 }
