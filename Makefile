@@ -2,7 +2,7 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = training
 

@@ -108,10 +108,16 @@ WITH pgrst_source AS (
 )
 SELECT '' AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
        (coalesce(json_agg(_postgrest_t), '[]')->0->>'id') AS ann_tr,
-       (coalesce(json_agg(_postgrest_t), '[]')::jsonb->0) - 'id' - 'time_created' - 'source_dataset_id' AS body
+       (coalesce(json_agg(_postgrest_t), '[]')::jsonb->0) - 'id' - 'time_created' - 'source_dataset_id' - 'object' AS body,
+       (coalesce(json_agg(_postgrest_t), '[]')::jsonb->0->'object') AS object
 FROM (SELECT "trainings".* FROM "pgrst_source" AS "trainings") _postgrest_t \gset
 COMMIT;
 SELECT :'page_total' AS page_total, jsonb_pretty(:'body'::jsonb) AS body;
+-- The row carries the Training object, as get_training renders it.
+SET ROLE regress_ann;
+SELECT :'object'::jsonb = training.get_training(:'ann_tr') AS object_is_get_training,
+       :'object'::jsonb->'source_dataset'->>'name' AS source_dataset;
+RESET ROLE;
 
 -- POST /rpc/create_training  {"source_dataset_id": ..., "output_model_name": "ann rpc model"}:
 -- the function called with named arguments, only those in the body (the rest take defaults).

@@ -15,6 +15,8 @@
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
+#include "guard.h"
+
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
 /* True in a background worker of this extension. */
@@ -37,11 +39,17 @@ PG_FUNCTION_INFO_V1(training_restoring_dump);
  * rows) without the guard; a superuser could disable the triggers anyway, so this opens nothing
  * to other roles.
  */
-Datum
-training_restoring_dump(PG_FUNCTION_ARGS)
+bool
+tr_restoring_dump(void)
 {
 	const char *bodies = GetConfigOption("check_function_bodies", false, false);
 	const char *rls = GetConfigOption("row_security", false, false);
 
-	PG_RETURN_BOOL(superuser() && bodies && rls && strcmp(bodies, "off") == 0 && strcmp(rls, "off") == 0);
+	return superuser() && bodies && rls && strcmp(bodies, "off") == 0 && strcmp(rls, "off") == 0;
+}
+
+Datum
+training_restoring_dump(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(tr_restoring_dump());
 }

@@ -12,6 +12,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "commands/trigger.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -23,6 +24,7 @@
 #include "utils/uuid.h"
 #include "access/xact.h"
 
+#include "guard.h"
 #include "store_api.h"
 
 PG_FUNCTION_INFO_V1(training_get_training);
@@ -258,6 +260,19 @@ put_jsonb_datum(JsonbParseState **ps, const char *key, Datum d)
 	put_value(ps, key, &v);
 }
 
+/* A jsonb value as the next element of an array. */
+static void
+put_jsonb_elem(JsonbParseState **ps, Datum d)
+{
+	JsonbValue	v;
+	Jsonb	   *j = DatumGetJsonbP(d);
+
+	v.type = jbvBinary;
+	v.val.binary.data = &j->root;
+	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_ELEM, &v);
+}
+
 static void
 put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
 {
@@ -425,9 +440,12 @@ push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_nul
 	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
-/* The Training object: exactly the keys of the seed's example. */
+/*
+ * The Training object: exactly the keys of the seed's example. When the source dataset is gone,
+ * source_dataset is last_dataset (jsonb, when given), else the snapshot kept with the version.
+ */
 static JsonbValue *
-push_training(JsonbParseState **ps, const Row *row)
+push_training(JsonbParseState **ps, const Row *row, Jsonb *last_dataset)
 {
 	Row			d = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 	bool		isnull;
@@ -484,7 +502,9 @@ push_training(JsonbParseState **ps, const Row *row)
 	{
 		Datum		snapshot;
 
-		if (store_api_snapshot(row->values[T_ID], &snapshot))
+		if (last_dataset != NULL)
+			put_jsonb_datum(ps, "source_dataset", JsonbPGetDatum(last_dataset));
+		else if (store_api_snapshot(row->values[T_ID], &snapshot))
 			put_jsonb_datum(ps, "source_dataset", snapshot);
 		else
 			put_null(ps, "source_dataset");
@@ -495,6 +515,36 @@ push_training(JsonbParseState **ps, const Row *row)
 	put_text(ps, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG);
 	put_text(ps, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION);
 	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/* The Training object of id rendered from the rows, in context mcxt; NULL when not visible. */
+static Jsonb *
+render_training(Datum id, MemoryContext mcxt)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	Datum		values[T_NCOLS + D_NCOLS];
+	bool		nulls[T_NCOLS + D_NCOLS];
+	ApiRow		row = {values, nulls};
+	Row			r = {values, nulls};
+	MemoryContext old;
+	Jsonb	   *out;
+
+	if (!store_api_training(id, &row))
+		return NULL;
+	res = push_training(&ps, &r, NULL);
+	old = MemoryContextSwitchTo(mcxt);
+	out = JsonbValueToJsonb(res);
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
+static bool
+text_equals(text *t, const char *s)
+{
+	size_t		len = strlen(s);
+
+	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
 }
 
 /* Refuse a NULL id with a message naming the argument. */
@@ -508,31 +558,38 @@ require_arg(FunctionCallInfo fcinfo, int n, const char *what, const char *hint)
 				 errhint("%s", hint)));
 }
 
-/* training.get_training(id uuid) RETURNS jsonb */
+/*
+ * training.get_training(id uuid) RETURNS jsonb: the object kept with the row when it is fresh
+ * (one read by primary key), else rendered from the rows.
+ */
 Datum
 training_get_training(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
-	Datum		values[T_NCOLS + D_NCOLS];
-	bool		nulls[T_NCOLS + D_NCOLS];
-	ApiRow		row = {values, nulls};
-	Row			r = {values, nulls};
 	Datum		id;
+	Datum		object;
+	bool		fresh;
 	Jsonb	   *out;
 
 	require_arg(fcinfo, 0, "training id", "Pass the id of a training (see training.list_trainings()).");
 	id = PG_GETARG_DATUM(0);
 	SPI_connect();
-	if (!store_api_training(id, &row))
+	if (!store_api_training_object(id, &object, &fresh))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("training %s not found", uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_trainings().")));
-	res = push_training(&ps, &r);
-	MemoryContextSwitchTo(caller);
-	out = JsonbValueToJsonb(res);
+	if (fresh)
+	{
+		MemoryContextSwitchTo(caller);
+		out = DatumGetJsonbPCopy(object);
+	}
+	else
+	{
+		out = render_training(id, caller);
+		if (out == NULL)
+			elog(ERROR, "training: training %s vanished while it was read", uuid_string(id, NULL));
+	}
 	SPI_finish();
 	PG_RETURN_JSONB_P(out);
 }
@@ -626,8 +683,15 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 			continue;
 		if (trainings)
 		{
-			if (store_api_training(ids[i], &row))
-				push_training(&ps, &r);
+			Datum		object;
+			bool		fresh;
+
+			if (!store_api_training_object(ids[i], &object, &fresh))
+				continue;
+			if (fresh)
+				put_jsonb_elem(&ps, object);
+			else if (store_api_training(ids[i], &row))
+				push_training(&ps, &r, NULL);
 		}
 		else if (store_api_dataset(ids[i], &row))
 			push_dataset(&ps, &r);
@@ -654,4 +718,83 @@ Datum
 training_datasets_json(PG_FUNCTION_ARGS)
 {
 	return render_array(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(training_trainings_object);
+
+/*
+ * Trigger BEFORE INSERT OR UPDATE ON training.trainings (the last of them): keep the Training
+ * object with the row (object), and when a class of its dataset expires (object_stale_at), so
+ * that get_training and list_trainings read it instead of rendering it. Once the dataset is
+ * deleted, source_dataset stays as it was last rendered.
+ */
+Datum
+training_trainings_object(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	MemoryContext caller = CurrentMemoryContext;
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	Datum		values[T_NCOLS + D_NCOLS];
+	bool		nulls[T_NCOLS + D_NCOLS];
+	ApiRow		row = {values, nulls};
+	Row			r = {values, nulls};
+	Jsonb	   *last_dataset = NULL;
+	bool		has_dataset;
+	int			cols[2];
+	Datum		newvals[2];
+	bool		newnulls[2] = {false, true};
+	text	   *state;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event)
+		|| !TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "training: _trainings_object must be a BEFORE INSERT OR UPDATE row trigger");
+	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	if (tr_restoring_dump())
+		return PointerGetDatum(tuple);
+	desc = RelationGetDescr(td->tg_relation);
+	cols[0] = SPI_fnumber(desc, "object");
+	cols[1] = SPI_fnumber(desc, "object_stale_at");
+	if (cols[0] <= 0 || cols[1] <= 0)
+		elog(ERROR, "training: trainings.object is missing from the catalog");
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		bool		isnull;
+		Datum		old = heap_getattr(td->tg_trigtuple, cols[0], desc, &isnull);
+
+		if (!isnull)
+		{
+			JsonbValue	key;
+			JsonbValue *v;
+
+			key.type = jbvString;
+			key.val.string.val = "source_dataset";
+			key.val.string.len = strlen("source_dataset");
+			v = findJsonbValueFromContainer(&DatumGetJsonbP(old)->root, JB_FOBJECT, &key);
+			if (v != NULL && v->type == jbvBinary)
+				last_dataset = JsonbValueToJsonb(v);
+		}
+	}
+
+	SPI_connect();
+	has_dataset = store_api_training_tuple(tuple, desc, &row);
+	res = push_training(&ps, &r, last_dataset);
+	MemoryContextSwitchTo(caller);
+	newvals[0] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	/* Until it completes or fails, the object follows the dataset's expiring classes. */
+	state = DatumGetTextPP(values[T_STATE]);
+	if (has_dataset && !nulls[T_NCOLS + D_EARLIEST_EXPIRATION]
+		&& (text_equals(state, "waiting") || text_equals(state, "processing")))
+	{
+		newvals[1] = values[T_NCOLS + D_EARLIEST_EXPIRATION];
+		newnulls[1] = false;
+	}
+	else
+		newvals[1] = (Datum) 0;
+	tuple = heap_modify_tuple_by_cols(tuple, desc, 2, cols, newvals, newnulls);
+	SPI_finish();
+	return PointerGetDatum(tuple);
 }

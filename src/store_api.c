@@ -1,33 +1,21 @@
 /*
  * store_api.c: reading the rows behind the API's JSON objects (get_training, get_dataset,
- * get_model and the list functions).
+ * get_model, the list functions and recognize()).
  *
- * get_training is called as often as a plain row select, so its rows are read directly by
- * primary key (an index scan under the caller's snapshot, as the executor would do) when that
- * is equivalent to a query: the caller has SELECT on the table and no row-level security
- * applies to it. Otherwise (policies apply, e.g. an ordinary role under 40_access.sql) the same
- * rows are read through SPI with saved plans, so that the policies filter them. Rare parts
- * (expired classes, dataset snapshots) always go through SPI.
+ * One read path: every row is read through SPI with a plan prepared once per session, under
+ * the caller's rights, so that row-level security and privileges apply as they would to the
+ * caller's own query. Rows are read with `SELECT *` by primary key: the scan returns the
+ * table's row as it is (no projection), and the columns are picked by name.
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/stratnum.h"
-#include "access/table.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
-#include "executor/tuptable.h"
-#include "miscadmin.h"
-#include "utils/acl.h"
-#include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/builtins.h"
+#include "access/xact.h"
 #include "utils/datum.h"
-#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "store_api.h"
@@ -45,18 +33,12 @@ static const char *const dataset_columns[D_NCOLS] = {
 	"evaluation_result", "evaluation_state", "issues", "preview_images", "earliest_expiration",
 	"number_of_trainable_classes"
 };
-static const char *const model_columns[M_VERSION] = {
-	"id", "name", "description", "type", "time_created", "time_updated"
-};
-static const char *const version_columns[M_VERSIONS - M_VERSION] = {
-	"version_number", "id", "changelog", "metrics", "training_id", "time_created"
-};
-
 /* SPI queries, each returning its columns in the enum order. */
 typedef enum SpiQuery
 {
-	SQ_TRAINING,				/* $1 training id: T_NCOLS + D_NCOLS columns */
-	SQ_DATASET,					/* $1 dataset id: D_NCOLS */
+	SQ_TRAINING,				/* $1 training id: the row (read by column name) */
+	SQ_DATASET,					/* $1 dataset id: the row (read by column name) */
+	SQ_OBJECT,					/* $1 training id: object, object_stale_at, output_model_version_id */
 	SQ_MODEL,					/* $1 model id, $2 version: M_NCOLS */
 	SQ_EXPIRED,					/* $1 dataset id: 2 */
 	SQ_SNAPSHOT,				/* $1 training id: 1 */
@@ -67,12 +49,6 @@ typedef enum SpiQuery
 	SQ_COUNT
 } SpiQuery;
 
-#define DS_COLUMNS \
-	"d.id, d.name, d.description, d.version, d.type, d.time_created, d.time_updated, " \
-	"d.number_of_classes, d.number_of_active_classes, d.number_of_images, d.number_of_active_images, " \
-	"d.evaluation_result, d.evaluation_state, d.issues, d.preview_images, d.earliest_expiration, " \
-	"d.number_of_trainable_classes"
-
 static const struct
 {
 	const char *sql;
@@ -81,19 +57,17 @@ static const struct
 	int			ncols;
 }			queries[SQ_COUNT] = {
 	[SQ_TRAINING] = {
-		"SELECT t.id, t.type, t.state, t.progress, t.duration, t.error, "
-		"       t.time_created, t.time_started, t.time_completed, "
-		"       t.output_model_name, t.config, t.output_model_description, t.output_model_changelog, "
-		"       t.output_model_id, t.output_model_version, t.source_dataset_id, t.output_model_version_id, "
-		DS_COLUMNS
-		"  FROM training.trainings t"
-		"  LEFT JOIN training.datasets d ON d.id = t.source_dataset_id"
-		" WHERE t.id = $1",
-		1, {UUIDOID}, T_NCOLS + D_NCOLS
+		"SELECT * FROM training.trainings t WHERE t.id = $1",
+		1, {UUIDOID}, 0
 	},
 	[SQ_DATASET] = {
-		"SELECT " DS_COLUMNS " FROM training.datasets d WHERE d.id = $1",
-		1, {UUIDOID}, D_NCOLS
+		"SELECT * FROM training.datasets d WHERE d.id = $1",
+		1, {UUIDOID}, 0
+	},
+	[SQ_OBJECT] = {
+		"SELECT t.object, t.object_stale_at, t.output_model_version_id"
+		"  FROM training.trainings t WHERE t.id = $1",
+		1, {UUIDOID}, 3
 	},
 	[SQ_MODEL] = {
 		"SELECT m.id, m.name, m.description, m.type, m.time_created, m.time_updated, "
@@ -141,9 +115,9 @@ static const struct
 
 static SPIPlanPtr plans[SQ_COUNT];
 
-/* Run query q and deform its row into values/nulls from offset; false when there is none. */
+/* Run query q (prepared once per session and kept); true when it returned a row. */
 static bool
-spi_row(SpiQuery q, Datum *args, const char *nulls, Datum *values, bool *isnull)
+spi_exec(SpiQuery q, Datum *args, const char *nulls)
 {
 	int			rc;
 
@@ -161,7 +135,14 @@ spi_row(SpiQuery q, Datum *args, const char *nulls, Datum *values, bool *isnull)
 	rc = SPI_execute_plan(plans[q], args, nulls, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "training: API query failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	return SPI_processed > 0;
+}
+
+/* Run query q and deform its row into values/nulls; false when there is none. */
+static bool
+spi_row(SpiQuery q, Datum *args, const char *nulls, Datum *values, bool *isnull)
+{
+	if (!spi_exec(q, args, nulls))
 		return false;
 	if (SPI_tuptable->tupdesc->natts != queries[q].ncols)
 		elog(ERROR, "training: API query returned %d columns, expected %d",
@@ -171,148 +152,76 @@ spi_row(SpiQuery q, Datum *args, const char *nulls, Datum *values, bool *isnull)
 }
 
 /*
- * Open a table of the training schema for a direct read, or return NULL when the read must
- * go through SPI: no active snapshot, no SELECT privilege, or row-level security applies.
- */
-static Relation
-direct_open(const char *relname)
-{
-	Oid			nsp;
-	Oid			relid;
-
-	if (!ActiveSnapshotSet())
-		return NULL;
-	nsp = get_namespace_oid("training", true);
-	if (!OidIsValid(nsp))
-		return NULL;
-	relid = get_relname_relid(relname, nsp);
-	if (!OidIsValid(relid))
-		return NULL;
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		return NULL;
-	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
-		return NULL;
-	return table_open(relid, AccessShareLock);
-}
-
-/*
- * Rows of rel whose leading index columns equal keys (idxname NULL: the primary key), visible
- * to the active snapshot: copies the first into *first when asked, and returns how many there
- * are (at most limit), or -1 when the index does not exist.
- */
-static int64
-direct_scan(Relation rel, const char *idxname, int nkeys, const Datum *keys,
-			const RegProcedure *procs, HeapTuple *first, int64 limit)
-{
-	Oid			idxid;
-	Relation	idx;
-	ScanKeyData skey[2];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	int64		n = 0;
-
-	Assert(nkeys >= 1 && nkeys <= 2);
-	idxid = idxname ? get_relname_relid(idxname, RelationGetNamespace(rel))
-		: RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(idxid))
-		return -1;
-	idx = index_open(idxid, AccessShareLock);
-	for (int i = 0; i < nkeys; i++)
-		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, procs[i], keys[i]);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), nkeys, 0);
-	index_rescan(scan, skey, nkeys, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	while (n < limit && index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		if (n == 0 && first != NULL)
-			*first = ExecCopySlotHeapTuple(slot);
-		n++;
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, NoLock);
-	return n;
-}
-
-/*
- * Attribute numbers of named columns, cached per table. A table's attribute numbers change
- * only when columns are added (natts grows) or the table is recreated (a new OID).
+ * Attribute numbers of named columns in the rows of a `SELECT *` query, cached per query. The
+ * cache is checked by name on every use: an upgrade that adds, drops or renames a column
+ * changes the row the saved plan returns after it is replanned, and the map follows.
  */
 typedef struct ColumnMap
 {
 	const char *const *names;
-	Oid			relid;
+	int			ncols;
 	int			natts;
 	AttrNumber	attnums[32];		/* >= T_NCOLS, D_NCOLS */
 } ColumnMap;
 
-static ColumnMap column_maps[4];
+static bool
+column_map_valid(const ColumnMap *m, TupleDesc desc)
+{
+	if (m->natts != desc->natts)
+		return false;
+	for (int i = 0; i < m->ncols; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, m->attnums[i] - 1)->attname), m->names[i]) != 0)
+			return false;
+	return true;
+}
 
 static const AttrNumber *
-column_map(Relation rel, const char *const *names, int ncols)
+column_map(ColumnMap *m, TupleDesc desc, const char *const *names, int ncols)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	ColumnMap  *m = NULL;
-
-	for (int i = 0; i < (int) lengthof(column_maps); i++)
-		if (column_maps[i].names == names || column_maps[i].names == NULL)
-		{
-			m = &column_maps[i];
-			break;
-		}
-	Assert(m != NULL && ncols <= (int) lengthof(m->attnums));
-	if (m->names == names && m->relid == RelationGetRelid(rel) && m->natts == desc->natts)
+	Assert(ncols <= (int) lengthof(m->attnums));
+	if (m->names == names && column_map_valid(m, desc))
 		return m->attnums;
 	for (int i = 0; i < ncols; i++)
 	{
 		int			att = SPI_fnumber(desc, names[i]);
 
 		if (att <= 0)
-			elog(ERROR, "training: column \"%s\" of %s is missing",
-				 names[i], RelationGetRelationName(rel));
+			elog(ERROR, "training: column \"%s\" is missing from the catalog", names[i]);
 		m->attnums[i] = att;
 	}
 	m->names = names;
-	m->relid = RelationGetRelid(rel);
+	m->ncols = ncols;
 	m->natts = desc->natts;
 	return m->attnums;
 }
 
-/* Copy the named columns of a table row into values/nulls (in the order of names). */
-static void
-deform_named(Relation rel, HeapTuple tuple, const char *const *names, int ncols,
-			 Datum *values, bool *isnull)
+/*
+ * Run a `SELECT *` query q by primary key and copy the named columns of its row into
+ * values/nulls, in the order of names; false when there is no row the caller can see.
+ */
+static bool
+spi_named_row(SpiQuery q, Datum id, const char *const *names, int ncols,
+			  Datum *values, bool *isnull)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	const AttrNumber *attnums = column_map(rel, names, ncols);
-	Datum	   *v = palloc(desc->natts * sizeof(Datum));
-	bool	   *n = palloc(desc->natts * sizeof(bool));
+	static ColumnMap maps[SQ_COUNT];
+	TupleDesc	desc;
+	const AttrNumber *attnums;
+	Datum	   *v;
+	bool	   *n;
 
-	heap_deform_tuple(tuple, desc, v, n);
+	if (!spi_exec(q, &id, NULL))
+		return false;
+	desc = SPI_tuptable->tupdesc;
+	attnums = column_map(&maps[q], desc, names, ncols);
+	v = palloc(desc->natts * sizeof(Datum));
+	n = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(SPI_tuptable->vals[0], desc, v, n);
 	for (int i = 0; i < ncols; i++)
 	{
 		values[i] = v[attnums[i] - 1];
 		isnull[i] = n[attnums[i] - 1];
 	}
-}
-
-/* Read one row of relname by primary key: 1 found, 0 not found, -1 use SPI. */
-static int
-direct_pk_row(const char *relname, Datum id, const char *const *names, int ncols,
-			  Datum *values, bool *isnull)
-{
-	static const RegProcedure uuid_eq[1] = {F_UUID_EQ};
-	Relation	rel = direct_open(relname);
-	HeapTuple	tuple = NULL;
-	int64		n;
-
-	if (rel == NULL)
-		return -1;
-	n = direct_scan(rel, NULL, 1, &id, uuid_eq, &tuple, 1);
-	if (n > 0)
-		deform_named(rel, tuple, names, ncols, values, isnull);
-	table_close(rel, NoLock);
-	return n < 0 ? -1 : (int) n;
+	return true;
 }
 
 static void
@@ -328,24 +237,15 @@ set_all_null(Datum *values, bool *isnull, int n)
 bool
 store_api_dataset(Datum id, ApiRow *row)
 {
-	int			found = direct_pk_row("datasets", id, dataset_columns, D_NCOLS,
-									  row->values, row->nulls);
-
-	if (found >= 0)
-		return found == 1;
-	return spi_row(SQ_DATASET, &id, NULL, row->values, row->nulls);
+	return spi_named_row(SQ_DATASET, id, dataset_columns, D_NCOLS, row->values, row->nulls);
 }
 
 bool
 store_api_training(Datum id, ApiRow *row)
 {
-	int			found = direct_pk_row("trainings", id, training_columns, T_NCOLS,
-									  row->values, row->nulls);
 	ApiRow		dataset = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 
-	if (found < 0)
-		return spi_row(SQ_TRAINING, &id, NULL, row->values, row->nulls);
-	if (found == 0)
+	if (!spi_named_row(SQ_TRAINING, id, training_columns, T_NCOLS, row->values, row->nulls))
 		return false;
 	if (row->nulls[T_SOURCE_DATASET_ID]
 		|| !store_api_dataset(row->values[T_SOURCE_DATASET_ID], &dataset))
@@ -353,37 +253,37 @@ store_api_training(Datum id, ApiRow *row)
 	return true;
 }
 
-/* The model read directly: 1 found, 0 not found, -1 use SPI. */
-static int
-direct_model(Datum id, Datum version, bool version_null, ApiRow *row)
+bool
+store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row)
 {
-	static const RegProcedure eq[2] = {F_UUID_EQ, F_INT4EQ};
-	Relation	versions;
-	int			found;
-	int64		count;
-	HeapTuple	tuple = NULL;
-	Datum		keys[2] = {id, version};
+	static ColumnMap map;
+	const AttrNumber *attnums = column_map(&map, desc, training_columns, T_NCOLS);
+	ApiRow		dataset = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 
-	found = direct_pk_row("models", id, model_columns, M_VERSION, row->values, row->nulls);
-	if (found <= 0)
-		return found;
-	versions = direct_open("model_versions");
-	if (versions == NULL)
-		return -1;
-	set_all_null(row->values + M_VERSION, row->nulls + M_VERSION, M_VERSIONS - M_VERSION);
-	count = direct_scan(versions, "model_versions_number_unique", 1, keys, eq, NULL, PG_INT64_MAX);
-	if (count >= 0 && !version_null)
+	for (int i = 0; i < T_NCOLS; i++)
+		row->values[i] = heap_getattr(tuple, attnums[i], desc, &row->nulls[i]);
+	if (row->nulls[T_SOURCE_DATASET_ID]
+		|| !store_api_dataset(row->values[T_SOURCE_DATASET_ID], &dataset))
 	{
-		if (direct_scan(versions, "model_versions_number_unique", 2, keys, eq, &tuple, 1) > 0)
-			deform_named(versions, tuple, version_columns, M_VERSIONS - M_VERSION,
-						 row->values + M_VERSION, row->nulls + M_VERSION);
+		set_all_null(dataset.values, dataset.nulls, D_NCOLS);
+		return false;
 	}
-	table_close(versions, NoLock);
-	if (count < 0)
-		return -1;
-	row->values[M_VERSIONS] = Int64GetDatum(count);
-	row->nulls[M_VERSIONS] = false;
-	return 1;
+	return true;
+}
+
+bool
+store_api_training_object(Datum id, Datum *object, bool *fresh)
+{
+	Datum		v[3];
+	bool		n[3];
+
+	*fresh = false;
+	if (!spi_row(SQ_OBJECT, &id, NULL, v, n))
+		return false;
+	*object = v[0];
+	*fresh = !n[0] && n[2]
+		&& (n[1] || DatumGetTimestampTz(v[1]) > GetCurrentTransactionStartTimestamp());
+	return true;
 }
 
 bool
@@ -391,10 +291,7 @@ store_api_model(Datum id, Datum version, bool version_null, ApiRow *row)
 {
 	Datum		args[2] = {id, version};
 	char		nulls[3] = {' ', version_null ? 'n' : ' ', '\0'};
-	int			found = direct_model(id, version, version_null, row);
 
-	if (found >= 0)
-		return found == 1;
 	return spi_row(SQ_MODEL, args, nulls, row->values, row->nulls);
 }
 

@@ -11,6 +11,9 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
 /* Columns of a training (training.trainings). */
 enum
 {
@@ -56,6 +59,20 @@ typedef struct ApiRow
  * (or the caller may not see it).
  */
 extern bool store_api_training(Datum id, ApiRow *row);
+
+/*
+ * The training in tuple (a row of training.trainings with descriptor desc, e.g. a trigger's
+ * new row) and its source dataset read as store_api_training() does; false when the dataset
+ * is gone or not visible (its values are then null).
+ */
+extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row);
+
+/*
+ * The Training object kept with the row of this training (trainings.object); *fresh when it
+ * can be returned as it is: kept, no class of its dataset expired since, and no output version
+ * (whose Model object has live counts). False when there is no such training.
+ */
+extern bool store_api_training_object(Datum id, Datum *object, bool *fresh);
 
 /* The dataset with this id; false when there is none. */
 extern bool store_api_dataset(Datum id, ApiRow *row);

@@ -1,0 +1,44 @@
+-- training: the Training object kept with its row (0.3.0).
+--
+-- get_training is called as often as a plain row select. Rendering the object on every read
+-- takes a read of the training, one of its dataset and the JSON build; keeping it with the row,
+-- rendered when the row is written, makes a read one index scan by primary key. Rules:
+--   * every INSERT or UPDATE of a training renders it again (the last BEFORE trigger);
+--   * a waiting training follows its dataset: a change of the dataset renders it again;
+--   * from its claim on, source_dataset is the dataset as the training's last write saw it (the
+--     worker writes progress as it goes), and it stays after the dataset is deleted;
+--   * what the clock changes (a class expiring) or another row owns (the output model's live
+--     version count) is rendered at read time: object_stale_at, output_model_version_id.
+
+ALTER TABLE training.trainings ADD COLUMN object jsonb;
+ALTER TABLE training.trainings ADD COLUMN object_stale_at timestamptz;
+COMMENT ON COLUMN training.trainings.object IS
+    'The Training object as get_training returns it, kept by the extension on every change (read-only)';
+COMMENT ON COLUMN training.trainings.object_stale_at IS
+    'When a class of the source dataset expires: object is rendered afresh at read time from then on (read-only)';
+
+CREATE FUNCTION training._trainings_object() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_trainings_object'
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._trainings_object() IS
+    'Trigger: keep trainings.object, the Training object of the row, and object_stale_at';
+CREATE TRIGGER trainings_object BEFORE INSERT OR UPDATE ON training.trainings
+    FOR EACH ROW EXECUTE FUNCTION training._trainings_object();
+
+-- Definer's rights: whoever changes a dataset, the objects of its waiting trainings follow.
+CREATE FUNCTION training._datasets_follow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    UPDATE training.trainings t SET object = NULL
+     WHERE t.source_dataset_id = NEW.id AND t.state = 'waiting';
+    RETURN NULL;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._datasets_follow() IS
+    'Trigger: render the objects of the waiting trainings of a changed dataset again';
+CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION training._datasets_follow();
+
+REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;

@@ -1,0 +1,41 @@
+-- training 0.2.0 -> 0.3.0: ALTER EXTENSION training UPDATE TO '0.3.0'.
+-- An upgraded database equals a fresh install of 0.3.0 (test/upgrade/run.sh compares the catalogs).
+--   * trainings.object keeps the Training object with its row: get_training and list_trainings
+--     read it by primary key instead of rendering it (sql/install/60_object.sql).
+\echo Use "ALTER EXTENSION training UPDATE TO '0.3.0'" to load this file. \quit
+
+ALTER TABLE training.trainings ADD COLUMN object jsonb;
+ALTER TABLE training.trainings ADD COLUMN object_stale_at timestamptz;
+COMMENT ON COLUMN training.trainings.object IS
+    'The Training object as get_training returns it, kept by the extension on every change (read-only)';
+COMMENT ON COLUMN training.trainings.object_stale_at IS
+    'When a class of the source dataset expires: object is rendered afresh at read time from then on (read-only)';
+
+CREATE FUNCTION training._trainings_object() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_trainings_object'
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._trainings_object() IS
+    'Trigger: keep trainings.object, the Training object of the row, and object_stale_at';
+CREATE TRIGGER trainings_object BEFORE INSERT OR UPDATE ON training.trainings
+    FOR EACH ROW EXECUTE FUNCTION training._trainings_object();
+
+-- Definer's rights: whoever changes a dataset, the objects of its waiting trainings follow.
+CREATE FUNCTION training._datasets_follow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    UPDATE training.trainings t SET object = NULL
+     WHERE t.source_dataset_id = NEW.id AND t.state = 'waiting';
+    RETURN NULL;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._datasets_follow() IS
+    'Trigger: render the objects of the waiting trainings of a changed dataset again';
+CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION training._datasets_follow();
+
+REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;
+
+-- Render the objects of the trainings already there.
+UPDATE training.trainings SET object = NULL;

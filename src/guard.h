@@ -1,0 +1,10 @@
+/*
+ * guard.h: who may write what (see guard.c).
+ */
+#ifndef TRAINING_GUARD_H
+#define TRAINING_GUARD_H
+
+/* True while a superuser restores a dump: rows are then written as dumped. */
+extern bool tr_restoring_dump(void);
+
+#endif
