@@ -10,7 +10,7 @@
 #include "deep.h"
 #include "pipeline.h"
 #include "settings.h"
-#include "worker.h"
+#include "shmem.h"
 
 int			tr_max_workers = 2;
 int			tr_naptime = 60;
