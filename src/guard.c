@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
+#include "utils/rls.h"
 
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
@@ -40,8 +41,6 @@ PG_FUNCTION_INFO_V1(training_restoring_dump);
 Datum
 training_restoring_dump(PG_FUNCTION_ARGS)
 {
-	const char *bodies = GetConfigOption("check_function_bodies", false, false);
-	const char *rls = GetConfigOption("row_security", false, false);
-
-	PG_RETURN_BOOL(superuser() && bodies && rls && strcmp(bodies, "off") == 0 && strcmp(rls, "off") == 0);
+	/* The settings' own variables, not their values read back as text. */
+	PG_RETURN_BOOL(superuser() && !check_function_bodies && !row_security);
 }
