@@ -59,6 +59,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: the server objects are rebuilt when any header changes.
+$(PG_OBJS): $(wildcard src/*.h src/core/*.h src/core/nn/*.h src/nn/*.h)
+
 .PHONY: installcheck-worker installcheck-deep
 installcheck-worker:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS_WORKER)
