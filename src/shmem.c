@@ -10,8 +10,9 @@
  * Locking rule. One LWLock, tr_shared->lock (named tranche "training"), protects every field of
  * TrShared:
  *   - read under LW_SHARED, write under LW_EXCLUSIVE;
- *   - a critical section walks each array at most once, never one inside the other: at most
- *     TR_MAX_DBS + TR_MAX_WORKERS entries (a database lookup, tr_db_entry, is one pass);
+ *   - a critical section walks each shared table at most once, never one inside the other: at
+ *     most TR_MAX_DBS + TR_MAX_WORKERS entries (a database lookup, tr_db_entry, is one pass; the
+ *     launcher's pg_database pass binary-searches its own sorted list, src/launcher.c);
  *   - under the lock only plain stores, SetLatch() and kill(): no ereport(ERROR), no allocation,
  *     no SPI, transaction, catalog access, background worker registration or wait; no other lock
  *     is taken while it is held (it is a leaf lock);
