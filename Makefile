@@ -8,7 +8,7 @@ MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
 PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
-	src/guc.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
+	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
 # Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
 CORE_OBJS = src/interrupt.o src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o src/trconfig.o
@@ -58,6 +58,9 @@ ISOLATION_RUN_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-ext
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: the server objects are rebuilt when any header changes.
+$(PG_OBJS): $(wildcard src/*.h src/core/*.h src/core/nn/*.h src/nn/*.h)
 
 .PHONY: installcheck-worker installcheck-deep
 installcheck-worker:

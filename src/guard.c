@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
+#include "utils/rls.h"
 
 #include "guard.h"
 
@@ -42,10 +43,8 @@ PG_FUNCTION_INFO_V1(training_restoring_dump);
 bool
 tr_restoring_dump(void)
 {
-	const char *bodies = GetConfigOption("check_function_bodies", false, false);
-	const char *rls = GetConfigOption("row_security", false, false);
-
-	return superuser() && bodies && rls && strcmp(bodies, "off") == 0 && strcmp(rls, "off") == 0;
+	/* The settings' own variables, not their values read back as text. */
+	return superuser() && !check_function_bodies && !row_security;
 }
 
 Datum

@@ -10,16 +10,16 @@
 #include "deep.h"
 #include "pipeline.h"
 #include "settings.h"
-#include "worker.h"
+#include "shmem.h"
 
-int			tr_max_workers = 2;
-int			tr_naptime = 60;
-int			tr_progress_interval = 500;
-int			tr_max_attempts = 3;
-int			tr_blas_threads = 1;
-bool		tr_enabled = true;
-int			tr_test_image_delay = 0;
-int			tr_worker_idle_timeout = 2000;
+int			tr_max_workers = TR_DEFAULT_MAX_WORKERS;
+int			tr_naptime = TR_DEFAULT_NAPTIME;
+int			tr_progress_interval = TR_DEFAULT_PROGRESS_INTERVAL;
+int			tr_max_attempts = TR_DEFAULT_MAX_ATTEMPTS;
+int			tr_blas_threads = TR_DEFAULT_BLAS_THREADS;
+bool		tr_enabled = TR_DEFAULT_ENABLED;
+int			tr_test_image_delay = TR_DEFAULT_TEST_IMAGE_DELAY;
+int			tr_worker_idle_timeout = TR_DEFAULT_WORKER_IDLE_TIMEOUT;
 int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 char	   *tr_model_path = NULL;
 int			tr_face_features = TR_FACE_FEATURES_AUTO;
@@ -55,19 +55,19 @@ tr_guc_init(void)
 							 "Whether the background worker starts trainings.",
 							 "When off, waiting trainings stay waiting; running ones finish. "
 							 "Can also be set per database (ALTER DATABASE ... SET).",
-							 &tr_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+							 &tr_enabled, TR_DEFAULT_ENABLED, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("training.max_workers",
 							"Maximum number of trainings running at the same time (cluster-wide).",
 							"Each running training uses one background worker process "
 							"(max_worker_processes must leave room for them).",
-							&tr_max_workers, 2, 0, TR_MAX_WORKERS, PGC_SIGHUP, 0,
+							&tr_max_workers, TR_DEFAULT_MAX_WORKERS, 0, TR_MAX_WORKERS, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.naptime",
 							"Fallback poll interval of the launcher.",
 							"New trainings wake the launcher at commit; the poll only catches "
 							"trainings inserted without the wake-up trigger (e.g. with triggers "
 							"disabled) or by a prepared transaction.",
-							&tr_naptime, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							&tr_naptime, TR_DEFAULT_NAPTIME, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.worker_idle_timeout",
 							"How long a worker with nothing to do waits for the next training of its database.",
@@ -75,28 +75,28 @@ tr_guc_init(void)
 							"process start. At most 4 s: commands that need a database without "
 							"connections (CREATE DATABASE ... TEMPLATE, ALTER DATABASE) wait up to 5 s, "
 							"and DROP DATABASE stops the worker at once.",
-							&tr_worker_idle_timeout, 2000, 0, 4000, PGC_SIGHUP, GUC_UNIT_MS,
+							&tr_worker_idle_timeout, TR_DEFAULT_WORKER_IDLE_TIMEOUT, 0, 4000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.progress_interval",
 							"Minimum time between two progress writes of a training.",
 							NULL,
-							&tr_progress_interval, 500, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS,
+							&tr_progress_interval, TR_DEFAULT_PROGRESS_INTERVAL, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.max_attempts",
 							"Number of starts of a training before an interrupted one is failed.",
 							"A training whose worker crashed or was terminated is queued again "
 							"until it has been started this many times.",
-							&tr_max_attempts, 3, 1, 100, PGC_SIGHUP, 0,
+							&tr_max_attempts, TR_DEFAULT_MAX_ATTEMPTS, 1, 100, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.test_image_delay",
 							"Fault injection for tests: pause this long after each image a worker streams.",
 							"Makes a small training last long enough to cancel, kill or shut down "
 							"in the middle; leave at 0 in production.",
-							&tr_test_image_delay, 0, 0, 10000, PGC_SUSET,
+							&tr_test_image_delay, TR_DEFAULT_TEST_IMAGE_DELAY, 0, 10000, PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomIntVariable("training.blas_threads",
 							"OpenBLAS threads used by each training worker.",
 							"Set in the worker process only; 0 keeps OpenBLAS's default.",
-							&tr_blas_threads, 1, 0, 64, PGC_SIGHUP, 0,
+							&tr_blas_threads, TR_DEFAULT_BLAS_THREADS, 0, 64, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 }

@@ -33,8 +33,8 @@ tr_config_default(tr_config *cfg, tr_type type)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->type = type;
-	cfg->min_face_size = 80;
-	cfg->sharpness_threshold = 40;
+	cfg->min_face_size = TR_DEFAULT_MIN_FACE_SIZE;
+	cfg->sharpness_threshold = TR_DEFAULT_SHARPNESS_THRESHOLD;
 	cfg->max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 	cfg->seed = 1;
 }

@@ -19,6 +19,9 @@
 
 /* Default of training.max_image_pixels. */
 #define TR_DEFAULT_MAX_IMAGE_PIXELS 40000000
+/* Defaults of a face training's filters (config keys min_face_size, sharpness_threshold). */
+#define TR_DEFAULT_MIN_FACE_SIZE 80
+#define TR_DEFAULT_SHARPNESS_THRESHOLD 40
 
 typedef enum tr_type
 {

@@ -6,7 +6,17 @@
 #ifndef TRAINING_SETTINGS_H
 #define TRAINING_SETTINGS_H
 
-/* The worker (src/worker.c, src/launcher.c). */
+/* Defaults of the worker's settings (guc.c; docs/worker.md's table repeats them). */
+#define TR_DEFAULT_MAX_WORKERS 2
+#define TR_DEFAULT_NAPTIME 60				/* seconds */
+#define TR_DEFAULT_PROGRESS_INTERVAL 500	/* milliseconds */
+#define TR_DEFAULT_MAX_ATTEMPTS 3
+#define TR_DEFAULT_BLAS_THREADS 1
+#define TR_DEFAULT_ENABLED true
+#define TR_DEFAULT_TEST_IMAGE_DELAY 0		/* milliseconds */
+#define TR_DEFAULT_WORKER_IDLE_TIMEOUT 2000	/* milliseconds */
+
+/* The worker (src/worker.c, src/launcher.c, src/hooks.c, src/shmem.c). */
 extern int	tr_max_workers;
 extern int	tr_naptime;				/* seconds */
 extern int	tr_progress_interval;	/* milliseconds */

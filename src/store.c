@@ -200,7 +200,7 @@ store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more)
 
 	caller = tx_begin();
 	values[0] = Int32GetDatum(pid);
-	n = run("SELECT id, owner::text, type, config::text, source_dataset_id, attempts "
+	n = run("SELECT id, type, config::text, source_dataset_id, attempts "
 			"FROM training._worker_claim($1)",
 			1, types, values, NULL, SPI_OK_SELECT);
 	if (n == 0)
@@ -210,17 +210,16 @@ store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more)
 		return false;
 	}
 	out->id = *DatumGetUUIDP(col(0, 1, &isnull));
-	out->owner = col_text(0, 2, caller);
-	out->type = col_text(0, 3, caller);
-	out->config = col_text(0, 4, caller);
+	out->type = col_text(0, 2, caller);
+	out->config = col_text(0, 3, caller);
 	{
-		Datum		d = col(0, 5, &isnull);
+		Datum		d = col(0, 4, &isnull);
 
 		out->has_dataset = !isnull;
 		if (!isnull)
 			out->dataset_id = *DatumGetUUIDP(d);
 	}
-	out->attempts = DatumGetInt32(col(0, 6, &isnull));
+	out->attempts = DatumGetInt32(col(0, 5, &isnull));
 
 	run("SELECT EXISTS (SELECT 1 FROM training.trainings WHERE state = 'waiting')",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);

@@ -11,11 +11,10 @@
 
 #include "utils/uuid.h"
 
-/* A training as claimed by a worker. */
+/* A training as claimed by a worker: what running it needs (the owner is _worker_finish's). */
 typedef struct TrClaim
 {
 	pg_uuid_t	id;
-	char	   *owner;
 	char	   *type;			/* "face" or "landmark" */
 	char	   *config;			/* the training's config as JSON text */
 	bool		has_dataset;

@@ -9,9 +9,11 @@
 
 #include "compat.h"
 #include "deep.h"
+#include "hooks.h"
 #include "interrupt.h"
+#include "launcher.h"
 #include "settings.h"
-#include "worker.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,13 +30,21 @@ server_interrupted(void)
 	return QueryCancelPending || ProcDiePending;
 }
 
-/* Register each concern's GUCs and the background worker launcher; reserve the prefix last. */
+/*
+ * Define the settings; with shared_preload_libraries, also the shared memory, the hooks of client
+ * backends and the launcher. Reserve the prefix last.
+ */
 void
 _PG_init(void)
 {
 	tr_interrupt_hook = server_interrupted;
 	tr_deep_init();				/* the deep feature kind, before the settings choose it */
 	tr_guc_init();
-	tr_launcher_init();
+	if (process_shared_preload_libraries_in_progress)
+	{
+		tr_shmem_init();		/* src/shmem.c: the state shared by every process */
+		tr_hooks_init();		/* src/hooks.c: ProcessUtility hook of client backends */
+		tr_launcher_register();	/* src/launcher.c: the launcher background worker */
+	}
 	MarkGUCPrefixReserved("training");
 }

@@ -84,11 +84,11 @@ worker_detach(int code, Datum arg)
 
 	(void) code;
 	(void) arg;
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->exited = true;
 	my_slot()->latch = NULL;
 	latch = tr_shared->launcher_latch;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	if (latch)
 		SetLatch(latch);
 }
@@ -109,10 +109,10 @@ worker_release(int code, Datum arg)
 	if (!training_open)
 		return;
 	training_open = false;
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_SHARED);
 	/* Deleted, or its database is being dropped: there is nothing to write. */
 	skip = my_slot()->cancel || my_slot()->dropping;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	if (skip)
 		return;
 	cause = got_sigterm
@@ -125,9 +125,9 @@ worker_release(int code, Datum arg)
 				(errmsg("training %s interrupted: %s; %s",
 						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&open_training))),
 						cause, requeued ? "queued again" : "failed (training.max_attempts reached)")));
-		SpinLockAcquire(&tr_shared->mutex);
+		LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 		my_slot()->clean_exit = true;
-		SpinLockRelease(&tr_shared->mutex);
+		LWLockRelease(tr_shared->lock);
 		/* Another worker takes it over at once (after a restart, the new launcher does). */
 		if (requeued)
 			tr_wake_database(MyDatabaseId);
@@ -138,12 +138,12 @@ worker_release(int code, Datum arg)
 static void
 on_claim(const pg_uuid_t *id)
 {
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->phase = TR_SLOT_RUNNING;
 	my_slot()->training = *id;
 	my_slot()->has_training = true;
 	my_slot()->cancel = false;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	open_training = *id;
 	training_open = true;
 }
@@ -153,10 +153,10 @@ static void
 settle(void)
 {
 	training_open = false;
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->has_training = false;
 	my_slot()->cancel = false;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 }
 
 static void
@@ -190,9 +190,9 @@ sync_progress(TrRun *r, bool force)
 	TimestampTz now = GetCurrentTimestamp();
 	bool		cancel;
 
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_SHARED);
 	cancel = my_slot()->cancel;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	if (!cancel && !force &&
 		!TimestampDifferenceExceeds(r->last_write, now, tr_progress_interval))
 		return;
@@ -271,11 +271,11 @@ mark_needs_recovery(void)
 {
 	TrDbEntry  *e;
 
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	e = tr_db_entry(my_dboid, false);
 	if (e)
 		e->needs_recovery = true;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 }
 
 /* Pipeline callback: the next image, streamed class by class in keyset batches. */
@@ -510,7 +510,7 @@ recover_orphans(void)
 	int			n;
 	int			skipped;
 
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	{
 		TrDbEntry  *e = tr_db_entry(my_dboid, false);
 
@@ -522,7 +522,7 @@ recover_orphans(void)
 			e->needs_recovery = false;
 		}
 	}
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	if (!recover)
 		return;
 	n = store_recover_orphans(tr_training_is_live, tr_max_attempts,
@@ -549,14 +549,14 @@ wait_idle(void)
 
 	if (tr_worker_idle_timeout <= 0)
 		return false;
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	if (my_slot()->quit)
 	{
-		SpinLockRelease(&tr_shared->mutex);
+		LWLockRelease(tr_shared->lock);
 		return false;
 	}
 	my_slot()->phase = TR_SLOT_IDLE;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	pgstat_report_activity(STATE_IDLE, "training worker: waiting for the next training");
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tr_worker_idle_timeout);
 
@@ -573,12 +573,12 @@ wait_idle(void)
 			ResetLatch(MyLatch);
 		}
 		handle_signals();
-		SpinLockAcquire(&tr_shared->mutex);
+		LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 		woken = my_slot()->phase == TR_SLOT_STARTING;
 		leave = !woken && (my_slot()->quit || left <= 0 || !tr_enabled);
 		if (leave)
 			my_slot()->phase = TR_SLOT_RUNNING;	/* exiting: the launcher hands it nothing */
-		SpinLockRelease(&tr_shared->mutex);
+		LWLockRelease(tr_shared->lock);
 		if (woken)
 		{
 			pgstat_report_activity(STATE_RUNNING, "training worker: looking for waiting trainings");
@@ -596,7 +596,7 @@ attach_slot(void)
 	bool		ok;
 	TrDbEntry  *e;
 
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	e = tr_db_entry(my_dboid, false);
 	ok = my_slot()->phase == TR_SLOT_STARTING && my_slot()->dboid == my_dboid &&
 		!my_slot()->dropping && !(e && e->dropping);
@@ -605,7 +605,7 @@ attach_slot(void)
 	/* Cleared before the first claim: a later commit wakes the launcher again. */
 	if (e)
 		e->pending = false;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	return ok;
 }
 
@@ -615,14 +615,14 @@ set_db_flags(bool set_pending, bool pending, bool set_ext, bool has_extension)
 	TrDbEntry  *e;
 	Latch	   *latch;
 
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	e = tr_db_entry(my_dboid, false);
 	if (e && set_pending)
 		e->pending = pending;
 	if (e && set_ext)
 		e->has_extension = has_extension;
 	latch = tr_shared->launcher_latch;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	if (set_pending && pending && latch)
 		SetLatch(latch);
 }
@@ -630,9 +630,9 @@ set_db_flags(bool set_pending, bool pending, bool set_ext, bool has_extension)
 static void
 exit_clean(void)
 {
-	SpinLockAcquire(&tr_shared->mutex);
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->clean_exit = true;
-	SpinLockRelease(&tr_shared->mutex);
+	LWLockRelease(tr_shared->lock);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	proc_exit(0);
 }

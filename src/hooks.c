@@ -1,0 +1,325 @@
+/*
+ * hooks.c: what the extension does in client backends.
+ *
+ * The trigger functions of training.trainings (wake the launcher at commit, stop the worker of a
+ * deleted training at commit, NOTIFY training_state), the transaction callback that does it at
+ * commit, and the ProcessUtility hook: LOCK TABLE on the extension's tables is reserved to
+ * superusers, and commands that need a database without connections (DROP, ALTER, RENAME, CREATE
+ * DATABASE ... TEMPLATE) first make the workers there leave. The shared state they touch is in
+ * src/shmem.c.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "hooks.h"
+#include "settings.h"
+#include "shmem.h"
+
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* Backend-local: what the current transaction asks for at commit. */
+static bool xact_callback_registered = false;
+static bool wake_at_commit = false;
+static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
+
+PG_FUNCTION_INFO_V1(training_wake_trigger);
+PG_FUNCTION_INFO_V1(training_cancel_trigger);
+PG_FUNCTION_INFO_V1(training_notify_trigger);
+
+/* At commit: wake the launcher for inserted trainings; tell workers of deleted ones to stop. */
+static void
+tr_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	(void) arg;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (wake_at_commit)
+				tr_wake_database(MyDatabaseId);
+			foreach(lc, cancel_at_commit)
+				tr_cancel_training(MyDatabaseId, (pg_uuid_t *) lfirst(lc));
+			wake_at_commit = false;
+			cancel_at_commit = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* A prepared transaction is found by the naptime poll once committed. */
+			wake_at_commit = false;
+			cancel_at_commit = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+register_xact_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(tr_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/*
+ * AFTER INSERT statement trigger on training.trainings: wake the launcher when the transaction
+ * commits, or warn that nothing will process the training.
+ */
+Datum
+training_wake_trigger(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training_wake_trigger() must be called as a trigger")));
+	if (!tr_preloaded || tr_shared == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the training background worker is not running, so nothing will process this training"),
+				 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
+	else
+	{
+		if (!tr_enabled)
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("training.enabled is off, so the training stays waiting"),
+					 errhint("Set training.enabled = on and reload the configuration.")));
+		register_xact_callback();
+		wake_at_commit = true;
+	}
+	return PointerGetDatum(NULL);
+}
+
+/* The value of a column of a trigger tuple, by name; NULL when absent or null. */
+static Datum
+tuple_column(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return heap_getattr(tuple, i + 1, desc, isnull);
+	}
+	*isnull = true;
+	return (Datum) 0;
+}
+
+static void
+append_json_text(StringInfo buf, const char *key, Relation rel, HeapTuple tuple, const char *column)
+{
+	bool		isnull = true;
+	Datum		d = tuple ? tuple_column(rel, tuple, column, &isnull) : (Datum) 0;
+
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, TextDatumGetCString(d));
+}
+
+/*
+ * AFTER INSERT, UPDATE OF state or DELETE row trigger: NOTIFY training_state with
+ * {"id": "<uuid>", "state": "<new state or deleted>", "previous_state": "<old state>" | null}.
+ */
+Datum
+training_notify_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	newt = NULL,
+				oldt = NULL;
+	StringInfoData buf;
+	bool		isnull;
+	Datum		id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training_notify_trigger() must be called as a row trigger")));
+	rel = td->tg_relation;
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		newt = td->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		oldt = td->tg_trigtuple;
+		newt = td->tg_newtuple;
+	}
+	else
+		oldt = td->tg_trigtuple;
+
+	id = tuple_column(rel, newt ? newt : oldt, "id", &isnull);
+	if (isnull)
+		return PointerGetDatum(NULL);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"id\": ");
+	escape_json(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	if (newt)
+		append_json_text(&buf, "state", rel, newt, "state");
+	else
+		appendStringInfoString(&buf, ", \"state\": \"deleted\"");
+	append_json_text(&buf, "previous_state", rel, oldt, "state");
+	appendStringInfoChar(&buf, '}');
+	Async_Notify("training_state", buf.data);
+	pfree(buf.data);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * AFTER DELETE row trigger (for rows being processed): at commit, the worker running the training
+ * is told to stop at once instead of finding out at its next progress write.
+ */
+Datum
+training_cancel_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		isnull;
+	Datum		d;
+	int			attnum;
+	MemoryContext old;
+	pg_uuid_t  *id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training_cancel_trigger() must be called as a trigger")));
+	if (tr_shared == NULL || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(NULL);
+	attnum = 0;
+	for (int i = 0; i < trigdata->tg_relation->rd_att->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(trigdata->tg_relation->rd_att, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "id") == 0)
+			attnum = i + 1;
+	}
+	if (attnum <= 0)
+		return PointerGetDatum(NULL);
+	d = heap_getattr(trigdata->tg_trigtuple, attnum, trigdata->tg_relation->rd_att, &isnull);
+	if (isnull)
+		return PointerGetDatum(NULL);
+	register_xact_callback();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	id = palloc(sizeof(pg_uuid_t));
+	memcpy(id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	cancel_at_commit = lappend(cancel_at_commit, id);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * LOCK TABLE on the extension's tables: UPDATE or DELETE privilege (which grant_access gives)
+ * would let a tenant take ACCESS EXCLUSIVE and stop every worker's reads; row locks are enough
+ * for a client, and the workers skip or outwait those.
+ */
+static void
+refuse_table_locks(LockStmt *stmt)
+{
+	Oid			nsp = get_namespace_oid("training", true);
+	ListCell   *lc;
+
+	if (!OidIsValid(nsp))
+		return;
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst(lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == nsp)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("LOCK TABLE on %s is reserved to superusers", rv->relname),
+					 errdetail("A table lock would stop the training workers and other roles' calls."),
+					 errhint("Lock rows instead (SELECT ... FOR UPDATE); the workers skip locked rows.")));
+	}
+}
+
+static void
+tr_process_utility(TR_PROCESS_UTILITY_PARAMS)
+{
+	volatile Oid dboid = InvalidOid;
+
+	/* A tenant's table lock would hold every worker (and other tenants' calls): only superusers. */
+	if (IsA(pstmt->utilityStmt, LockStmt) && !superuser())
+		refuse_table_locks((LockStmt *) pstmt->utilityStmt);
+	if (tr_shared != NULL)
+	{
+		/* These wait (5 s at most) for a database without connections: idle workers leave. */
+		const char *other = NULL;
+		Node	   *n = pstmt->utilityStmt;
+
+		if (IsA(n, CreatedbStmt))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((CreatedbStmt *) n)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "template") == 0 && opt->arg)
+					other = defGetString(opt);
+			}
+		}
+		else if (IsA(n, RenameStmt) && ((RenameStmt *) n)->renameType == OBJECT_DATABASE)
+			other = ((RenameStmt *) n)->subname;
+		else if (IsA(n, AlterDatabaseStmt))
+			other = ((AlterDatabaseStmt *) n)->dbname;
+		if (other)
+			tr_release_idle_workers(get_database_oid(other, true));
+	}
+	if (tr_shared != NULL && IsA(pstmt->utilityStmt, DropdbStmt))
+	{
+		DropdbStmt *stmt = (DropdbStmt *) pstmt->utilityStmt;
+
+		/* DROP DATABASE waits (5 s at most) for its connections: our workers there stop now. */
+		dboid = get_database_oid(stmt->dbname, true);
+		tr_stop_database(dboid);
+	}
+	PG_TRY();
+	{
+		if (prev_process_utility_hook)
+			prev_process_utility_hook(TR_PROCESS_UTILITY_ARGS);
+		else
+			standard_ProcessUtility(TR_PROCESS_UTILITY_ARGS);
+	}
+	PG_CATCH();
+	{
+		/* The drop failed: a worker looks for what was interrupted there. */
+		tr_forget_dropping(dboid, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	tr_forget_dropping(dboid, false);
+}
+
+/* Install the utility hook (shared_preload_libraries only, as the launcher). */
+void
+tr_hooks_init(void)
+{
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = tr_process_utility;
+}
