@@ -17,7 +17,7 @@
 #include "interrupt.h"
 #include "decode.h"
 #include "deepfeat.h"
-#include "features.h"
+#include "trfeatures.h"
 #include "pipeline.h"
 
 PG_FUNCTION_INFO_V1(training_detect_faces);

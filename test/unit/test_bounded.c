@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "deepfeat.h"
-#include "features.h"
+#include "trfeatures.h"
 #include "nn/nn.h"
 #include "pipeline.h"
 

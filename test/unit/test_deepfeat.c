@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "deepfeat.h"
-#include "features.h"
+#include "trfeatures.h"
 #include "pipeline.h"
 
 static tr_box fake_faces[4];

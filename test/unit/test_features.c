@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "features.h"
+#include "trfeatures.h"
 #include "unit.h"
 
 static tr_image

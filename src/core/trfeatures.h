@@ -1,5 +1,5 @@
 /*
- * features.h: the feature interface (contract 10).
+ * trfeatures.h: the feature interface (contract 10).
  *
  * A feature kind turns a decoded image and its face region (or the whole image)
  * into a fixed-length float vector. The model stores the kind's name, and
@@ -8,8 +8,8 @@
  * A learned embedding plugs in as one more kind through tr_features_register().
  * Pure C, no PostgreSQL headers.
  */
-#ifndef TRAINING_FEATURES_H
-#define TRAINING_FEATURES_H
+#ifndef TRAINING_TRFEATURES_H
+#define TRAINING_TRFEATURES_H
 
 #include <stddef.h>
 

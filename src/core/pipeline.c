@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "features.h"
+#include "trfeatures.h"
 #include "quality.h"
 #include "trainloop.h"
 

@@ -1,5 +1,5 @@
 /*
- * features.c: classic features behind the tr_features interface.
+ * trfeatures.c: classic features behind the tr_features interface.
  *
  * face-lbp-hog-v1: the grey face region resampled to 80x96; uniform LBP
  *   histograms (8 neighbours at radius 1 and 2) on a 7x7 grid, each cell
@@ -12,7 +12,7 @@
  * L2-normalised, so that distances between vectors are in 0..2. Both kinds are
  * mirror-invariant: the features of the region and of its mirror image are summed.
  */
-#include "features.h"
+#include "trfeatures.h"
 
 #include <math.h>
 #include <stdio.h>

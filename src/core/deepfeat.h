@@ -7,7 +7,7 @@
 #ifndef TRAINING_DEEPFEAT_H
 #define TRAINING_DEEPFEAT_H
 
-#include "features.h"
+#include "trfeatures.h"
 
 #define TR_DEEP_FEATURES_NAME "face-api-resnet-v1"
 
