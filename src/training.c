@@ -8,7 +8,6 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "deep.h"
 #include "interrupt.h"
 #include "settings.h"
 #include "worker.h"
@@ -33,7 +32,6 @@ void
 _PG_init(void)
 {
 	tr_interrupt_hook = server_interrupted;
-	tr_deep_init();				/* the deep feature kind, before the settings choose it */
 	tr_guc_init();
 	tr_launcher_init();
 	MarkGUCPrefixReserved("training");

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "deep.h"
 #include "interrupt.h"
 #include "pipeline.h"
 #include "store.h"
@@ -395,6 +396,15 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s", type < 0 ? "unknown training type" : cerr.message)));
 		cfg.max_image_pixels = (size_t) tr_max_image_pixels;
+		/* The feature kind: training.face_features, "auto" decided now, for this training. */
+		tr_config_set_server_features(&cfg);
+		if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", err),
+					 errhint("Install the face networks (make models install) or set training.model_path, "
+							 "or set training.face_features to auto or classic.")));
+		ereport(DEBUG1, (errmsg("training %s uses the feature kind %s", r->idstr, cfg.features)));
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -26,10 +26,24 @@ typedef enum tr_type
 	TR_LANDMARK = 1
 } tr_type;
 
-/* Training configuration: dataset type and the validated config of the training. */
+/* The feature kinds a config may name besides a kind's own name (tr_resolve_features). */
+#define TR_FEATURES_AUTO	"auto"		/* face: deep when its networks load from model_dir, else classic */
+#define TR_FEATURES_DEEP	"deep"		/* face: the deep kind (deepfeat.h); an error without its networks */
+#define TR_FEATURES_CLASSIC	"classic"	/* the classic kind of the dataset type (trfeatures.h) */
+
+#define TR_FEATURES_NAMELEN 32
+#define TR_PATHLEN 1024
+
+/*
+ * Training configuration: every parameter of a training (dataset type, the validated config,
+ * the feature kind and where its networks are). The core keeps no other setting.
+ */
 typedef struct tr_config
 {
 	tr_type		type;
+	/* A feature kind's name, or TR_FEATURES_AUTO/DEEP/CLASSIC until tr_resolve_features. */
+	char		features[TR_FEATURES_NAMELEN];
+	char		model_dir[TR_PATHLEN];	/* directory of the face networks; "" = none */
 	int			min_face_size;		/* face: smallest side of the face box, pixels */
 	int			sharpness_threshold;	/* face: minimum Laplacian-variance sharpness */
 	size_t		max_image_pixels;	/* larger images are skipped; 0 = no limit */
@@ -38,8 +52,25 @@ typedef struct tr_config
 	const tr_fit_params *fit;		/* training loop parameters; NULL: the defaults */
 } tr_config;
 
-/* Fill cfg with the defaults of DESIGN.md for a dataset type. */
+/* Fill cfg with the defaults of DESIGN.md for a dataset type (the classic features, no model_dir). */
 void		tr_config_default(tr_config *cfg, tr_type type);
+
+/*
+ * Set the feature kind (features: a kind's name, TR_FEATURES_AUTO, _DEEP or _CLASSIC; NULL keeps
+ * cfg->features) and the model directory (NULL keeps cfg->model_dir) of cfg. Returns 0, or -1
+ * when a name does not fit or is not a feature kind of this build.
+ */
+int			tr_config_set_features(tr_config *cfg, const char *features, const char *model_dir,
+								   char *err, size_t errlen);
+
+/*
+ * Resolve cfg->features into the name of the kind the training uses: "auto" becomes the deep
+ * kind when its networks load from cfg->model_dir (they are then in the network cache,
+ * netcache.h), else the classic kind; "deep" and the deep kind's name require the networks;
+ * "classic" is the classic kind of the type. Called when a training starts (tr_train calls it
+ * on its own copy when the caller did not). Returns 0, or -1 with a message.
+ */
+int			tr_resolve_features(tr_config *cfg, char *err, size_t errlen);
 
 /* One image as the store hands it over; pointers are valid until the next call. */
 typedef struct tr_image_ref
@@ -126,10 +157,11 @@ typedef struct tr_match
 /*
  * Recognize one image with a parsed model: decode, face region (box or the whole
  * image), features, scores. Fills up to top_k matches, best first (*nmatches), and
- * the region used. Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or
+ * the region used. model_dir: where a kind that reads networks finds them (NULL: none).
+ * Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or
  * TR_BOX_OUTSIDE error with a message.
  */
-int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+int			tr_recognize(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len, size_t max_pixels,
 						 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
 						 char *err, size_t errlen);
 
@@ -144,7 +176,7 @@ int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_
  * regions, nmatches hold TR_MAX_FACES entries, matches TR_MAX_FACES * top_k.
  * Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or TR_BOX_OUTSIDE error.
  */
-int			tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len,
+int			tr_recognize_faces(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len,
 							   size_t max_pixels, const int *box, int top_k, tr_box *regions,
 							   tr_match *matches, int *nmatches, int *nfaces,
 							   char *err, size_t errlen);

@@ -230,7 +230,7 @@ test_pipeline(void)
 		tr_box		r;
 		int			nm;
 
-		CHECK_MSG(tr_recognize(&model, d, len, 0, NULL, 5, &r, m, &nm, err, sizeof(err)) == 0, "%s", err);
+		CHECK_MSG(tr_recognize(&model, NULL, d, len, 0, NULL, 5, &r, m, &nm, err, sizeof(err)) == 0, "%s", err);
 		CHECK(nm == 3);			/* top_k is capped by the classes */
 		CHECK_MSG(m[0].class_index == c, "class %d recognized as %d", c, m[0].class_index);
 		CHECK(r.w == 92 && r.h == 112);
@@ -246,7 +246,7 @@ test_pipeline(void)
 		tr_match	m[3];
 		int			nm;
 
-		CHECK(tr_recognize(&model, (const uint8_t *) "P5 1", 4, 0, NULL, 3, NULL, m, &nm, err, sizeof(err))
+		CHECK(tr_recognize(&model, NULL, (const uint8_t *) "P5 1", 4, 0, NULL, 3, NULL, m, &nm, err, sizeof(err))
 			  == TR_DECODE_CORRUPT && nm == 0);
 	}
 	/* A face box outside the image, and a feature kind that fails, are their own errors. */
@@ -255,16 +255,16 @@ test_pipeline(void)
 		int			nm;
 		int			far_box[4] = {500, 500, 10, 10};
 		uint8_t    *d = face_image(0, 9, 92, 112, 0, &len);
-		static const tr_features failing = {"unit-failing", 3, failing_extract, NULL, NULL, 0};
+		static const tr_features failing = {"unit-failing", 3, failing_extract, NULL, NULL, 0, NULL};
 		tr_model	fm;
 
-		CHECK(tr_recognize(&model, d, len, 0, far_box, 3, NULL, m, &nm, err, sizeof(err)) == TR_BOX_OUTSIDE);
-		CHECK(tr_features_register(&failing, -1) == 0);
+		CHECK(tr_recognize(&model, NULL, d, len, 0, far_box, 3, NULL, m, &nm, err, sizeof(err)) == TR_BOX_OUTSIDE);
+		CHECK(tr_features_register(&failing) == 0);
 		memset(&fm, 0, sizeof(fm));
 		snprintf(fm.feature_kind, sizeof(fm.feature_kind), "unit-failing");
 		CHECK(tr_net_alloc(&fm.net, 3, 0, 2, 16.0f) == 0);
 		fm.net.W2[0] = fm.net.W2[4] = 1.0f;
-		CHECK(tr_recognize(&fm, d, len, 0, NULL, 2, NULL, m, &nm, err, sizeof(err)) == TR_MODEL_UNUSABLE);
+		CHECK(tr_recognize(&fm, NULL, d, len, 0, NULL, 2, NULL, m, &nm, err, sizeof(err)) == TR_MODEL_UNUSABLE);
 		CHECK_MSG(strstr(err, "networks missing") != NULL, "%s", err);
 		tr_net_free(&fm.net);
 		free(d);
@@ -392,7 +392,7 @@ test_pipeline(void)
 			tr_match	m[2];
 			int			nm;
 
-			CHECK(tr_recognize(&model, f.items[7].data, f.items[7].len, 0, NULL, 2, NULL, m, &nm, err,
+			CHECK(tr_recognize(&model, NULL, f.items[7].data, f.items[7].len, 0, NULL, 2, NULL, m, &nm, err,
 							   sizeof(err)) == 0);
 			CHECK(nm == 2 && m[0].class_index == 1);
 		}
