@@ -330,8 +330,8 @@ typedef struct progress_ctx
 	int			max_epochs;
 } progress_ctx;
 
-/* Loading is 0..0.5 of the progress, phase 0 0.5..0.8, the refit 0.8..0.98. */
-static void
+/* Loading is 0..0.5 of the progress, phase 0 0.5..0.8, the refit 0.8..0.98. Nonzero: stop. */
+static int
 epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, double val_acc)
 {
 	progress_ctx *p = vctx;
@@ -339,11 +339,10 @@ epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, do
 	(void) loss;
 	(void) val_acc;
 	if (p->cb->progress == NULL)
-		return;
+		return 0;
 	if (phase == 0)
-		p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
-	else
-		p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
+		return p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
+	return p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
 }
 
 static char *json_printf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
@@ -388,6 +387,7 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	long		skipped[TR_SKIP_COUNT] = {0};
 	long		nskipped = 0;
 	int			used_classes = 0,
+				fit_rc,
 				rc = -1;
 	char		skips[300],
 				why[TR_ERRLEN];
@@ -408,8 +408,8 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	d = feat->dim;
 	if (per_class == NULL || remap == NULL)
 		goto oom;
-	if (cb->progress)
-		cb->progress(cb->ctx, 0.0, "loading");
+	if (cb->progress && cb->progress(cb->ctx, 0.0, "loading") != 0)
+		goto stopped;
 
 	/* Load: one image at a time into one feature row. */
 	for (;;)
@@ -423,10 +423,7 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		memset(&ref, 0, sizeof(ref));
 		more = cb->next_image(cb->ctx, &ref);
 		if (more < 0)
-		{
-			snprintf(err, errlen, "reading the images of the dataset failed");
-			goto fail;
-		}
+			goto stopped;		/* the caller knows why (e.g. reading the images failed) */
 		if (more == 0)
 			break;
 		seen++;
@@ -487,7 +484,8 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		{
 			double		f = cfg->expected_images > 0 ? (double) seen / cfg->expected_images : 0;
 
-			cb->progress(cb->ctx, 0.5 * (f < 1 ? f : 1), "loading");
+			if (cb->progress(cb->ctx, 0.5 * (f < 1 ? f : 1), "loading") != 0)
+				goto stopped;
 		}
 	}
 
@@ -531,9 +529,12 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	if (fp.embed_dim > (int) n - 1)
 		fp.embed_dim = n > 1 ? (int) n - 1 : 1;
 	pctx.max_epochs = fp.max_epochs;
-	if (tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
-			   why, sizeof(why)) != 0)
+	fit_rc = tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
+					why, sizeof(why));
+	if (fit_rc != 0)
 	{
+		if (fit_rc == TR_STOPPED)
+			goto stopped;
 		if (tr_interrupted())
 			goto canceled;
 		snprintf(err, errlen, "training failed: %s", why);
@@ -581,11 +582,15 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		if (out->metrics_json == NULL)
 			goto oom;
 	}
-	if (cb->progress)
-		cb->progress(cb->ctx, 1.0, "completed");
+	if (cb->progress && cb->progress(cb->ctx, 1.0, "completed") != 0)
+		goto stopped;
 	rc = 0;
 	goto done;
 
+stopped:
+	snprintf(err, errlen, "stopped");
+	rc = TR_STOPPED;
+	goto fail;
 canceled:
 	snprintf(err, errlen, "canceled");
 	rc = TR_CANCELED;

@@ -82,18 +82,23 @@ typedef struct tr_image_ref
 	int			box[4];				/* x, y, width, height */
 } tr_image_ref;
 
-/* What the caller (the worker) provides. */
+/*
+ * What the caller (the worker) provides. Callbacks must return (never longjmp through the
+ * core): to stop the training they return "stop" (next_image: -1, progress: nonzero), and
+ * tr_train then frees everything it allocated and returns TR_STOPPED without calling them
+ * again. A caller that turned an error into "stop" reports it after tr_train returned.
+ */
 typedef struct tr_callbacks
 {
 	void	   *ctx;
-	/* Fill *out with the next image; return 1, or 0 at the end, or -1 on error. */
+	/* Fill *out with the next image; return 1, or 0 at the end, or -1 to stop. */
 	int			(*next_image) (void *ctx, tr_image_ref *out);
 	/*
 	 * Report progress (0..1) and the current stage ("loading", "training",
-	 * "validating"). Called at least once per epoch and every few images. It may
-	 * not return (cancel): memory tr_train malloc'd is then freed only at process exit.
+	 * "validating"). Called at least once per epoch and every few images. Returns 0 to
+	 * go on, nonzero to stop. May be NULL.
 	 */
-	void		(*progress) (void *ctx, double fraction, const char *stage);
+	int			(*progress) (void *ctx, double fraction, const char *stage);
 } tr_callbacks;
 
 /* What a training produces: the serialized model version and its metrics. */
@@ -108,8 +113,9 @@ typedef struct tr_result
  * Run a whole training: stream images, filter, extract features, train.
  * nclasses: number of classes; class_labels[i] and class_ids[i] are carried in the
  * model (only classes with at least one usable image become model classes).
- * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ..."), or
- * TR_CANCELED (interrupt.h) when a cancel request stopped it; everything is freed either way.
+ * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ..."),
+ * TR_CANCELED (interrupt.h) when a cancel request stopped it, or TR_STOPPED when a callback
+ * said stop; everything is freed either way, and nothing longjmps.
  */
 int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 					 const char *const *class_ids, tr_callbacks *cb,
