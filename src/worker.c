@@ -661,6 +661,24 @@ wait_idle(void)
 	}
 }
 
+/*
+ * After a training, before claiming another one by itself: whether this worker is beyond
+ * training.max_workers (lowered by a reload while workers ran, which now also survive a cancel).
+ * The workers in the lowest slots stay, so exactly max_workers of them go on.
+ */
+static bool
+beyond_max_workers(void)
+{
+	int			before = 0;
+
+	SpinLockAcquire(&tr_shared->mutex);
+	for (int i = 0; i < my_slotno; i++)
+		if (tr_shared->slots[i].phase != TR_SLOT_FREE && !tr_shared->slots[i].exited)
+			before++;
+	SpinLockRelease(&tr_shared->mutex);
+	return before >= tr_max_workers;
+}
+
 /* Attach to the slot the launcher prepared; false when the database is being dropped. */
 static bool
 attach_slot(void)
@@ -768,6 +786,12 @@ tr_worker_main(Datum arg)
 		handle_signals();
 		if (!tr_enabled)
 			break;
+		if (ran_one && beyond_max_workers())
+		{
+			/* The launcher looks again; a worker within the limit takes what is waiting. */
+			set_db_flags(true, true, false, false);
+			break;
+		}
 		if (tr_blas_threads > 0)
 			openblas_set_num_threads(tr_blas_threads);
 
