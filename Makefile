@@ -7,22 +7,25 @@ EXTVERSION = 0.3.0
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-PG_OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
+OBJS = src/training.o src/guard.o src/render.o src/store_api.o src/deep.o \
 	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
-# Pure computation: no PostgreSQL headers; also linked into unit tests and benches.
-CORE_OBJS = src/interrupt.o src/decode.o src/quality.o src/features.o src/trainloop.o src/model.o src/pipeline.o src/trconfig.o
-# Pretrained face networks in C (src/nn, see scripts/fetch-models.sh).
-NN_OBJS = src/nn/weights.o src/nn/ops.o src/nn/facenet.o src/nn/detector.o src/nn/agegender.o src/nn/face.o
-CORE_OBJS += $(NN_OBJS) src/deepfeat.o
-
-OBJS = $(PG_OBJS) $(CORE_OBJS)
+# The pure core (src/core): no PostgreSQL headers, no calls into the server. Built once into
+# src/core/libtrcore.a (position-independent, as it is linked into training.so) and linked by
+# the extension, the unit tests, the benches and the tools. Fuzz targets compile CORE_SRCS
+# themselves, with the sanitizers.
+CORE_SRCS = $(addprefix src/core/,interrupt.c decode.c quality.c trfeatures.c trainloop.c \
+	model.c pipeline.c trconfig.c netcache.c deepfeat.c \
+	nn/weights.c nn/ops.c nn/facenet.c nn/detector.c nn/agegender.c nn/face.c)
+CORE_OBJS = $(CORE_SRCS:.c=.o)
+CORE_HDRS = $(wildcard src/core/*.h src/core/nn/*.h)
+CORE_LIB = src/core/libtrcore.a
 
 # The install script is assembled from sql/install/*.sql in name order; databases made by an
 # earlier release move up with the upgrade scripts sql/training--FROM--TO.sql (one per catalog change).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
-EXTRA_CLEAN = output_iso sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) output_iso sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
 
 # Libraries from pkg-config (OpenBLAS's headers live in a flavour directory on Debian); the
 # plain names when pkg-config does not know them.
@@ -36,11 +39,14 @@ WARN = -Wall -Wextra
 WERROR ?=
 
 # Server headers as system headers, so -Wextra judges only our code.
-PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --includedir-server) $(LIB_CFLAGS)
+PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --includedir-server) \
+	-Isrc/core $(LIB_CFLAGS)
 PG_CFLAGS = $(WARN) $(WERROR) -Wno-declaration-after-statement -std=gnu11
-SHLIB_LINK = $(LIB_LIBS) -luuid
-# Standalone programs (unit tests, benches, tools) against the pure core.
-CORE_CC = $(CC) -g $(WARN) $(WERROR) -std=gnu11 -iquote src $(LIB_CFLAGS)
+SHLIB_LINK = $(CORE_LIB) $(LIB_LIBS) -luuid
+# The core library's objects, and standalone programs (unit tests, benches, tools) against it.
+CORE_CFLAGS = -g -O2 -fPIC -fno-strict-aliasing -fwrapv $(WARN) $(WERROR) -std=gnu11 -I src/core $(LIB_CFLAGS)
+CORE_CC = $(CC) -g $(WARN) $(WERROR) -std=gnu11 -I src/core $(LIB_CFLAGS)
+CORE_LINK = $(CORE_LIB) $(LIB_LIBS)
 
 # pg_regress suites (sql/NAME.sql -> expected/NAME.out). make installcheck needs only the
 # extension installed in the server. The suites that need the background worker
@@ -59,8 +65,16 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+src/core/%.o: src/core/%.c $(CORE_HDRS)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@
+	$(AR) crs $@ $^
+$(shlib): $(CORE_LIB)
+.PHONY: core
+core: $(CORE_LIB)
 # PGXS tracks no header dependencies: the server objects are rebuilt when any header changes.
-$(PG_OBJS): $(wildcard src/*.h src/core/*.h src/core/nn/*.h src/nn/*.h)
+$(OBJS): $(wildcard src/*.h) $(CORE_HDRS)
 
 .PHONY: installcheck-worker installcheck-deep
 installcheck-worker:
@@ -72,11 +86,10 @@ installcheck-deep:
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
-# Unit tests of the pure core (no server needed). -iquote, not -I: src/features.h
-# must not shadow glibc's <features.h>.
+# Unit tests of the pure core (no server needed).
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
-test/unit/run_unit: $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h test/unit/*.h)
-	$(CORE_CC) -O1 -o $@ $(UNIT_SRCS) $(CORE_OBJS:.o=.c) $(LIB_LIBS)
+test/unit/run_unit: $(UNIT_SRCS) $(wildcard test/unit/*.h) $(CORE_LIB)
+	$(CORE_CC) -O1 -o $@ $(UNIT_SRCS) $(CORE_LINK)
 
 .PHONY: unit
 unit: test/unit/run_unit
@@ -100,16 +113,16 @@ install-models:
 	else echo "note: no face models in models/; run 'make models' before 'make install'"; fi
 
 # Golden test of src/nn against face-api's JavaScript (test/deep/run.sh).
-test/deep/golden: test/deep/golden.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)
-	$(CORE_CC) -O2 -o $@ test/deep/golden.c $(CORE_OBJS:.o=.c) $(LIB_LIBS)
+test/deep/golden: test/deep/golden.c $(CORE_LIB)
+	$(CORE_CC) -O2 -o $@ test/deep/golden.c $(CORE_LINK)
 
 # Benchmarks of the pure core (no server needed).
-bench/accuracy: bench/accuracy.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h)
-	$(CORE_CC) -O2 -o $@ bench/accuracy.c $(CORE_OBJS:.o=.c) $(LIB_LIBS)
+bench/accuracy: bench/accuracy.c $(CORE_LIB)
+	$(CORE_CC) -O2 -o $@ bench/accuracy.c $(CORE_LINK)
 
 # Face networks benchmark (bench/faces.sh).
-bench/faces: bench/faces.c $(NN_OBJS:.o=.c) src/interrupt.c src/nn/nn.h
-	$(CORE_CC) -O2 -o $@ bench/faces.c $(NN_OBJS:.o=.c) src/interrupt.c $(LIB_LIBS)
+bench/faces: bench/faces.c $(CORE_LIB)
+	$(CORE_CC) -O2 -o $@ bench/faces.c $(CORE_LINK)
 
 # Perl TAP tests against temporary clusters: make prove_installcheck PROVE_TESTS='test/tap/*.pl'
 .PHONY: prove_installcheck
@@ -123,8 +136,8 @@ tools/training-import: tools/training-import.c
 tools/gen-demo: tools/gen-demo.c
 	$(CC) -O2 -g $(WARN) $(WERROR) -std=gnu11 -o $@ $< -lm
 all: tools/training-import
-bench/gflops: bench/gflops.c src/trainloop.c src/trainloop.h src/interrupt.c
-	$(CORE_CC) -O2 -o $@ bench/gflops.c src/trainloop.c src/interrupt.c $(LIB_LIBS)
+bench/gflops: bench/gflops.c $(CORE_LIB)
+	$(CORE_CC) -O2 -o $@ bench/gflops.c $(CORE_LINK)
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] builds test/fuzz/fuzz_{decode,model,weights}
 # against the pure core with ASan and UBSan, writes the seed corpus (test/fuzz/make-corpus.sh)
@@ -135,17 +148,18 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = decode model weights
 FUZZ_BINS = $(addprefix test/fuzz/fuzz_,$(FUZZ_TARGETS))
 FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-iquote src $(LIB_CFLAGS)
+	-I src/core $(LIB_CFLAGS)
 FUZZ_LIBS = $(LIB_LIBS)
 EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/artifacts
 
-test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_OBJS:.o=.c) $(wildcard src/*.h src/nn/*.h)
-	$(CC_FUZZ) $(FUZZ_CFLAGS) -o $@ $< $(CORE_OBJS:.o=.c) $(FUZZ_LIBS)
+# Their own instrumented compile of the core's sources (not the library).
+test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRCS) $(CORE_HDRS)
+	$(CC_FUZZ) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_LIBS)
 
 .PHONY: fuzz fuzz-build fuzz-corpus
 fuzz-build: $(FUZZ_BINS)
 fuzz-corpus:
-	CORE_SRCS='$(CORE_OBJS:.o=.c)' test/fuzz/make-corpus.sh test/fuzz
+	CORE_SRCS='$(CORE_SRCS)' test/fuzz/make-corpus.sh test/fuzz
 fuzz: fuzz-build fuzz-corpus
 	@mkdir -p test/fuzz/artifacts
 	@for t in $(FUZZ_TARGETS); do \

@@ -243,7 +243,7 @@ main(int argc, char **argv)
 
 		if (files[i].train)
 			continue;
-		if (tr_recognize(&model, files[i].data, files[i].len, 0, NULL, 1, NULL, m, &nm, err, sizeof(err)) != 0)
+		if (tr_recognize(&model, NULL, files[i].data, files[i].len, 0, NULL, 1, NULL, m, &nm, err, sizeof(err)) != 0)
 		{
 			fprintf(stderr, "%s: %s\n", files[i].path, err);
 			continue;

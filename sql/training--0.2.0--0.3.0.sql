@@ -1,7 +1,8 @@
 -- training 0.2.0 -> 0.3.0: ALTER EXTENSION training UPDATE TO '0.3.0'.
 -- An upgraded database equals a fresh install of 0.3.0 (test/upgrade/run.sh compares the catalogs).
 --   * trainings.object keeps the Training object with its row: get_training and list_trainings
---     read it by primary key instead of rendering it (sql/install/60_object.sql).
+--     read it by primary key instead of rendering it (sql/install/60_object.sql);
+--   * training.memory(): what the C core's one network cache holds in this process.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.3.0'" to load this file. \quit
 
 ALTER TABLE training.trainings ADD COLUMN object jsonb;
@@ -36,6 +37,14 @@ CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
     EXECUTE FUNCTION training._datasets_follow();
 
 REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;
+
+-- What the C core holds in this process outside PostgreSQL's memory contexts (one network cache).
+CREATE FUNCTION training.memory() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_memory'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training.memory() IS
+    'Memory the C core holds in this process outside PostgreSQL memory contexts: {"network_cache_bytes", "network_cache_networks", "network_cache_dir"}';
 
 -- Render the objects of the trainings already there.
 UPDATE training.trainings SET object = NULL;

@@ -1,5 +1,5 @@
 /*
- * config.c: the SQL face of the config reader (src/trconfig.c): validate_config() and
+ * config.c: the SQL face of the config reader (src/core/trconfig.c): validate_config() and
  * effective_config(). The triggers, check_image() and evaluate_dataset() call these, and the
  * worker calls the reader directly, so a config means the same everywhere.
  */

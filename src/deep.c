@@ -1,7 +1,10 @@
 /*
- * deep.c - server glue of the pretrained face networks (src/nn): the
- * training.model_path GUC, per-backend caches of the loaded networks, and
- * clear errors when the model files are missing.
+ * deep.c - server glue of the pretrained face networks (src/core/nn): the model directory of
+ * training.model_path, the feature kind of training.face_features for a training's config,
+ * the SQL functions that run the networks (detect_faces) or report their memory
+ * (training_memory), and clear errors when the model files are missing. The networks
+ * themselves are in the core's one cache per process (src/core/netcache.c), shared with the
+ * training features.
  */
 #include "postgres.h"
 
@@ -10,6 +13,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "deep.h"
@@ -17,26 +21,19 @@
 #include "interrupt.h"
 #include "decode.h"
 #include "deepfeat.h"
-#include "features.h"
+#include "netcache.h"
 #include "pipeline.h"
 
 PG_FUNCTION_INFO_V1(training_detect_faces);
+PG_FUNCTION_INFO_V1(training_memory);
 
 static char default_dir[MAXPGPATH];
-static char loaded_dir[MAXPGPATH];
-static nn_facenet facenet;
-static nn_detector detector;
-static nn_agegender agegender;
-static bool have_facenet,
-			have_detector,
-			have_agegender;
 
-/* The model directory for a training.model_path value. */
-static const char *
-dir_for(const char *path)
+const char *
+tr_model_dir(void)
 {
-	if (path && path[0] != '\0')
-		return path;
+	if (tr_model_path && tr_model_path[0] != '\0')
+		return tr_model_path;
 	if (default_dir[0] == '\0')
 	{
 		char		share[MAXPGPATH];
@@ -47,62 +44,21 @@ dir_for(const char *path)
 	return default_dir;
 }
 
-/* Make new face trainings use the kind training.face_features asks for. */
-static void
-set_face_default(int mode, const char *path)
-{
-	const tr_features *deep = tr_deep_features(tr_model_dir);
-	const tr_features *classic = tr_features_find("face-lbp-hog-v1");
-	bool		use_deep = mode == TR_FACE_FEATURES_DEEP ||
-		(mode == TR_FACE_FEATURES_AUTO && tr_deep_models_present(dir_for(path)));
-
-	if (classic)
-		tr_features_register(use_deep ? deep : classic, TR_FEATURES_FACE);
-}
-
 void
-tr_assign_face_features(int newval, void *extra)
+tr_config_set_server_features(tr_config *cfg)
 {
-	(void) extra;
-	set_face_default(newval, tr_model_path);
-}
+	char		err[TR_ERRLEN];
+	const char *features = NULL;
 
-void
-tr_assign_model_path(const char *newval, void *extra)
-{
-	(void) extra;
-	set_face_default(tr_face_features, newval);
-}
-
-void
-tr_deep_init(void)
-{
-	/* Known in every process, so that models trained with it can recognize. */
-	tr_features_register(tr_deep_features(tr_model_dir), -1);
-}
-
-const char *
-tr_model_dir(void)
-{
-	return dir_for(tr_model_path);
-}
-
-/* Drop cached networks when training.model_path changed since loading. */
-static void
-check_dir(void)
-{
-	const char *dir = tr_model_dir();
-
-	if (strcmp(dir, loaded_dir) == 0)
-		return;
-	if (have_facenet)
-		nn_facenet_free(&facenet);
-	if (have_detector)
-		nn_detector_free(&detector);
-	if (have_agegender)
-		nn_agegender_free(&agegender);
-	have_facenet = have_detector = have_agegender = false;
-	strlcpy(loaded_dir, dir, sizeof(loaded_dir));
+	if (cfg->type == TR_FACE)
+		features = tr_face_features == TR_FACE_FEATURES_DEEP ? TR_FEATURES_DEEP
+			: tr_face_features == TR_FACE_FEATURES_CLASSIC ? TR_FEATURES_CLASSIC
+			: TR_FEATURES_AUTO;
+	if (tr_config_set_features(cfg, features, tr_model_dir(), err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", err),
+				 errhint("Set training.model_path to a shorter directory name.")));
 }
 
 static void
@@ -115,51 +71,50 @@ load_failed(const char *what, const char *err)
 					 "or set training.model_path to a directory holding them.")));
 }
 
-const nn_facenet *
-tr_facenet(void)
-{
-	char		err[NN_ERRLEN];
-
-	check_dir();
-	if (!have_facenet)
-	{
-		if (nn_facenet_load(&facenet, tr_model_dir(), err) != 0)
-			load_failed("face recognition", err);
-		have_facenet = true;
-	}
-	return &facenet;
-}
-
 const nn_detector *
 tr_detector(void)
 {
-	char		err[NN_ERRLEN];
+	const nn_detector *net;
+	char		err[TR_ERRLEN];
 
-	check_dir();
-	if (!have_detector)
-	{
-		if (nn_detector_load(&detector, tr_model_dir(), err) != 0)
-			load_failed("face detector", err);
-		have_detector = true;
-	}
-	return &detector;
+	if (tr_netcache_detector(tr_model_dir(), &net, err, sizeof(err)) != 0)
+		load_failed("face detector", err);
+	return net;
 }
 
 const nn_agegender *
 tr_agegender(void)
 {
-	char		err[NN_ERRLEN];
+	const nn_agegender *net;
+	char		err[TR_ERRLEN];
 
-	check_dir();
-	if (!have_agegender)
-	{
-		if (nn_agegender_load(&agegender, tr_model_dir(), err) != 0)
-			load_failed("gender", err);
-		have_agegender = true;
-	}
-	return &agegender;
+	if (tr_netcache_agegender(tr_model_dir(), &net, err, sizeof(err)) != 0)
+		load_failed("gender", err);
+	return net;
 }
 
+/*
+ * training.memory() → jsonb: what the core holds in this process outside PostgreSQL's memory
+ * contexts: {"network_cache_bytes": weights of the cached face networks, "network_cache_networks":
+ * how many, "network_cache_dir": their directory or null}.
+ */
+Datum
+training_memory(PG_FUNCTION_ARGS)
+{
+	StringInfoData s;
+	const char *dir = tr_netcache_dir();
+
+	(void) fcinfo;
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"network_cache_bytes\": %zu, \"network_cache_networks\": %d, \"network_cache_dir\": ",
+					 tr_netcache_bytes(), tr_netcache_count());
+	if (dir[0] != '\0')
+		escape_json(&s, dir);
+	else
+		appendStringInfoString(&s, "null");
+	appendStringInfoChar(&s, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
 
 static int
 box_area_desc(const void *a, const void *b)

@@ -1,22 +1,24 @@
 /*
- * deep.h - the pretrained face networks inside the server: the
- * training.model_path GUC and per-backend cached networks.
+ * deep.h - the pretrained face networks inside the server: the model directory of
+ * training.model_path, the feature kind of training.face_features, and the networks of the
+ * core's cache (src/core/netcache.h) with PostgreSQL errors.
  */
 #ifndef TRAINING_DEEP_H
 #define TRAINING_DEEP_H
 
 #include "nn/nn.h"
+#include "pipeline.h"
 
-/* Register the deep feature kind (_PG_init); the settings are in guc.c. */
-extern void tr_deep_init(void);
-/* Assign hooks of training.face_features and training.model_path. */
-extern void tr_assign_face_features(int newval, void *extra);
-extern void tr_assign_model_path(const char *newval, void *extra);
-/* The directory the models are read from (GUC or the default). */
+/* The directory the models are read from (training.model_path, or the installation's default). */
 extern const char *tr_model_dir(void);
 
-/* The networks, loaded on first use; ereport(ERROR) when the files are unusable. */
-extern const nn_facenet *tr_facenet(void);
+/*
+ * Fill a config's feature kind from training.face_features (face trainings; "auto" stays
+ * "auto" until tr_resolve_features) and its model directory; ereport(ERROR) when it does not fit.
+ */
+extern void tr_config_set_server_features(tr_config *cfg);
+
+/* The networks, from the core's cache; ereport(ERROR) when the files are unusable. */
 extern const nn_detector *tr_detector(void);
 extern const nn_agegender *tr_agegender(void);
 

@@ -7,7 +7,6 @@
 
 #include "utils/guc.h"
 
-#include "deep.h"
 #include "pipeline.h"
 #include "settings.h"
 #include "shmem.h"
@@ -45,12 +44,12 @@ tr_guc_init(void)
 							   "Directory of the pretrained face networks (tfjs weights manifests and .bin files).",
 							   "Empty means the training_models directory under the extension directory of the installation.",
 							   &tr_model_path, "", PGC_SUSET, 0,
-							   NULL, tr_assign_model_path, NULL);
+							   NULL, NULL, NULL);
 	DefineCustomEnumVariable("training.face_features",
 							 "Features of new face trainings: deep (detector + 128-d embedding), classic (LBP/HOG), or auto.",
-							 "auto uses the deep networks when their files are in training.model_path, else the classic features.",
+							 "auto uses the deep networks when they load from training.model_path when the training starts, else the classic features.",
 							 &tr_face_features, TR_FACE_FEATURES_AUTO, face_features_options, PGC_SIGHUP, 0,
-							 NULL, tr_assign_face_features, NULL);
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("training.enabled",
 							 "Whether the background worker starts trainings.",
 							 "When off, waiting trainings stay waiting; running ones finish. "

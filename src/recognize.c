@@ -23,6 +23,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "deep.h"
 #include "deepfeat.h"
 #include "pipeline.h"
 #include "quality.h"
@@ -275,7 +276,7 @@ recognize_json(const tr_model *m, const char *ref, bytea *image, double max_dist
 	if (top_k > m->net.c)
 		top_k = m->net.c;
 	matches = palloc(sizeof(tr_match) * TR_MAX_FACES * top_k);
-	rc = tr_recognize_faces(m, (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
+	rc = tr_recognize_faces(m, tr_model_dir(), (const uint8_t *) VARDATA_ANY(image), VARSIZE_ANY_EXHDR(image),
 							(size_t) tr_max_image_pixels, box, top_k,
 							regions, matches, nmatches, &nfaces, err, sizeof(err));
 	CHECK_FOR_INTERRUPTS();
@@ -433,6 +434,8 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 	StringInfoData s;
 
 	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
+	/* The feature kind a training would use (its face locator finds the face). */
+	tr_config_set_server_features(cfg);
 	why = tr_check_image(cfg, (const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 						 box, &img, &region, &sharpness, err, sizeof(err));
 	if (tr_interrupted())
@@ -445,7 +448,7 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 	{
 		char		gerr[TR_ERRLEN];
 
-		if (tr_deep_gender(&img, region, &p_male, gerr, sizeof(gerr)) != 0)
+		if (tr_deep_gender(tr_model_dir(), &img, region, &p_male, gerr, sizeof(gerr)) != 0)
 			p_male = -1;
 	}
 	tr_image_free(&img);

@@ -8,7 +8,6 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "deep.h"
 #include "hooks.h"
 #include "interrupt.h"
 #include "launcher.h"
@@ -38,7 +37,6 @@ void
 _PG_init(void)
 {
 	tr_interrupt_hook = server_interrupted;
-	tr_deep_init();				/* the deep feature kind, before the settings choose it */
 	tr_guc_init();
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "deep.h"
 #include "interrupt.h"
 #include "pipeline.h"
 #include "store.h"
@@ -55,6 +56,8 @@ typedef struct TrRun
 	char		stage[64];
 	TimestampTz last_write;
 	bool		canceled;
+	MemoryContext run_cxt;		/* where a callback keeps the error it caught */
+	ErrorData  *error;			/* the error that made a callback say "stop" */
 } TrRun;
 
 static int	my_slotno = -1;
@@ -278,12 +281,10 @@ mark_needs_recovery(void)
 	LWLockRelease(tr_shared->lock);
 }
 
-/* Pipeline callback: the next image, streamed class by class in keyset batches. */
+/* The next image, streamed class by class in keyset batches; may throw. */
 static int
-cb_next_image(void *ctx, tr_image_ref *out)
+next_image(TrRun *r, tr_image_ref *out)
 {
-	TrRun	   *r = ctx;
-
 	if (tr_test_image_delay > 0)
 	{
 		/* The latch is set by a cancel or a signal: they end the pause at once. */
@@ -327,11 +328,10 @@ cb_next_image(void *ctx, tr_image_ref *out)
 	}
 }
 
-/* Pipeline callback: progress (kept monotonic) and stage; may not return (cancel, SIGTERM). */
+/* Progress (kept monotonic) and stage; may throw (cancel, deleted training). */
 static void
-cb_progress(void *ctx, double fraction, const char *stage)
+progress(TrRun *r, double fraction, const char *stage)
 {
-	TrRun	   *r = ctx;
 	bool		changed = false;
 
 	handle_signals();
@@ -346,6 +346,66 @@ cb_progress(void *ctx, double fraction, const char *stage)
 	sync_progress(r, changed && r->last_write == 0);
 }
 
+/*
+ * An error thrown in a callback must not longjmp through the core (it would leave the core's
+ * memory allocated): keep a copy in r->error, clean up, and tell the core to stop. run_training
+ * throws it again once tr_train has returned.
+ */
+static void
+save_callback_error(TrRun *r)
+{
+	MemoryContextSwitchTo(r->run_cxt);
+	r->error = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	MemoryContextSwitchTo(r->run_cxt);
+}
+
+/* Pipeline callback: the next image (1), the end (0), or stop (-1) after an error. */
+static int
+cb_next_image(void *ctx, tr_image_ref *out)
+{
+	TrRun	   *r = ctx;
+	volatile int rc = -1;
+
+	if (r->error)
+		return -1;
+	PG_TRY();
+	{
+		rc = next_image(r, out);
+	}
+	PG_CATCH();
+	{
+		save_callback_error(r);
+		rc = -1;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/* Pipeline callback: progress; nonzero (stop) after an error (cancel, SIGTERM, deleted). */
+static int
+cb_progress(void *ctx, double fraction, const char *stage)
+{
+	TrRun	   *r = ctx;
+	volatile int rc = 1;
+
+	if (r->error)
+		return 1;
+	PG_TRY();
+	{
+		progress(r, fraction, stage);
+		rc = 0;
+	}
+	PG_CATCH();
+	{
+		save_callback_error(r);
+		rc = 1;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 static double
 seconds_since(TimestampTz t)
 {
@@ -355,14 +415,14 @@ seconds_since(TimestampTz t)
 
 /*
  * Run one claimed training to its end: completed with a new model version, failed with a
- * readable error, or stopped because it was deleted. Returns false when this process must exit
- * afterwards (the pipeline was left by a longjmp and may hold memory).
+ * readable error, or stopped because it was deleted. The pipeline is never left by a longjmp
+ * (the callbacks catch errors and say "stop"), so the process takes the next training after
+ * any of these. Returns false when this process must exit afterwards (the extension was dropped).
  */
 static bool
 run_training(TrClaim *claim, MemoryContext worker_cxt)
 {
 	TrRun	   *volatile r;
-	volatile bool in_pipeline = false;
 	volatile bool keep_going = true;
 	MemoryContext run_cxt;
 
@@ -373,6 +433,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 	r->started = GetCurrentTimestamp();
 	strlcpy(r->idstr, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&claim->id))),
 			sizeof(r->idstr));
+	r->run_cxt = run_cxt;
 	r->batch_cxt = AllocSetContextCreate(run_cxt, "training images", ALLOCSET_DEFAULT_SIZES);
 	strlcpy(r->stage, "loading classes", sizeof(r->stage));
 	report_activity(r);
@@ -395,6 +456,15 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s", type < 0 ? "unknown training type" : cerr.message)));
 		cfg.max_image_pixels = (size_t) tr_max_image_pixels;
+		/* The feature kind: training.face_features, "auto" decided now, for this training. */
+		tr_config_set_server_features(&cfg);
+		if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", err),
+					 errhint("Install the face networks (make models install) or set training.model_path, "
+							 "or set training.face_features to auto or classic.")));
+		ereport(DEBUG1, (errmsg("training %s uses the feature kind %s", r->idstr, cfg.features)));
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -409,13 +479,17 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		cb.ctx = r;
 		cb.next_image = cb_next_image;
 		cb.progress = cb_progress;
-		in_pipeline = true;
 		rc = tr_train(&cfg, r->nclasses, (const char *const *) r->labels,
 					  (const char *const *) r->ids, &cb, &res, err, sizeof(err));
-		in_pipeline = false;
 		MemoryContextReset(r->batch_cxt);
 		r->nrows = 0;
 
+		/* A callback caught an error and the core unwound: report the error now. */
+		if (r->error)
+		{
+			tr_result_free(&res);
+			ReThrowError(r->error);
+		}
 		if (rc != 0)
 		{
 			tr_result_free(&res);
@@ -472,8 +546,6 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		if (in_pipeline)
-			keep_going = false;
 		if (r->canceled)
 			ereport(LOG, (errmsg("training %s canceled after %.1f s: it was deleted while processing; no model version written",
 								 r->idstr, seconds_since(r->started))));
@@ -589,6 +661,24 @@ wait_idle(void)
 	}
 }
 
+/*
+ * After a training, before claiming another one by itself: whether this worker is beyond
+ * training.max_workers (lowered by a reload while workers ran, which now also survive a cancel).
+ * The workers in the lowest slots stay, so exactly max_workers of them go on.
+ */
+static bool
+beyond_max_workers(void)
+{
+	int			before = 0;
+
+	LWLockAcquire(tr_shared->lock, LW_SHARED);
+	for (int i = 0; i < my_slotno; i++)
+		if (tr_shared->slots[i].phase != TR_SLOT_FREE && !tr_shared->slots[i].exited)
+			before++;
+	LWLockRelease(tr_shared->lock);
+	return before >= tr_max_workers;
+}
+
 /* Attach to the slot the launcher prepared; false when the database is being dropped. */
 static bool
 attach_slot(void)
@@ -696,6 +786,12 @@ tr_worker_main(Datum arg)
 		handle_signals();
 		if (!tr_enabled)
 			break;
+		if (ran_one && beyond_max_workers())
+		{
+			/* The launcher looks again; a worker within the limit takes what is waiting. */
+			set_db_flags(true, true, false, false);
+			break;
+		}
 		if (tr_blas_threads > 0)
 			openblas_set_num_threads(tr_blas_threads);
 

@@ -8,6 +8,7 @@
  */
 #include "nn/nn.h"
 #include "deepfeat.h"
+#include "netcache.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -17,12 +18,6 @@
 
 static int	failures;
 static const char *model_dir;
-
-static const char *
-golden_model_dir(void)
-{
-	return model_dir;
-}
 
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
@@ -178,13 +173,15 @@ main(int argc, char **argv)
 			CHECK(cosv >= 0.9999, "%s (%dx%d): descriptor cosine %.6f < 0.9999", image, w, h, cosv);
 			/* The pipeline's feature kind: the same descriptor, L2-normalised. */
 			{
-				const tr_features *k = tr_deep_features(golden_model_dir);
+				tr_features kind = tr_deep_kind;
+				const tr_features *k = &kind;
 				tr_image	ti = {w, h, 3, img};
 				tr_box		whole = {0, 0, w, h};
 				float		f[NN_DESCRIPTOR_DIM];
 				double		fdot = 0,
 							fn2 = 0;
 
+				kind.model_dir = model_dir;
 				CHECK(k->extract(k, &ti, whole, f, err, sizeof(err)) == 0, "%s: %s", image, err);
 				i = 0;
 				cJSON_ArrayForEach(v, e)
@@ -217,7 +214,7 @@ main(int argc, char **argv)
 				tr_box		whole = {0, 0, w, h};
 				double		p;
 
-				CHECK(tr_deep_gender(&ti, whole, &p, err, sizeof(err)) == 0 &&
+				CHECK(tr_deep_gender(model_dir, &ti, whole, &p, err, sizeof(err)) == 0 &&
 					  fabs(p - num(c, "male")) <= 1e-3, "%s: tr_deep_gender %.6f vs face-api %.6f (%s)",
 					  image, p, num(c, "male"), err);
 			}
@@ -284,6 +281,7 @@ main(int argc, char **argv)
 	nn_facenet_free(&fn);
 	nn_detector_free(&det);
 	nn_agegender_free(&ag);
+	tr_netcache_free();
 	printf("golden: %d cases, worst descriptor cosine %.7f, worst P(male) diff %.2g, "
 		   "worst raw detector diff %.2g, worst box IoU %.5f, %d failures\n",
 		   ncases, worst_cos, worst_gender, worst_raw, worst_iou, failures);

@@ -1,5 +1,5 @@
 /*
- * fuzz_decode.c - libFuzzer target for the image decoders (src/decode.c):
+ * fuzz_decode.c - libFuzzer target for the image decoders (src/core/decode.c):
  * tr_decode of the input with a 4,000,000 pixel limit; a decoded image must
  * have 1 or 3 channels and width*height*channels readable bytes.
  * Built and run by "make fuzz" (seeds: test/fuzz/make-corpus.sh).

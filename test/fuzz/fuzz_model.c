@@ -1,5 +1,5 @@
 /*
- * fuzz_model.c - libFuzzer target for the model format parser (src/model.c):
+ * fuzz_model.c - libFuzzer target for the model format parser (src/core/model.c):
  * tr_model_parse of the input; a model that parses must serialize, and that
  * serialization must parse again and serialize to the same bytes.
  * Built and run by "make fuzz" (seeds: test/fuzz/make-corpus.sh).

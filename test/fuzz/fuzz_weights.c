@@ -1,6 +1,6 @@
 /*
  * fuzz_weights.c - libFuzzer target for the tfjs weights loader
- * (src/nn/weights.c, nn_weights_parse_mem).  Input: the manifest JSON, then
+ * (src/core/nn/weights.c, nn_weights_parse_mem).  Input: the manifest JSON, then
  * up to 4 shards, each after a line "--" (bytes "\n--\n"); the shards are
  * named "0", "1", ... in the manifest's "paths".  A loaded tensor must have
  * size = product of its shape and size readable floats.

@@ -12,13 +12,13 @@ mkdir -p "$out/corpus-decode" "$out/corpus-model" "$out/corpus-weights"
 rm -f "$out"/corpus-decode/seed-* "$out"/corpus-model/seed-* "$out"/corpus-weights/seed-*
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# The pure core (the Makefile passes CORE_SRCS = its CORE_OBJS as .c files);
-# standalone: the sources under src/ that do not include postgres.h.
-core=${CORE_SRCS:-$(cd "$top" && grep -L '#include "postgres.h"' src/*.c src/nn/*.c)}
+# The pure core (the Makefile passes CORE_SRCS, the sources of src/core/libtrcore.a);
+# standalone: the sources of the core library, src/core.
+core=${CORE_SRCS:-$(cd "$top" && ls src/core/*.c src/core/nn/*.c)}
 srcs=
 for s in $core; do srcs="$srcs $top/$s"; done
 libs="openblas libjpeg libpng libcjson"
-${CC:-cc} -O1 -g -std=gnu11 -w -iquote "$top/src" $(pkg-config --cflags $libs) \
+${CC:-cc} -O1 -g -std=gnu11 -w -I "$top/src/core" $(pkg-config --cflags $libs) \
 	-o "$tmp/gen-seeds" "$here/gen-seeds.c" $srcs $(pkg-config --libs $libs) -lm
 "$tmp/gen-seeds" "$out"
 echo "seed corpus: $(ls "$out"/corpus-decode/seed-* | wc -l) images," \

@@ -1,6 +1,9 @@
 # Cancel ends the core's long loops: statement_timeout and pg_cancel_backend end detect_faces,
 # check_image and evaluate_dataset on a 36 MP image within about half a second, and deleting a
 # training stops its worker as fast, which then takes the next training in the same process.
+# A cancel that arrives in one of the worker's callbacks (an ERROR there) does not jump through
+# the core either: the callback says stop, the training fails with the cancel's message, and the
+# same process takes the next training.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -98,6 +101,26 @@ my $next = create_training($node, 'db', $small, 'next');
 ok(wait_state($node, 'db', $next, 'completed'), 'the next training completes');
 like(slurp_file($node->logfile), qr/\[$wpid\] training worker LOG:  training $next started/,
 	'in the same worker process');
+
+# pg_cancel_backend of the worker while it waits in its next_image callback (training.test_image_delay):
+# the callback catches the ERROR and says stop; the core unwinds; the worker reports the error.
+$node->safe_psql('db', "ALTER SYSTEM SET training.test_image_delay = '300ms'");
+$node->safe_psql('db', 'SELECT pg_reload_conf()');
+my $slow = create_training($node, 'db', $small, 'slow');
+ok(wait_for($node, 'db', "SELECT stage = 'loading' FROM training.trainings WHERE id = '$slow'"),
+	'the slow training is loading');
+my $spid = training_worker_pid($node, 'db', $slow);
+usleep(100_000);
+$node->safe_psql('db', "SELECT pg_cancel_backend($spid)");
+ok(wait_state($node, 'db', $slow, 'failed'), 'the canceled training failed');
+like($node->safe_psql('db', "SELECT error FROM training.trainings WHERE id = '$slow'"),
+	qr/canceling statement due to user request/, 'with the message of the cancel');
+$node->safe_psql('db', 'ALTER SYSTEM RESET training.test_image_delay');
+$node->safe_psql('db', 'SELECT pg_reload_conf()');
+my $after = create_training($node, 'db', $small, 'after cancel');
+ok(wait_state($node, 'db', $after, 'completed'), 'the next training completes');
+like(slurp_file($node->logfile), qr/\[$spid\] training worker LOG:  training $after started/,
+	'in the same worker process as the canceled one');
 
 $node->stop;
 done_testing();

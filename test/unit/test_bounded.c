@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "deepfeat.h"
-#include "features.h"
+#include "trfeatures.h"
 #include "nn/nn.h"
 #include "pipeline.h"
 
@@ -35,10 +35,18 @@
 static int	measure;			/* 0 under valgrind */
 static const char *model_dir_value = "models";
 
-static const char *
-model_dir(void)
+/* The kind face trainings use here: the classic one, then the deep one. */
+static const char *face_kind = "face-lbp-hog-v1";
+
+/* A config of the type with the kind under test and the model directory. */
+static void
+test_config(tr_config *cfg, tr_type type)
 {
-	return model_dir_value;
+	char		err[TR_ERRLEN];
+
+	tr_config_default(cfg, type);
+	CHECK_MSG(tr_config_set_features(cfg, type == TR_FACE ? face_kind : NULL, model_dir_value,
+									 err, sizeof(err)) == 0, "%s", err);
 }
 
 /* ---------- peak resident memory ---------- */
@@ -203,7 +211,7 @@ small_model(tr_type type, tr_model *model)
 	char		err[TR_ERRLEN];
 	int			rc;
 
-	tr_config_default(&cfg, type);
+	test_config(&cfg, type);
 	cfg.min_face_size = 1;
 	cfg.sharpness_threshold = 0;
 	rc = tr_train(&cfg, 2, labels, ids, &cb, &res, err, sizeof(err));
@@ -240,7 +248,7 @@ check_and_extract(const uint8_t *data, size_t len, const char *image, tr_type ty
 	tr_skip		s;
 	peak		p;
 
-	tr_config_default(&cfg, type);
+	test_config(&cfg, type);
 	cfg.max_image_pixels = BOUND_MAX_PIXELS;
 	if (lenient)
 	{
@@ -254,11 +262,12 @@ check_and_extract(const uint8_t *data, size_t len, const char *image, tr_type ty
 		CHECK_MSG(s == TR_SKIP_NONE, "%s on %s: %s", what, image, err);
 	if (s == TR_SKIP_NONE)
 	{
-		const tr_features *feat = tr_features_default(type == TR_LANDMARK ? TR_FEATURES_LANDMARK
-													  : TR_FEATURES_FACE);
+		tr_features kind = *tr_features_find(cfg.features);
+		const tr_features *feat = &kind;
 		float	   *x = malloc(sizeof(float) * feat->dim);
 		double		norm = 0;
 
+		kind.model_dir = model_dir_value;
 		CHECK_MSG(feat->extract(feat, &img, r, x, err, sizeof(err)) == 0, "%s on %s: %s", what, image, err);
 		for (int i = 0; i < feat->dim; i++)
 			norm += (double) x[i] * x[i];
@@ -267,7 +276,7 @@ check_and_extract(const uint8_t *data, size_t len, const char *image, tr_type ty
 		{
 			double		p_male = -1;
 
-			CHECK_MSG(tr_deep_gender(&img, r, &p_male, err, sizeof(err)) == 0 && p_male >= 0 && p_male <= 1,
+			CHECK_MSG(tr_deep_gender(model_dir_value, &img, r, &p_male, err, sizeof(err)) == 0 && p_male >= 0 && p_male <= 1,
 					  "%s on %s: %s", what, image, err);
 		}
 		free(x);
@@ -288,7 +297,7 @@ recognize(const tr_model *model, const uint8_t *data, size_t len, const char *im
 	peak		p;
 
 	peak_begin(&p);
-	rc = tr_recognize_faces(model, data, len, BOUND_MAX_PIXELS, NULL, 2, regions, matches, nmatches,
+	rc = tr_recognize_faces(model, model_dir_value, data, len, BOUND_MAX_PIXELS, NULL, 2, regions, matches, nmatches,
 							&nfaces, err, sizeof(err));
 	CHECK_MSG(rc == TR_DECODE_OK && nfaces >= 1 && nmatches[0] == 2, "%s on %s: %d %s", what, image, rc, err);
 	check_peak(&p, what, image);
@@ -444,14 +453,13 @@ test_bounded(void)
 		fprintf(stderr, "bounded: no face networks in %s (make models): deep paths skipped\n", model_dir_value);
 	else
 	{
-		const tr_features *kind = tr_deep_features(model_dir);
 		char		err[NN_ERRLEN];
 		nn_detector det;
 		nn_agegender ag;
 		int			have_ag;
 		tr_model	deep_model;
 
-		CHECK(tr_features_register(kind, TR_FEATURES_FACE) == 0);
+		face_kind = TR_DEEP_FEATURES_NAME;
 		CHECK(nn_detector_load(&det, model_dir_value, err) == 0);
 		have_ag = nn_agegender_load(&ag, model_dir_value, err) == 0;
 		/* Loads the networks, before any peak is measured. */
@@ -474,7 +482,7 @@ test_bounded(void)
 		nn_detector_free(&det);
 		if (have_ag)
 			nn_agegender_free(&ag);
-		CHECK(tr_features_register(tr_features_find("face-lbp-hog-v1"), TR_FEATURES_FACE) == 0);
+		face_kind = "face-lbp-hog-v1";
 	}
 	for (int i = 0; i < 3; i++)
 		free(img[i].data);

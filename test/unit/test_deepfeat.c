@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "deepfeat.h"
-#include "features.h"
+#include "trfeatures.h"
+#include "netcache.h"
 #include "pipeline.h"
 
 static tr_box fake_faces[4];
@@ -48,7 +49,7 @@ fake_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return 0;
 }
 
-static const tr_features fake_kind = {"unit-located", 2, fake_extract, NULL, fake_locate, 0};
+static const tr_features fake_kind = {"unit-located", 2, fake_extract, NULL, fake_locate, 0, NULL};
 
 /* Features of the region's brightness, for a model that can tell regions apart. */
 static int
@@ -70,7 +71,7 @@ bright_extract(const tr_features *self, const tr_image *img, tr_box r, float *ou
 	return 0;
 }
 
-static const tr_features bright_kind = {"unit-bright-located", 3, bright_extract, NULL, fake_locate, 1};
+static const tr_features bright_kind = {"unit-bright-located", 3, bright_extract, NULL, fake_locate, 1, NULL};
 
 /* A w x h grey PGM: level on columns below split, level2 from there, plus noise. */
 static uint8_t *
@@ -136,13 +137,13 @@ test_recognize_faces(void)
 
 	for (int i = 0; i < 16; i++)
 		f.data[i] = two_level_pgm(64, 64, 64, i % 2 ? 210 : 40, 0, 100 + i, &f.len[i]);
-	CHECK(tr_features_register(&bright_kind, TR_FEATURES_FACE) == 0);
+	CHECK(tr_features_register(&bright_kind) == 0);
 	tr_config_default(&cfg, TR_FACE);
+	CHECK(tr_config_set_features(&cfg, bright_kind.name, NULL, err, sizeof(err)) == 0);
 	cfg.min_face_size = 10;
 	cfg.sharpness_threshold = 0;
 	fake_n = 0;
 	CHECK_MSG(tr_train(&cfg, 2, labels, ids, &cb, &res, err, sizeof(err)) == 0, "%s", err);
-	CHECK(tr_features_register(tr_features_find("face-lbp-hog-v1"), TR_FEATURES_FACE) == 0);
 	for (int i = 0; i < 16; i++)
 		free(f.data[i]);
 	CHECK_MSG(tr_model_parse(res.parameters, res.parameters_len, &model, err, sizeof(err)) == 0, "%s", err);
@@ -155,7 +156,7 @@ test_recognize_faces(void)
 	fake_faces[0] = (tr_box) {100, 0, 100, 100};
 	fake_faces[1] = (tr_box) {0, 10, 90, 90};
 	fake_n = 2;
-	CHECK(tr_recognize_faces(&model, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
+	CHECK(tr_recognize_faces(&model, NULL, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
 							 err, sizeof(err)) == TR_DECODE_OK);
 	CHECK(nfaces == 2 && nmatches[0] == 2 && nmatches[1] == 2);
 	CHECK(regions[0].x == 100 && regions[1].y == 10);
@@ -164,28 +165,99 @@ test_recognize_faces(void)
 	CHECK(matches[0].distance >= 0 && matches[0].distance <= matches[1].distance);
 
 	/* tr_recognize: the largest face only. */
-	CHECK(tr_recognize(&model, scene, len, 0, NULL, 1, &r, matches, &nm, err, sizeof(err)) == TR_DECODE_OK);
+	CHECK(tr_recognize(&model, NULL, scene, len, 0, NULL, 1, &r, matches, &nm, err, sizeof(err)) == TR_DECODE_OK);
 	CHECK(nm == 1 && r.x == 100 && strcmp(model.labels[matches[0].class_index], "bright") == 0);
 
 	/* A face box: that face, the locator is not asked. */
 	fake_calls = 0;
-	CHECK(tr_recognize_faces(&model, scene, len, 0, box, 2, regions, matches, nmatches, &nfaces,
+	CHECK(tr_recognize_faces(&model, NULL, scene, len, 0, box, 2, regions, matches, nmatches, &nfaces,
 							 err, sizeof(err)) == TR_DECODE_OK);
 	CHECK(fake_calls == 0 && nfaces == 1 && regions[0].w == 100);
 	CHECK(strcmp(model.labels[matches[0].class_index], "dark") == 0);
 
 	/* No face found: the whole image, one detection. */
 	fake_n = 0;
-	CHECK(tr_recognize_faces(&model, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
+	CHECK(tr_recognize_faces(&model, NULL, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
 							 err, sizeof(err)) == TR_DECODE_OK);
 	CHECK(nfaces == 1 && regions[0].w == 200 && regions[0].h == 100);
 	free(scene);
 	tr_model_free(&model);
 }
 
+/*
+ * The feature kind of a config: "auto" resolved when the training starts, with the networks
+ * of its own model directory; one network cache, whose memory is reported and freed.
+ */
+static void
+test_resolve(void)
+{
+	const char *dir = getenv("TRAINING_MODEL_DIR") ? getenv("TRAINING_MODEL_DIR") : "models";
+	tr_config	cfg;
+	char		err[TR_ERRLEN];
+
+	tr_netcache_free();
+	CHECK(tr_netcache_bytes() == 0 && tr_netcache_count() == 0);
+
+	/* classic, and auto without networks: the classic kind of the type. */
+	tr_config_default(&cfg, TR_FACE);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_CLASSIC, "", err, sizeof(err)) == 0);
+	CHECK(tr_resolve_features(&cfg, err, sizeof(err)) == 0 && strcmp(cfg.features, "face-lbp-hog-v1") == 0);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_AUTO, "/nonexistent/models", err, sizeof(err)) == 0);
+	CHECK(tr_resolve_features(&cfg, err, sizeof(err)) == 0 && strcmp(cfg.features, "face-lbp-hog-v1") == 0);
+	tr_config_default(&cfg, TR_LANDMARK);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_AUTO, dir, err, sizeof(err)) == 0);
+	CHECK(tr_resolve_features(&cfg, err, sizeof(err)) == 0 && strcmp(cfg.features, "landmark-colour-hog-v1") == 0);
+
+	/* deep without networks, or for landmarks: an error naming the directory. */
+	tr_config_default(&cfg, TR_FACE);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_DEEP, "/nonexistent/models", err, sizeof(err)) == 0);
+	CHECK(tr_resolve_features(&cfg, err, sizeof(err)) == -1);
+	CHECK_MSG(strstr(err, "face networks unavailable in \"/nonexistent/models\"") != NULL, "%s", err);
+	tr_config_default(&cfg, TR_LANDMARK);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_DEEP, dir, err, sizeof(err)) == 0);
+	CHECK(tr_resolve_features(&cfg, err, sizeof(err)) == -1);
+
+	/* Unknown names are refused when set. */
+	CHECK(tr_config_set_features(&cfg, "no-such-kind", NULL, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "no-such-kind") != NULL);
+
+	if (!tr_deep_models_present(dir))
+	{
+		fprintf(stderr, "deepfeat: no face networks in %s (make models): deep resolution skipped\n", dir);
+		return;
+	}
+	/* auto with the networks: the deep kind, its networks now in the one cache. */
+	tr_config_default(&cfg, TR_FACE);
+	CHECK(tr_config_set_features(&cfg, TR_FEATURES_AUTO, dir, err, sizeof(err)) == 0);
+	CHECK_MSG(tr_resolve_features(&cfg, err, sizeof(err)) == 0, "%s", err);
+	CHECK(strcmp(cfg.features, TR_DEEP_FEATURES_NAME) == 0);
+	CHECK(tr_netcache_count() == 2 && tr_netcache_bytes() > 1000000);
+	CHECK(strcmp(tr_netcache_dir(), dir) == 0);
+	{
+		const nn_facenet *a,
+				   *b;
+		size_t		bytes = tr_netcache_bytes();
+
+		/* The same copy for every user in the process. */
+		CHECK(tr_netcache_facenet(dir, &a, err, sizeof(err)) == 0);
+		CHECK(tr_netcache_facenet(dir, &b, err, sizeof(err)) == 0 && a == b);
+		CHECK(tr_netcache_bytes() == bytes);
+	}
+	/* Another directory replaces the networks; free gives everything back. */
+	{
+		const nn_facenet *a;
+
+		CHECK(tr_netcache_facenet("/nonexistent/models", &a, err, sizeof(err)) == -1 && a == NULL);
+		CHECK(tr_netcache_bytes() == 0);
+	}
+	tr_netcache_free();
+	CHECK(tr_netcache_bytes() == 0 && tr_netcache_count() == 0 && tr_netcache_dir()[0] == '\0');
+}
+
 void
 test_deepfeat(void)
 {
+	test_resolve();
 	test_recognize_faces();
 
 	/* 200x160 grey: sharp noise on the left 120 columns, flat on the right. */
@@ -210,7 +282,8 @@ test_deepfeat(void)
 	pgm = unit_encode_pnm(px, w, h, 1, 0, &len);
 	tr_config_default(&cfg, TR_FACE);
 	cfg.min_face_size = 50;
-	CHECK(tr_features_register(&fake_kind, TR_FEATURES_FACE) == 0);
+	CHECK(tr_features_register(&fake_kind) == 0);
+	CHECK(tr_config_set_features(&cfg, fake_kind.name, NULL, err, sizeof(err)) == 0);
 
 	/* Largest first: blurry (flat), too small, then a good face: that one. */
 	fake_faces[0] = (tr_box) {125, 10, 70, 70};
@@ -242,8 +315,9 @@ test_deepfeat(void)
 	CHECK(tr_check_image(&cfg, pgm, len, box, NULL, &r, &sh, err, sizeof(err)) == TR_SKIP_NONE);
 	CHECK(fake_calls == 0 && r.w == 100);
 
-	/* Back to the classic default for the other tests. */
-	CHECK(tr_features_register(tr_features_find("face-lbp-hog-v1"), TR_FEATURES_FACE) == 0);
+	/* The default config of a face training: the classic kind, without a locator. */
+	tr_config_default(&cfg, TR_FACE);
+	CHECK(strcmp(cfg.features, "face-lbp-hog-v1") == 0);
 	CHECK(tr_features_default(TR_FEATURES_FACE)->locate == NULL);
 	free(pgm);
 	free(px);
@@ -251,14 +325,14 @@ test_deepfeat(void)
 	/* The deep kind: registered name and dimension; model files checked. */
 	{
 		char		dir[] = "/tmp/deepfeat-XXXXXX";
-		const tr_features *k = tr_deep_features(NULL);
+		const tr_features *k = tr_features_find(TR_DEEP_FEATURES_NAME);
 		const char *files[] = {
 			"face_recognition_model-weights_manifest.json", "face_recognition_model.bin",
 			"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin",
 		};
 		char		path[256];
 
-		CHECK(strcmp(k->name, TR_DEEP_FEATURES_NAME) == 0 && k->dim == 128 && k->locate != NULL && k->metric);
+		CHECK(k == &tr_deep_kind && strcmp(k->name, TR_DEEP_FEATURES_NAME) == 0 && k->dim == 128 && k->locate != NULL && k->metric);
 		CHECK(mkdtemp(dir) != NULL);
 		CHECK(!tr_deep_models_present(dir));
 		for (int i = 0; i < 4; i++)

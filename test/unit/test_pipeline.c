@@ -60,6 +60,9 @@ typedef struct feed
 	int			progress_calls,
 				progress_backwards;
 	char		last_stage[32];
+	int			stop_after;		/* progress says stop from this call on (0: never) */
+	int			stop_image;		/* next_image says stop at this image (0: never) */
+	int			stop_calls;		/* callbacks called after they said stop */
 } feed;
 
 static int
@@ -68,6 +71,11 @@ next_image(void *ctx, tr_image_ref *out)
 	feed	   *f = ctx;
 	item	   *it;
 
+	if (f->stop_image > 0 && f->pos + 1 >= f->stop_image)
+	{
+		f->stop_calls++;
+		return -1;
+	}
 	if (f->pos >= f->n)
 		return 0;
 	it = &f->items[f->pos++];
@@ -79,7 +87,7 @@ next_image(void *ctx, tr_image_ref *out)
 	return 1;
 }
 
-static void
+static int
 progress(void *ctx, double fraction, const char *stage)
 {
 	feed	   *f = ctx;
@@ -89,6 +97,13 @@ progress(void *ctx, double fraction, const char *stage)
 	f->last_progress = fraction;
 	f->progress_calls++;
 	snprintf(f->last_stage, sizeof(f->last_stage), "%s", stage);
+	/* "stop" from the stop_after-th call on (0: never), as a worker's callback after an error. */
+	if (f->stop_after > 0 && f->progress_calls >= f->stop_after)
+	{
+		f->stop_calls++;
+		return 1;
+	}
+	return 0;
 }
 
 /* A cancel hook that answers "stop" from its cancel_after-th poll on. */
@@ -230,7 +245,7 @@ test_pipeline(void)
 		tr_box		r;
 		int			nm;
 
-		CHECK_MSG(tr_recognize(&model, d, len, 0, NULL, 5, &r, m, &nm, err, sizeof(err)) == 0, "%s", err);
+		CHECK_MSG(tr_recognize(&model, NULL, d, len, 0, NULL, 5, &r, m, &nm, err, sizeof(err)) == 0, "%s", err);
 		CHECK(nm == 3);			/* top_k is capped by the classes */
 		CHECK_MSG(m[0].class_index == c, "class %d recognized as %d", c, m[0].class_index);
 		CHECK(r.w == 92 && r.h == 112);
@@ -246,7 +261,7 @@ test_pipeline(void)
 		tr_match	m[3];
 		int			nm;
 
-		CHECK(tr_recognize(&model, (const uint8_t *) "P5 1", 4, 0, NULL, 3, NULL, m, &nm, err, sizeof(err))
+		CHECK(tr_recognize(&model, NULL, (const uint8_t *) "P5 1", 4, 0, NULL, 3, NULL, m, &nm, err, sizeof(err))
 			  == TR_DECODE_CORRUPT && nm == 0);
 	}
 	/* A face box outside the image, and a feature kind that fails, are their own errors. */
@@ -255,16 +270,16 @@ test_pipeline(void)
 		int			nm;
 		int			far_box[4] = {500, 500, 10, 10};
 		uint8_t    *d = face_image(0, 9, 92, 112, 0, &len);
-		static const tr_features failing = {"unit-failing", 3, failing_extract, NULL, NULL, 0};
+		static const tr_features failing = {"unit-failing", 3, failing_extract, NULL, NULL, 0, NULL};
 		tr_model	fm;
 
-		CHECK(tr_recognize(&model, d, len, 0, far_box, 3, NULL, m, &nm, err, sizeof(err)) == TR_BOX_OUTSIDE);
-		CHECK(tr_features_register(&failing, -1) == 0);
+		CHECK(tr_recognize(&model, NULL, d, len, 0, far_box, 3, NULL, m, &nm, err, sizeof(err)) == TR_BOX_OUTSIDE);
+		CHECK(tr_features_register(&failing) == 0);
 		memset(&fm, 0, sizeof(fm));
 		snprintf(fm.feature_kind, sizeof(fm.feature_kind), "unit-failing");
 		CHECK(tr_net_alloc(&fm.net, 3, 0, 2, 16.0f) == 0);
 		fm.net.W2[0] = fm.net.W2[4] = 1.0f;
-		CHECK(tr_recognize(&fm, d, len, 0, NULL, 2, NULL, m, &nm, err, sizeof(err)) == TR_MODEL_UNUSABLE);
+		CHECK(tr_recognize(&fm, NULL, d, len, 0, NULL, 2, NULL, m, &nm, err, sizeof(err)) == TR_MODEL_UNUSABLE);
 		CHECK_MSG(strstr(err, "networks missing") != NULL, "%s", err);
 		tr_net_free(&fm.net);
 		free(d);
@@ -326,6 +341,50 @@ test_pipeline(void)
 			tr_result_free(&res);
 		}
 		CHECK_MSG(canceled >= 4, "only %d of the trainings were canceled", canceled);
+	}
+
+	/*
+	 * A callback that says "stop" (as a worker's callback does after catching an error): at
+	 * the first image, while loading, in every epoch phase and at the last report. The
+	 * training returns TR_STOPPED with an empty result, never calls a callback again after
+	 * the stop, and (under valgrind) leaves nothing allocated.
+	 */
+	{
+		int			full,
+					stopped = 0;
+
+		CHECK(train(&f, &cfg, 4, &res, err) == 0);
+		full = f.progress_calls;
+		tr_result_free(&res);
+		CHECK(full > 10);
+		for (int at = 1; at <= full; at += (at < 12 ? 1 : 7))
+		{
+			int			rc;
+
+			f.stop_after = at;
+			f.stop_calls = 0;
+			rc = train(&f, &cfg, 4, &res, err);
+			CHECK_MSG(rc == TR_STOPPED, "stop at progress call %d of %d: rc %d (%s)", at, full, rc, err);
+			CHECK_MSG(f.stop_calls == 1 && f.progress_calls == at, "stop at %d: %d calls, %d after the stop",
+					  at, f.progress_calls, f.stop_calls - 1);
+			CHECK(res.parameters == NULL && res.metrics_json == NULL);
+			stopped += rc == TR_STOPPED;
+			tr_result_free(&res);
+		}
+		f.stop_after = 0;
+		CHECK(stopped > 10);
+		for (int at = 1; at <= f.n; at += 5)
+		{
+			int			rc;
+
+			f.stop_image = at;
+			f.stop_calls = 0;
+			rc = train(&f, &cfg, 4, &res, err);
+			CHECK_MSG(rc == TR_STOPPED && f.stop_calls == 1, "stop at image %d: rc %d (%s)", at, rc, err);
+			CHECK(res.parameters == NULL && res.metrics_json == NULL);
+			tr_result_free(&res);
+		}
+		f.stop_image = 0;
 	}
 	free_items(&f);
 
@@ -392,7 +451,7 @@ test_pipeline(void)
 			tr_match	m[2];
 			int			nm;
 
-			CHECK(tr_recognize(&model, f.items[7].data, f.items[7].len, 0, NULL, 2, NULL, m, &nm, err,
+			CHECK(tr_recognize(&model, NULL, f.items[7].data, f.items[7].len, 0, NULL, 2, NULL, m, &nm, err,
 							   sizeof(err)) == 0);
 			CHECK(nm == 2 && m[0].class_index == 1);
 		}

@@ -91,7 +91,7 @@ typedef struct losses
 				inits;
 } losses;
 
-static void
+static int
 record(void *ctx, int phase, int epoch, int max_epochs, double loss, double val_acc)
 {
 	losses	   *l = ctx;
@@ -101,7 +101,7 @@ record(void *ctx, int phase, int epoch, int max_epochs, double loss, double val_
 	if (epoch == 0)
 	{
 		l->inits++;
-		return;
+		return 0;
 	}
 	if (phase == 0)
 	{
@@ -112,6 +112,7 @@ record(void *ctx, int phase, int epoch, int max_epochs, double loss, double val_
 	}
 	else
 		l->n1++;
+	return 0;
 }
 
 /* Gaussian clusters: c classes around random centres in d dimensions. */

@@ -1,5 +1,5 @@
 /*
- * features.c: classic features behind the tr_features interface.
+ * trfeatures.c: classic features behind the tr_features interface.
  *
  * face-lbp-hog-v1: the grey face region resampled to 80x96; uniform LBP
  *   histograms (8 neighbours at radius 1 and 2) on a 7x7 grid, each cell
@@ -12,7 +12,8 @@
  * L2-normalised, so that distances between vectors are in 0..2. Both kinds are
  * mirror-invariant: the features of the region and of its mirror image are summed.
  */
-#include "features.h"
+#include "trfeatures.h"
+#include "deepfeat.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -358,7 +359,7 @@ out:
 	return rc;
 }
 
-static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL, 0};
+static const tr_features face_v1 = {"face-lbp-hog-v1", FACE_DIM, face_extract, NULL, NULL, 0, NULL};
 
 /* ---------- landmark-colour-hog-v1 ---------- */
 
@@ -498,20 +499,19 @@ landmark_extract(const tr_features *self, const tr_image *img, tr_box r, float *
 	return rc;
 }
 
-static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL, 0};
+static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landmark_extract, NULL, NULL, 0, NULL};
 
 /* ---------- registry ---------- */
 
 #define MAX_KINDS 16
 
-static const tr_features *kinds[MAX_KINDS] = {&face_v1, &landmark_v1};
-static int	nkinds = 2;
-static const tr_features *defaults[2] = {&face_v1, &landmark_v1};
+static const tr_features *kinds[MAX_KINDS] = {&face_v1, &landmark_v1, &tr_deep_kind};
+static int	nkinds = 3;
 
 const tr_features *
 tr_features_default(int type)
 {
-	return (type == TR_FEATURES_LANDMARK) ? defaults[1] : defaults[0];
+	return (type == TR_FEATURES_LANDMARK) ? &landmark_v1 : &face_v1;
 }
 
 const tr_features *
@@ -524,7 +524,7 @@ tr_features_find(const char *name)
 }
 
 int
-tr_features_register(const tr_features *f, int default_for_type)
+tr_features_register(const tr_features *f)
 {
 	const tr_features *old = tr_features_find(f->name);
 
@@ -536,7 +536,5 @@ tr_features_register(const tr_features *f, int default_for_type)
 			return -1;
 		kinds[nkinds++] = f;
 	}
-	if (default_for_type == TR_FEATURES_FACE || default_for_type == TR_FEATURES_LANDMARK)
-		defaults[default_for_type] = f;
 	return 0;
 }

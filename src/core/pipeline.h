@@ -29,10 +29,24 @@ typedef enum tr_type
 	TR_LANDMARK = 1
 } tr_type;
 
-/* Training configuration: dataset type and the validated config of the training. */
+/* The feature kinds a config may name besides a kind's own name (tr_resolve_features). */
+#define TR_FEATURES_AUTO	"auto"		/* face: deep when its networks load from model_dir, else classic */
+#define TR_FEATURES_DEEP	"deep"		/* face: the deep kind (deepfeat.h); an error without its networks */
+#define TR_FEATURES_CLASSIC	"classic"	/* the classic kind of the dataset type (trfeatures.h) */
+
+#define TR_FEATURES_NAMELEN 32
+#define TR_PATHLEN 1024
+
+/*
+ * Training configuration: every parameter of a training (dataset type, the validated config,
+ * the feature kind and where its networks are). The core keeps no other setting.
+ */
 typedef struct tr_config
 {
 	tr_type		type;
+	/* A feature kind's name, or TR_FEATURES_AUTO/DEEP/CLASSIC until tr_resolve_features. */
+	char		features[TR_FEATURES_NAMELEN];
+	char		model_dir[TR_PATHLEN];	/* directory of the face networks; "" = none */
 	int			min_face_size;		/* face: smallest side of the face box, pixels */
 	int			sharpness_threshold;	/* face: minimum Laplacian-variance sharpness */
 	size_t		max_image_pixels;	/* larger images are skipped; 0 = no limit */
@@ -41,8 +55,25 @@ typedef struct tr_config
 	const tr_fit_params *fit;		/* training loop parameters; NULL: the defaults */
 } tr_config;
 
-/* Fill cfg with the defaults of DESIGN.md for a dataset type. */
+/* Fill cfg with the defaults of DESIGN.md for a dataset type (the classic features, no model_dir). */
 void		tr_config_default(tr_config *cfg, tr_type type);
+
+/*
+ * Set the feature kind (features: a kind's name, TR_FEATURES_AUTO, _DEEP or _CLASSIC; NULL keeps
+ * cfg->features) and the model directory (NULL keeps cfg->model_dir) of cfg. Returns 0, or -1
+ * when a name does not fit or is not a feature kind of this build.
+ */
+int			tr_config_set_features(tr_config *cfg, const char *features, const char *model_dir,
+								   char *err, size_t errlen);
+
+/*
+ * Resolve cfg->features into the name of the kind the training uses: "auto" becomes the deep
+ * kind when its networks load from cfg->model_dir (they are then in the network cache,
+ * netcache.h), else the classic kind; "deep" and the deep kind's name require the networks;
+ * "classic" is the classic kind of the type. Called when a training starts (tr_train calls it
+ * on its own copy when the caller did not). Returns 0, or -1 with a message.
+ */
+int			tr_resolve_features(tr_config *cfg, char *err, size_t errlen);
 
 /* One image as the store hands it over; pointers are valid until the next call. */
 typedef struct tr_image_ref
@@ -54,18 +85,23 @@ typedef struct tr_image_ref
 	int			box[4];				/* x, y, width, height */
 } tr_image_ref;
 
-/* What the caller (the worker) provides. */
+/*
+ * What the caller (the worker) provides. Callbacks must return (never longjmp through the
+ * core): to stop the training they return "stop" (next_image: -1, progress: nonzero), and
+ * tr_train then frees everything it allocated and returns TR_STOPPED without calling them
+ * again. A caller that turned an error into "stop" reports it after tr_train returned.
+ */
 typedef struct tr_callbacks
 {
 	void	   *ctx;
-	/* Fill *out with the next image; return 1, or 0 at the end, or -1 on error. */
+	/* Fill *out with the next image; return 1, or 0 at the end, or -1 to stop. */
 	int			(*next_image) (void *ctx, tr_image_ref *out);
 	/*
 	 * Report progress (0..1) and the current stage ("loading", "training",
-	 * "validating"). Called at least once per epoch and every few images. It may
-	 * not return (cancel): memory tr_train malloc'd is then freed only at process exit.
+	 * "validating"). Called at least once per epoch and every few images. Returns 0 to
+	 * go on, nonzero to stop. May be NULL.
 	 */
-	void		(*progress) (void *ctx, double fraction, const char *stage);
+	int			(*progress) (void *ctx, double fraction, const char *stage);
 } tr_callbacks;
 
 /* What a training produces: the serialized model version and its metrics. */
@@ -80,8 +116,9 @@ typedef struct tr_result
  * Run a whole training: stream images, filter, extract features, train.
  * nclasses: number of classes; class_labels[i] and class_ids[i] are carried in the
  * model (only classes with at least one usable image become model classes).
- * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ..."), or
- * TR_CANCELED (interrupt.h) when a cancel request stopped it; everything is freed either way.
+ * Returns 0 on success, -1 with a readable message in err (e.g. "no usable face: ..."),
+ * TR_CANCELED (interrupt.h) when a cancel request stopped it, or TR_STOPPED when a callback
+ * said stop; everything is freed either way, and nothing longjmps.
  */
 int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 					 const char *const *class_ids, tr_callbacks *cb,
@@ -129,10 +166,11 @@ typedef struct tr_match
 /*
  * Recognize one image with a parsed model: decode, face region (box or the whole
  * image), features, scores. Fills up to top_k matches, best first (*nmatches), and
- * the region used. Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or
+ * the region used. model_dir: where a kind that reads networks finds them (NULL: none).
+ * Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or
  * TR_BOX_OUTSIDE error with a message.
  */
-int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
+int			tr_recognize(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len, size_t max_pixels,
 						 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
 						 char *err, size_t errlen);
 
@@ -147,7 +185,7 @@ int			tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_
  * regions, nmatches hold TR_MAX_FACES entries, matches TR_MAX_FACES * top_k.
  * Returns TR_DECODE_OK, or a TR_DECODE_*, TR_MODEL_UNUSABLE or TR_BOX_OUTSIDE error.
  */
-int			tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len,
+int			tr_recognize_faces(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len,
 							   size_t max_pixels, const int *box, int top_k, tr_box *regions,
 							   tr_match *matches, int *nmatches, int *nfaces,
 							   char *err, size_t errlen);

@@ -939,7 +939,7 @@ adam_step(adam *a, float *p, const float *g, float lr)
 static int
 run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr, const int *val, int nval,
 	const tr_fit_params *p, int max_epochs, int phase, double *best_val, double *flop,
-	int *epochs_run, tr_epoch_fn cb, void *ctx)
+	int *epochs_run, tr_epoch_fn cb, void *ctx, int *stopped)
 {
 	int			E = TR_NET_EDIM(net),
 				B = p->batch < ntr ? p->batch : ntr;
@@ -971,12 +971,12 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 	memset(&a2, 0, sizeof(a2));
 	memset(&w, 0, sizeof(w));
 	/* Epoch 0: around the initialisation, which takes long on large sets (cancel checks). */
-	if (cb)
-		cb(ctx, phase, 0, max_epochs, NAN, -1);
+	if (cb && cb(ctx, phase, 0, max_epochs, NAN, -1) != 0)
+		goto stop;
 	if (init_net(net, X, nall, y, tr, ntr, p) != 0)
 		goto out;
-	if (cb)
-		cb(ctx, phase, 0, max_epochs, NAN, -1);
+	if (cb && cb(ctx, phase, 0, max_epochs, NAN, -1) != 0)
+		goto stop;
 
 	/*
 	 * A fixed projection: embed every row once (one sgemm), then train the
@@ -1059,8 +1059,8 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 		}
 		else
 			best_epoch = epoch;
-		if (cb)
-			cb(ctx, phase, epoch, max_epochs, loss, vacc);
+		if (cb && cb(ctx, phase, epoch, max_epochs, loss, vacc) != 0)
+			goto stop;
 		if (nval > 0 && epoch >= p->min_epochs && epoch - best_epoch >= p->patience)
 			break;
 	}
@@ -1072,6 +1072,9 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 		*best_val = best_acc;
 	}
 	rc = best_epoch;
+	goto out;
+stop:
+	*stopped = 1;				/* rc -1: tr_fit reports the stop */
 out:
 	free(Uall);
 	free(zero);
@@ -1138,6 +1141,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	double		t0 = now_seconds(),
 				flop = 0,
 				best_val = -1;
+	int			stopped = 0;
 
 	memset(rep, 0, sizeof(*rep));
 	memset(net, 0, sizeof(*net));
@@ -1180,7 +1184,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	if (nval > 0)
 	{
 		epochs = run(net, X, n, y, tr, ntr, val, nval, p, p->max_epochs, 0, &best_val, &flop,
-					 &rep->epochs_run, cb, ctx);
+					 &rep->epochs_run, cb, ctx, &stopped);
 		if (epochs < 0)
 			goto oom;
 		rep->validation_accuracy = best_val;
@@ -1190,7 +1194,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 			for (int i = 0; i < n; i++)
 				all[i] = i;
 			epochs = run(net, X, n, y, all, n, NULL, 0, p, epochs, 1, &best_val, &flop,
-						 &rep->epochs_run, cb, ctx);
+						 &rep->epochs_run, cb, ctx, &stopped);
 			if (epochs < 0)
 				goto oom;
 			ntr = n;
@@ -1203,7 +1207,7 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 		for (int i = 0; i < n; i++)
 			all[i] = i;
 		epochs = run(net, X, n, y, all, n, NULL, 0, p, p->min_epochs, 1, &best_val, &flop,
-					 &rep->epochs_run, cb, ctx);
+					 &rep->epochs_run, cb, ctx, &stopped);
 		if (epochs < 0)
 			goto oom;
 		ntr = n;
@@ -1217,8 +1221,13 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	rc = 0;
 	goto out;
 oom:
-	/* The loops stop with -1 on a cancel request too (tr_interrupted). */
-	if (tr_interrupted())
+	/* The loops stop with -1 on a stop of the callback or a cancel request too. */
+	if (stopped)
+	{
+		snprintf(err, errlen, "stopped");
+		rc = TR_STOPPED;
+	}
+	else if (tr_interrupted())
 	{
 		snprintf(err, errlen, "canceled");
 		rc = TR_CANCELED;

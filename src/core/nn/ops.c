@@ -10,7 +10,7 @@
 #endif
 
 #include "nn.h"
-#include "../interrupt.h"
+#include "interrupt.h"
 
 #include <cblas.h>
 #include <float.h>

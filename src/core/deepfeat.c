@@ -6,6 +6,8 @@
  * place (no RGB copy, no bordered copy: nn_locate_faces_image), and a face
  * region is handed to a network as the few pixels its input resize reads
  * (nn_crop_for_input, at most (3 x input side)^2 x 3 bytes).
+ * The networks are the process's one cached copy (netcache.c), from the model
+ * directory of the kind's copy at hand (tr_features.model_dir).
  */
 #include "deepfeat.h"
 
@@ -14,51 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netcache.h"
 #include "nn/nn.h"
 
-typedef struct deep_state
-{
-	const char *(*model_dir) (void);
-	int			loaded;
-	char		dir[1024];
-	nn_facenet	facenet;
-	nn_detector detector;
-	int			gender_loaded;
-	char		gender_dir[1024];
-	nn_agegender agegender;
-} deep_state;
-
-static deep_state state;
-
-/* Load the networks, or reload them when the directory changed. */
 static int
-ensure_loaded(char *err, size_t errlen)
+unavailable(const char *dir, const char *why, char *err, size_t errlen)
 {
-	const char *dir = state.model_dir ? state.model_dir() : "";
-	char		nerr[NN_ERRLEN];
-
-	if (state.loaded && strcmp(dir, state.dir) == 0)
-		return 0;
-	if (state.loaded)
-	{
-		nn_facenet_free(&state.facenet);
-		nn_detector_free(&state.detector);
-		state.loaded = 0;
-	}
-	if (nn_facenet_load(&state.facenet, dir, nerr) != 0)
-	{
-		snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
-		return -1;
-	}
-	if (nn_detector_load(&state.detector, dir, nerr) != 0)
-	{
-		nn_facenet_free(&state.facenet);
-		snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
-		return -1;
-	}
-	snprintf(state.dir, sizeof(state.dir), "%s", dir);
-	state.loaded = 1;
-	return 0;
+	snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir ? dir : "", why);
+	return -1;
 }
 
 /* The image as the networks read it, in place (no RGB copy of a grey image). */
@@ -89,14 +54,14 @@ deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 			 char *err, size_t errlen)
 {
 	char		nerr[NN_ERRLEN];
+	const nn_facenet *net;
 	uint8_t    *rgb;
 	int			rc,
 				cw,
 				ch;
 
-	(void) self;
-	if (ensure_loaded(err, errlen) != 0)
-		return -1;
+	if (tr_netcache_facenet(self->model_dir, &net, nerr, sizeof(nerr)) != 0)
+		return unavailable(self->model_dir, nerr, err, errlen);
 	if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 ||
 		r.x + r.w > img->width || r.y + r.h > img->height)
 	{
@@ -109,7 +74,7 @@ deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = nn_facenet_descriptor(&state.facenet, rgb, cw, ch, out, nerr);
+	rc = nn_facenet_descriptor(net, rgb, cw, ch, out, nerr);
 	free(rgb);
 	if (rc != 0)
 	{
@@ -137,15 +102,15 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 {
 	nn_image	im = image_view(img);
 	char		nerr[NN_ERRLEN];
+	const nn_detector *det;
 	nn_box	   *boxes;
 	int			n,
 				kept = 0;
 
-	(void) self;
-	if (ensure_loaded(err, errlen) != 0)
-		return -1;
+	if (tr_netcache_detector(self->model_dir, &det, nerr, sizeof(nerr)) != 0)
+		return unavailable(self->model_dir, nerr, err, errlen);
 	/* The detector reads the decoded image in place, grey or RGB. */
-	n = nn_locate_faces_image(&state.detector, &im, &boxes, nerr);
+	n = nn_locate_faces_image(det, &im, &boxes, nerr);
 	if (n < 0)
 	{
 		snprintf(err, errlen, "%s", nerr);
@@ -167,9 +132,10 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 }
 
 int
-tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t errlen)
+tr_deep_gender(const char *model_dir, const tr_image *img, tr_box r, double *p_male,
+			   char *err, size_t errlen)
 {
-	const char *dir = state.model_dir ? state.model_dir() : "";
+	const nn_agegender *net;
 	char		nerr[NN_ERRLEN];
 	uint8_t    *rgb;
 	float		pm,
@@ -179,20 +145,10 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 				cw,
 				ch;
 
-	if (state.gender_loaded && strcmp(dir, state.gender_dir) != 0)
+	if (tr_netcache_agegender(model_dir, &net, nerr, sizeof(nerr)) != 0)
 	{
-		nn_agegender_free(&state.agegender);
-		state.gender_loaded = 0;
-	}
-	if (!state.gender_loaded)
-	{
-		if (nn_agegender_load(&state.agegender, dir, nerr) != 0)
-		{
-			snprintf(err, errlen, "gender network unavailable in \"%s\": %s", dir, nerr);
-			return -1;
-		}
-		snprintf(state.gender_dir, sizeof(state.gender_dir), "%s", dir);
-		state.gender_loaded = 1;
+		snprintf(err, errlen, "gender network unavailable in \"%s\": %s", model_dir ? model_dir : "", nerr);
+		return -1;
 	}
 	if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 ||
 		r.x + r.w > img->width || r.y + r.h > img->height)
@@ -206,7 +162,7 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = nn_agegender_predict(&state.agegender, rgb, cw, ch, &pm, &pf, &age, nerr);
+	rc = nn_agegender_predict(net, rgb, cw, ch, &pm, &pf, &age, nerr);
 	free(rgb);
 	if (rc != 0)
 	{
@@ -217,16 +173,9 @@ tr_deep_gender(const tr_image *img, tr_box r, double *p_male, char *err, size_t 
 	return 0;
 }
 
-static tr_features deep_kind = {
-	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, &state, deep_locate, 1
+const tr_features tr_deep_kind = {
+	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, NULL, deep_locate, 1, NULL
 };
-
-const tr_features *
-tr_deep_features(const char *(*model_dir) (void))
-{
-	state.model_dir = model_dir;
-	return &deep_kind;
-}
 
 int
 tr_deep_models_present(const char *dir)

@@ -65,13 +65,15 @@ typedef struct tr_fit_report
  * Called after every epoch (epoch 1..max_epochs), and with epoch 0 before and after the
  * initialisation of each phase (principal directions: long on large sets, so a caller
  * can check for cancel there too); phase 0 = with validation split, 1 = refit on all data.
+ * Returns 0 to go on, nonzero to stop the training (tr_fit then returns TR_STOPPED).
  */
-typedef void (*tr_epoch_fn) (void *ctx, int phase, int epoch, int max_epochs, double loss, double val_acc);
+typedef int (*tr_epoch_fn) (void *ctx, int phase, int epoch, int max_epochs, double loss, double val_acc);
 
 /*
  * Train a network on n rows of X (n x d, row-major) with labels y (0..c-1).
  * Deterministic for params->seed. Returns 0, or -1 with a message in err, or TR_CANCELED
- * (interrupt.h) when a cancel request stopped it; the network is then freed.
+ * (interrupt.h) when a cancel request stopped it, or TR_STOPPED when cb said stop; the network
+ * is then freed.
  */
 int			tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *params,
 				   tr_net *net, tr_fit_report *report, tr_epoch_fn cb, void *ctx,

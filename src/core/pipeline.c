@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "features.h"
+#include "deepfeat.h"
+#include "netcache.h"
+#include "trfeatures.h"
 #include "quality.h"
 #include "trainloop.h"
 
@@ -37,6 +39,119 @@ tr_config_default(tr_config *cfg, tr_type type)
 	cfg->sharpness_threshold = TR_DEFAULT_SHARPNESS_THRESHOLD;
 	cfg->max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 	cfg->seed = 1;
+	snprintf(cfg->features, sizeof(cfg->features), "%s",
+			 tr_features_default(type == TR_LANDMARK ? TR_FEATURES_LANDMARK : TR_FEATURES_FACE)->name);
+}
+
+static int
+is_alias(const char *name)
+{
+	return strcmp(name, TR_FEATURES_AUTO) == 0 || strcmp(name, TR_FEATURES_DEEP) == 0 ||
+		strcmp(name, TR_FEATURES_CLASSIC) == 0;
+}
+
+int
+tr_config_set_features(tr_config *cfg, const char *features, const char *model_dir,
+					   char *err, size_t errlen)
+{
+	if (features != NULL)
+	{
+		if (strlen(features) >= sizeof(cfg->features) ||
+			(!is_alias(features) && tr_features_find(features) == NULL))
+		{
+			snprintf(err, errlen, "unknown feature kind \"%.64s\"", features);
+			return -1;
+		}
+		snprintf(cfg->features, sizeof(cfg->features), "%s", features);
+	}
+	if (model_dir != NULL)
+	{
+		if (strlen(model_dir) >= sizeof(cfg->model_dir))
+		{
+			snprintf(err, errlen, "model directory name too long (%zu bytes)", strlen(model_dir));
+			return -1;
+		}
+		snprintf(cfg->model_dir, sizeof(cfg->model_dir), "%s", model_dir);
+	}
+	return 0;
+}
+
+/* Whether the deep kind's networks load from dir (into the network cache). */
+static int
+deep_loads(const char *dir, char *err, size_t errlen)
+{
+	const nn_facenet *fn;
+	const nn_detector *det;
+
+	char		nerr[NN_ERRLEN];
+
+	if (tr_netcache_facenet(dir, &fn, nerr, sizeof(nerr)) == 0 &&
+		tr_netcache_detector(dir, &det, nerr, sizeof(nerr)) == 0)
+		return 1;
+	snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
+	return 0;
+}
+
+int
+tr_resolve_features(tr_config *cfg, char *err, size_t errlen)
+{
+	const char *classic = tr_features_default(cfg->type == TR_LANDMARK ? TR_FEATURES_LANDMARK
+											  : TR_FEATURES_FACE)->name;
+	const char *kind = cfg->features;
+	char		why[TR_ERRLEN];
+
+	if (strcmp(kind, TR_FEATURES_CLASSIC) == 0)
+		kind = classic;
+	else if (strcmp(kind, TR_FEATURES_AUTO) == 0)
+		kind = cfg->type == TR_FACE && cfg->model_dir[0] != '\0' &&
+			tr_deep_models_present(cfg->model_dir) && deep_loads(cfg->model_dir, why, sizeof(why))
+			? TR_DEEP_FEATURES_NAME : classic;
+	else if (strcmp(kind, TR_FEATURES_DEEP) == 0)
+	{
+		if (cfg->type != TR_FACE)
+		{
+			snprintf(err, errlen, "deep features are for face trainings only");
+			return -1;
+		}
+		kind = TR_DEEP_FEATURES_NAME;
+	}
+	else if (tr_features_find(kind) == NULL)
+	{
+		snprintf(err, errlen, "unknown feature kind \"%s\"", kind);
+		return -1;
+	}
+	if (strcmp(kind, TR_DEEP_FEATURES_NAME) == 0 && !deep_loads(cfg->model_dir, why, sizeof(why)))
+	{
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (kind != cfg->features)
+		snprintf(cfg->features, sizeof(cfg->features), "%s", kind);
+	return 0;
+}
+
+/*
+ * The kind cfg names, as a copy bound to cfg's model directory. A name still to resolve is
+ * resolved here on the way (tr_check_image called outside a training): a kind that cannot be
+ * used is then the classic one, whose face region is the box or the whole image.
+ */
+static void
+config_kind(const tr_config *cfg, tr_features *out)
+{
+	const tr_features *f = tr_features_find(cfg->features);
+
+	if (f == NULL)
+	{
+		tr_config	rcfg = *cfg;
+		char		why[TR_ERRLEN];
+
+		if (tr_resolve_features(&rcfg, why, sizeof(why)) == 0)
+			f = tr_features_find(rcfg.features);
+		if (f == NULL)
+			f = tr_features_default(cfg->type == TR_LANDMARK ? TR_FEATURES_LANDMARK : TR_FEATURES_FACE);
+	}
+	*out = *f;
+	out->model_dir = cfg->model_dir;
 }
 
 /* The face filters on one face region: min_face_size, then sharpness. */
@@ -126,11 +241,12 @@ tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int 
 		return TR_SKIP_UNDECODABLE;
 	if (cfg->type == TR_FACE)
 	{
-		const tr_features *feat = tr_features_default(TR_FEATURES_FACE);
+		tr_features kind;
 		tr_skip		s;
 
-		if (box == NULL && feat->locate != NULL)
-			s = locate_face(cfg, feat, &img, &r, sharpness, err, errlen);
+		config_kind(cfg, &kind);
+		if (box == NULL && kind.locate != NULL)
+			s = locate_face(cfg, &kind, &img, &r, sharpness, err, errlen);
 		else if (tr_face_region(&img, box, &r) != 0)
 		{
 			snprintf(err, errlen, "face box (%d, %d, %d, %d) is outside the %dx%d image",
@@ -214,8 +330,8 @@ typedef struct progress_ctx
 	int			max_epochs;
 } progress_ctx;
 
-/* Loading is 0..0.5 of the progress, phase 0 0.5..0.8, the refit 0.8..0.98. */
-static void
+/* Loading is 0..0.5 of the progress, phase 0 0.5..0.8, the refit 0.8..0.98. Nonzero: stop. */
+static int
 epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, double val_acc)
 {
 	progress_ctx *p = vctx;
@@ -223,11 +339,10 @@ epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, do
 	(void) loss;
 	(void) val_acc;
 	if (p->cb->progress == NULL)
-		return;
+		return 0;
 	if (phase == 0)
-		p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
-	else
-		p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
+		return p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
+	return p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
 }
 
 static char *json_printf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
@@ -252,14 +367,16 @@ json_printf(const char *fmt,...)
 }
 
 int
-tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
+tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		 const char *const *class_ids, tr_callbacks *cb,
 		 tr_result *out, char *err, size_t errlen)
 {
-	const tr_features *feat = tr_features_default(cfg->type == TR_LANDMARK ? TR_FEATURES_LANDMARK
-												  : TR_FEATURES_FACE);
+	tr_config	rcfg = *cfg_in;
+	const tr_config *cfg = &rcfg;
+	tr_features kind;
+	const tr_features *feat = &kind;
 	const char *what = cfg->type == TR_FACE ? "face" : "image";
-	int			d = feat->dim;
+	int			d;
 	float	   *X = NULL;
 	int		   *y = NULL;
 	int		   *per_class = calloc(nclasses > 0 ? nclasses : 1, sizeof(int));
@@ -270,6 +387,7 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 	long		skipped[TR_SKIP_COUNT] = {0};
 	long		nskipped = 0;
 	int			used_classes = 0,
+				fit_rc,
 				rc = -1;
 	char		skips[300],
 				why[TR_ERRLEN];
@@ -280,10 +398,18 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 
 	memset(out, 0, sizeof(*out));
 	memset(&model, 0, sizeof(model));
+	/* The feature kind, resolved once (the caller usually did already). */
+	if (tr_resolve_features(&rcfg, why, sizeof(why)) != 0)
+	{
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	config_kind(cfg, &kind);
+	d = feat->dim;
 	if (per_class == NULL || remap == NULL)
 		goto oom;
-	if (cb->progress)
-		cb->progress(cb->ctx, 0.0, "loading");
+	if (cb->progress && cb->progress(cb->ctx, 0.0, "loading") != 0)
+		goto stopped;
 
 	/* Load: one image at a time into one feature row. */
 	for (;;)
@@ -297,10 +423,7 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 		memset(&ref, 0, sizeof(ref));
 		more = cb->next_image(cb->ctx, &ref);
 		if (more < 0)
-		{
-			snprintf(err, errlen, "reading the images of the dataset failed");
-			goto fail;
-		}
+			goto stopped;		/* the caller knows why (e.g. reading the images failed) */
 		if (more == 0)
 			break;
 		seen++;
@@ -361,7 +484,8 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 		{
 			double		f = cfg->expected_images > 0 ? (double) seen / cfg->expected_images : 0;
 
-			cb->progress(cb->ctx, 0.5 * (f < 1 ? f : 1), "loading");
+			if (cb->progress(cb->ctx, 0.5 * (f < 1 ? f : 1), "loading") != 0)
+				goto stopped;
 		}
 	}
 
@@ -405,9 +529,12 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 	if (fp.embed_dim > (int) n - 1)
 		fp.embed_dim = n > 1 ? (int) n - 1 : 1;
 	pctx.max_epochs = fp.max_epochs;
-	if (tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
-			   why, sizeof(why)) != 0)
+	fit_rc = tr_fit(X, y, (int) n, d, used_classes, &fp, &model.net, &rep, epoch_progress, &pctx,
+					why, sizeof(why));
+	if (fit_rc != 0)
 	{
+		if (fit_rc == TR_STOPPED)
+			goto stopped;
 		if (tr_interrupted())
 			goto canceled;
 		snprintf(err, errlen, "training failed: %s", why);
@@ -455,11 +582,15 @@ tr_train(const tr_config *cfg, int nclasses, const char *const *class_labels,
 		if (out->metrics_json == NULL)
 			goto oom;
 	}
-	if (cb->progress)
-		cb->progress(cb->ctx, 1.0, "completed");
+	if (cb->progress && cb->progress(cb->ctx, 1.0, "completed") != 0)
+		goto stopped;
 	rc = 0;
 	goto done;
 
+stopped:
+	snprintf(err, errlen, "stopped");
+	rc = TR_STOPPED;
+	goto fail;
 canceled:
 	snprintf(err, errlen, "canceled");
 	rc = TR_CANCELED;
@@ -590,12 +721,26 @@ recognize_regions(const tr_model *model, const tr_features *feat, const uint8_t 
 	return TR_DECODE_OK;
 }
 
-int
-tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
-			 const int *box, int top_k, tr_box *region, tr_match *matches, int *nmatches,
-			 char *err, size_t errlen)
+/* The model's kind bound to model_dir, or NULL when this build does not know it. */
+static const tr_features *
+model_kind(const tr_model *model, const char *model_dir, tr_features *buf)
 {
-	const tr_features *feat = tr_features_find(model->feature_kind);
+	const tr_features *f = tr_features_find(model->feature_kind);
+
+	if (f == NULL)
+		return NULL;
+	*buf = *f;
+	buf->model_dir = model_dir;
+	return buf;
+}
+
+int
+tr_recognize(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len,
+			 size_t max_pixels, const int *box, int top_k, tr_box *region, tr_match *matches,
+			 int *nmatches, char *err, size_t errlen)
+{
+	tr_features kind;
+	const tr_features *feat = model_kind(model, model_dir, &kind);
 	tr_image	img;
 	tr_box		r;
 	int			n,
@@ -614,11 +759,12 @@ tr_recognize(const tr_model *model, const uint8_t *data, size_t len, size_t max_
 }
 
 int
-tr_recognize_faces(const tr_model *model, const uint8_t *data, size_t len, size_t max_pixels,
-				   const int *box, int top_k, tr_box *regions, tr_match *matches, int *nmatches,
-				   int *nfaces, char *err, size_t errlen)
+tr_recognize_faces(const tr_model *model, const char *model_dir, const uint8_t *data, size_t len,
+				   size_t max_pixels, const int *box, int top_k, tr_box *regions,
+				   tr_match *matches, int *nmatches, int *nfaces, char *err, size_t errlen)
 {
-	const tr_features *feat = tr_features_find(model->feature_kind);
+	tr_features kind;
+	const tr_features *feat = model_kind(model, model_dir, &kind);
 	tr_image	img;
 	int			n,
 				rc;

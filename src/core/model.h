@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "features.h"
+#include "trfeatures.h"
 #include "trainloop.h"
 
 #define TR_MODEL_MAGIC "TRNM"

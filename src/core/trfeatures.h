@@ -1,15 +1,16 @@
 /*
- * features.h: the feature interface (contract 10).
+ * trfeatures.h: the feature interface (contract 10).
  *
  * A feature kind turns a decoded image and its face region (or the whole image)
  * into a fixed-length float vector. The model stores the kind's name, and
  * recognition looks the same kind up again by that name, so a kind's output must
  * never change under the same name: change the name (e.g. "-v2") instead.
- * A learned embedding plugs in as one more kind through tr_features_register().
- * Pure C, no PostgreSQL headers.
+ * The kinds are built in (classic face and landmark features, and the deep face
+ * embedding of deepfeat.h); a training names its kind in tr_config.features.
+ * Nothing here is changed by the server. Pure C, no PostgreSQL headers.
  */
-#ifndef TRAINING_FEATURES_H
-#define TRAINING_FEATURES_H
+#ifndef TRAINING_TRFEATURES_H
+#define TRAINING_TRFEATURES_H
 
 #include <stddef.h>
 
@@ -41,24 +42,29 @@ struct tr_features
 	 * the classifier then learns class centres without a projection.
 	 */
 	int			metric;
+	/*
+	 * Directory of the networks a kind reads (deepfeat.c), set on the copy of the
+	 * kind a training or a recognition uses (the caller's string); NULL otherwise.
+	 */
+	const char *model_dir;
 };
 
 /* Dataset types, as tr_type of pipeline.h. */
 #define TR_FEATURES_FACE		0
 #define TR_FEATURES_LANDMARK	1
 
-/* The kind a new training of that dataset type uses. */
+/* The classic kind of a dataset type (tr_config_default's). */
 const tr_features *tr_features_default(int type);
 
 /* A kind by name, or NULL. */
 const tr_features *tr_features_find(const char *name);
 
 /*
- * Register another kind (kept by pointer; must stay valid). If default_for_type
- * is TR_FEATURES_FACE or TR_FEATURES_LANDMARK, new trainings of that type use it.
+ * Register another kind (kept by pointer; must stay valid), for tests and tools
+ * that plug in their own kind; trainings use it when their config names it.
  * Returns 0, or -1 when the table is full or the name is taken by another kind.
  */
-int			tr_features_register(const tr_features *f, int default_for_type);
+int			tr_features_register(const tr_features *f);
 
 /* Building blocks, exposed for tests. */
 /* Uniform LBP code (0..58) of an 8-bit pattern: 58 uniform patterns, 58 for the rest. */

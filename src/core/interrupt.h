@@ -11,6 +11,12 @@
 
 /* Returned by core functions that stopped because tr_interrupted() said so. */
 #define TR_CANCELED (-5)
+/*
+ * Returned by core functions that stopped because a callback of the caller said "stop"
+ * (pipeline.h, trainloop.h): the caller knows why (e.g. it saved an error to report).
+ * Either way the core has freed everything it allocated.
+ */
+#define TR_STOPPED (-6)
 
 typedef int (*tr_interrupt_fn) (void);
 
