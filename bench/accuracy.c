@@ -265,7 +265,11 @@ main(int argc, char **argv)
 		   ntest / c_test, res.parameters_len);
 	printf("distance  mean %.3f when right, %.3f when wrong; %d of %d right answers within max_distance 1.0\n",
 		   correct ? dist_ok / correct : 0, ntest - correct ? dist_bad / (ntest - correct) : 0, within, correct);
-	printf("metrics   %s\n", res.metrics_json);
+	printf("metrics   train accuracy %.6f, %zu images used, %ld skipped, %d classes, %s features (%d) -> %d, "
+		   "%d of %d epochs, %.3f s, %.3f GFLOP\n",
+		   res.metrics.train_accuracy, res.metrics.images_used, res.metrics.images_skipped_total,
+		   res.metrics.classes, res.metrics.feature_kind, res.metrics.feature_dim, res.metrics.embedding_dim,
+		   res.metrics.epochs_run, res.metrics.epochs, res.metrics.train_seconds, res.metrics.gflop);
 	tr_model_free(&model);
 	tr_result_free(&res);
 	for (int i = 0; i < nfiles; i++)

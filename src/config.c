@@ -10,6 +10,7 @@
 #include "utils/jsonb.h"
 
 #include "config.h"
+#include "json.h"
 #include "trconfig.h"
 
 PG_FUNCTION_INFO_V1(training_validate_config);
@@ -60,10 +61,19 @@ Datum
 training_effective_config(PG_FUNCTION_ARGS)
 {
 	tr_config	cfg;
-	char		buf[256];
+	JsonBuilder b;
 
 	tr_config_from_sql(&cfg, PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 					   PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1));
-	tr_config_json(&cfg, buf, sizeof(buf));
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
+	jb_init(&b);
+	jb_begin_object(&b);
+	if (cfg.type == TR_FACE)
+	{
+		jb_key(&b, "min_face_size");
+		jb_int(&b, cfg.min_face_size);
+		jb_key(&b, "sharpness_threshold");
+		jb_int(&b, cfg.sharpness_threshold);
+	}
+	jb_end_object(&b);
+	PG_RETURN_JSONB_P(jb_finish(&b));
 }

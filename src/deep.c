@@ -9,11 +9,9 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "deep.h"
@@ -21,6 +19,7 @@
 #include "interrupt.h"
 #include "decode.h"
 #include "deepfeat.h"
+#include "json.h"
 #include "netcache.h"
 #include "pipeline.h"
 
@@ -101,19 +100,20 @@ tr_agegender(void)
 Datum
 training_memory(PG_FUNCTION_ARGS)
 {
-	StringInfoData s;
+	JsonBuilder b;
 	const char *dir = tr_netcache_dir();
 
 	(void) fcinfo;
-	initStringInfo(&s);
-	appendStringInfo(&s, "{\"network_cache_bytes\": %zu, \"network_cache_networks\": %d, \"network_cache_dir\": ",
-					 tr_netcache_bytes(), tr_netcache_count());
-	if (dir[0] != '\0')
-		escape_json(&s, dir);
-	else
-		appendStringInfoString(&s, "null");
-	appendStringInfoChar(&s, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "network_cache_bytes");
+	jb_int(&b, (int64) tr_netcache_bytes());
+	jb_key(&b, "network_cache_networks");
+	jb_int(&b, tr_netcache_count());
+	jb_key(&b, "network_cache_dir");
+	jb_cstring(&b, dir[0] != '\0' ? dir : NULL);
+	jb_end_object(&b);
+	PG_RETURN_JSONB_P(jb_finish(&b));
 }
 
 static int
@@ -145,7 +145,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	nn_box	   *boxes;
 	int			rc,
 				n;
-	StringInfoData s;
+	JsonBuilder b;
 
 	rc = tr_decode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
 				   (size_t) tr_max_image_pixels, &img, NULL, err, sizeof(err));
@@ -173,8 +173,10 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	}
 	qsort(boxes, n, sizeof(nn_box), box_area_desc);
 
-	initStringInfo(&s);
-	appendStringInfoString(&s, "{\"faces\": [");
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "faces");
+	jb_begin_array(&b);
 	for (int i = 0; i < n; i++)
 	{
 		int			r[4] = {(int) boxes[i].x, (int) boxes[i].y, (int) boxes[i].width, (int) boxes[i].height};
@@ -193,13 +195,29 @@ training_detect_faces(PG_FUNCTION_ARGS)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("gender network failed: %s", nerr)));
 		}
 		free(crop);
-		appendStringInfo(&s, "%s{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, "
-						 "\"score\": %.4f, \"gender\": \"%s\", \"gender_probability\": %.4f}",
-						 i ? ", " : "", r[0], r[1], r[2], r[3], boxes[i].score,
-						 pm >= 0.5f ? "male" : "female", pm >= 0.5f ? pm : pf);
+		jb_begin_object(&b);
+		jb_key(&b, "box");
+		jb_begin_object(&b);
+		jb_key(&b, "x");
+		jb_int(&b, r[0]);
+		jb_key(&b, "y");
+		jb_int(&b, r[1]);
+		jb_key(&b, "width");
+		jb_int(&b, r[2]);
+		jb_key(&b, "height");
+		jb_int(&b, r[3]);
+		jb_end_object(&b);
+		jb_key(&b, "score");
+		jb_float_fixed(&b, boxes[i].score, 4);
+		jb_key(&b, "gender");
+		jb_cstring(&b, pm >= 0.5f ? "male" : "female");
+		jb_key(&b, "gender_probability");
+		jb_float_fixed(&b, pm >= 0.5f ? pm : pf, 4);
+		jb_end_object(&b);
 	}
-	appendStringInfoString(&s, "]}");
+	jb_end_array(&b);
+	jb_end_object(&b);
 	free(boxes);
 	tr_image_free(&img);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+	PG_RETURN_JSONB_P(jb_finish(&b));
 }

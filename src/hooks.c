@@ -22,7 +22,6 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -30,6 +29,7 @@
 
 #include "compat.h"
 #include "hooks.h"
+#include "json.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -129,17 +129,15 @@ tuple_column(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
 	return (Datum) 0;
 }
 
+/* key: the text column of tuple, or null (no tuple, or a null column). */
 static void
-append_json_text(StringInfo buf, const char *key, Relation rel, HeapTuple tuple, const char *column)
+put_column(JsonBuilder *b, const char *key, Relation rel, HeapTuple tuple, const char *column)
 {
 	bool		isnull = true;
 	Datum		d = tuple ? tuple_column(rel, tuple, column, &isnull) : (Datum) 0;
 
-	appendStringInfo(buf, ", \"%s\": ", key);
-	if (isnull)
-		appendStringInfoString(buf, "null");
-	else
-		escape_json(buf, TextDatumGetCString(d));
+	jb_key(b, key);
+	jb_text(b, isnull ? NULL : DatumGetTextPP(d));
 }
 
 /*
@@ -153,7 +151,8 @@ training_notify_trigger(PG_FUNCTION_ARGS)
 	Relation	rel;
 	HeapTuple	newt = NULL,
 				oldt = NULL;
-	StringInfoData buf;
+	JsonBuilder b;
+	char	   *payload;
 	bool		isnull;
 	Datum		id;
 
@@ -175,17 +174,22 @@ training_notify_trigger(PG_FUNCTION_ARGS)
 	id = tuple_column(rel, newt ? newt : oldt, "id", &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"id\": ");
-	escape_json(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "id");
+	jb_uuid(&b, id, NULL);
 	if (newt)
-		append_json_text(&buf, "state", rel, newt, "state");
+		put_column(&b, "state", rel, newt, "state");
 	else
-		appendStringInfoString(&buf, ", \"state\": \"deleted\"");
-	append_json_text(&buf, "previous_state", rel, oldt, "state");
-	appendStringInfoChar(&buf, '}');
-	Async_Notify("training_state", buf.data);
-	pfree(buf.data);
+	{
+		jb_key(&b, "state");
+		jb_cstring(&b, "deleted");
+	}
+	put_column(&b, "previous_state", rel, oldt, "state");
+	jb_end_object(&b);
+	payload = jb_finish_cstring(&b);
+	Async_Notify("training_state", payload);
+	pfree(payload);
 	return PointerGetDatum(NULL);
 }
 

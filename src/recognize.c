@@ -13,18 +13,17 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
 #include "deep.h"
 #include "deepfeat.h"
+#include "json.h"
 #include "pipeline.h"
 #include "quality.h"
 #include "config.h"
@@ -178,20 +177,35 @@ training_model_cached(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(cache_find(PG_GETARG_UUID_P(0)) != NULL);
 }
 
+/* The keys of a match: label, class_id (null unless with_label), confidence, distance. */
 static void
-json_match(StringInfo s, const tr_model *m, const tr_match *x, bool with_label)
+json_match(JsonBuilder *b, const tr_model *m, const tr_match *x, bool with_label)
 {
-	appendStringInfoString(s, "\"label\": ");
-	if (with_label)
-		escape_json(s, m->labels[x->class_index]);
-	else
-		appendStringInfoString(s, "null");
-	appendStringInfoString(s, ", \"class_id\": ");
-	if (with_label)
-		escape_json(s, m->class_ids[x->class_index]);
-	else
-		appendStringInfoString(s, "null");
-	appendStringInfo(s, ", \"confidence\": %.6f, \"distance\": %.6f", x->confidence, x->distance);
+	jb_key(b, "label");
+	jb_cstring(b, with_label ? m->labels[x->class_index] : NULL);
+	jb_key(b, "class_id");
+	jb_cstring(b, with_label ? m->class_ids[x->class_index] : NULL);
+	jb_key(b, "confidence");
+	jb_float_fixed(b, x->confidence, 6);
+	jb_key(b, "distance");
+	jb_float_fixed(b, x->distance, 6);
+}
+
+/* A face box as {"x", "y", "width", "height"}. */
+static void
+json_box(JsonBuilder *b, const char *key, int x, int y, int w, int h)
+{
+	jb_key(b, key);
+	jb_begin_object(b);
+	jb_key(b, "x");
+	jb_int(b, x);
+	jb_key(b, "y");
+	jb_int(b, y);
+	jb_key(b, "width");
+	jb_int(b, w);
+	jb_key(b, "height");
+	jb_int(b, h);
+	jb_end_object(b);
 }
 
 /*
@@ -265,7 +279,7 @@ recognize_json(const tr_model *m, const char *ref, bytea *image, double max_dist
 	int			nfaces = 0,
 				rc;
 	char		err[TR_ERRLEN];
-	StringInfoData s;
+	JsonBuilder b;
 
 	/* Recognition is one small product per image: OpenBLAS threads only add overhead here. */
 	if (!blas_single)
@@ -293,47 +307,51 @@ recognize_json(const tr_model *m, const char *ref, bytea *image, double max_dist
 	if (rc != TR_DECODE_OK)
 		report_decode_error(rc, err, "image");
 
-	initStringInfo(&s);
-	appendStringInfoString(&s, "{\"model\": ");
-	escape_json(&s, ref);
-	appendStringInfoString(&s, ", \"detections\": [");
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "model");
+	jb_cstring(&b, ref);
+	jb_key(&b, "detections");
+	jb_begin_array(&b);
 	for (int f = 0; f < nfaces; f++)
 	{
 		const tr_match *best = &matches[f * top_k];
 		bool		within = nmatches[f] > 0 && best->distance <= max_distance;
 
-		if (f > 0)
-			appendStringInfoString(&s, ", ");
-		appendStringInfo(&s, "{\"box\": {\"x\": %d, \"y\": %d, \"width\": %d, \"height\": %d}, ",
-						 regions[f].x, regions[f].y, regions[f].w, regions[f].h);
+		jb_begin_object(&b);
+		json_box(&b, "box", regions[f].x, regions[f].y, regions[f].w, regions[f].h);
 		if (nmatches[f] > 0)
-			json_match(&s, m, best, within);
+			json_match(&b, m, best, within);
 		else
-			appendStringInfoString(&s, "\"label\": null, \"class_id\": null, \"confidence\": null, \"distance\": null");
+		{
+			static const char *const none[] = {"label", "class_id", "confidence", "distance"};
+
+			for (int k = 0; k < (int) lengthof(none); k++)
+			{
+				jb_key(&b, none[k]);
+				jb_null(&b);
+			}
+		}
 		if (with_reference)
 		{
-			char	   *cref = within ? store_api_class_reference(m->class_ids[best->class_index]) : NULL;
-
-			appendStringInfoString(&s, ", \"reference\": ");
-			if (cref)
-				escape_json(&s, cref);
-			else
-				appendStringInfoString(&s, "null");
+			jb_key(&b, "reference");
+			jb_cstring(&b, within ? store_api_class_reference(m->class_ids[best->class_index]) : NULL);
 		}
-		appendStringInfoString(&s, ", \"top_k\": [");
+		jb_key(&b, "top_k");
+		jb_begin_array(&b);
 		for (int k = 0; k < nmatches[f]; k++)
 		{
-			if (k > 0)
-				appendStringInfoString(&s, ", ");
-			appendStringInfoChar(&s, '{');
-			json_match(&s, m, &matches[f * top_k + k], true);
-			appendStringInfoChar(&s, '}');
+			jb_begin_object(&b);
+			json_match(&b, m, &matches[f * top_k + k], true);
+			jb_end_object(&b);
 		}
-		appendStringInfoString(&s, "]}");
+		jb_end_array(&b);
+		jb_end_object(&b);
 	}
-	appendStringInfoString(&s, "]}");
+	jb_end_array(&b);
+	jb_end_object(&b);
 	pfree(matches);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+	return JsonbPGetDatum(jb_finish(&b));
 }
 
 /*
@@ -431,7 +449,7 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 	tr_image	img;
 	tr_box		region;
 	char		err[TR_ERRLEN] = "";
-	StringInfoData s;
+	JsonBuilder b;
 
 	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
 	/* The feature kind a training would use (its face locator finds the face). */
@@ -452,25 +470,23 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 			p_male = -1;
 	}
 	tr_image_free(&img);
-	initStringInfo(&s);
-	appendStringInfo(&s, "{\"usable\": %s, \"reason\": ", why == TR_SKIP_NONE ? "true" : "false");
-	if (why == TR_SKIP_NONE)
-		appendStringInfoString(&s, "null, \"message\": \"usable\"");
-	else
-	{
-		escape_json(&s, tr_skip_name(why));
-		appendStringInfoString(&s, ", \"message\": ");
-		escape_json(&s, err);
-	}
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "usable");
+	jb_bool(&b, why == TR_SKIP_NONE);
+	jb_key(&b, "reason");
+	jb_cstring(&b, why == TR_SKIP_NONE ? NULL : tr_skip_name(why));
+	jb_key(&b, "message");
+	jb_cstring(&b, why == TR_SKIP_NONE ? "usable" : err);
+	jb_key(&b, "sharpness");
 	if (sharpness >= 0)
-		appendStringInfo(&s, ", \"sharpness\": %.1f", sharpness);
+		jb_float_fixed(&b, sharpness, 1);
 	else
-		appendStringInfoString(&s, ", \"sharpness\": null");
-	if (p_male >= 0)
-		appendStringInfo(&s, ", \"gender\": \"%s\"}", p_male >= 0.5 ? "male" : "female");
-	else
-		appendStringInfoString(&s, ", \"gender\": null}");
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+		jb_null(&b);
+	jb_key(&b, "gender");
+	jb_cstring(&b, p_male < 0 ? NULL : p_male >= 0.5 ? "male" : "female");
+	jb_end_object(&b);
+	return JsonbPGetDatum(jb_finish(&b));
 }
 
 /*

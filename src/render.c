@@ -1,30 +1,26 @@
 /*
  * render.c: the Training, Dataset and Model objects as jsonb (get_training, get_dataset,
- * _model_json). Built directly as JsonbValues from the rows store_api.c reads, because
- * get_training is called as often as a plain row select and is benchmarked against it (bench/).
- * Keys are pushed in jsonb's own order (shorter first, then bytewise), so the sort that closes
- * each object finds them already sorted.
+ * model_json, the list functions, and the trainings_object trigger that keeps the Training
+ * object with its row). Built with json.h from the rows store_api.c reads. Keys are pushed in
+ * jsonb's own order (shorter first, then bytewise), so the sort that closes each object finds
+ * them already sorted.
  */
 #include "postgres.h"
 
-#include <math.h>
-
+#include "access/xact.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "commands/trigger.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
-#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
-#include "access/xact.h"
 
 #include "guard.h"
+#include "json.h"
 #include "store_api.h"
 
 PG_FUNCTION_INFO_V1(training_get_training);
@@ -46,243 +42,102 @@ col(const Row *r, int offset, bool *isnull)
 }
 
 static void
-put_key(JsonbParseState **ps, const char *key)
+put_null(JsonBuilder *b, const char *key)
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(ps, WJB_KEY, &k);
+	jb_key(b, key);
+	jb_null(b);
 }
 
 static void
-put_value(JsonbParseState **ps, const char *key, JsonbValue *v)
+put_cstring(JsonBuilder *b, const char *key, const char *s, int len)
 {
-	put_key(ps, key);
-	pushJsonbValue(ps, WJB_VALUE, v);
+	jb_key(b, key);
+	jb_string(b, s, len);
 }
 
 static void
-put_null(JsonbParseState **ps, const char *key)
-{
-	JsonbValue	v;
-
-	v.type = jbvNull;
-	put_value(ps, key, &v);
-}
-
-static void
-put_cstring(JsonbParseState **ps, const char *key, const char *s, int len)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = len;
-	put_value(ps, key, &v);
-}
-
-static void
-put_text(JsonbParseState **ps, const char *key, const Row *r, int offset)
-{
-	bool		isnull;
-	Datum		d = col(r, offset, &isnull);
-	text	   *t;
-
-	if (isnull)
-	{
-		put_null(ps, key);
-		return;
-	}
-	t = DatumGetTextPP(d);
-	put_cstring(ps, key, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-/* A uuid as its canonical 36-character string, with an optional prefix ("image://"). */
-static char *
-uuid_string(Datum d, const char *prefix)
-{
-	static const char hex[] = "0123456789abcdef";
-	pg_uuid_t  *u = DatumGetUUIDP(d);
-	size_t		plen = prefix ? strlen(prefix) : 0;
-	char	   *s = palloc(plen + 37);
-	char	   *p = s + plen;
-
-	if (plen)
-		memcpy(s, prefix, plen);
-	for (int i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[u->data[i] >> 4];
-		*p++ = hex[u->data[i] & 0x0f];
-	}
-	*p = '\0';
-	return s;
-}
-
-static void
-put_uuid(JsonbParseState **ps, const char *key, const Row *r, int offset)
+put_text(JsonBuilder *b, const char *key, const Row *r, int offset)
 {
 	bool		isnull;
 	Datum		d = col(r, offset, &isnull);
 
+	jb_key(b, key);
+	jb_text(b, isnull ? NULL : DatumGetTextPP(d));
+}
+
+static void
+put_uuid(JsonBuilder *b, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+
+	jb_key(b, key);
 	if (isnull)
-		put_null(ps, key);
+		jb_null(b);
 	else
-		put_cstring(ps, key, uuid_string(d, NULL), 36);
+		jb_uuid(b, d, NULL);
 }
 
-/* Write n as exactly width decimal digits (n >= 0, n < 10^width) and return the end. */
-static char *
-digits(char *p, int n, int width)
-{
-	for (int i = width - 1; i >= 0; i--)
-	{
-		p[i] = '0' + n % 10;
-		n /= 10;
-	}
-	return p + width;
-}
-
-/* A time as the seed writes it: UTC, "YYYY-MM-DD HH:MM:SS.ffffff". */
 static void
-put_time(JsonbParseState **ps, const char *key, const Row *r, int offset)
+put_time(JsonBuilder *b, const char *key, const Row *r, int offset)
 {
 	bool		isnull;
-	TimestampTz t = DatumGetTimestampTz(col(r, offset, &isnull));
-	struct pg_tm tm;
-	fsec_t		fsec;
-	char	   *buf;
-	char	   *p;
+	Datum		d = col(r, offset, &isnull);
 
+	jb_key(b, key);
 	if (isnull)
-	{
-		put_null(ps, key);
-		return;
-	}
-	if (TIMESTAMP_NOT_FINITE(t))
-	{
-		put_cstring(ps, key, TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity",
-					TIMESTAMP_IS_NOBEGIN(t) ? 9 : 8);
-		return;
-	}
-	/* No time zone argument: the broken-down time is UTC. */
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range in \"%s\"", key)));
-	if (tm.tm_year < 1 || tm.tm_year > 9999)
-	{
-		/* Outside four-digit years (BC or far future): let snprintf widen the year. */
-		buf = psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year, tm.tm_mon, tm.tm_mday,
-					   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-		put_cstring(ps, key, buf, strlen(buf));
-		return;
-	}
-	buf = palloc(27);
-	p = digits(buf, tm.tm_year, 4);
-	*p++ = '-';
-	p = digits(p, tm.tm_mon, 2);
-	*p++ = '-';
-	p = digits(p, tm.tm_mday, 2);
-	*p++ = ' ';
-	p = digits(p, tm.tm_hour, 2);
-	*p++ = ':';
-	p = digits(p, tm.tm_min, 2);
-	*p++ = ':';
-	p = digits(p, tm.tm_sec, 2);
-	*p++ = '.';
-	p = digits(p, (int) fsec, 6);
-	*p = '\0';
-	put_cstring(ps, key, buf, 26);
+		jb_null(b);
+	else
+		jb_time(b, DatumGetTimestampTz(d));
 }
 
 static void
-put_numeric(JsonbParseState **ps, const char *key, Numeric n)
+put_int(JsonBuilder *b, const char *key, int64 i)
 {
-	JsonbValue	v;
-
-	v.type = jbvNumeric;
-	v.val.numeric = n;
-	put_value(ps, key, &v);
-}
-
-static void
-put_int(JsonbParseState **ps, const char *key, int64 i)
-{
-	put_numeric(ps, key, int64_to_numeric(i));
+	jb_key(b, key);
+	jb_int(b, i);
 }
 
 /* An integer column, or null. */
 static void
-put_int_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
+put_int_col(JsonBuilder *b, const char *key, const Row *r, int offset)
 {
 	bool		isnull;
 	Datum		d = col(r, offset, &isnull);
 
+	jb_key(b, key);
 	if (isnull)
-		put_null(ps, key);
+		jb_null(b);
 	else
-		put_int(ps, key, DatumGetInt32(d));
+		jb_int(b, DatumGetInt32(d));
 }
 
 /* A float8 column as a JSON number (non-finite values as strings, as to_jsonb does). */
 static void
-put_float_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
-{
-	bool		isnull;
-	float8		f = DatumGetFloat8(col(r, offset, &isnull));
-
-	if (isnull)
-		put_null(ps, key);
-	else if (isnan(f) || isinf(f))
-	{
-		char	   *s = DatumGetCString(DirectFunctionCall1(float8out, Float8GetDatum(f)));
-
-		put_cstring(ps, key, s, strlen(s));
-	}
-	else
-		put_numeric(ps, key, DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(f))));
-}
-
-/* A jsonb column, embedded as it is stored. */
-static void
-put_jsonb_datum(JsonbParseState **ps, const char *key, Datum d)
-{
-	Jsonb	   *jb = DatumGetJsonbP(d);
-	JsonbValue	v;
-
-	v.type = jbvBinary;
-	v.val.binary.data = &jb->root;
-	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	put_value(ps, key, &v);
-}
-
-/* A jsonb value as the next element of an array. */
-static void
-put_jsonb_elem(JsonbParseState **ps, Datum d)
-{
-	JsonbValue	v;
-	Jsonb	   *j = DatumGetJsonbP(d);
-
-	v.type = jbvBinary;
-	v.val.binary.data = &j->root;
-	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-	pushJsonbValue(ps, WJB_ELEM, &v);
-}
-
-static void
-put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
+put_float_col(JsonBuilder *b, const char *key, const Row *r, int offset)
 {
 	bool		isnull;
 	Datum		d = col(r, offset, &isnull);
 
+	jb_key(b, key);
 	if (isnull)
-		put_null(ps, key);
+		jb_null(b);
 	else
-		put_jsonb_datum(ps, key, d);
+		jb_float(b, DatumGetFloat8(d));
+}
+
+/* A jsonb column, embedded as it is stored. */
+static void
+put_jsonb_col(JsonBuilder *b, const char *key, const Row *r, int offset)
+{
+	bool		isnull;
+	Datum		d = col(r, offset, &isnull);
+
+	jb_key(b, key);
+	if (isnull)
+		jb_null(b);
+	else
+		jb_jsonb(b, DatumGetJsonbP(d));
 }
 
 /*
@@ -290,7 +145,7 @@ put_jsonb_col(JsonbParseState **ps, const char *key, const Row *r, int offset)
  * classes to train on (expiry moves with the clock, so it is applied here).
  */
 static void
-put_issues(JsonbParseState **ps, const Row *r, int64 expired_trainable)
+put_issues(JsonBuilder *b, const Row *r, int64 expired_trainable)
 {
 	bool		isnull;
 	Datum		trainable = col(r, D_TRAINABLE_CLASSES, &isnull);
@@ -298,13 +153,12 @@ put_issues(JsonbParseState **ps, const Row *r, int64 expired_trainable)
 	if (expired_trainable == 0 || isnull
 		|| (int64) DatumGetInt32(trainable) - expired_trainable >= 2)
 	{
-		put_jsonb_col(ps, "issues", r, D_ISSUES);
+		put_jsonb_col(b, "issues", r, D_ISSUES);
 		return;
 	}
-	put_key(ps, "issues");
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	jb_key(b, "issues");
+	jb_begin_object(b);
 	{
-		JsonbValue	v;
 		Datum		issues = col(r, D_ISSUES, &isnull);
 		bool		warning = false;
 
@@ -315,18 +169,17 @@ put_issues(JsonbParseState **ps, const Row *r, int64 expired_trainable)
 
 			warning = w != NULL && w->type == jbvBool && w->val.boolean;
 		}
-		v.type = jbvBool;
-		v.val.boolean = true;
-		put_value(ps, "has_error", &v);
-		v.val.boolean = warning;
-		put_value(ps, "has_warning", &v);
+		jb_key(b, "has_error");
+		jb_bool(b, true);
+		jb_key(b, "has_warning");
+		jb_bool(b, warning);
 	}
-	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	jb_end_object(b);
 }
 
 /* The Dataset object: DESIGN.md's keys, counts from the counters minus expired classes. */
-static JsonbValue *
-push_dataset(JsonbParseState **ps, const Row *r)
+static void
+push_dataset(JsonBuilder *b, const Row *r)
 {
 	bool		isnull;
 	int64		expired_classes = 0;
@@ -338,20 +191,21 @@ push_dataset(JsonbParseState **ps, const Row *r)
 	if (!isnull && DatumGetTimestampTz(earliest) <= GetCurrentTransactionStartTimestamp())
 		store_api_expired(r->values[D_ID], &expired_classes, &expired_images, &expired_trainable);
 
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	put_uuid(ps, "id", r, D_ID);
-	put_text(ps, "name", r, D_NAME);
-	put_text(ps, "type", r, D_TYPE);
-	put_issues(ps, r, expired_trainable);
+	jb_begin_object(b);
+	put_uuid(b, "id", r, D_ID);
+	put_text(b, "name", r, D_NAME);
+	put_text(b, "type", r, D_TYPE);
+	put_issues(b, r, expired_trainable);
 	/* The seed writes the version as 1.0: a number with one decimal. */
-	put_numeric(ps, "version",
+	jb_key(b, "version");
+	jb_numeric(b,
 				int64_div_fast_to_numeric((int64) DatumGetInt32(col(r, D_VERSION, &isnull)) * 10, 1));
-	put_text(ps, "description", r, D_DESCRIPTION);
-	put_time(ps, "time_created", r, D_TIME_CREATED);
-	put_time(ps, "time_updated", r, D_TIME_UPDATED);
+	put_text(b, "description", r, D_DESCRIPTION);
+	put_time(b, "time_created", r, D_TIME_CREATED);
+	put_time(b, "time_updated", r, D_TIME_UPDATED);
 
-	put_key(ps, "preview_images");
-	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+	jb_key(b, "preview_images");
+	jb_begin_array(b);
 	{
 		Datum		previews = col(r, D_PREVIEWS, &isnull);
 
@@ -365,36 +219,30 @@ push_dataset(JsonbParseState **ps, const Row *r)
 							  &elems, &nulls, &n);
 			for (int i = 0; i < n; i++)
 			{
-				JsonbValue	v;
-
-				if (nulls[i])
-					continue;
-				v.type = jbvString;
-				v.val.string.val = uuid_string(elems[i], "image://");
-				v.val.string.len = strlen(v.val.string.val);
-				pushJsonbValue(ps, WJB_ELEM, &v);
+				if (!nulls[i])
+					jb_uuid(b, elems[i], "image://");
 			}
 		}
 	}
-	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+	jb_end_array(b);
 
-	put_int_col(ps, "evaluation_state", r, D_EVALUATION_STATE);
-	put_int_col(ps, "number_of_images", r, D_IMAGES);
-	put_jsonb_col(ps, "evaluation_result", r, D_EVALUATION_RESULT);
-	put_int_col(ps, "number_of_classes", r, D_CLASSES);
-	put_int(ps, "number_of_active_images",
+	put_int_col(b, "evaluation_state", r, D_EVALUATION_STATE);
+	put_int_col(b, "number_of_images", r, D_IMAGES);
+	put_jsonb_col(b, "evaluation_result", r, D_EVALUATION_RESULT);
+	put_int_col(b, "number_of_classes", r, D_CLASSES);
+	put_int(b, "number_of_active_images",
 			Max(0, (int64) DatumGetInt32(col(r, D_ACTIVE_IMAGES, &isnull)) - expired_images));
-	put_int(ps, "number_of_active_classes",
+	put_int(b, "number_of_active_classes",
 			Max(0, (int64) DatumGetInt32(col(r, D_ACTIVE_CLASSES, &isnull)) - expired_classes));
-	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	jb_end_object(b);
 }
 
 /*
  * The Model object at one version. Pushes nothing and returns NULL when there is no such
  * model or, with need_version, no such version.
  */
-static JsonbValue *
-push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_null, bool need_version,
+static void
+push_model(JsonBuilder *b, Datum model_id, Datum version, bool version_null, bool need_version,
 		   bool *pushed)
 {
 	Datum		values[M_NCOLS];
@@ -406,22 +254,22 @@ push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_nul
 
 	*pushed = false;
 	if (!store_api_model(model_id, version, version_null, &row))
-		return NULL;
+		return;
 	number = col(&r, M_VERSION, &isnull);
 	if (isnull && need_version)
-		return NULL;
+		return;
 	*pushed = true;
 
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	put_uuid(ps, "id", &r, M_ID);
-	put_text(ps, "name", &r, M_NAME);
-	put_text(ps, "type", &r, M_TYPE);
-	put_jsonb_col(ps, "metrics", &r, M_METRICS);
-	put_int_col(ps, "version", &r, M_VERSION);
-	put_int(ps, "versions", DatumGetInt64(values[M_VERSIONS]));
-	put_text(ps, "changelog", &r, M_CHANGELOG);
+	jb_begin_object(b);
+	put_uuid(b, "id", &r, M_ID);
+	put_text(b, "name", &r, M_NAME);
+	put_text(b, "type", &r, M_TYPE);
+	put_jsonb_col(b, "metrics", &r, M_METRICS);
+	put_int_col(b, "version", &r, M_VERSION);
+	put_int(b, "versions", DatumGetInt64(values[M_VERSIONS]));
+	put_text(b, "changelog", &r, M_CHANGELOG);
 	if (isnull)
-		put_null(ps, "reference");
+		put_null(b, "reference");
 	else
 	{
 		bool		nnull;
@@ -429,23 +277,23 @@ push_model(JsonbParseState **ps, Datum model_id, Datum version, bool version_nul
 		char	   *ref = psprintf("%.*s==%d", (int) VARSIZE_ANY_EXHDR(name), VARDATA_ANY(name),
 								   DatumGetInt32(number));
 
-		put_cstring(ps, "reference", ref, strlen(ref));
+		put_cstring(b, "reference", ref, strlen(ref));
 	}
-	put_uuid(ps, "version_id", &r, M_VERSION_ID);
-	put_text(ps, "description", &r, M_DESCRIPTION);
-	put_uuid(ps, "training_id", &r, M_TRAINING_ID);
-	put_time(ps, "time_created", &r, M_TIME_CREATED);
-	put_time(ps, "time_updated", &r, M_TIME_UPDATED);
-	put_time(ps, "version_time_created", &r, M_VERSION_TIME_CREATED);
-	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	put_uuid(b, "version_id", &r, M_VERSION_ID);
+	put_text(b, "description", &r, M_DESCRIPTION);
+	put_uuid(b, "training_id", &r, M_TRAINING_ID);
+	put_time(b, "time_created", &r, M_TIME_CREATED);
+	put_time(b, "time_updated", &r, M_TIME_UPDATED);
+	put_time(b, "version_time_created", &r, M_VERSION_TIME_CREATED);
+	jb_end_object(b);
 }
 
 /*
  * The Training object: exactly the keys of the seed's example. When the source dataset is gone,
  * source_dataset is last_dataset (jsonb, when given), else the snapshot kept with the version.
  */
-static JsonbValue *
-push_training(JsonbParseState **ps, const Row *row, Jsonb *last_dataset)
+static void
+push_training(JsonBuilder *b, const Row *row, Jsonb *last_dataset)
 {
 	Row			d = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 	bool		isnull;
@@ -454,21 +302,21 @@ push_training(JsonbParseState **ps, const Row *row, Jsonb *last_dataset)
 	text	   *error;
 	Datum		model_id;
 
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	put_uuid(ps, "id", row, T_ID);
-	put_text(ps, "type", row, T_TYPE);
+	jb_begin_object(b);
+	put_uuid(b, "id", row, T_ID);
+	put_text(b, "type", row, T_TYPE);
 	error = DatumGetTextPP(col(row, T_ERROR, &isnull));
-	put_cstring(ps, "error", isnull ? "" : VARDATA_ANY(error), isnull ? 0 : VARSIZE_ANY_EXHDR(error));
-	put_text(ps, "state", row, T_STATE);
-	put_jsonb_col(ps, "config", row, T_CONFIG);
-	put_float_col(ps, "duration", row, T_DURATION);
-	put_float_col(ps, "progress", row, T_PROGRESS);
+	put_cstring(b, "error", isnull ? "" : VARDATA_ANY(error), isnull ? 0 : VARSIZE_ANY_EXHDR(error));
+	put_text(b, "state", row, T_STATE);
+	put_jsonb_col(b, "config", row, T_CONFIG);
+	put_float_col(b, "duration", row, T_DURATION);
+	put_float_col(b, "progress", row, T_PROGRESS);
 
 	/*
 	 * The version this training wrote (by id); null until there is one, and once it is deleted.
 	 * Its number never goes to another version, so reading it by number reads that version.
 	 */
-	put_key(ps, "output_model");
+	jb_key(b, "output_model");
 	model_id = col(row, T_OUTPUT_MODEL_ID, &isnull);
 	pushed = false;
 	(void) col(row, T_OUTPUT_MODEL_VERSION_ID, &vidnull);
@@ -478,51 +326,53 @@ push_training(JsonbParseState **ps, const Row *row, Jsonb *last_dataset)
 		Datum		version = col(row, T_OUTPUT_MODEL_VERSION, &vnull);
 
 		if (!vnull)
-			push_model(ps, model_id, version, false, true, &pushed);
+			push_model(b, model_id, version, false, true, &pushed);
 	}
 	if (!pushed)
 	{
-		JsonbValue	v;
-
-		v.type = jbvNull;
-		pushJsonbValue(ps, WJB_VALUE, &v);
+		jb_null(b);
 	}
 
-	put_time(ps, "time_created", row, T_TIME_CREATED);
-	put_time(ps, "time_started", row, T_TIME_STARTED);
+	put_time(b, "time_created", row, T_TIME_CREATED);
+	put_time(b, "time_started", row, T_TIME_STARTED);
 
 	/* The live dataset; once it is deleted, the snapshot kept with the model version. */
 	(void) col(&d, D_ID, &isnull);
 	if (!isnull)
 	{
-		put_key(ps, "source_dataset");
-		push_dataset(ps, &d);
+		jb_key(b, "source_dataset");
+		push_dataset(b, &d);
 	}
 	else
 	{
 		Datum		snapshot;
 
 		if (last_dataset != NULL)
-			put_jsonb_datum(ps, "source_dataset", JsonbPGetDatum(last_dataset));
+		{
+			jb_key(b, "source_dataset");
+			jb_jsonb(b, last_dataset);
+		}
 		else if (store_api_snapshot(row->values[T_ID], &snapshot))
-			put_jsonb_datum(ps, "source_dataset", snapshot);
+		{
+			jb_key(b, "source_dataset");
+			jb_jsonb(b, DatumGetJsonbP(snapshot));
+		}
 		else
-			put_null(ps, "source_dataset");
+			put_null(b, "source_dataset");
 	}
 
-	put_time(ps, "time_completed", row, T_TIME_COMPLETED);
-	put_text(ps, "output_model_name", row, T_OUTPUT_MODEL_NAME);
-	put_text(ps, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG);
-	put_text(ps, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION);
-	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	put_time(b, "time_completed", row, T_TIME_COMPLETED);
+	put_text(b, "output_model_name", row, T_OUTPUT_MODEL_NAME);
+	put_text(b, "output_model_changelog", row, T_OUTPUT_MODEL_CHANGELOG);
+	put_text(b, "output_model_description", row, T_OUTPUT_MODEL_DESCRIPTION);
+	jb_end_object(b);
 }
 
 /* The Training object of id rendered from the rows, in context mcxt; NULL when not visible. */
 static Jsonb *
 render_training(Datum id, MemoryContext mcxt)
 {
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonBuilder b;
 	Datum		values[T_NCOLS + D_NCOLS];
 	bool		nulls[T_NCOLS + D_NCOLS];
 	ApiRow		row = {values, nulls};
@@ -532,9 +382,10 @@ render_training(Datum id, MemoryContext mcxt)
 
 	if (!store_api_training(id, &row))
 		return NULL;
-	res = push_training(&ps, &r, NULL);
+	jb_init(&b);
+	push_training(&b, &r, NULL);
 	old = MemoryContextSwitchTo(mcxt);
-	out = JsonbValueToJsonb(res);
+	out = jb_finish(&b);
 	MemoryContextSwitchTo(old);
 	return out;
 }
@@ -577,7 +428,7 @@ training_get_training(PG_FUNCTION_ARGS)
 	if (!store_api_training_object(id, &object, &fresh))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("training %s not found", uuid_string(id, NULL)),
+				 errmsg("training %s not found", jb_uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_trainings().")));
 	if (fresh)
 	{
@@ -588,7 +439,7 @@ training_get_training(PG_FUNCTION_ARGS)
 	{
 		out = render_training(id, caller);
 		if (out == NULL)
-			elog(ERROR, "training: training %s vanished while it was read", uuid_string(id, NULL));
+			elog(ERROR, "training: training %s vanished while it was read", jb_uuid_string(id, NULL));
 	}
 	SPI_finish();
 	PG_RETURN_JSONB_P(out);
@@ -599,8 +450,7 @@ Datum
 training_get_dataset(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonBuilder b;
 	Datum		values[D_NCOLS];
 	bool		nulls[D_NCOLS];
 	ApiRow		row = {values, nulls};
@@ -614,11 +464,12 @@ training_get_dataset(PG_FUNCTION_ARGS)
 	if (!store_api_dataset(id, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("dataset %s not found", uuid_string(id, NULL)),
+				 errmsg("dataset %s not found", jb_uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_datasets().")));
-	res = push_dataset(&ps, &r);
+	jb_init(&b);
+	push_dataset(&b, &r);
 	MemoryContextSwitchTo(caller);
-	out = JsonbValueToJsonb(res);
+	out = jb_finish(&b);
 	SPI_finish();
 	PG_RETURN_JSONB_P(out);
 }
@@ -628,20 +479,20 @@ Datum
 training_model_json(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonBuilder b;
 	bool		pushed;
 	Jsonb	   *out = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	SPI_connect();
-	res = push_model(&ps, PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+	jb_init(&b);
+	push_model(&b, PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 					 PG_ARGISNULL(1), false, &pushed);
 	if (pushed)
 	{
 		MemoryContextSwitchTo(caller);
-		out = JsonbValueToJsonb(res);
+		out = jb_finish(&b);
 	}
 	SPI_finish();
 	if (out == NULL)
@@ -658,8 +509,7 @@ static Datum
 render_array(FunctionCallInfo fcinfo, bool trainings)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonBuilder b;
 	Datum	   *ids;
 	bool	   *idnulls;
 	int			n;
@@ -670,7 +520,8 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
 					  &ids, &idnulls, &n);
 	SPI_connect();
-	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	jb_init(&b);
+	jb_begin_array(&b);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[T_NCOLS + D_NCOLS];
@@ -689,16 +540,16 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 			if (!store_api_training_object(ids[i], &object, &fresh))
 				continue;
 			if (fresh)
-				put_jsonb_elem(&ps, object);
+				jb_jsonb(&b, DatumGetJsonbP(object));
 			else if (store_api_training(ids[i], &row))
-				push_training(&ps, &r, NULL);
+				push_training(&b, &r, NULL);
 		}
 		else if (store_api_dataset(ids[i], &row))
-			push_dataset(&ps, &r);
+			push_dataset(&b, &r);
 	}
-	res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	jb_end_array(&b);
 	MemoryContextSwitchTo(caller);
-	out = JsonbValueToJsonb(res);
+	out = jb_finish(&b);
 	SPI_finish();
 	PG_RETURN_JSONB_P(out);
 }
@@ -733,8 +584,7 @@ training_trainings_object(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	MemoryContext caller = CurrentMemoryContext;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonBuilder b;
 	TupleDesc	desc;
 	HeapTuple	tuple;
 	Datum		values[T_NCOLS + D_NCOLS];
@@ -781,9 +631,10 @@ training_trainings_object(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	has_dataset = store_api_training_tuple(tuple, desc, &row);
-	res = push_training(&ps, &r, last_dataset);
+	jb_init(&b);
+	push_training(&b, &r, last_dataset);
 	MemoryContextSwitchTo(caller);
-	newvals[0] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	newvals[0] = JsonbPGetDatum(jb_finish(&b));
 	/* Until it completes or fails, the object follows the dataset's expiring classes. */
 	state = DatumGetTextPP(values[T_STATE]);
 	if (has_dataset && !nulls[T_NCOLS + D_EARLIEST_EXPIRATION]

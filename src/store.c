@@ -371,10 +371,10 @@ store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage)
 
 TrStoreResult
 store_finish(const pg_uuid_t *id, int pid, const void *parameters, size_t parameters_len,
-			 const char *metrics_json, int *version)
+			 Jsonb *metrics, int *version)
 {
 	MemoryContext caller;
-	Oid			types[4] = {UUIDOID, INT4OID, BYTEAOID, TEXTOID};
+	Oid			types[4] = {UUIDOID, INT4OID, BYTEAOID, JSONBOID};
 	Datum		values[4];
 	bytea	   *params;
 	bool		isnull;
@@ -388,8 +388,8 @@ store_finish(const pg_uuid_t *id, int pid, const void *parameters, size_t parame
 	values[0] = UUIDPGetDatum(id);
 	values[1] = Int32GetDatum(pid);
 	values[2] = PointerGetDatum(params);
-	values[3] = CStringGetTextDatum(metrics_json ? metrics_json : "{}");
-	run("SELECT training._worker_finish($1, $2, $3, $4::jsonb)", 4, types, values, NULL, SPI_OK_SELECT);
+	values[3] = JsonbPGetDatum(metrics);
+	run("SELECT training._worker_finish($1, $2, $3, $4)", 4, types, values, NULL, SPI_OK_SELECT);
 	d = col(0, 1, &isnull);
 	if (!isnull)
 		*version = DatumGetInt32(d);

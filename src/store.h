@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 /* A training as claimed by a worker: what running it needs (the owner is _worker_finish's). */
@@ -87,7 +88,7 @@ extern TrStoreResult store_progress(const pg_uuid_t *id, int pid, double progres
  * (skipped, or lock_timeout); nothing was written.
  */
 extern TrStoreResult store_finish(const pg_uuid_t *id, int pid, const void *parameters,
-								  size_t parameters_len, const char *metrics_json, int *version);
+								  size_t parameters_len, Jsonb *metrics, int *version);
 
 /* Own transaction: mark the training failed with a readable error. */
 extern TrStoreResult store_fail(const pg_uuid_t *id, int pid, const char *error);

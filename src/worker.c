@@ -28,6 +28,7 @@
 
 #include "deep.h"
 #include "interrupt.h"
+#include "json.h"
 #include "pipeline.h"
 #include "store.h"
 #include "trconfig.h"
@@ -221,9 +222,64 @@ worker_interrupted(void)
 #define TR_LOCK_TIMEOUT "2s"
 #define TR_FINISH_TRIES 5
 
+/* The metrics of a training as model_versions.metrics. */
+static Jsonb *
+metrics_jsonb(const tr_result *res)
+{
+	const tr_metrics *m = &res->metrics;
+	JsonBuilder b;
+
+	jb_init(&b);
+	jb_begin_object(&b);
+	if (res->has_metrics)
+	{
+		jb_key(&b, "train_accuracy");
+		jb_float_fixed(&b, m->train_accuracy, 6);
+		jb_key(&b, "validation_accuracy");
+		if (m->validation_accuracy >= 0)
+			jb_float_fixed(&b, m->validation_accuracy, 6);
+		else
+			jb_null(&b);
+		jb_key(&b, "validation_images");
+		jb_int(&b, m->validation_images);
+		jb_key(&b, "images_used");
+		jb_int(&b, (int64) m->images_used);
+		jb_key(&b, "images_skipped");
+		jb_begin_object(&b);
+		for (int k = 0; k < TR_SKIP_COUNT; k++)
+		{
+			jb_key(&b, tr_skip_name((tr_skip) k));
+			jb_int(&b, m->images_skipped[k]);
+		}
+		jb_end_object(&b);
+		jb_key(&b, "images_skipped_total");
+		jb_int(&b, m->images_skipped_total);
+		jb_key(&b, "epochs");
+		jb_int(&b, m->epochs);
+		jb_key(&b, "epochs_run");
+		jb_int(&b, m->epochs_run);
+		jb_key(&b, "classes");
+		jb_int(&b, m->classes);
+		jb_key(&b, "classes_without_usable_images");
+		jb_int(&b, m->classes_without_usable_images);
+		jb_key(&b, "feature_kind");
+		jb_cstring(&b, m->feature_kind);
+		jb_key(&b, "feature_dim");
+		jb_int(&b, m->feature_dim);
+		jb_key(&b, "embedding_dim");
+		jb_int(&b, m->embedding_dim);
+		jb_key(&b, "train_seconds");
+		jb_float_fixed(&b, m->train_seconds, 3);
+		jb_key(&b, "gflop");
+		jb_float_fixed(&b, m->gflop, 3);
+	}
+	jb_end_object(&b);
+	return jb_finish(&b);
+}
+
 /* Run store_finish; a lock_timeout (another session's lock) is TR_STORE_BUSY, not an error. */
 static TrStoreResult
-finish_once(TrRun *r, const char *params, size_t params_len, const char *metrics, int *version)
+finish_once(TrRun *r, const char *params, size_t params_len, Jsonb *metrics, int *version)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile TrStoreResult st = TR_STORE_BUSY;
@@ -251,7 +307,7 @@ finish_once(TrRun *r, const char *params, size_t params_len, const char *metrics
 
 /* Write the model version; while another session holds a row it needs, try a few times. */
 static TrStoreResult
-finish(TrRun *r, const char *params, size_t params_len, const char *metrics, int *version)
+finish(TrRun *r, const char *params, size_t params_len, Jsonb *metrics, int *version)
 {
 	TrStoreResult st = TR_STORE_BUSY;
 
@@ -511,7 +567,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			TrStoreResult st;
 			char	   *params;
 			size_t		params_len;
-			char	   *metrics;
+			Jsonb	   *metrics;
 
 			strlcpy(r->stage, "saving model", sizeof(r->stage));
 			report_activity(r);
@@ -520,7 +576,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			if (res.parameters_len > 0)
 				memcpy(params, res.parameters, res.parameters_len);
 			params_len = res.parameters_len;
-			metrics = pstrdup(res.metrics_json ? res.metrics_json : "{}");
+			metrics = metrics_jsonb(&res);
 			tr_result_free(&res);
 			st = finish(r, params, params_len, metrics, &version);
 			if (st == TR_STORE_OK)

@@ -8,7 +8,6 @@
 #include "interrupt.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,7 +277,6 @@ tr_result_free(tr_result *res)
 	if (res == NULL)
 		return;
 	free(res->parameters);
-	free(res->metrics_json);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -343,27 +341,6 @@ epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, do
 	if (phase == 0)
 		return p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
 	return p->cb->progress(p->cb->ctx, 0.8 + 0.18 * epoch / max_epochs, "training");
-}
-
-static char *json_printf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
-
-static char *
-json_printf(const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-	char	   *s;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	s = malloc(n + 1);
-	if (s == NULL)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, n + 1, fmt, ap);
-	va_end(ap);
-	return s;
 }
 
 int
@@ -560,27 +537,25 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	if (tr_model_serialize(&model, &out->parameters, &out->parameters_len) != 0)
 		goto oom;
 	{
-		char		val[64];
+		tr_metrics *m = &out->metrics;
 
-		if (rep.validation_accuracy >= 0)
-			snprintf(val, sizeof(val), "%.6f", rep.validation_accuracy);
-		else
-			snprintf(val, sizeof(val), "null");
-		out->metrics_json = json_printf(
-			"{\"train_accuracy\": %.6f, \"validation_accuracy\": %s, \"validation_images\": %d, "
-			"\"images_used\": %zu, \"images_skipped\": {\"undecodable\": %ld, \"too_large\": %ld, "
-			"\"box_outside_image\": %ld, \"smaller_than_min_face_size\": %ld, "
-			"\"below_sharpness_threshold\": %ld}, \"images_skipped_total\": %ld, "
-			"\"epochs\": %d, \"epochs_run\": %d, \"classes\": %d, \"classes_without_usable_images\": %d, "
-			"\"feature_kind\": \"%s\", \"feature_dim\": %d, \"embedding_dim\": %d, "
-			"\"train_seconds\": %.3f, \"gflop\": %.3f}",
-			rep.train_accuracy, val, rep.validation_images, n,
-			skipped[TR_SKIP_UNDECODABLE], skipped[TR_SKIP_TOO_LARGE], skipped[TR_SKIP_BOX_OUTSIDE],
-			skipped[TR_SKIP_TOO_SMALL], skipped[TR_SKIP_BLURRY], nskipped,
-			rep.epochs, rep.epochs_run, used_classes, nclasses - used_classes,
-			feat->name, d, model.net.e, rep.seconds, rep.gflop);
-		if (out->metrics_json == NULL)
-			goto oom;
+		m->train_accuracy = rep.train_accuracy;
+		m->validation_accuracy = rep.validation_accuracy;
+		m->validation_images = rep.validation_images;
+		m->images_used = n;
+		for (int k = 0; k < TR_SKIP_COUNT; k++)
+			m->images_skipped[k] = skipped[k];
+		m->images_skipped_total = nskipped;
+		m->epochs = rep.epochs;
+		m->epochs_run = rep.epochs_run;
+		m->classes = used_classes;
+		m->classes_without_usable_images = nclasses - used_classes;
+		snprintf(m->feature_kind, sizeof(m->feature_kind), "%s", feat->name);
+		m->feature_dim = d;
+		m->embedding_dim = model.net.e;
+		m->train_seconds = rep.seconds;
+		m->gflop = rep.gflop;
+		out->has_metrics = true;
 	}
 	if (cb->progress && cb->progress(cb->ctx, 1.0, "completed") != 0)
 		goto stopped;

@@ -9,6 +9,7 @@
 #ifndef TRAINING_PIPELINE_H
 #define TRAINING_PIPELINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,12 +105,50 @@ typedef struct tr_callbacks
 	int			(*progress) (void *ctx, double fraction, const char *stage);
 } tr_callbacks;
 
+/* Why an image is not used for training (metrics keys are tr_skip_name()). */
+typedef enum tr_skip
+{
+	TR_SKIP_NONE = -1,
+	TR_SKIP_UNDECODABLE = 0,	/* "undecodable" */
+	TR_SKIP_TOO_LARGE,			/* "too_large" */
+	TR_SKIP_BOX_OUTSIDE,		/* "box_outside_image" */
+	TR_SKIP_TOO_SMALL,			/* "smaller_than_min_face_size" */
+	TR_SKIP_BLURRY,				/* "below_sharpness_threshold" */
+	TR_SKIP_COUNT
+} tr_skip;
+
+const char *tr_skip_name(tr_skip reason);
+
+/*
+ * What a training measured. The core emits no JSON: the server renders this as
+ * model_versions.metrics (src/worker.c), a tool prints it as it likes.
+ */
+typedef struct tr_metrics
+{
+	double		train_accuracy;
+	double		validation_accuracy;	/* < 0: no validation split */
+	int			validation_images;
+	size_t		images_used;
+	long		images_skipped[TR_SKIP_COUNT];	/* by reason, keys tr_skip_name() */
+	long		images_skipped_total;
+	int			epochs;
+	int			epochs_run;
+	int			classes;
+	int			classes_without_usable_images;
+	char		feature_kind[32];
+	int			feature_dim;
+	int			embedding_dim;
+	double		train_seconds;
+	double		gflop;
+} tr_metrics;
+
 /* What a training produces: the serialized model version and its metrics. */
 typedef struct tr_result
 {
 	uint8_t    *parameters;		/* malloc'd; the bytea of model_versions.parameters */
 	size_t		parameters_len;
-	char	   *metrics_json;		/* malloc'd JSON object for model_versions.metrics */
+	bool		has_metrics;
+	tr_metrics	metrics;
 } tr_result;
 
 /*
@@ -126,19 +165,6 @@ int			tr_train(const tr_config *cfg, int nclasses, const char *const *class_labe
 
 void		tr_result_free(tr_result *res);
 
-/* Why an image is not used for training (metrics keys are tr_skip_name()). */
-typedef enum tr_skip
-{
-	TR_SKIP_NONE = -1,
-	TR_SKIP_UNDECODABLE = 0,	/* "undecodable" */
-	TR_SKIP_TOO_LARGE,			/* "too_large" */
-	TR_SKIP_BOX_OUTSIDE,		/* "box_outside_image" */
-	TR_SKIP_TOO_SMALL,			/* "smaller_than_min_face_size" */
-	TR_SKIP_BLURRY,				/* "below_sharpness_threshold" */
-	TR_SKIP_COUNT
-} tr_skip;
-
-const char *tr_skip_name(tr_skip reason);
 
 /*
  * Apply the filters of a training to one image, as tr_train does. Returns the

@@ -152,13 +152,3 @@ tr_config_read(tr_config *cfg, tr_type type, const char *json, tr_config_error *
 	cJSON_Delete(root);
 	return rc;
 }
-
-void
-tr_config_json(const tr_config *cfg, char *buf, size_t len)
-{
-	if (cfg->type == TR_FACE)
-		snprintf(buf, len, "{\"min_face_size\": %d, \"sharpness_threshold\": %d}",
-				 cfg->min_face_size, cfg->sharpness_threshold);
-	else
-		snprintf(buf, len, "{}");
-}

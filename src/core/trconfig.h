@@ -34,7 +34,4 @@ int			tr_type_parse(const char *type);
  */
 int			tr_config_read(tr_config *cfg, tr_type type, const char *json, tr_config_error *e);
 
-/* The effective config (defaults filled in) as a JSON object, into buf. */
-void		tr_config_json(const tr_config *cfg, char *buf, size_t len);
-
 #endif

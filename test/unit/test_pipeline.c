@@ -205,17 +205,20 @@ test_pipeline(void)
 	cfg.expected_images = f.n;
 
 	CHECK_MSG(train(&f, &cfg, 4, &res, err) == 0, "%s", err);
-	if (res.metrics_json)
+	CHECK(res.has_metrics);
+	if (res.has_metrics)
 	{
-		CHECK_MSG(strstr(res.metrics_json, "\"images_used\": 24"), "%s", res.metrics_json);
-		CHECK(strstr(res.metrics_json, "\"smaller_than_min_face_size\": 2"));
-		CHECK(strstr(res.metrics_json, "\"below_sharpness_threshold\": 1"));
-		CHECK(strstr(res.metrics_json, "\"box_outside_image\": 1"));
-		CHECK(strstr(res.metrics_json, "\"undecodable\": 2"));
-		CHECK(strstr(res.metrics_json, "\"images_skipped_total\": 6"));
-		CHECK(strstr(res.metrics_json, "\"classes\": 3"));
-		CHECK(strstr(res.metrics_json, "\"classes_without_usable_images\": 1"));
-		CHECK(strstr(res.metrics_json, "\"train_accuracy\": 1.000000"));
+		const tr_metrics *m = &res.metrics;
+
+		CHECK_MSG(m->images_used == 24, "%zu", m->images_used);
+		CHECK(m->images_skipped[TR_SKIP_TOO_SMALL] == 2);
+		CHECK(m->images_skipped[TR_SKIP_BLURRY] == 1);
+		CHECK(m->images_skipped[TR_SKIP_BOX_OUTSIDE] == 1);
+		CHECK(m->images_skipped[TR_SKIP_UNDECODABLE] == 2);
+		CHECK(m->images_skipped_total == 6);
+		CHECK(m->classes == 3);
+		CHECK(m->classes_without_usable_images == 1);
+		CHECK(m->train_accuracy == 1.0);
 	}
 	CHECK(f.progress_calls > 3 && f.progress_backwards == 0);
 	CHECK(f.last_progress == 1.0 && strcmp(f.last_stage, "completed") == 0);
@@ -336,7 +339,7 @@ test_pipeline(void)
 			{
 				canceled++;
 				CHECK(strcmp(err, "canceled") == 0);
-				CHECK(res.parameters == NULL && res.metrics_json == NULL);
+				CHECK(res.parameters == NULL && !res.has_metrics);
 			}
 			tr_result_free(&res);
 		}
@@ -367,7 +370,7 @@ test_pipeline(void)
 			CHECK_MSG(rc == TR_STOPPED, "stop at progress call %d of %d: rc %d (%s)", at, full, rc, err);
 			CHECK_MSG(f.stop_calls == 1 && f.progress_calls == at, "stop at %d: %d calls, %d after the stop",
 					  at, f.progress_calls, f.stop_calls - 1);
-			CHECK(res.parameters == NULL && res.metrics_json == NULL);
+			CHECK(res.parameters == NULL && !res.has_metrics);
 			stopped += rc == TR_STOPPED;
 			tr_result_free(&res);
 		}
@@ -381,7 +384,7 @@ test_pipeline(void)
 			f.stop_calls = 0;
 			rc = train(&f, &cfg, 4, &res, err);
 			CHECK_MSG(rc == TR_STOPPED && f.stop_calls == 1, "stop at image %d: rc %d (%s)", at, rc, err);
-			CHECK(res.parameters == NULL && res.metrics_json == NULL);
+			CHECK(res.parameters == NULL && !res.has_metrics);
 			tr_result_free(&res);
 		}
 		f.stop_image = 0;
@@ -396,7 +399,7 @@ test_pipeline(void)
 	CHECK(train(&f, &cfg, 2, &res, err) == -1);
 	CHECK_MSG(strcmp(err, "no usable face: 4 images skipped (2 smaller than min_face_size 80, "
 					 "2 below sharpness_threshold 40)") == 0, "%s", err);
-	CHECK(res.parameters == NULL && res.metrics_json == NULL);
+	CHECK(res.parameters == NULL && !res.has_metrics);
 
 	/* Lower thresholds accept them; one class only is refused. */
 	cfg.min_face_size = 10;

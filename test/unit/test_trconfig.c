@@ -19,7 +19,6 @@ test_trconfig(void)
 {
 	tr_config	cfg;
 	tr_config_error e;
-	char		buf[256];
 	char		json[1024];
 
 	CHECK(tr_type_parse("face") == TR_FACE);
@@ -36,11 +35,8 @@ test_trconfig(void)
 	CHECK(cfg.min_face_size == 1 && cfg.sharpness_threshold == 0);
 	CHECK(reads(TR_FACE, "{\"min_face_size\": 2147483647}", &cfg, &e) == 0);
 	CHECK(cfg.min_face_size == 2147483647);
-	tr_config_json(&cfg, buf, sizeof(buf));
-	CHECK(strcmp(buf, "{\"min_face_size\": 2147483647, \"sharpness_threshold\": 40}") == 0);
+	CHECK(cfg.sharpness_threshold == 40);
 	CHECK(reads(TR_LANDMARK, "{}", &cfg, &e) == 0);
-	tr_config_json(&cfg, buf, sizeof(buf));
-	CHECK(strcmp(buf, "{}") == 0);
 
 	/* Refusals name the key and what is allowed. */
 	CHECK(reads(TR_FACE, "{\"min_face_size\": 80.5}", &cfg, &e) == -1);
