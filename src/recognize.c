@@ -2,7 +2,7 @@
  * recognize.c: the pipeline inside the server: training.max_image_pixels, the
  * image-decoding trigger on training.images, recognize() with a cached model, and
  * check_image(), the per-image check of dataset evaluation. Rows are read through
- * store_api.c, with the caller's rights.
+ * store.c (store_api_*), with the caller's rights.
  */
 #include "postgres.h"
 
@@ -11,7 +11,6 @@
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -29,7 +28,7 @@
 #include "config.h"
 #include "recognize.h"
 #include "settings.h"
-#include "store_api.h"
+#include "store.h"
 
 
 PG_FUNCTION_INFO_V1(training_images_decode);
@@ -83,14 +82,14 @@ training_images_decode(PG_FUNCTION_ARGS)
 				 errmsg("training._images_decode() must be a BEFORE ROW trigger")));
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	tupdesc = trigdata->tg_relation->rd_att;
-	cols[0] = SPI_fnumber(tupdesc, "format");
-	cols[1] = SPI_fnumber(tupdesc, "width");
-	cols[2] = SPI_fnumber(tupdesc, "height");
+	cols[0] = store_attnum(tupdesc, "format");
+	cols[1] = store_attnum(tupdesc, "width");
+	cols[2] = store_attnum(tupdesc, "height");
 	if (cols[0] <= 0 || cols[1] <= 0 || cols[2] <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("training._images_decode() needs columns format, width and height")));
-	d = heap_getattr(tuple, SPI_fnumber(tupdesc, "data"), tupdesc, &isnull);
+	d = heap_getattr(tuple, store_attnum(tupdesc, "data"), tupdesc, &isnull);
 	if (isnull)
 		return PointerGetDatum(tuple);	/* NOT NULL is the table's business */
 	data = DatumGetByteaPP(d);
@@ -377,7 +376,7 @@ training_recognize(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model reference must not be empty"),
 				 errhint("Pass a model name, \"name==N\" for version N, or a model or version id.")));
-	SPI_connect();
+	store_api_connect();
 	MemoryContextSwitchTo(caller);
 	store_api_resolve_version(PG_GETARG_TEXT_PP(0), &vid, &number, &name);
 	ref = psprintf("%s==%d", name, number);
@@ -394,7 +393,7 @@ training_recognize(PG_FUNCTION_ARGS)
 	}
 	result = recognize_json(&cm->model, ref, PG_GETARG_BYTEA_PP(1), PG_GETARG_FLOAT8(2),
 							PG_GETARG_INT32(3), NULL, true);
-	SPI_finish();
+	store_api_finish();
 	PG_RETURN_DATUM(result);
 }
 

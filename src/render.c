@@ -1,7 +1,7 @@
 /*
  * render.c: the Training, Dataset and Model objects as jsonb (get_training, get_dataset,
  * model_json, the list functions, and the trainings_object trigger that keeps the Training
- * object with its row). Built with json.h from the rows store_api.c reads. Keys are pushed in
+ * object with its row). Built with json.h from the rows store.c reads. Keys are pushed in
  * jsonb's own order (shorter first, then bytewise), so the sort that closes each object finds
  * them already sorted.
  */
@@ -9,7 +9,6 @@
 
 #include "access/xact.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -21,7 +20,7 @@
 
 #include "guard.h"
 #include "json.h"
-#include "store_api.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(training_get_training);
 PG_FUNCTION_INFO_V1(training_get_dataset);
@@ -424,7 +423,7 @@ training_get_training(PG_FUNCTION_ARGS)
 
 	require_arg(fcinfo, 0, "training id", "Pass the id of a training (see training.list_trainings()).");
 	id = PG_GETARG_DATUM(0);
-	SPI_connect();
+	store_api_connect();
 	if (!store_api_training_object(id, &object, &fresh))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -441,7 +440,7 @@ training_get_training(PG_FUNCTION_ARGS)
 		if (out == NULL)
 			elog(ERROR, "training: training %s vanished while it was read", jb_uuid_string(id, NULL));
 	}
-	SPI_finish();
+	store_api_finish();
 	PG_RETURN_JSONB_P(out);
 }
 
@@ -460,7 +459,7 @@ training_get_dataset(PG_FUNCTION_ARGS)
 
 	require_arg(fcinfo, 0, "dataset id", "Pass the id of a dataset (see training.list_datasets()).");
 	id = PG_GETARG_DATUM(0);
-	SPI_connect();
+	store_api_connect();
 	if (!store_api_dataset(id, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -470,7 +469,7 @@ training_get_dataset(PG_FUNCTION_ARGS)
 	push_dataset(&b, &r);
 	MemoryContextSwitchTo(caller);
 	out = jb_finish(&b);
-	SPI_finish();
+	store_api_finish();
 	PG_RETURN_JSONB_P(out);
 }
 
@@ -485,7 +484,7 @@ training_model_json(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	SPI_connect();
+	store_api_connect();
 	jb_init(&b);
 	push_model(&b, PG_GETARG_DATUM(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 					 PG_ARGISNULL(1), false, &pushed);
@@ -494,7 +493,7 @@ training_model_json(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(caller);
 		out = jb_finish(&b);
 	}
-	SPI_finish();
+	store_api_finish();
 	if (out == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(out);
@@ -519,7 +518,7 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 		PG_RETURN_NULL();
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
 					  &ids, &idnulls, &n);
-	SPI_connect();
+	store_api_connect();
 	jb_init(&b);
 	jb_begin_array(&b);
 	for (int i = 0; i < n; i++)
@@ -550,7 +549,7 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 	jb_end_array(&b);
 	MemoryContextSwitchTo(caller);
 	out = jb_finish(&b);
-	SPI_finish();
+	store_api_finish();
 	PG_RETURN_JSONB_P(out);
 }
 
@@ -605,8 +604,8 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	if (tr_restoring_dump())
 		return PointerGetDatum(tuple);
 	desc = RelationGetDescr(td->tg_relation);
-	cols[0] = SPI_fnumber(desc, "object");
-	cols[1] = SPI_fnumber(desc, "object_stale_at");
+	cols[0] = store_attnum(desc, "object");
+	cols[1] = store_attnum(desc, "object_stale_at");
 	if (cols[0] <= 0 || cols[1] <= 0)
 		elog(ERROR, "training: trainings.object is missing from the catalog");
 
@@ -629,7 +628,7 @@ training_trainings_object(PG_FUNCTION_ARGS)
 		}
 	}
 
-	SPI_connect();
+	store_api_connect();
 	has_dataset = store_api_training_tuple(tuple, desc, &row);
 	jb_init(&b);
 	push_training(&b, &r, last_dataset);
@@ -646,6 +645,6 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	else
 		newvals[1] = (Datum) 0;
 	tuple = heap_modify_tuple_by_cols(tuple, desc, 2, cols, newvals, newnulls);
-	SPI_finish();
+	store_api_finish();
 	return PointerGetDatum(tuple);
 }
