@@ -2,6 +2,8 @@
 -- An upgraded database equals a fresh install of 0.3.0 (test/upgrade/run.sh compares the catalogs).
 --   * trainings.object keeps the Training object with its row: get_training and list_trainings
 --     read it by primary key instead of rendering it (sql/install/60_object.sql);
+--   * list_trainings is C and reads the kept objects (index trainings_owner_created_idx for roles
+--     under row-level security);
 --   * training.memory(): what the C core's one network cache holds in this process.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.3.0'" to load this file. \quit
 
@@ -37,6 +39,17 @@ CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
     EXECUTE FUNCTION training._datasets_follow();
 
 REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;
+
+-- A role under row-level security lists its own trainings: owner first, in list order.
+CREATE INDEX trainings_owner_created_idx ON training.trainings (owner, time_created, id);
+COMMENT ON INDEX training.trainings_owner_created_idx IS 'list_trainings of a role under row-level security (owner = current_user)';
+
+-- list_trainings in C: one count and one page query, the kept objects of the page.
+CREATE OR REPLACE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
+                                                   state text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_list_trainings'
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- What the C core holds in this process outside PostgreSQL's memory contexts (one network cache).
 CREATE FUNCTION training.memory() RETURNS jsonb

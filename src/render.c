@@ -553,6 +553,101 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 	PG_RETURN_JSONB_P(out);
 }
 
+PG_FUNCTION_INFO_V1(training_list_trainings);
+
+/* "?limit=L&offset=O" and the call's filters. */
+static char *
+page_query(int64 limit, int64 offset, const char *filters)
+{
+	return psprintf("?limit=" INT64_FORMAT "&offset=" INT64_FORMAT "%s", limit, offset, filters);
+}
+
+/*
+ * training.list_trainings("limit" integer, "offset" integer, state text) RETURNS jsonb: the
+ * trainings the caller sees, in creation order, in the list envelope
+ * {total, offset, limit, next, prev, data} (next/prev carry the filter; prev past the end
+ * points to the last page).
+ */
+Datum
+training_list_trainings(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	text	   *state = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	int64		limit;
+	int64		offset;
+	int64		total;
+	char	   *filters = "";
+	ApiPage		page;
+	JsonBuilder b;
+	Jsonb	   *out;
+
+	if (PG_ARGISNULL(0) || PG_GETARG_INT32(0) < 1 || PG_GETARG_INT32(0) > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must be between 1 and 1000, got %s",
+						PG_ARGISNULL(0) ? "NULL" : psprintf("%d", PG_GETARG_INT32(0))),
+				 errhint("Pass \"limit\" => 1 .. 1000 and page with \"offset\".")));
+	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset must be 0 or more, got %s",
+						PG_ARGISNULL(1) ? "NULL" : psprintf("%d", PG_GETARG_INT32(1))),
+				 errhint("Pass \"offset\" => 0 for the first page.")));
+	limit = PG_GETARG_INT32(0);
+	offset = PG_GETARG_INT32(1);
+	if (state != NULL)
+	{
+		char	   *s = text_to_cstring(state);
+
+		if (strcmp(s, "waiting") != 0 && strcmp(s, "processing") != 0
+			&& strcmp(s, "completed") != 0 && strcmp(s, "failed") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("state must be waiting, processing, completed or failed, got %s",
+							quote_literal_cstr(pnstrdup(s, Min(strlen(s), 100)))),
+					 errhint("Pass one of the four states, or NULL for all trainings.")));
+		filters = psprintf("&state=%s", s);
+	}
+
+	store_api_connect();
+	total = store_api_trainings_page(state, limit, offset, &page);
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "data");
+	jb_begin_array(&b);
+	for (int i = 0; i < page.n; i++)
+	{
+		Datum		values[T_NCOLS + D_NCOLS];
+		bool		nulls[T_NCOLS + D_NCOLS];
+		ApiRow		row = {values, nulls};
+		Row			r = {values, nulls};
+
+		CHECK_FOR_INTERRUPTS();
+		if (page.fresh[i])
+			jb_jsonb(&b, DatumGetJsonbP(page.objects[i]));
+		else if (store_api_training(page.ids[i], &row))
+			push_training(&b, &r, NULL);
+	}
+	jb_end_array(&b);
+	jb_key(&b, "next");
+	jb_cstring(&b, offset + limit < total ? page_query(limit, offset + limit, filters) : NULL);
+	jb_key(&b, "prev");
+	jb_cstring(&b, offset == 0 ? NULL
+			   : page_query(limit, offset >= total ? Max(total - limit, 0) : Max(offset - limit, 0),
+							filters));
+	jb_key(&b, "limit");
+	jb_int(&b, limit);
+	jb_key(&b, "total");
+	jb_int(&b, total);
+	jb_key(&b, "offset");
+	jb_int(&b, offset);
+	jb_end_object(&b);
+	MemoryContextSwitchTo(caller);
+	out = jb_finish(&b);
+	store_api_finish();
+	PG_RETURN_JSONB_P(out);
+}
+
 PG_FUNCTION_INFO_V1(training_trainings_json);
 PG_FUNCTION_INFO_V1(training_datasets_json);
 

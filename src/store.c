@@ -501,14 +501,20 @@ typedef enum SpiQuery
 	SQ_RESOLVE_ERROR,			/* $1 model reference: raises resolve_model_version()'s error */
 	SQ_PARAMETERS,				/* $1 version id: 1 */
 	SQ_REFERENCE,				/* $1 class id: 1 */
+	SQ_TRAININGS_TOTAL,			/* [$1 state]: count */
+	SQ_TRAININGS_TOTAL_STATE,
+	SQ_TRAININGS_PAGE,			/* $1 limit, $2 offset [, $3 state]: id, object, object_stale_at, */
+	SQ_TRAININGS_PAGE_STATE,	/* output_model_version_id, in list order */
 	SQ_COUNT
 } SpiQuery;
+
+#define PAGE_COLUMNS "SELECT t.id, t.object, t.object_stale_at, t.output_model_version_id FROM training.trainings t "
 
 static const struct
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[2];
+	Oid			argtypes[3];
 	int			ncols;
 }			queries[SQ_COUNT] = {
 	[SQ_TRAINING] = {
@@ -566,13 +572,26 @@ static const struct
 		"SELECT c.reference FROM training.classes c WHERE c.id = $1",
 		1, {UUIDOID}, 1
 	},
+	[SQ_TRAININGS_TOTAL] = {
+		"SELECT count(*) FROM training.trainings t", 0, {InvalidOid}, 1
+	},
+	[SQ_TRAININGS_TOTAL_STATE] = {
+		"SELECT count(*) FROM training.trainings t WHERE t.state = $1", 1, {TEXTOID}, 1
+	},
+	[SQ_TRAININGS_PAGE] = {
+		PAGE_COLUMNS "ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2", 2, {INT8OID, INT8OID}, 4
+	},
+	[SQ_TRAININGS_PAGE_STATE] = {
+		PAGE_COLUMNS "WHERE t.state = $3 ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2",
+		3, {INT8OID, INT8OID, TEXTOID}, 4
+	},
 };
 
 static SPIPlanPtr plans[SQ_COUNT];
 
-/* Run query q (prepared once per session and kept); true when it returned a row. */
-static bool
-spi_exec(SpiQuery q, Datum *args, const char *nulls)
+/* Run query q (prepared once per session and kept) for up to tcount rows (0: all); how many. */
+static uint64
+spi_exec_n(SpiQuery q, Datum *args, const char *nulls, long tcount)
 {
 	int			rc;
 
@@ -587,10 +606,17 @@ spi_exec(SpiQuery q, Datum *args, const char *nulls)
 			elog(ERROR, "training: SPI_keepplan failed");
 		plans[q] = plan;
 	}
-	rc = SPI_execute_plan(plans[q], args, nulls, true, 1);
+	rc = SPI_execute_plan(plans[q], args, nulls, true, tcount);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "training: API query failed: %s", SPI_result_code_string(rc));
-	return SPI_processed > 0;
+	return SPI_processed;
+}
+
+/* Run query q for its first row; true when there is one. */
+static bool
+spi_exec(SpiQuery q, Datum *args, const char *nulls)
+{
+	return spi_exec_n(q, args, nulls, 1) > 0;
 }
 
 /* Run query q and deform its row into values/nulls; false when there is none. */
@@ -835,4 +861,35 @@ int
 store_attnum(TupleDesc desc, const char *name)
 {
 	return SPI_fnumber(desc, name);
+}
+
+int64
+store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page)
+{
+	Datum		args[3] = {Int64GetDatum(limit), Int64GetDatum(offset), PointerGetDatum(state)};
+	bool		isnull;
+	uint64		n;
+	int64		total;
+
+	if (spi_exec(state ? SQ_TRAININGS_TOTAL_STATE : SQ_TRAININGS_TOTAL, args + 2, NULL))
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	else
+		total = 0;
+	n = spi_exec_n(state ? SQ_TRAININGS_PAGE_STATE : SQ_TRAININGS_PAGE, args, NULL, 0);
+	page->n = (int) n;
+	page->ids = palloc(sizeof(Datum) * (n + 1));
+	page->objects = palloc(sizeof(Datum) * (n + 1));
+	page->fresh = palloc(sizeof(bool) * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		v[4];
+		bool		nl[4];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, nl);
+		page->ids[i] = v[0];
+		page->objects[i] = v[1];
+		page->fresh[i] = !nl[1] && nl[3]
+			&& (nl[2] || DatumGetTimestampTz(v[2]) > GetCurrentTransactionStartTimestamp());
+	}
+	return total;
 }

@@ -180,6 +180,21 @@ extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *ro
  */
 extern bool store_api_training_object(Datum id, Datum *object, bool *fresh);
 
+/* A page of trainings in list order: ids, kept objects and whether each is fresh. */
+typedef struct ApiPage
+{
+	int			n;
+	Datum	   *ids;
+	Datum	   *objects;
+	bool	   *fresh;
+} ApiPage;
+
+/*
+ * The trainings the caller sees (of one state unless state is NULL), in creation order: how
+ * many there are, and the page from offset of up to limit of them.
+ */
+extern int64 store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page);
+
 /* The dataset with this id; false when there is none. */
 extern bool store_api_dataset(Datum id, ApiRow *row);
 

@@ -1078,23 +1078,8 @@ COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
 
 CREATE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
                                         state text DEFAULT NULL) RETURNS jsonb
-    LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    PERFORM training.check_paging("limit", "offset");
-    IF state IS NOT NULL AND state NOT IN ('waiting', 'processing', 'completed', 'failed') THEN
-        RAISE EXCEPTION 'state must be waiting, processing, completed or failed, got %', quote_literal(left(state, 100))
-            USING ERRCODE = '22023', HINT = 'Pass one of the four states, or NULL for all trainings.';
-    END IF;
-    RETURN training.list_envelope(
-        (SELECT count(*) FROM training.trainings t
-          WHERE list_trainings.state IS NULL OR t.state = list_trainings.state),
-        "limit", "offset",
-        training.trainings_json(ARRAY(SELECT x.id FROM training.trainings x
-                                        WHERE list_trainings.state IS NULL OR x.state = list_trainings.state
-                                        ORDER BY x.time_created, x.id
-                                        LIMIT list_trainings."limit" OFFSET list_trainings."offset")),
-        coalesce('&state=' || list_trainings.state, ''));
-END $$
+    AS 'MODULE_PATHNAME', 'training_list_trainings'
+    LANGUAGE C STABLE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.list_trainings(integer, integer, text) IS
     'Trainings in creation order, optionally of one state, in the list envelope';

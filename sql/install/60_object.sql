@@ -42,3 +42,7 @@ CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
     EXECUTE FUNCTION training._datasets_follow();
 
 REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;
+
+-- A role under row-level security lists its own trainings: owner first, in list order.
+CREATE INDEX trainings_owner_created_idx ON training.trainings (owner, time_created, id);
+COMMENT ON INDEX training.trainings_owner_created_idx IS 'list_trainings of a role under row-level security (owner = current_user)';
