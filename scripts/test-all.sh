@@ -47,6 +47,13 @@ export PGHOST=/tmp PGPORT=$port PGUSER=postgres
 trap 'as_pg "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1' EXIT
 
 step "pg_regress + isolation" as_pg make -s -C "$work/src" installcheck installcheck-worker installcheck-deep
+# make installcheck needs neither the preload nor the face networks: a second cluster without both.
+plain_port=$((port + 1))
+TRAINING_PRELOAD=0 PG_EXTRA_CONF="training.model_path = '/nonexistent/training_models'" \
+    scripts/pg-start.sh "$work/data-plain" "$plain_port" >/dev/null || exit 1
+step "pg_regress without the preload or the networks" as_pg env PGPORT=$plain_port \
+    make -s -C "$work/src" installcheck
+as_pg "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$work/data-plain" -m fast stop >/dev/null 2>&1
 if ls test/tap/*.pl >/dev/null 2>&1; then
     step "Perl TAP" as_pg make -s -C "$work/src" prove_installcheck PROVE_TESTS='test/tap/*.pl'
 fi
