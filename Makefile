@@ -7,7 +7,7 @@ EXTVERSION = 0.3.0
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-OBJS = src/training.o src/guard.o src/json.o src/render.o src/deep.o \
+OBJS = src/training.o src/guard.o src/json.o src/render.o src/counts.o src/deep.o \
 	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
 # The pure core (src/core): no PostgreSQL headers, no calls into the server. Built once into

@@ -139,8 +139,10 @@ SELECT try(format('INSERT INTO training.classes (dataset_id, reference, label) V
 SELECT try(format('INSERT INTO training.images (class_id, data) VALUES (%L, tiny_pgm())', :'a_cls'));
 SELECT try(format('INSERT INTO training.trainings (source_dataset_id, output_model_name) VALUES (%L, %L)',
                   :'a_ds', 'stolen'));
--- Models and versions are the worker's to write.
+-- Models and versions are the worker's to write; the kept counts are the trigger's.
 SELECT try(format('INSERT INTO training.models (name, type) VALUES (%L, %L)', 'm', 'face'));
+SELECT try($$UPDATE training.training_counts SET n = n + 100$$);
+SELECT count(*) AS counts_bob_sees FROM training.training_counts WHERE owner <> current_user;
 -- Bob's own dataset and class; moving them under Alice's parents is refused (by the API's
 -- triggers first: dataset_id and class_id are fixed at creation).
 INSERT INTO training.datasets (name, type) VALUES ('bob places', 'landmark') RETURNING id AS b_ds \gset

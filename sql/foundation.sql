@@ -361,6 +361,23 @@ SELECT training.restoring_dump() AS after_restore;
 DELETE FROM training.trainings WHERE output_model_name = 'restored';
 
 ------------------------------------------------------------------------------------------------
+-- list_trainings' total is kept per owner and state (training.training_counts): it follows
+-- inserts, state changes, deletes and TRUNCATE, and equals a count of the rows
+------------------------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.totals_kept() RETURNS boolean LANGUAGE sql AS $$
+    SELECT bool_and((training.list_trainings(state => s) ->> 'total')::bigint
+                    = (SELECT count(*) FROM training.trainings t WHERE s IS NULL OR t.state = s))
+      FROM unnest(ARRAY[NULL, 'waiting', 'processing', 'completed', 'failed']) s $$;
+SELECT pg_temp.totals_kept() AS after_inserts;
+SAVEPOINT counts;
+DELETE FROM training.trainings WHERE id = (SELECT min(id::text)::uuid FROM training.trainings);
+SELECT pg_temp.totals_kept() AS after_delete;
+TRUNCATE training.trainings CASCADE;
+SELECT pg_temp.totals_kept() AS after_truncate, count(*) AS counts_left FROM training.training_counts WHERE n <> 0;
+ROLLBACK TO SAVEPOINT counts;
+SELECT pg_temp.totals_kept() AS after_rollback;
+
+------------------------------------------------------------------------------------------------
 -- A failed call changes nothing
 ------------------------------------------------------------------------------------------------
 SELECT training.create_training(:'did', 'Again') ->> 'id' AS again \gset

@@ -213,3 +213,8 @@ DROP FUNCTION pg_temp.forge();
 DELETE FROM training.datasets WHERE name = 'hostile';
 SELECT training.revoke_access('regress_hostile');
 DROP ROLE regress_hostile;
+-- The kept counts followed every state change the worker made (training.training_counts).
+SELECT bool_and((training.list_trainings(state => s) ->> 'total')::bigint
+                = (SELECT count(*) FROM training.trainings t WHERE s IS NULL OR t.state = s)) AS totals_kept,
+       (SELECT count(*) FROM training.trainings WHERE state <> 'waiting') > 0 AS some_ran
+  FROM unnest(ARRAY[NULL, 'waiting', 'processing', 'completed', 'failed']) s;

@@ -4,6 +4,8 @@
 --     read it by primary key instead of rendering it (sql/install/60_object.sql);
 --   * list_trainings is C and reads the kept objects (index trainings_owner_created_idx for roles
 --     under row-level security);
+--   * training.training_counts: trainings per owner and state, kept by a trigger, so that
+--     list_trainings' total is not a count of every row;
 --   * training.memory(): what the C core's one network cache holds in this process.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.3.0'" to load this file. \quit
 
@@ -58,6 +60,44 @@ CREATE FUNCTION training.memory() RETURNS jsonb
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.memory() IS
     'Memory the C core holds in this process outside PostgreSQL memory contexts: {"network_cache_bytes", "network_cache_networks", "network_cache_dir"}';
+
+-- Kept counts of trainings per owner and state (sql/install/70_counts.sql).
+CREATE TABLE training.training_counts (
+    owner name    NOT NULL,
+    state text    NOT NULL,
+    slot  integer NOT NULL,
+    n     bigint  NOT NULL,
+    PRIMARY KEY (owner, state, slot)
+);
+COMMENT ON TABLE training.training_counts IS
+    'How many trainings each role has in each state (sum n over slot), kept by the trainings_count trigger for list_trainings';
+COMMENT ON COLUMN training.training_counts.owner IS 'Role that owns the trainings';
+COMMENT ON COLUMN training.training_counts.state IS 'State of the trainings';
+COMMENT ON COLUMN training.training_counts.slot IS 'Backend that wrote this part of the count (parts add up)';
+COMMENT ON COLUMN training.training_counts.n IS 'Trainings added minus trainings removed by that backend';
+
+ALTER TABLE training.training_counts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY training_counts_owner ON training.training_counts USING (owner = current_user);
+CREATE POLICY training_counts_admin ON training.training_counts TO training_admin USING (true);
+COMMENT ON POLICY training_counts_owner ON training.training_counts IS 'A role sees the counts of its own trainings';
+COMMENT ON POLICY training_counts_admin ON training.training_counts IS 'Members of training_admin see every count';
+-- Read by list_trainings with the caller's rights; written only by the trigger (definer's rights).
+GRANT SELECT ON training.training_counts TO PUBLIC;
+
+CREATE FUNCTION training._trainings_count() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_trainings_count'
+    LANGUAGE C SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._trainings_count() IS
+    'Trigger: keep training.training_counts as trainings are inserted, deleted, change state or owner, or are truncated';
+CREATE TRIGGER trainings_count AFTER INSERT OR DELETE OR UPDATE OF owner, state ON training.trainings
+    FOR EACH ROW EXECUTE FUNCTION training._trainings_count();
+CREATE TRIGGER trainings_count_truncate AFTER TRUNCATE ON training.trainings
+    FOR EACH STATEMENT EXECUTE FUNCTION training._trainings_count();
+REVOKE ALL ON FUNCTION training._trainings_count() FROM PUBLIC;
+-- Count the trainings already there.
+INSERT INTO training.training_counts (owner, state, slot, n)
+SELECT t.owner, t.state, 0, count(*) FROM training.trainings t GROUP BY t.owner, t.state;
 
 -- Render the objects of the trainings already there.
 UPDATE training.trainings SET object = NULL;

@@ -19,6 +19,7 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "storage/backendid.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -573,10 +574,11 @@ static const struct
 		1, {UUIDOID}, 1
 	},
 	[SQ_TRAININGS_TOTAL] = {
-		"SELECT count(*) FROM training.trainings t", 0, {InvalidOid}, 1
+		"SELECT coalesce(sum(c.n), 0)::bigint FROM training.training_counts c", 0, {InvalidOid}, 1
 	},
 	[SQ_TRAININGS_TOTAL_STATE] = {
-		"SELECT count(*) FROM training.trainings t WHERE t.state = $1", 1, {TEXTOID}, 1
+		"SELECT coalesce(sum(c.n), 0)::bigint FROM training.training_counts c WHERE c.state = $1",
+		1, {TEXTOID}, 1
 	},
 	[SQ_TRAININGS_PAGE] = {
 		PAGE_COLUMNS "ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2", 2, {INT8OID, INT8OID}, 4
@@ -892,4 +894,51 @@ store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page)
 			&& (nl[2] || DatumGetTimestampTz(v[2]) > GetCurrentTransactionStartTimestamp());
 	}
 	return total;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Kept counts of trainings (the trainings_count trigger, src/counts.c)
+ * ---------------------------------------------------------------------------------------------
+ */
+
+/* Run a statement of the counts on a kept plan (in the trigger's transaction). */
+static void
+counts_run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values, int expect)
+{
+	int			rc;
+
+	store_api_connect();
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "training: cannot prepare: %s", sql);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, NULL, false, 0);
+	if (rc != expect)
+		elog(ERROR, "training: unexpected SPI result %d for: %s", rc, sql);
+	store_api_finish();
+}
+
+void
+store_count_add(Datum owner, Datum state, int64 delta)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {NAMEOID, TEXTOID, INT4OID, INT8OID};
+	Datum		values[4] = {owner, state, Int32GetDatum(MyBackendId), Int64GetDatum(delta)};
+
+	counts_run(&plan,
+			   "INSERT INTO training.training_counts AS c (owner, state, slot, n) VALUES ($1, $2, $3, $4)"
+			   " ON CONFLICT (owner, state, slot) DO UPDATE SET n = c.n + excluded.n",
+			   4, types, values, SPI_OK_INSERT);
+}
+
+void
+store_counts_clear(void)
+{
+	static SPIPlanPtr plan;
+
+	counts_run(&plan, "DELETE FROM training.training_counts", 0, NULL, NULL, SPI_OK_DELETE);
 }

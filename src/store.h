@@ -223,4 +223,11 @@ extern char *store_api_class_reference(const char *class_id);
 /* The dataset snapshot stored with the version a training wrote; false when there is none. */
 extern bool store_api_snapshot(Datum training_id, Datum *dataset);
 
+/*
+ * Kept counts of trainings (training.training_counts), in the caller's transaction: add delta to
+ * the count of owner (name) and state (text) in this backend's slot; clear them all.
+ */
+extern void store_count_add(Datum owner, Datum state, int64 delta);
+extern void store_counts_clear(void);
+
 #endif

@@ -3,11 +3,11 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS training;
-SELECT plan(141);
+SELECT plan(143);
 
 -- Tables and primary keys.
 SELECT tables_are('training',
-    ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions']);
+    ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions', 'training_counts']);
 SELECT col_is_pk('training', t, 'id', t || ' has primary key id')
   FROM unnest(ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions']) t;
 SELECT col_type_is('training', t, 'id', 'uuid', t || '.id is a uuid')
@@ -125,17 +125,25 @@ SELECT is((SELECT proargnames FROM pg_proc WHERE oid = sig::regprocedure), names
   ) AS s(sig, names);
 
 -- The API runs as the caller (row-level security applies inside it). Only grant_access and
--- revoke_access, and the internal counting triggers (which must change the kept counters as the
--- tables' owner), are SECURITY DEFINER.
+-- revoke_access, and the internal triggers that keep derived rows (the counters, the counts of
+-- trainings, the objects of a changed dataset's waiting trainings) as the tables' owner, are
+-- SECURITY DEFINER.
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
               AND p.proname NOT IN ('grant_access', 'revoke_access',
-                                    '_images_count', '_images_outdate', '_classes_count')), 0::bigint,
+                                    '_images_count', '_images_outdate', '_classes_count',
+                                    '_trainings_count', '_datasets_follow')), 0::bigint,
           'no API function is SECURITY DEFINER');
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0::bigint,
           'no SECURITY DEFINER function is executable by PUBLIC');
+
+-- The kept counts: one row per owner, state and writing backend; tenants read only theirs.
+SELECT col_is_pk('training', 'training_counts', ARRAY['owner', 'state', 'slot'],
+                 'training_counts has primary key (owner, state, slot)');
+SELECT ok(NOT has_table_privilege('public', 'training.training_counts', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'no one but the trigger writes training_counts');
 
 -- Everything is documented.
 SELECT is((SELECT count(*) FROM pg_class c
