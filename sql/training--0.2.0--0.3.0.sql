@@ -53,6 +53,27 @@ CREATE OR REPLACE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "
     LANGUAGE C STABLE
     SET search_path = pg_catalog, pg_temp;
 
+-- create_training returns the object its insert rendered (no second read).
+CREATE OR REPLACE FUNCTION training.create_training(source_dataset_id uuid, output_model_name text,
+                                         output_model_description text DEFAULT '',
+                                         output_model_changelog text DEFAULT '',
+                                         config jsonb DEFAULT '{}') RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+DECLARE
+    o jsonb;
+BEGIN
+    -- The triggers on training.trainings validate and fill what a direct INSERT gets too, and
+    -- render the Training object kept with the row (sql/install/60_object.sql).
+    INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,
+                                    output_model_changelog, config)
+    VALUES (create_training.source_dataset_id, create_training.output_model_name,
+            create_training.output_model_description, create_training.output_model_changelog,
+            create_training.config)
+    RETURNING object INTO o;
+    RETURN o;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+
 -- What the C core holds in this process outside PostgreSQL's memory contexts (one network cache).
 CREATE FUNCTION training.memory() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_memory'

@@ -1061,16 +1061,17 @@ CREATE FUNCTION training.create_training(source_dataset_id uuid, output_model_na
                                          config jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql AS $$
 DECLARE
-    t training.trainings;
+    o jsonb;
 BEGIN
-    -- The trigger on training.trainings validates and fills what a direct INSERT gets too.
+    -- The triggers on training.trainings validate and fill what a direct INSERT gets too, and
+    -- render the Training object kept with the row (sql/install/60_object.sql).
     INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,
                                     output_model_changelog, config)
     VALUES (create_training.source_dataset_id, create_training.output_model_name,
             create_training.output_model_description, create_training.output_model_changelog,
             create_training.config)
-    RETURNING * INTO t;
-    RETURN training.get_training(t.id);
+    RETURNING object INTO o;
+    RETURN o;
 END $$
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
