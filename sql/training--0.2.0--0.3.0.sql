@@ -74,6 +74,26 @@ BEGIN
 END $$
     SET search_path = pg_catalog, pg_temp;
 
+-- The claim returns what the worker uses (not the owner: _worker_finish reads it from the row).
+DROP FUNCTION training._worker_claim(integer);
+CREATE FUNCTION training._worker_claim(worker_pid integer)
+    RETURNS TABLE (id uuid, type text, config jsonb, source_dataset_id uuid, attempts integer)
+    LANGUAGE sql AS $$
+    UPDATE training.trainings t
+       SET state = 'processing', worker_pid = $1, attempts = t.attempts + 1,
+           time_started = clock_timestamp(), time_completed = NULL,
+           progress = 0, duration = 0, stage = 'starting', error = ''
+     WHERE t.id = (SELECT w.id FROM training.trainings w
+                    WHERE w.state = 'waiting'
+                    ORDER BY w.time_created, w.id
+                    FOR UPDATE SKIP LOCKED LIMIT 1)
+    RETURNING t.id, t.type, t.config, t.source_dataset_id, t.attempts
+$$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._worker_claim(integer) IS
+    'Background worker: claims the oldest waiting training (FOR UPDATE SKIP LOCKED) for the given worker process.';
+REVOKE ALL ON FUNCTION training._worker_claim(integer) FROM PUBLIC;
+
 -- What the C core holds in this process outside PostgreSQL's memory contexts (one network cache).
 CREATE FUNCTION training.memory() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_memory'

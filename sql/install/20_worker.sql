@@ -24,7 +24,7 @@ CREATE TRIGGER trainings_worker_cancel
 -- Claim the oldest waiting training for a worker; committed at once by the caller. SKIP LOCKED lets
 -- concurrent claimers pass each other's rows, so no training is ever taken twice.
 CREATE FUNCTION training._worker_claim(worker_pid integer)
-    RETURNS TABLE (id uuid, owner name, type text, config jsonb, source_dataset_id uuid, attempts integer)
+    RETURNS TABLE (id uuid, type text, config jsonb, source_dataset_id uuid, attempts integer)
     LANGUAGE sql AS $$
     UPDATE training.trainings t
        SET state = 'processing', worker_pid = $1, attempts = t.attempts + 1,
@@ -34,7 +34,7 @@ CREATE FUNCTION training._worker_claim(worker_pid integer)
                     WHERE w.state = 'waiting'
                     ORDER BY w.time_created, w.id
                     FOR UPDATE SKIP LOCKED LIMIT 1)
-    RETURNING t.id, t.owner, t.type, t.config, t.source_dataset_id, t.attempts
+    RETURNING t.id, t.type, t.config, t.source_dataset_id, t.attempts
 $$
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._worker_claim(integer) IS
