@@ -156,7 +156,7 @@ SELECT count(*) AS internal, count(*) FILTER (WHERE has_function_privilege('regr
   FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE '\_%';
 SELECT count(*) FILTER (WHERE NOT has_function_privilege('regress_tenant', p.oid, 'EXECUTE')) AS closed_api
   FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname NOT LIKE '\_%'
-   AND p.proname NOT IN ('grant_access', 'revoke_access');
+   AND p.proname NOT IN ('grant_access', 'revoke_access', 'recount_trainings');  -- administrators' only
 SET ROLE regress_tenant;
 SELECT pg_temp.try($$SELECT training._worker_finish(gen_random_uuid(), 1, '\x00', '{}')$$);
 SELECT pg_temp.try($$SELECT training._worker_claim(1)$$);
@@ -218,3 +218,27 @@ SELECT bool_and((training.list_trainings(state => s) ->> 'total')::bigint
                 = (SELECT count(*) FROM training.trainings t WHERE s IS NULL OR t.state = s)) AS totals_kept,
        (SELECT count(*) FROM training.trainings WHERE state <> 'waiting') > 0 AS some_ran
   FROM unnest(ARRAY[NULL, 'waiting', 'processing', 'completed', 'failed']) s;
+
+-- The Training object kept with the row (trainings.object): while a training waits, its
+-- source_dataset follows the dataset; from its start, it is the dataset it trained on, also
+-- after the dataset changes or is deleted; the Model object of its version stays live.
+SELECT training.create_dataset('kept', 'landmark') ->> 'id' AS kds \gset
+SELECT count(training.add_image((training.create_class(:'kds', 'k ' || k) ->> 'id')::uuid, pg_temp.img(k, 0))) AS added
+  FROM generate_series(0, 1) k;
+SELECT training.create_training(:'kds', 'kept model') ->> 'id' AS kt \gset
+SELECT pg_temp.done(:'kt') AS kept_done;
+-- (Uncommitted, the second training stays waiting: no worker can see it yet.)
+BEGIN;
+SELECT training.create_training(:'kds', 'kept model', output_model_changelog => 'second') ->> 'id' AS kt2 \gset
+SELECT training.update_dataset(:'kds', name => 'kept, renamed') ->> 'name' AS renamed;
+SELECT training.get_training(:'kt') #>> '{source_dataset,name}' AS started_shows,
+       training.get_training(:'kt') #>> '{source_dataset,number_of_images}' AS images,
+       training.get_training(:'kt2') #>> '{source_dataset,name}' AS waiting_shows;
+COMMIT;
+SELECT pg_temp.done(:'kt2') AS kept_done2;
+SELECT training.get_training(:'kt') #>> '{output_model,versions}' AS versions_live,
+       training.get_training(:'kt2') #>> '{source_dataset,name}' AS started_later_shows;
+SELECT training.delete_dataset(:'kds');
+SELECT training.get_training(:'kt') #>> '{source_dataset,name}' AS after_delete,
+       (SELECT object FROM training.trainings WHERE id = :'kt') - 'output_model'
+       = training.get_training(:'kt') - 'output_model' AS kept_is_returned;

@@ -10,6 +10,7 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -288,11 +289,12 @@ push_model(JsonBuilder *b, Datum model_id, Datum version, bool version_null, boo
 }
 
 /*
- * The Training object: exactly the keys of the seed's example. When the source dataset is gone,
- * source_dataset is last_dataset (jsonb, when given), else the snapshot kept with the version.
+ * The Training object: exactly the keys of the seed's example. source_dataset is kept_dataset
+ * when given (the dataset as the training saw it when it started), else the live dataset (the
+ * dataset columns of row), else the snapshot kept with the version, else null.
  */
 static void
-push_training(JsonBuilder *b, const Row *row, Jsonb *last_dataset)
+push_training(JsonBuilder *b, const Row *row, Jsonb *kept_dataset)
 {
 	Row			d = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 	bool		isnull;
@@ -335,9 +337,13 @@ push_training(JsonBuilder *b, const Row *row, Jsonb *last_dataset)
 	put_time(b, "time_created", row, T_TIME_CREATED);
 	put_time(b, "time_started", row, T_TIME_STARTED);
 
-	/* The live dataset; once it is deleted, the snapshot kept with the model version. */
 	(void) col(&d, D_ID, &isnull);
-	if (!isnull)
+	if (kept_dataset != NULL)
+	{
+		jb_key(b, "source_dataset");
+		jb_jsonb(b, kept_dataset);
+	}
+	else if (!isnull)
 	{
 		jb_key(b, "source_dataset");
 		push_dataset(b, &d);
@@ -346,12 +352,7 @@ push_training(JsonBuilder *b, const Row *row, Jsonb *last_dataset)
 	{
 		Datum		snapshot;
 
-		if (last_dataset != NULL)
-		{
-			jb_key(b, "source_dataset");
-			jb_jsonb(b, last_dataset);
-		}
-		else if (store_api_snapshot(row->values[T_ID], &snapshot))
+		if (store_api_snapshot(row->values[T_ID], &snapshot))
 		{
 			jb_key(b, "source_dataset");
 			jb_jsonb(b, DatumGetJsonbP(snapshot));
@@ -367,22 +368,54 @@ push_training(JsonBuilder *b, const Row *row, Jsonb *last_dataset)
 	jb_end_object(b);
 }
 
-/* The Training object of id rendered from the rows, in context mcxt; NULL when not visible. */
+/* source_dataset of a kept Training object, or NULL. */
 static Jsonb *
-render_training(Datum id, MemoryContext mcxt)
+kept_dataset_of(Jsonb *object)
 {
-	JsonBuilder b;
+	JsonbValue	key;
+	JsonbValue *v;
+
+	key.type = jbvString;
+	key.val.string.val = "source_dataset";
+	key.val.string.len = strlen("source_dataset");
+	v = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &key);
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+/*
+ * Push the Training object of id rendered from the rows, with the source dataset of its kept
+ * object once it has started (ko: may be NULL); false when the caller cannot see the training.
+ */
+static bool
+push_training_id(JsonBuilder *b, Datum id, const ApiKept *ko)
+{
 	Datum		values[T_NCOLS + D_NCOLS];
 	bool		nulls[T_NCOLS + D_NCOLS];
 	ApiRow		row = {values, nulls};
 	Row			r = {values, nulls};
+	Jsonb	   *kept = NULL;
+
+	if (ko != NULL && ko->has_object && !ko->waiting)
+		kept = kept_dataset_of(DatumGetJsonbP(ko->object));
+	if (!store_api_training(id, &row, kept == NULL))
+		return false;
+	push_training(b, &r, kept);
+	return true;
+}
+
+/* The Training object of id as get_training returns it, in context mcxt; NULL when not visible. */
+static Jsonb *
+render_training(Datum id, const ApiKept *ko, MemoryContext mcxt)
+{
+	JsonBuilder b;
 	MemoryContext old;
 	Jsonb	   *out;
 
-	if (!store_api_training(id, &row))
-		return NULL;
 	jb_init(&b);
-	push_training(&b, &r, NULL);
+	if (!push_training_id(&b, id, ko))
+		return NULL;
 	old = MemoryContextSwitchTo(mcxt);
 	out = jb_finish(&b);
 	MemoryContextSwitchTo(old);
@@ -417,29 +450,26 @@ training_get_training(PG_FUNCTION_ARGS)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	Datum		id;
-	Datum		object;
-	bool		fresh;
-	Jsonb	   *out;
+	ApiKept		ko;
+	int			found;
+	Jsonb	   *out = NULL;
 
 	require_arg(fcinfo, 0, "training id", "Pass the id of a training (see training.list_trainings()).");
 	id = PG_GETARG_DATUM(0);
 	store_api_connect();
-	if (!store_api_training_object(id, &object, &fresh))
+	found = store_api_training_object(id, &ko);
+	if (found > 0 && ko.fresh)
+	{
+		MemoryContextSwitchTo(caller);
+		out = DatumGetJsonbPCopy(ko.object);
+	}
+	else if (found != 0)
+		out = render_training(id, found > 0 ? &ko : NULL, caller);
+	if (out == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("training %s not found", jb_uuid_string(id, NULL)),
 				 errhint("Check the id with training.list_trainings().")));
-	if (fresh)
-	{
-		MemoryContextSwitchTo(caller);
-		out = DatumGetJsonbPCopy(object);
-	}
-	else
-	{
-		out = render_training(id, caller);
-		if (out == NULL)
-			elog(ERROR, "training: training %s vanished while it was read", jb_uuid_string(id, NULL));
-	}
 	store_api_finish();
 	PG_RETURN_JSONB_P(out);
 }
@@ -533,15 +563,13 @@ render_array(FunctionCallInfo fcinfo, bool trainings)
 			continue;
 		if (trainings)
 		{
-			Datum		object;
-			bool		fresh;
+			ApiKept		ko;
+			int			found = store_api_training_object(ids[i], &ko);
 
-			if (!store_api_training_object(ids[i], &object, &fresh))
-				continue;
-			if (fresh)
-				jb_jsonb(&b, DatumGetJsonbP(object));
-			else if (store_api_training(ids[i], &row))
-				push_training(&b, &r, NULL);
+			if (found > 0 && ko.fresh)
+				jb_jsonb(&b, DatumGetJsonbP(ko.object));
+			else if (found != 0)
+				(void) push_training_id(&b, ids[i], found > 0 ? &ko : NULL);
 		}
 		else if (store_api_dataset(ids[i], &row))
 			push_dataset(&b, &r);
@@ -604,7 +632,7 @@ training_list_trainings(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("state must be waiting, processing, completed or failed, got %s",
-							quote_literal_cstr(pnstrdup(s, Min(strlen(s), 100)))),
+							quote_literal_cstr(pnstrdup(s, pg_mbcharcliplen(s, strlen(s), 100)))),
 					 errhint("Pass one of the four states, or NULL for all trainings.")));
 		filters = psprintf("&state=%s", s);
 	}
@@ -617,16 +645,11 @@ training_list_trainings(PG_FUNCTION_ARGS)
 	jb_begin_array(&b);
 	for (int i = 0; i < page.n; i++)
 	{
-		Datum		values[T_NCOLS + D_NCOLS];
-		bool		nulls[T_NCOLS + D_NCOLS];
-		ApiRow		row = {values, nulls};
-		Row			r = {values, nulls};
-
 		CHECK_FOR_INTERRUPTS();
-		if (page.fresh[i])
-			jb_jsonb(&b, DatumGetJsonbP(page.objects[i]));
-		else if (store_api_training(page.ids[i], &row))
-			push_training(&b, &r, NULL);
+		if (page.kept[i].fresh)
+			jb_jsonb(&b, DatumGetJsonbP(page.kept[i].object));
+		else
+			(void) push_training_id(&b, page.ids[i], &page.kept[i]);
 	}
 	jb_end_array(&b);
 	jb_key(&b, "next");
@@ -685,12 +708,15 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	bool		nulls[T_NCOLS + D_NCOLS];
 	ApiRow		row = {values, nulls};
 	Row			r = {values, nulls};
-	Jsonb	   *last_dataset = NULL;
+	Jsonb	   *old_kept = NULL;
+	Jsonb	   *kept = NULL;
 	bool		has_dataset;
+	bool		waiting;
+	bool		was_waiting = true;
+	bool		isnull;
 	int			cols[2];
 	Datum		newvals[2];
 	bool		newnulls[2] = {false, true};
-	text	   *state;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event)
 		|| !TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -704,35 +730,44 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	if (cols[0] <= 0 || cols[1] <= 0)
 		elog(ERROR, "training: trainings.object is missing from the catalog");
 
+	waiting = text_equals(DatumGetTextPP(heap_getattr(tuple, store_attnum(desc, "state"), desc, &isnull)),
+						  "waiting");
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		bool		isnull;
 		Datum		old = heap_getattr(td->tg_trigtuple, cols[0], desc, &isnull);
 
 		if (!isnull)
-		{
-			JsonbValue	key;
-			JsonbValue *v;
-
-			key.type = jbvString;
-			key.val.string.val = "source_dataset";
-			key.val.string.len = strlen("source_dataset");
-			v = findJsonbValueFromContainer(&DatumGetJsonbP(old)->root, JB_FOBJECT, &key);
-			if (v != NULL && v->type == jbvBinary)
-				last_dataset = JsonbValueToJsonb(v);
-		}
+			old_kept = kept_dataset_of(DatumGetJsonbP(old));
+		was_waiting = text_equals(DatumGetTextPP(heap_getattr(td->tg_trigtuple, store_attnum(desc, "state"),
+															  desc, &isnull)), "waiting");
 	}
 
 	store_api_connect();
-	has_dataset = store_api_training_tuple(tuple, desc, &row);
+	/*
+	 * While it waits, a training's source dataset is the live one. When it starts (leaves
+	 * waiting) the dataset is captured, and later writes keep it: the dataset it trained on, also
+	 * after the dataset changes or is deleted. A training without a captured one (rendered by
+	 * the upgrade to 0.3.0) takes the snapshot kept with its version, else the live dataset.
+	 */
+	if (!waiting && !was_waiting)
+	{
+		Datum		snapshot;
+		Datum		id = heap_getattr(tuple, store_attnum(desc, "id"), desc, &isnull);
+
+		kept = old_kept;
+		if (kept == NULL && !isnull && store_api_snapshot(id, &snapshot))
+			kept = DatumGetJsonbPCopy(snapshot);
+	}
+	(void) heap_getattr(tuple, store_attnum(desc, "source_dataset_id"), desc, &isnull);
+	if (kept == NULL && isnull)
+		kept = old_kept;		/* the dataset is gone: keep what was shown */
+	has_dataset = store_api_training_tuple(tuple, desc, &row, kept == NULL);
 	jb_init(&b);
-	push_training(&b, &r, last_dataset);
+	push_training(&b, &r, kept);
 	MemoryContextSwitchTo(caller);
 	newvals[0] = JsonbPGetDatum(jb_finish(&b));
-	/* Until it completes or fails, the object follows the dataset's expiring classes. */
-	state = DatumGetTextPP(values[T_STATE]);
-	if (has_dataset && !nulls[T_NCOLS + D_EARLIEST_EXPIRATION]
-		&& (text_equals(state, "waiting") || text_equals(state, "processing")))
+	/* While it waits, the object follows the dataset's expiring classes. */
+	if (waiting && has_dataset && !nulls[T_NCOLS + D_EARLIEST_EXPIRATION])
 	{
 		newvals[1] = values[T_NCOLS + D_EARLIEST_EXPIRATION];
 		newnulls[1] = false;

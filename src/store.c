@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -23,6 +24,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -494,7 +496,7 @@ typedef enum SpiQuery
 {
 	SQ_TRAINING,				/* $1 training id: the row (read by column name) */
 	SQ_DATASET,					/* $1 dataset id: the row (read by column name) */
-	SQ_OBJECT,					/* $1 training id: object, object_stale_at, output_model_version_id */
+	SQ_OBJECT,					/* $1 training id: object, object_stale_at, output_model_version_id, state */
 	SQ_MODEL,					/* $1 model id, $2 version: M_NCOLS */
 	SQ_EXPIRED,					/* $1 dataset id: 2 */
 	SQ_SNAPSHOT,				/* $1 training id: 1 */
@@ -509,7 +511,7 @@ typedef enum SpiQuery
 	SQ_COUNT
 } SpiQuery;
 
-#define PAGE_COLUMNS "SELECT t.id, t.object, t.object_stale_at, t.output_model_version_id FROM training.trainings t "
+#define PAGE_COLUMNS "SELECT t.id, t.object, t.object_stale_at, t.output_model_version_id, t.state FROM training.trainings t "
 
 static const struct
 {
@@ -527,9 +529,9 @@ static const struct
 		1, {UUIDOID}, 0
 	},
 	[SQ_OBJECT] = {
-		"SELECT t.object, t.object_stale_at, t.output_model_version_id"
+		"SELECT t.object, t.object_stale_at, t.output_model_version_id, t.state"
 		"  FROM training.trainings t WHERE t.id = $1",
-		1, {UUIDOID}, 3
+		1, {UUIDOID}, 4
 	},
 	[SQ_MODEL] = {
 		"SELECT m.id, m.name, m.description, m.type, m.time_created, m.time_updated, "
@@ -581,11 +583,11 @@ static const struct
 		1, {TEXTOID}, 1
 	},
 	[SQ_TRAININGS_PAGE] = {
-		PAGE_COLUMNS "ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2", 2, {INT8OID, INT8OID}, 4
+		PAGE_COLUMNS "ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2", 2, {INT8OID, INT8OID}, 5
 	},
 	[SQ_TRAININGS_PAGE_STATE] = {
 		PAGE_COLUMNS "WHERE t.state = $3 ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2",
-		3, {INT8OID, INT8OID, TEXTOID}, 4
+		3, {INT8OID, INT8OID, TEXTOID}, 5
 	},
 };
 
@@ -724,20 +726,20 @@ store_api_dataset(Datum id, ApiRow *row)
 }
 
 bool
-store_api_training(Datum id, ApiRow *row)
+store_api_training(Datum id, ApiRow *row, bool with_dataset)
 {
 	ApiRow		dataset = {row->values + T_NCOLS, row->nulls + T_NCOLS};
 
 	if (!spi_named_row(SQ_TRAINING, id, training_columns, T_NCOLS, row->values, row->nulls))
 		return false;
-	if (row->nulls[T_SOURCE_DATASET_ID]
+	if (!with_dataset || row->nulls[T_SOURCE_DATASET_ID]
 		|| !store_api_dataset(row->values[T_SOURCE_DATASET_ID], &dataset))
 		set_all_null(dataset.values, dataset.nulls, D_NCOLS);
 	return true;
 }
 
 bool
-store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row)
+store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset)
 {
 	static ColumnMap map;
 	const AttrNumber *attnums = column_map(&map, desc, training_columns, T_NCOLS);
@@ -745,7 +747,7 @@ store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row)
 
 	for (int i = 0; i < T_NCOLS; i++)
 		row->values[i] = heap_getattr(tuple, attnums[i], desc, &row->nulls[i]);
-	if (row->nulls[T_SOURCE_DATASET_ID]
+	if (!with_dataset || row->nulls[T_SOURCE_DATASET_ID]
 		|| !store_api_dataset(row->values[T_SOURCE_DATASET_ID], &dataset))
 	{
 		set_all_null(dataset.values, dataset.nulls, D_NCOLS);
@@ -754,19 +756,53 @@ store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row)
 	return true;
 }
 
-bool
-store_api_training_object(Datum id, Datum *object, bool *fresh)
+/*
+ * Whether the catalog has trainings.object (0.3.0 on). A library newer than the catalog (between
+ * its install and ALTER EXTENSION UPDATE) renders every object from the rows. Checked until true.
+ */
+static bool
+catalog_keeps_objects(void)
 {
-	Datum		v[3];
-	bool		n[3];
+	static bool keeps = false;
 
-	*fresh = false;
+	if (!keeps)
+	{
+		Oid			nsp = get_namespace_oid("training", true);
+		Oid			rel = OidIsValid(nsp) ? get_relname_relid("trainings", nsp) : InvalidOid;
+
+		keeps = OidIsValid(rel) && get_attnum(rel, "object") != InvalidAttrNumber;
+	}
+	return keeps;
+}
+
+/* Fill ko from the object, object_stale_at, output_model_version_id and state of a row. */
+static void
+kept_from(const Datum *v, const bool *n, ApiKept *ko)
+{
+	bool		waiting = !n[3] && VARSIZE_ANY_EXHDR(DatumGetTextPP(v[3])) == 7
+		&& memcmp(VARDATA_ANY(DatumGetTextPP(v[3])), "waiting", 7) == 0;
+
+	ko->has_object = !n[0];
+	ko->object = v[0];
+	ko->waiting = waiting;
+	/* Fresh: kept, no live Model object to add, and (waiting) no class expired since. */
+	ko->fresh = ko->has_object && n[2]
+		&& (!waiting || n[1] || DatumGetTimestampTz(v[1]) > GetCurrentTransactionStartTimestamp());
+}
+
+int
+store_api_training_object(Datum id, ApiKept *ko)
+{
+	Datum		v[4];
+	bool		n[4];
+
+	memset(ko, 0, sizeof(*ko));
+	if (!catalog_keeps_objects())
+		return -1;
 	if (!spi_row(SQ_OBJECT, &id, NULL, v, n))
-		return false;
-	*object = v[0];
-	*fresh = !n[0] && n[2]
-		&& (n[1] || DatumGetTimestampTz(v[1]) > GetCurrentTransactionStartTimestamp());
-	return true;
+		return 0;
+	kept_from(v, n, ko);
+	return 1;
 }
 
 bool
@@ -880,18 +916,15 @@ store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page)
 	n = spi_exec_n(state ? SQ_TRAININGS_PAGE_STATE : SQ_TRAININGS_PAGE, args, NULL, 0);
 	page->n = (int) n;
 	page->ids = palloc(sizeof(Datum) * (n + 1));
-	page->objects = palloc(sizeof(Datum) * (n + 1));
-	page->fresh = palloc(sizeof(bool) * (n + 1));
+	page->kept = palloc(sizeof(ApiKept) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
 	{
-		Datum		v[4];
-		bool		nl[4];
+		Datum		v[5];
+		bool		nl[5];
 
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, nl);
 		page->ids[i] = v[0];
-		page->objects[i] = v[1];
-		page->fresh[i] = !nl[1] && nl[3]
-			&& (nl[2] || DatumGetTimestampTz(v[2]) > GetCurrentTransactionStartTimestamp());
+		kept_from(v + 1, nl + 1, &page->kept[i]);
 	}
 	return total;
 }

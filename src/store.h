@@ -160,33 +160,42 @@ typedef struct ApiRow
 } ApiRow;
 
 /*
- * The training with this id and its source dataset: T_NCOLS training values, then D_NCOLS
- * dataset values (all null when the dataset is gone). False when there is no such training
- * (or the caller may not see it).
+ * The training with this id and (with_dataset) its source dataset: T_NCOLS training values, then
+ * D_NCOLS dataset values (all null when the dataset is gone or not read). False when there is no
+ * such training (or the caller may not see it).
  */
-extern bool store_api_training(Datum id, ApiRow *row);
+extern bool store_api_training(Datum id, ApiRow *row, bool with_dataset);
 
 /*
  * The training in tuple (a row of training.trainings with descriptor desc, e.g. a trigger's
- * new row) and its source dataset read as store_api_training() does; false when the dataset
- * is gone or not visible (its values are then null).
+ * new row) and (with_dataset) its source dataset read as store_api_training() does; false when
+ * the dataset is gone, not visible or not read (its values are then null).
  */
-extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row);
+extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset);
+
+/* The Training object kept with a training's row (trainings.object). */
+typedef struct ApiKept
+{
+	bool		has_object;		/* object is set (it may not be fresh) */
+	Datum		object;			/* jsonb */
+	bool		waiting;		/* the training is waiting (its object follows the dataset) */
+	bool		fresh;			/* object can be returned as it is */
+} ApiKept;
 
 /*
- * The Training object kept with the row of this training (trainings.object); *fresh when it
- * can be returned as it is: kept, no class of its dataset expired since, and no output version
- * (whose Model object has live counts). False when there is no such training.
+ * The kept object of this training: 1 found, 0 no such training (or not visible), -1 the catalog
+ * predates kept objects (render from the rows). Fresh when kept, the training has no output
+ * version (whose Model object counts versions live), and, while it waits, no class of its dataset
+ * expired since it was rendered.
  */
-extern bool store_api_training_object(Datum id, Datum *object, bool *fresh);
+extern int	store_api_training_object(Datum id, ApiKept *ko);
 
-/* A page of trainings in list order: ids, kept objects and whether each is fresh. */
+/* A page of trainings in list order: their ids and kept objects. */
 typedef struct ApiPage
 {
 	int			n;
 	Datum	   *ids;
-	Datum	   *objects;
-	bool	   *fresh;
+	ApiKept    *kept;
 } ApiPage;
 
 /*

@@ -224,14 +224,13 @@ worker_interrupted(void)
 
 /* The metrics of a training as model_versions.metrics. */
 static Jsonb *
-metrics_jsonb(const tr_result *res)
+metrics_jsonb(const tr_metrics *m, bool has_metrics)
 {
-	const tr_metrics *m = &res->metrics;
 	JsonBuilder b;
 
 	jb_init(&b);
 	jb_begin_object(&b);
-	if (res->has_metrics)
+	if (has_metrics)
 	{
 		jb_key(&b, "train_accuracy");
 		jb_float_fixed(&b, m->train_accuracy, 6);
@@ -576,8 +575,14 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			if (res.parameters_len > 0)
 				memcpy(params, res.parameters, res.parameters_len);
 			params_len = res.parameters_len;
-			metrics = metrics_jsonb(&res);
-			tr_result_free(&res);
+			{
+				tr_metrics	m = res.metrics;
+				bool		has_metrics = res.has_metrics;
+
+				/* Free the core's result first: building the JSON may raise an error. */
+				tr_result_free(&res);
+				metrics = metrics_jsonb(&m, has_metrics);
+			}
 			st = finish(r, params, params_len, metrics, &version);
 			if (st == TR_STORE_OK)
 				ereport(LOG, (errmsg("training %s completed in %.1f s: model version %d",

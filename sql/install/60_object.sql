@@ -3,17 +3,20 @@
 -- get_training is called as often as a plain row select. Rendering the object on every read
 -- takes a read of the training, one of its dataset and the JSON build; keeping it with the row,
 -- rendered when the row is written, makes a read one index scan by primary key. Rules:
---   * every INSERT or UPDATE of a training renders it again (the last BEFORE trigger);
---   * a waiting training follows its dataset: a change of the dataset renders it again;
---   * from its claim on, source_dataset is the dataset as the training's last write saw it (the
---     worker writes progress as it goes), and it stays after the dataset is deleted;
---   * what the clock changes (a class expiring) or another row owns (the output model's live
---     version count) is rendered at read time: object_stale_at, output_model_version_id.
+--   * every INSERT or UPDATE of a training renders it again (the last BEFORE trigger), with the
+--     writer's rights (the training's own dataset, which its owner can see);
+--   * while a training waits, source_dataset is the live dataset: a change of the dataset renders
+--     the objects of its waiting trainings again (datasets_follow; the dataset's writer then also
+--     locks those rows until it commits);
+--   * when it starts, the dataset is captured: from then on source_dataset is the dataset it
+--     trained on, also after the dataset changes or is deleted;
+--   * what the clock changes (a class expiring while it waits) or another row owns (the output
+--     model's live version count) is rendered at read time: object_stale_at, output_model_version_id.
 
 ALTER TABLE training.trainings ADD COLUMN object jsonb;
 ALTER TABLE training.trainings ADD COLUMN object_stale_at timestamptz;
 COMMENT ON COLUMN training.trainings.object IS
-    'The Training object as get_training returns it, kept by the extension on every change (read-only)';
+    'The Training object as of the row''s last write, kept by the extension; get_training returns it, or renders what changed since (read-only)';
 COMMENT ON COLUMN training.trainings.object_stale_at IS
     'When a class of the source dataset expires: object is rendered afresh at read time from then on (read-only)';
 

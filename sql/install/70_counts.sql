@@ -40,3 +40,20 @@ CREATE TRIGGER trainings_count AFTER INSERT OR DELETE OR UPDATE OF owner, state 
 CREATE TRIGGER trainings_count_truncate AFTER TRUNCATE ON training.trainings
     FOR EACH STATEMENT EXECUTE FUNCTION training._trainings_count();
 REVOKE ALL ON FUNCTION training._trainings_count() FROM PUBLIC;
+
+-- Rebuild the counts from the rows: after writes with triggers off (session_replication_role =
+-- replica, pg_restore --disable-triggers, a logical replica). SHARE lock: no training is written
+-- meanwhile. Superusers only (not executable by PUBLIC).
+CREATE FUNCTION training.recount_trainings() RETURNS bigint
+    LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE training.trainings IN SHARE MODE;
+    DELETE FROM training.training_counts;
+    INSERT INTO training.training_counts (owner, state, slot, n)
+    SELECT t.owner, t.state, 0, count(*) FROM training.trainings t GROUP BY t.owner, t.state;
+    RETURN (SELECT coalesce(sum(c.n), 0)::bigint FROM training.training_counts c);
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training.recount_trainings() IS
+    'Rebuild training.training_counts from the trainings (after writes with triggers off); returns the total';
+REVOKE ALL ON FUNCTION training.recount_trainings() FROM PUBLIC;
