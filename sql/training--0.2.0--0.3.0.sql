@@ -46,7 +46,9 @@ REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow()
 CREATE INDEX trainings_owner_created_idx ON training.trainings (owner, time_created, id);
 COMMENT ON INDEX training.trainings_owner_created_idx IS 'list_trainings of a role under row-level security (owner = current_user)';
 
--- list_trainings in C: one count and one page query, the kept objects of the page.
+-- list_trainings in C: one count and one page query, the kept objects of the page. Its helper
+-- trainings_json(ids) is no longer needed (the C symbol stays for catalogs not yet updated).
+DROP FUNCTION training.trainings_json(uuid[]);
 CREATE OR REPLACE FUNCTION training.list_trainings("limit" integer DEFAULT 10, "offset" integer DEFAULT 0,
                                                    state text DEFAULT NULL) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_list_trainings'

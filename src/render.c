@@ -674,7 +674,10 @@ training_list_trainings(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(training_trainings_json);
 PG_FUNCTION_INFO_V1(training_datasets_json);
 
-/* training.trainings_json(ids uuid[]) RETURNS jsonb: Training objects in the order of ids. */
+/*
+ * training.trainings_json(ids uuid[]) RETURNS jsonb of the 0.2.0 catalog (its list_trainings),
+ * until ALTER EXTENSION UPDATE: Training objects in the order of ids.
+ */
 Datum
 training_trainings_json(PG_FUNCTION_ARGS)
 {

@@ -171,13 +171,6 @@ CREATE FUNCTION training.model_json(model_id uuid, version integer) RETURNS json
 COMMENT ON FUNCTION training.model_json(uuid, integer) IS
     'The Model object at one version (NULL version: none); NULL when there is no such model or the caller cannot see it';
 
-CREATE FUNCTION training.trainings_json(ids uuid[]) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'training_trainings_json'
-    LANGUAGE C STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION training.trainings_json(uuid[]) IS
-    'A JSON array of the Training objects of ids, in their order (ids unknown or not visible to the caller are skipped; used by list_trainings)';
-
 CREATE FUNCTION training.datasets_json(ids uuid[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'training_datasets_json'
     LANGUAGE C STABLE PARALLEL SAFE
