@@ -4,7 +4,9 @@
 #   get_training     vs  SELECT <columns> FROM training.trainings WHERE id = <the same id>
 #   list_trainings   vs  SELECT <columns> FROM training.trainings ORDER BY time_created, id LIMIT 10
 #   create_training  vs  INSERT of the same values into a plain table like trainings (same columns,
-#                        defaults, CHECK constraints and indexes; no foreign keys, no triggers)
+#                        defaults, CHECK constraints and indexes; no foreign keys, no triggers); once
+#                        with one model name for every call (concurrent creations of one new name wait
+#                        for each other), once with a name per call
 # <columns> are the training's own columns: all but object and object_stale_at (the Training
 # object the extension keeps with the row, which the functions return).
 # Each is measured as the superuser that owns the tables (no row-level security) and as an
@@ -100,6 +102,11 @@ echo "SELECT training.create_training('$did', 'bench create', config => '{\"min_
 echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$did', 'bench create', '{\"min_face_size\": 40}', 'face');" > "$s/create_plain.sql"
 echo "SELECT training.create_training('$udid', 'bench create', config => '{\"min_face_size\": 40}');" > "$s/create_rls.sql"
 echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench create', '{\"min_face_size\": 40}', 'face');" > "$s/create_rls_plain.sql"
+# One model name per call: creations of one new model name wait for each other (one type per name).
+printf '%s\n' '\set r random(1, 1000000000)' \
+    "SELECT training.create_training('$udid', 'bench create ' || :r, config => '{\"min_face_size\": 40}');" > "$s/create_names.sql"
+printf '%s\n' '\set r random(1, 1000000000)' \
+    "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench create ' || :r, '{\"min_face_size\": 40}', 'face');" > "$s/create_names_plain.sql"
 chmod -R a+rX "$work"
 
 tps() {  # tps SCRIPT CLIENTS [USER]
@@ -117,7 +124,8 @@ mkdir -p bench/out
     for b in "get_training:get:get_plain:postgres" "get_training as RLS role:get_rls:get_rls_plain:bench_user" \
              "list_trainings:list:list_plain:postgres" "list_trainings as RLS role:list:list_plain:bench_user" \
              "create_training:create:create_plain:postgres" \
-             "create_training as RLS role:create_rls:create_rls_plain:bench_user"; do
+             "create_training as RLS role:create_rls:create_rls_plain:bench_user" \
+             "create_training, RLS, a name per call:create_names:create_names_plain:bench_user"; do
         IFS=: read -r name f p user <<<"$b"
         for c in 1 8; do
             # Alternate the order so that neither side always runs on a warmer cache.
