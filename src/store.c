@@ -55,39 +55,39 @@ tx_end(MemoryContext caller)
 }
 
 /*
- * Run one of the statements below with arguments; fail loudly on SPI errors (they are bugs, not
- * user errors). Each statement is a string constant: it is prepared once per process, on first
- * use, and its plan kept (found again by the constant's address).
+ * The plan of a statement, prepared once per process on first use and kept. Every statement is
+ * a string constant, found again by its address.
  */
-static int
-run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
+static SPIPlanPtr
+kept_plan(const char *sql, int nargs, Oid *types)
 {
 	static struct
 	{
 		const char *sql;
 		SPIPlanPtr	plan;
-	}			kept[32];
-	SPIPlanPtr	plan = NULL;
-	int			ret;
+	}			kept[48];
+	SPIPlanPtr	plan;
 	int			i;
 
 	for (i = 0; i < (int) lengthof(kept) && kept[i].sql != NULL; i++)
 		if (kept[i].sql == sql)
-		{
-			plan = kept[i].plan;
-			break;
-		}
-	if (plan == NULL)
-	{
-		if (i == (int) lengthof(kept))
-			elog(ERROR, "training store: more than %d statements", (int) lengthof(kept));
-		plan = SPI_prepare(sql, nargs, types);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "training store: cannot prepare: %s", sql);
-		kept[i].sql = sql;
-		kept[i].plan = plan;
-	}
-	ret = SPI_execute_plan(plan, values, nulls, false, 0);
+			return kept[i].plan;
+	if (i == (int) lengthof(kept))
+		elog(ERROR, "training store: more than %d statements", (int) lengthof(kept));
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "training store: cannot prepare: %s", sql);
+	kept[i].sql = sql;
+	kept[i].plan = plan;
+	return plan;
+}
+
+/* Run a statement on its kept plan; fail loudly on SPI errors (they are bugs, not user errors). */
+static int
+run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
+{
+	int			ret = SPI_execute_plan(kept_plan(sql, nargs, types), values, nulls, false, 0);
+
 	if (ret != expect)
 		elog(ERROR, "training store: unexpected SPI result %d for: %s", ret, sql);
 	return (int) SPI_processed;
@@ -591,26 +591,13 @@ static const struct
 	},
 };
 
-static SPIPlanPtr plans[SQ_COUNT];
-
-/* Run query q (prepared once per session and kept) for up to tcount rows (0: all); how many. */
+/* Run query q (on its kept plan) for up to tcount rows (0: all); how many. */
 static uint64
 spi_exec_n(SpiQuery q, Datum *args, const char *nulls, long tcount)
 {
-	int			rc;
+	SPIPlanPtr	plan = kept_plan(queries[q].sql, queries[q].nargs, (Oid *) queries[q].argtypes);
+	int			rc = SPI_execute_plan(plan, args, nulls, true, tcount);
 
-	if (plans[q] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(queries[q].sql, queries[q].nargs,
-									   (Oid *) queries[q].argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "training: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "training: SPI_keepplan failed");
-		plans[q] = plan;
-	}
-	rc = SPI_execute_plan(plans[q], args, nulls, true, tcount);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "training: API query failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
@@ -934,44 +921,23 @@ store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page)
  * ---------------------------------------------------------------------------------------------
  */
 
-/* Run a statement of the counts on a kept plan (in the trigger's transaction). */
-static void
-counts_run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values, int expect)
-{
-	int			rc;
-
-	store_api_connect();
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "training: cannot prepare: %s", sql);
-		*plan = p;
-	}
-	rc = SPI_execute_plan(*plan, values, NULL, false, 0);
-	if (rc != expect)
-		elog(ERROR, "training: unexpected SPI result %d for: %s", rc, sql);
-	store_api_finish();
-}
-
 void
 store_count_add(Datum owner, Datum state, int64 delta)
 {
-	static SPIPlanPtr plan;
 	Oid			types[4] = {NAMEOID, TEXTOID, INT4OID, INT8OID};
 	Datum		values[4] = {owner, state, Int32GetDatum(MyBackendId), Int64GetDatum(delta)};
 
-	counts_run(&plan,
-			   "INSERT INTO training.training_counts AS c (owner, state, slot, n) VALUES ($1, $2, $3, $4)"
-			   " ON CONFLICT (owner, state, slot) DO UPDATE SET n = c.n + excluded.n",
-			   4, types, values, SPI_OK_INSERT);
+	store_api_connect();
+	run("INSERT INTO training.training_counts AS c (owner, state, slot, n) VALUES ($1, $2, $3, $4)"
+		" ON CONFLICT (owner, state, slot) DO UPDATE SET n = c.n + excluded.n",
+		4, types, values, NULL, SPI_OK_INSERT);
+	store_api_finish();
 }
 
 void
 store_counts_clear(void)
 {
-	static SPIPlanPtr plan;
-
-	counts_run(&plan, "DELETE FROM training.training_counts", 0, NULL, NULL, SPI_OK_DELETE);
+	store_api_connect();
+	run("DELETE FROM training.training_counts", 0, NULL, NULL, NULL, SPI_OK_DELETE);
+	store_api_finish();
 }
