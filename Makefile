@@ -2,12 +2,12 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
-OBJS = src/training.o src/guard.o src/json.o src/render.o src/counts.o src/deep.o \
+OBJS = src/training.o src/guard.o src/validate.o src/json.o src/render.o src/counts.o src/deep.o \
 	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
 
 # The pure core (src/core): no PostgreSQL headers, no calls into the server. Built once into

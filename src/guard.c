@@ -3,7 +3,7 @@
  *
  * Only the extension's own background workers (the launcher and the training workers, which
  * src/launcher.c registers with bgw_library_name "training") may change a training's state,
- * progress, times and so on (contract 2). The SQL guard trigger asks in_background_worker().
+ * progress, times and so on (contract 2). The guard trigger (src/validate.c) asks tr_in_background_worker().
  * A client backend cannot pretend to be one, whatever it sets; nor can another extension's
  * background worker (pg_cron's job runners, for one) or a parallel worker.
  */
@@ -21,13 +21,19 @@
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
 /* True in a background worker of this extension. */
+bool
+tr_in_background_worker(void)
+{
+	return MyBackendType == B_BG_WORKER
+		&& !IsParallelWorker()
+		&& MyBgworkerEntry != NULL
+		&& strcmp(MyBgworkerEntry->bgw_library_name, "training") == 0;
+}
+
 Datum
 training_in_background_worker(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(MyBackendType == B_BG_WORKER
-				   && !IsParallelWorker()
-				   && MyBgworkerEntry != NULL
-				   && strcmp(MyBgworkerEntry->bgw_library_name, "training") == 0);
+	PG_RETURN_BOOL(tr_in_background_worker());
 }
 
 PG_FUNCTION_INFO_V1(training_restoring_dump);

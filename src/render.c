@@ -21,6 +21,7 @@
 
 #include "guard.h"
 #include "json.h"
+#include "render.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(training_get_training);
@@ -694,19 +695,17 @@ training_datasets_json(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(training_trainings_object);
 
 /*
- * Trigger BEFORE INSERT OR UPDATE ON training.trainings (the last of them): keep the Training
- * object with the row (object), and when a class of its dataset expires (object_stale_at), so
- * that get_training and list_trainings read it instead of rendering it. Once the dataset is
- * deleted, source_dataset stays as it was last rendered.
+ * Keep the Training object with a trainings row being written (object), and when a class of its
+ * dataset expires (object_stale_at), so that get_training and list_trainings read it instead of
+ * rendering it. Once the dataset is deleted, source_dataset stays as it was last rendered.
+ * dataset: the source dataset's row when the caller read it already, else NULL.
  */
-Datum
-training_trainings_object(PG_FUNCTION_ARGS)
+HeapTuple
+tr_keep_object(TriggerData *td, HeapTuple tuple, const ApiRow *dataset)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
 	MemoryContext caller = CurrentMemoryContext;
 	JsonBuilder b;
 	TupleDesc	desc;
-	HeapTuple	tuple;
 	Datum		values[T_NCOLS + D_NCOLS];
 	bool		nulls[T_NCOLS + D_NCOLS];
 	ApiRow		row = {values, nulls};
@@ -721,12 +720,6 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	Datum		newvals[2];
 	bool		newnulls[2] = {false, true};
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event)
-		|| !TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		elog(ERROR, "training: _trainings_object must be a BEFORE INSERT OR UPDATE row trigger");
-	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
-	if (tr_restoring_dump())
-		return PointerGetDatum(tuple);
 	desc = RelationGetDescr(td->tg_relation);
 	cols[0] = store_attnum(desc, "object");
 	cols[1] = store_attnum(desc, "object_stale_at");
@@ -764,7 +757,7 @@ training_trainings_object(PG_FUNCTION_ARGS)
 	(void) heap_getattr(tuple, store_attnum(desc, "source_dataset_id"), desc, &isnull);
 	if (kept == NULL && isnull)
 		kept = old_kept;		/* the dataset is gone: keep what was shown */
-	has_dataset = store_api_training_tuple(tuple, desc, &row, kept == NULL);
+	has_dataset = store_api_training_tuple(tuple, desc, &row, kept == NULL, dataset);
 	jb_init(&b);
 	push_training(&b, &r, kept);
 	MemoryContextSwitchTo(caller);
@@ -779,5 +772,24 @@ training_trainings_object(PG_FUNCTION_ARGS)
 		newvals[1] = (Datum) 0;
 	tuple = heap_modify_tuple_by_cols(tuple, desc, 2, cols, newvals, newnulls);
 	store_api_finish();
-	return PointerGetDatum(tuple);
+	return tuple;
+}
+
+/*
+ * The trigger of 0.3.0 catalogs, where trainings_object was a trigger of its own (0.4.0 keeps
+ * the object from trainings_before, src/validate.c).
+ */
+Datum
+training_trainings_object(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event)
+		|| !TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "training: _trainings_object must be a BEFORE INSERT OR UPDATE row trigger");
+	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	if (tr_restoring_dump())
+		return PointerGetDatum(tuple);
+	return PointerGetDatum(tr_keep_object(td, tuple, NULL));
 }

@@ -508,6 +508,12 @@ typedef enum SpiQuery
 	SQ_TRAININGS_TOTAL_STATE,
 	SQ_TRAININGS_PAGE,			/* $1 limit, $2 offset [, $3 state]: id, object, object_stale_at, */
 	SQ_TRAININGS_PAGE_STATE,	/* output_model_version_id, in list order */
+	/* The trainings_before trigger's (rw: each on a fresh snapshot, may lock rows). */
+	SQ_DATASET_LOCK,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
+								/* dataset's row locked FOR KEY SHARE, model type, name queued */
+	SQ_DATASET_EXISTS,			/* $1 id: 1 */
+	SQ_MODEL_EXISTS,
+	SQ_VERSION_EXISTS,
 	SQ_COUNT
 } SpiQuery;
 
@@ -517,8 +523,9 @@ static const struct
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[3];
+	Oid			argtypes[4];
 	int			ncols;
+	bool		rw;				/* not read-only: a fresh snapshot, row locks allowed */
 }			queries[SQ_COUNT] = {
 	[SQ_TRAINING] = {
 		"SELECT * FROM training.trainings t WHERE t.id = $1",
@@ -589,6 +596,26 @@ static const struct
 		PAGE_COLUMNS "WHERE t.state = $3 ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2",
 		3, {INT8OID, INT8OID, TEXTOID}, 5
 	},
+	[SQ_DATASET_LOCK] = {
+		"SELECT d.*,"
+		"       (SELECT m.type FROM training.models m WHERE m.owner = $2 AND m.name = $3) AS tr_model_type,"
+		"       EXISTS (SELECT FROM training.trainings t"
+		"                WHERE t.owner = $2 AND t.output_model_name = $3"
+		"                  AND t.state IN ('waiting', 'processing')"
+		"                  AND t.type = CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END"
+		"                  AND t.id IS DISTINCT FROM $4) AS tr_name_queued"
+		"  FROM training.datasets d WHERE d.id = $1 FOR KEY SHARE OF d",
+		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_DATASET_EXISTS] = {
+		"SELECT 1 FROM training.datasets d WHERE d.id = $1", 1, {UUIDOID}, 1, true
+	},
+	[SQ_MODEL_EXISTS] = {
+		"SELECT 1 FROM training.models m WHERE m.id = $1", 1, {UUIDOID}, 1, true
+	},
+	[SQ_VERSION_EXISTS] = {
+		"SELECT 1 FROM training.model_versions v WHERE v.id = $1", 1, {UUIDOID}, 1, true
+	},
 };
 
 /* Run query q (on its kept plan) for up to tcount rows (0: all); how many. */
@@ -596,7 +623,7 @@ static uint64
 spi_exec_n(SpiQuery q, Datum *args, const char *nulls, long tcount)
 {
 	SPIPlanPtr	plan = kept_plan(queries[q].sql, queries[q].nargs, (Oid *) queries[q].argtypes);
-	int			rc = SPI_execute_plan(plan, args, nulls, true, tcount);
+	int			rc = SPI_execute_plan(plan, args, nulls, !queries[q].rw, tcount);
 
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "training: API query failed: %s", SPI_result_code_string(rc));
@@ -672,8 +699,8 @@ column_map(ColumnMap *m, TupleDesc desc, const char *const *names, int ncols)
  * values/nulls, in the order of names; false when there is no row the caller can see.
  */
 static bool
-spi_named_row(SpiQuery q, Datum id, const char *const *names, int ncols,
-			  Datum *values, bool *isnull)
+spi_named_row_args(SpiQuery q, Datum *args, const char *argnulls, const char *const *names,
+				   int ncols, Datum *values, bool *isnull)
 {
 	static ColumnMap maps[SQ_COUNT];
 	TupleDesc	desc;
@@ -681,7 +708,7 @@ spi_named_row(SpiQuery q, Datum id, const char *const *names, int ncols,
 	Datum	   *v;
 	bool	   *n;
 
-	if (!spi_exec(q, &id, NULL))
+	if (!spi_exec(q, args, argnulls))
 		return false;
 	desc = SPI_tuptable->tupdesc;
 	attnums = column_map(&maps[q], desc, names, ncols);
@@ -694,6 +721,14 @@ spi_named_row(SpiQuery q, Datum id, const char *const *names, int ncols,
 		isnull[i] = n[attnums[i] - 1];
 	}
 	return true;
+}
+
+/* spi_named_row_args() of a query by primary key ($1 id). */
+static bool
+spi_named_row(SpiQuery q, Datum id, const char *const *names, int ncols,
+			  Datum *values, bool *isnull)
+{
+	return spi_named_row_args(q, &id, NULL, names, ncols, values, isnull);
 }
 
 static void
@@ -726,7 +761,8 @@ store_api_training(Datum id, ApiRow *row, bool with_dataset)
 }
 
 bool
-store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset)
+store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset,
+						 const ApiRow *dataset_read)
 {
 	static ColumnMap map;
 	const AttrNumber *attnums = column_map(&map, desc, training_columns, T_NCOLS);
@@ -734,6 +770,12 @@ store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with
 
 	for (int i = 0; i < T_NCOLS; i++)
 		row->values[i] = heap_getattr(tuple, attnums[i], desc, &row->nulls[i]);
+	if (with_dataset && dataset_read != NULL && !row->nulls[T_SOURCE_DATASET_ID])
+	{
+		memcpy(dataset.values, dataset_read->values, sizeof(Datum) * D_NCOLS);
+		memcpy(dataset.nulls, dataset_read->nulls, sizeof(bool) * D_NCOLS);
+		return true;
+	}
 	if (!with_dataset || row->nulls[T_SOURCE_DATASET_ID]
 		|| !store_api_dataset(row->values[T_SOURCE_DATASET_ID], &dataset))
 	{
@@ -917,6 +959,61 @@ store_api_trainings_page(text *state, int64 limit, int64 offset, ApiPage *page)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The trainings_before trigger's reads
+ * ---------------------------------------------------------------------------------------------
+ */
+
+/* Copy of a text value in the memory context of the SPI caller. */
+static char *
+spi_text_copy(Datum d)
+{
+	text	   *t = DatumGetTextPP(d);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+	char	   *s = SPI_palloc(len + 1);
+
+	memcpy(s, VARDATA_ANY(t), len);
+	s[len] = '\0';
+	return s;
+}
+
+bool
+store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null, Datum id,
+						   bool id_null, ApiRow *row, char **model_type, bool *name_queued)
+{
+	static const char *names[D_NCOLS + 2];
+	Datum		args[4] = {dataset_id, owner, name, id};
+	char		nulls[5] = {' ', ' ', name_null ? 'n' : ' ', id_null ? 'n' : ' ', '\0'};
+	Datum		v[D_NCOLS + 2];
+	bool		n[D_NCOLS + 2];
+
+	if (names[0] == NULL)
+	{
+		memcpy(names, dataset_columns, sizeof(dataset_columns));
+		names[D_NCOLS] = "tr_model_type";
+		names[D_NCOLS + 1] = "tr_name_queued";
+	}
+	if (!spi_named_row_args(SQ_DATASET_LOCK, args, nulls, names, D_NCOLS + 2, v, n))
+		return false;
+	memcpy(row->values, v, sizeof(Datum) * D_NCOLS);
+	memcpy(row->nulls, n, sizeof(bool) * D_NCOLS);
+	*model_type = n[D_NCOLS] ? NULL : spi_text_copy(v[D_NCOLS]);
+	*name_queued = !n[D_NCOLS + 1] && DatumGetBool(v[D_NCOLS + 1]);
+	return true;
+}
+
+bool
+store_row_exists(TrRowKind kind, Datum id)
+{
+	static const SpiQuery q[] = {
+		[TR_ROW_DATASET] = SQ_DATASET_EXISTS,
+		[TR_ROW_MODEL] = SQ_MODEL_EXISTS,
+		[TR_ROW_VERSION] = SQ_VERSION_EXISTS,
+	};
+
+	return spi_exec(q[kind], &id, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Kept counts of trainings (the trainings_count trigger, src/counts.c)
  * ---------------------------------------------------------------------------------------------
  */
@@ -928,9 +1025,13 @@ store_count_add(Datum owner, Datum state, int64 delta)
 	Datum		values[4] = {owner, state, Int32GetDatum(MyBackendId), Int64GetDatum(delta)};
 
 	store_api_connect();
-	run("INSERT INTO training.training_counts AS c (owner, state, slot, n) VALUES ($1, $2, $3, $4)"
-		" ON CONFLICT (owner, state, slot) DO UPDATE SET n = c.n + excluded.n",
-		4, types, values, NULL, SPI_OK_INSERT);
+	/* The slot's row exists but for a backend's first write for an owner and state. */
+	if (run("UPDATE training.training_counts c SET n = c.n + $4"
+			" WHERE c.owner = $1 AND c.state = $2 AND c.slot = $3",
+			4, types, values, NULL, SPI_OK_UPDATE) == 0)
+		run("INSERT INTO training.training_counts AS c (owner, state, slot, n) VALUES ($1, $2, $3, $4)"
+			" ON CONFLICT (owner, state, slot) DO UPDATE SET n = c.n + excluded.n",
+			4, types, values, NULL, SPI_OK_INSERT);
 	store_api_finish();
 }
 

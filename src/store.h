@@ -168,10 +168,12 @@ extern bool store_api_training(Datum id, ApiRow *row, bool with_dataset);
 
 /*
  * The training in tuple (a row of training.trainings with descriptor desc, e.g. a trigger's
- * new row) and (with_dataset) its source dataset read as store_api_training() does; false when
- * the dataset is gone, not visible or not read (its values are then null).
+ * new row) and (with_dataset) its source dataset: dataset_read when the caller read it already
+ * (D_NCOLS values), else read as store_api_training() does; false when the dataset is gone, not
+ * visible or not read (its values are then null).
  */
-extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset);
+extern bool store_api_training_tuple(HeapTuple tuple, TupleDesc desc, ApiRow *row, bool with_dataset,
+									 const ApiRow *dataset_read);
 
 /* The Training object kept with a training's row (trainings.object). */
 typedef struct ApiKept
@@ -231,6 +233,32 @@ extern char *store_api_class_reference(const char *class_id);
 
 /* The dataset snapshot stored with the version a training wrote; false when there is none. */
 extern bool store_api_snapshot(Datum training_id, Datum *dataset);
+
+/* ---------------------------------------------------------------------------------------------
+ * The reads of the trainings_before trigger (src/validate.c): caller's rights, in the caller's
+ * transaction between store_api_connect() and store_api_finish(), each on a fresh snapshot (as
+ * the statements of a volatile function), so that one taken after a lock sees what committed
+ * before it. Texts are copied into the caller's memory context.
+ * ---------------------------------------------------------------------------------------------
+ */
+
+/*
+ * Lock the dataset FOR KEY SHARE (as a foreign key check does) and read its row (D_NCOLS
+ * values, valid until store_api_finish()), and about the training's model name (owner, name):
+ * the type of the caller's model of that name (NULL when there is none), and whether a waiting
+ * or processing training of that name, other than id, has the type the dataset does not have.
+ * False when the dataset is not found.
+ */
+extern bool store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null,
+									   Datum id, bool id_null, ApiRow *row, char **model_type,
+									   bool *name_queued);
+
+/* Whether a row with this id exists in a table (as the caller sees it). */
+typedef enum TrRowKind
+{
+	TR_ROW_DATASET, TR_ROW_MODEL, TR_ROW_VERSION
+} TrRowKind;
+extern bool store_row_exists(TrRowKind kind, Datum id);
 
 /*
  * Kept counts of trainings (training.training_counts), in the caller's transaction: add delta to

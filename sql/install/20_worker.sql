@@ -115,8 +115,11 @@ CREATE FUNCTION training._notify_state() RETURNS trigger
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._notify_state() IS
     'Trigger: NOTIFY training_state, ''{"id", "state", "previous_state"}'' on every state change of a training (state "deleted" on delete).';
-CREATE TRIGGER trainings_notify_insert_delete
-    AFTER INSERT OR DELETE ON training.trainings
+-- Not on INSERT: NOTIFY takes one lock for the whole cluster from the commit of a transaction
+-- that sent one until its end, so announcing creations would make concurrent create_training
+-- calls commit one at a time. The worker's first change (processing) announces a training.
+CREATE TRIGGER trainings_notify_delete
+    AFTER DELETE ON training.trainings
     FOR EACH ROW EXECUTE FUNCTION training._notify_state();
 CREATE TRIGGER trainings_notify_state
     AFTER UPDATE OF state ON training.trainings

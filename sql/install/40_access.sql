@@ -79,10 +79,14 @@ CREATE POLICY images_owner ON training.images
     USING (owner = current_user)
     WITH CHECK (owner = current_user AND training.owns_class(class_id));
 
+-- The dataset test is written out rather than owns_dataset(): every create_training runs it, and
+-- a subquery costs less than a function call (the datasets' own policy applies inside it).
 CREATE POLICY trainings_owner ON training.trainings
     USING (owner = current_user)
     WITH CHECK (owner = current_user
-                AND (source_dataset_id IS NULL OR training.owns_dataset(source_dataset_id))
+                AND (source_dataset_id IS NULL
+                     OR EXISTS (SELECT FROM training.datasets d
+                                 WHERE d.id = trainings.source_dataset_id AND d.owner = current_user))
                 AND (output_model_id IS NULL OR training.owns_model(output_model_id)));
 
 CREATE POLICY models_owner ON training.models

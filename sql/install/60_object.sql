@@ -3,8 +3,9 @@
 -- get_training is called as often as a plain row select. Rendering the object on every read
 -- takes a read of the training, one of its dataset and the JSON build; keeping it with the row,
 -- rendered when the row is written, makes a read one index scan by primary key. Rules:
---   * every INSERT or UPDATE of a training renders it again (the last BEFORE trigger), with the
---     writer's rights (the training's own dataset, which its owner can see);
+--   * every INSERT or UPDATE of a training renders it again (the trainings_before trigger, from
+--     the dataset row it validated with: src/validate.c, src/render.c), with the writer's rights
+--     (the training's own dataset, which its owner can see);
 --   * while a training waits, source_dataset is the live dataset: a change of the dataset renders
 --     the objects of its waiting trainings again (datasets_follow; the dataset's writer then also
 --     locks those rows until it commits);
@@ -19,15 +20,6 @@ COMMENT ON COLUMN training.trainings.object IS
     'The Training object as of the row''s last write, kept by the extension; get_training returns it, or renders what changed since (read-only)';
 COMMENT ON COLUMN training.trainings.object_stale_at IS
     'When a class of the source dataset expires: object is rendered afresh at read time from then on (read-only)';
-
-CREATE FUNCTION training._trainings_object() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'training_trainings_object'
-    LANGUAGE C
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION training._trainings_object() IS
-    'Trigger: keep trainings.object, the Training object of the row, and object_stale_at';
-CREATE TRIGGER trainings_object BEFORE INSERT OR UPDATE ON training.trainings
-    FOR EACH ROW EXECUTE FUNCTION training._trainings_object();
 
 -- Definer's rights: whoever changes a dataset, the objects of its waiting trainings follow.
 CREATE FUNCTION training._datasets_follow() RETURNS trigger
@@ -44,7 +36,7 @@ CREATE TRIGGER datasets_follow AFTER UPDATE ON training.datasets
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION training._datasets_follow();
 
-REVOKE ALL ON FUNCTION training._trainings_object(), training._datasets_follow() FROM PUBLIC;
+REVOKE ALL ON FUNCTION training._datasets_follow() FROM PUBLIC;
 
 -- A role under row-level security lists its own trainings: owner first, in list order.
 CREATE INDEX trainings_owner_created_idx ON training.trainings (owner, time_created, id);

@@ -102,6 +102,9 @@ like($notes, qr/\{"id": "$t3", "state": "processing", "previous_state": "waiting
 	'NOTIFY announces processing');
 like($notes, qr/\{"id": "$t3", "state": "completed", "previous_state": "processing"\}/,
 	'NOTIFY announces completed');
+# Creations are not announced: NOTIFY would make concurrent create_training calls commit in turn.
+unlike($notes, qr/\{"id": "$t3", "state": "waiting", "previous_state": null\}/,
+	'NOTIFY does not announce the creation');
 $listener->quit;
 
 # A dataset with one class is refused at creation (22023): it could only fail.

@@ -1,0 +1,32 @@
+-- training 0.3.0 -> 0.4.0: ALTER EXTENSION training UPDATE TO '0.4.0'.
+-- An upgraded database equals a fresh install of 0.4.0 (test/upgrade/run.sh compares the catalogs).
+-- create_training does less per call (bench/api.sh measures it against a plain INSERT):
+--   * the trainings_before trigger (the guard of the read-only columns and the validation of
+--     create_training and of direct INSERTs) is C (src/validate.c), with the same errors, and it
+--     keeps the Training object from the dataset row it read: the trainings_object trigger is gone;
+--   * creations are no longer announced on training_state (NOTIFY serializes the commits of the
+--     transactions that send one); the worker's state changes and deletions still are;
+--   * the trainings policy tests the dataset's owner with a subquery, not a function call.
+\echo Use "ALTER EXTENSION training UPDATE TO '0.4.0'" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION training._trainings_before() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'training_trainings_before'
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._trainings_before() IS
+    'Trigger: validate trainings like create_training (type from the dataset, config), refuse writes to read-only columns outside the background worker, and keep the Training object (object, object_stale_at)';
+
+DROP TRIGGER trainings_object ON training.trainings;
+DROP FUNCTION training._trainings_object();
+
+DROP TRIGGER trainings_notify_insert_delete ON training.trainings;
+CREATE TRIGGER trainings_notify_delete
+    AFTER DELETE ON training.trainings
+    FOR EACH ROW EXECUTE FUNCTION training._notify_state();
+
+ALTER POLICY trainings_owner ON training.trainings
+    WITH CHECK (owner = current_user
+                AND (source_dataset_id IS NULL
+                     OR EXISTS (SELECT FROM training.datasets d
+                                 WHERE d.id = trainings.source_dataset_id AND d.owner = current_user))
+                AND (output_model_id IS NULL OR training.owns_model(output_model_id)));

@@ -1,0 +1,481 @@
+/*
+ * validate.c: the trainings_before trigger, the one gate of every write to training.trainings
+ * outside the background worker: create_training, a direct INSERT (psql, an ORM, PostgREST) and
+ * an UPDATE of a waiting training's settings all pass here.
+ *
+ *   - read-only columns (state, progress, times, the output model, ...) keep their defaults on
+ *     INSERT and their values on UPDATE (contract 2); the owner is the current role;
+ *   - the dataset exists, is visible to the caller (row-level security) and has two classes to
+ *     learn, and is locked FOR KEY SHARE, as the foreign key check locks it;
+ *   - the type comes from the dataset; names and texts are bounded; the config is read by the
+ *     one config reader;
+ *   - one type per model name: the model's, or, before it exists, that of the trainings queued
+ *     for the name, under an advisory lock per owner and name held until commit.
+ *
+ * C rather than PL/pgSQL because create_training is benchmarked against a plain INSERT
+ * (bench/api.sh). Errors are those of the SQL helpers the PL/pgSQL version called, word for
+ * word; texts that the fast checks below cannot pass are handed to validate_text() itself.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "config.h"
+#include "guard.h"
+#include "render.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(training_trainings_before);
+
+#define RO_HINT "Only the training background worker sets it; delete the training to cancel it."
+
+/* The columns the trigger reads, by name, and their attribute numbers in the trigger's relation. */
+enum
+{
+	C_ID, C_OWNER, C_SOURCE_DATASET_ID, C_OUTPUT_MODEL_NAME, C_OUTPUT_MODEL_DESCRIPTION,
+	C_OUTPUT_MODEL_CHANGELOG, C_CONFIG, C_TYPE, C_STATE, C_ERROR, C_PROGRESS, C_DURATION,
+	C_STAGE, C_ATTEMPTS, C_WORKER_PID, C_OUTPUT_MODEL_ID, C_OUTPUT_MODEL_VERSION,
+	C_OUTPUT_MODEL_VERSION_ID, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED, C_NCOLS
+};
+static const char *const column_names[C_NCOLS] = {
+	"id", "owner", "source_dataset_id", "output_model_name", "output_model_description",
+	"output_model_changelog", "config", "type", "state", "error", "progress", "duration",
+	"stage", "attempts", "worker_pid", "output_model_id", "output_model_version",
+	"output_model_version_id", "time_created", "time_started", "time_completed"
+};
+
+/* A row of the trigger: its values and nulls, by the enum above. */
+typedef struct Row
+{
+	Datum		v[C_NCOLS];
+	bool		n[C_NCOLS];
+} Row;
+
+static void
+read_row(HeapTuple tuple, TupleDesc desc, const int *attnums, Row *r)
+{
+	for (int c = 0; c < C_NCOLS; c++)
+		r->v[c] = heap_getattr(tuple, attnums[c], desc, &r->n[c]);
+}
+
+static void
+refuse_read_only(const char *column, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" of training.trainings is read-only", column),
+			 errhint("%s", hint)));
+}
+
+/* a IS DISTINCT FROM b for column c, with the type's own equality (as SQL compares them). */
+static bool
+distinct(const Row *a, const Row *b, int c, TupleDesc desc, const int *attnums)
+{
+	Form_pg_attribute att;
+	TypeCacheEntry *tc;
+
+	if (a->n[c] || b->n[c])
+		return a->n[c] != b->n[c];
+	att = TupleDescAttr(desc, attnums[c] - 1);
+	tc = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
+	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
+		elog(ERROR, "training: no equality for column %s", column_names[c]);
+	return !DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, att->attcollation,
+										   a->v[c], b->v[c]));
+}
+
+static bool
+text_is(Datum d, const char *s)
+{
+	text	   *t = DatumGetTextPP(d);
+	size_t		len = strlen(s);
+
+	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
+}
+
+/* quote_literal(left(s, 100)) */
+static char *
+quote_left(text *t)
+{
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	return quote_literal_cstr(pnstrdup(s, pg_mbcharcliplen(s, len, 100)));
+}
+
+static char *
+uuid_string(Datum d)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, d));
+}
+
+/*
+ * training.validate_text(what, value, max_length, blank_ok). Passes here what it would pass:
+ * a text with a visible ASCII character (or blank_ok) and no more characters than max_length.
+ * Anything else is decided, and refused in its words, by validate_text() itself.
+ */
+static void
+validate_text(const char *what, text *value, int max_length, bool blank_ok)
+{
+	static Oid	fn = InvalidOid;
+
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", what),
+				 errhint("Give the %s at least one visible character.", what)));
+	else
+	{
+		const char *s = VARDATA_ANY(value);
+		int			len = VARSIZE_ANY_EXHDR(value);
+		bool		visible = blank_ok;
+
+		for (int i = 0; i < len && !visible; i++)
+			visible = s[i] > ' ' && s[i] < 0x7f;
+		if (visible && (len <= max_length || pg_mbstrlen_with_len(s, len) <= max_length))
+			return;
+	}
+	if (!OidIsValid(fn))
+	{
+		Oid			args[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
+
+		fn = LookupFuncName(list_make2(makeString("training"), makeString("validate_text")),
+							4, args, false);
+	}
+	OidFunctionCall4Coll(fn, DEFAULT_COLLATION_OID, CStringGetTextDatum(what),
+						 PointerGetDatum(value), Int32GetDatum(max_length), BoolGetDatum(blank_ok));
+}
+
+/* INSERT: read-only columns at their defaults, the owner the current role. */
+static void
+check_new(const Row *r)
+{
+	const char *user = GetUserNameFromId(GetUserId(), false);
+	TimestampTz created;
+
+	if (r->n[C_OWNER] || strcmp(NameStr(*DatumGetName(r->v[C_OWNER])), user) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner of a row of training.trainings is set from the current role (%s), not %s",
+						user, r->n[C_OWNER] ? "NULL"
+						: quote_literal_cstr(NameStr(*DatumGetName(r->v[C_OWNER])))),
+				 errhint("Omit owner; to create rows for another role, SET ROLE to it first.")));
+	if (r->n[C_STATE] || !text_is(r->v[C_STATE], "waiting"))
+		refuse_read_only("state", RO_HINT);
+	if (r->n[C_ERROR] || !text_is(r->v[C_ERROR], ""))
+		refuse_read_only("error", RO_HINT);
+	if (r->n[C_PROGRESS] || DatumGetFloat8(r->v[C_PROGRESS]) != 0)
+		refuse_read_only("progress", RO_HINT);
+	if (r->n[C_DURATION] || DatumGetFloat8(r->v[C_DURATION]) != 0)
+		refuse_read_only("duration", RO_HINT);
+	if (r->n[C_STAGE] || !text_is(r->v[C_STAGE], ""))
+		refuse_read_only("stage", RO_HINT);
+	if (r->n[C_ATTEMPTS] || DatumGetInt32(r->v[C_ATTEMPTS]) != 0)
+		refuse_read_only("attempts", RO_HINT);
+	if (!r->n[C_WORKER_PID])
+		refuse_read_only("worker_pid", RO_HINT);
+	if (!r->n[C_OUTPUT_MODEL_ID])
+		refuse_read_only("output_model_id", RO_HINT);
+	if (!r->n[C_OUTPUT_MODEL_VERSION])
+		refuse_read_only("output_model_version", RO_HINT);
+	if (!r->n[C_OUTPUT_MODEL_VERSION_ID])
+		refuse_read_only("output_model_version_id", RO_HINT);
+	/* The default (clock_timestamp()) lies between the transaction start and now. */
+	created = r->n[C_TIME_CREATED] ? 0 : DatumGetTimestampTz(r->v[C_TIME_CREATED]);
+	if (r->n[C_TIME_CREATED] || created < GetCurrentTransactionStartTimestamp()
+		|| created > GetCurrentTimestamp())
+		refuse_read_only("time_created", RO_HINT);
+	if (!r->n[C_TIME_STARTED])
+		refuse_read_only("time_started", RO_HINT);
+	if (!r->n[C_TIME_COMPLETED])
+		refuse_read_only("time_completed", RO_HINT);
+}
+
+/*
+ * UPDATE: read-only columns unchanged, except the links the foreign keys' ON DELETE SET NULL
+ * (and _model_versions_unlink) clear after their row is deleted. Returns true when the update
+ * needs no validation: it changes no setting, or it is the SET NULL of a deleted dataset.
+ */
+static bool
+check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
+{
+	static const int in_order[] = {
+		C_STATE, C_ERROR, C_PROGRESS, C_DURATION, C_STAGE, C_ATTEMPTS, C_WORKER_PID,
+		C_OUTPUT_MODEL_VERSION, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED
+	};
+	static const int settings[] = {
+		C_SOURCE_DATASET_ID, C_OUTPUT_MODEL_NAME, C_OUTPUT_MODEL_DESCRIPTION,
+		C_OUTPUT_MODEL_CHANGELOG, C_CONFIG
+	};
+	bool		changed = false;
+
+	if (distinct(r, o, C_ID, desc, attnums))
+		refuse_read_only("id", RO_HINT);
+	if (distinct(r, o, C_OWNER, desc, attnums))
+		refuse_read_only("owner", RO_HINT);
+	if (distinct(r, o, C_TYPE, desc, attnums))
+		refuse_read_only("type", "The type is copied from the source dataset.");
+	for (int i = 0; i < (int) lengthof(in_order); i++)
+		if (distinct(r, o, in_order[i], desc, attnums))
+			refuse_read_only(column_names[in_order[i]], RO_HINT);
+	/* Only the foreign key's ON DELETE SET NULL, after the model was deleted, may clear it. */
+	if (distinct(r, o, C_OUTPUT_MODEL_ID, desc, attnums)
+		&& (!r->n[C_OUTPUT_MODEL_ID] || store_row_exists(TR_ROW_MODEL, o->v[C_OUTPUT_MODEL_ID])))
+		refuse_read_only("output_model_id", RO_HINT);
+	/* Likewise for the version: only deleting that version clears it (_model_versions_unlink). */
+	if (distinct(r, o, C_OUTPUT_MODEL_VERSION_ID, desc, attnums)
+		&& (!r->n[C_OUTPUT_MODEL_VERSION_ID]
+			|| store_row_exists(TR_ROW_VERSION, o->v[C_OUTPUT_MODEL_VERSION_ID])))
+		refuse_read_only("output_model_version_id", RO_HINT);
+	if (r->n[C_SOURCE_DATASET_ID] && !o->n[C_SOURCE_DATASET_ID]
+		&& !store_row_exists(TR_ROW_DATASET, o->v[C_SOURCE_DATASET_ID]))
+		return true;			/* ON DELETE SET NULL of a deleted dataset */
+	for (int i = 0; i < (int) lengthof(settings) && !changed; i++)
+		changed = distinct(r, o, settings[i], desc, attnums);
+	if (!changed)
+		return true;
+	if (!text_is(o->v[C_STATE], "waiting"))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("training %s is %s: its settings can no longer change",
+						uuid_string(o->v[C_ID]), TextDatumGetCString(o->v[C_STATE])),
+				 errhint("Create a new training with the settings you want.")));
+	return false;
+}
+
+/*
+ * One type per model: the model's, or, before it exists, that of the trainings already queued
+ * for the name. This lock, per owner and name, serializes creations for one name until they
+ * commit; the reads after it take their own snapshot, so they see a creation that committed
+ * while we waited.
+ */
+static void
+lock_name(const Row *r)
+{
+	text	   *name;
+	StringInfoData key;
+
+	if (r->n[C_OUTPUT_MODEL_NAME] || r->n[C_OWNER])
+		return;					/* refused below */
+	name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
+	initStringInfo(&key);
+	appendStringInfo(&key, "training.model:%s:", NameStr(*DatumGetName(r->v[C_OWNER])));
+	appendBinaryStringInfo(&key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+												PointerGetDatum(cstring_to_text_with_len(key.data, key.len)),
+												Int64GetDatum(0)));
+}
+
+/* What the trigger reads, in one statement after lock_name(). */
+typedef struct Read
+{
+	ApiRow		ds;				/* the source dataset (D_NCOLS values) */
+	Datum		ds_values[D_NCOLS];
+	bool		ds_nulls[D_NCOLS];
+	char	   *model_type;		/* the type of the model of that name, NULL when none */
+	bool		queued;			/* a training of that name and of the other type is queued */
+} Read;
+
+/*
+ * Read the dataset (locked), check that it exists and (checking_classes) has two classes to
+ * learn, and return its type.
+ */
+static char *
+dataset_type(const Row *r, bool checking_classes, Read *rd)
+{
+	Datum		dataset_id = r->v[C_SOURCE_DATASET_ID];
+	ApiRow	   *ds = &rd->ds;
+	int32		trainable;
+
+	ds->values = rd->ds_values;
+	ds->nulls = rd->ds_nulls;
+	/* KEY SHARE, as the foreign key check takes it: a concurrent delete_dataset is waited for
+	 * (then "not found"), and a delete_dataset after us waits and sees this training (55000). */
+	if (!store_dataset_for_training(dataset_id, r->v[C_OWNER], r->v[C_OUTPUT_MODEL_NAME],
+									r->n[C_OUTPUT_MODEL_NAME], r->v[C_ID], r->n[C_ID],
+									ds, &rd->model_type, &rd->queued)
+		|| ds->nulls[D_TYPE])
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("dataset %s not found", uuid_string(dataset_id)),
+				 errhint("Check the id with training.list_datasets(), or create the dataset first.")));
+	/* Created means trainable: a dataset with fewer than two classes to learn would fail the training. */
+	if (checking_classes)
+	{
+		trainable = ds->nulls[D_TRAINABLE_CLASSES] ? 0 : DatumGetInt32(ds->values[D_TRAINABLE_CLASSES]);
+		if (!ds->nulls[D_EARLIEST_EXPIRATION]
+			&& DatumGetTimestampTz(ds->values[D_EARLIEST_EXPIRATION]) <= GetCurrentTransactionStartTimestamp())
+		{
+			int64		classes,
+						images,
+						expired;
+
+			store_api_expired(dataset_id, &classes, &images, &expired);
+			trainable -= (int32) expired;
+		}
+		if (trainable < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dataset %s has %d class(es) to train on; a training needs at least two",
+							uuid_string(dataset_id), trainable),
+					 errhint("A class counts when it is active, not expired and has active images: add classes and "
+							 "images (training.create_class, training.add_image), then create the training.")));
+	}
+	return TextDatumGetCString(ds->values[D_TYPE]);
+}
+
+/* One type per model (see lock_name()). */
+static void
+check_model_type(const Row *r, const char *type, const Read *rd)
+{
+	text	   *name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
+	const char *other = strcmp(type, "face") == 0 ? "landmark" : "face";
+
+	if (rd->model_type != NULL && strcmp(rd->model_type, type) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model %s is a %s model, but dataset %s is of type %s",
+						quote_left(name), rd->model_type, uuid_string(r->v[C_SOURCE_DATASET_ID]), type),
+				 errhint("Choose another output_model_name, or train on a dataset of the model's type.")));
+	if (rd->model_type == NULL && rd->queued)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a %s training of model %s is already queued; this %s training cannot share its name",
+						other, quote_left(name), type),
+				 errhint("Choose another output_model_name, or wait until that training has completed or failed.")));
+}
+
+/*
+ * Trigger BEFORE INSERT OR UPDATE ON training.trainings (row): validate the settings and fill
+ * what create_training fills (type, empty texts, config {}); refuse writes to the read-only
+ * columns outside the background worker; keep the Training object with the row (render.c),
+ * from the dataset row read here.
+ */
+Datum
+training_trainings_before(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	static int	attnums[C_NCOLS];
+	static int	natts = -1;
+	static Oid	relid = InvalidOid;
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	bool		inserting;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	Row			r;
+	Row			o;
+	Read		rd;
+	char	   *type;
+	Datum		description;
+	Datum		changelog;
+	Datum		config;
+	int			cols[4];
+	Datum		vals[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event)
+		|| !TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "training: _trainings_before must be a BEFORE INSERT OR UPDATE row trigger");
+	inserting = TRIGGER_FIRED_BY_INSERT(td->tg_event);
+	tuple = inserting ? td->tg_trigtuple : td->tg_newtuple;
+	/* A restore writes the rows as dumped; the worker writes state, progress, times and the output model. */
+	if (tr_restoring_dump())
+		return PointerGetDatum(tuple);
+	if (tr_in_background_worker())
+		return PointerGetDatum(tr_keep_object(td, tuple, NULL));
+
+	desc = RelationGetDescr(td->tg_relation);
+	/* Columns are found by name, and again after a catalog change. */
+	if (natts != desc->natts || relid != RelationGetRelid(td->tg_relation))
+	{
+		for (int c = 0; c < C_NCOLS; c++)
+			if ((attnums[c] = store_attnum(desc, column_names[c])) <= 0)
+				elog(ERROR, "training: column trainings.%s is missing", column_names[c]);
+		natts = desc->natts;
+		relid = RelationGetRelid(td->tg_relation);
+	}
+	read_row(tuple, desc, attnums, &r);
+	/* What create_training fills in (allocated here: SPI's memory is gone when we return). */
+	description = r.n[C_OUTPUT_MODEL_DESCRIPTION] ? CStringGetTextDatum("") : r.v[C_OUTPUT_MODEL_DESCRIPTION];
+	changelog = r.n[C_OUTPUT_MODEL_CHANGELOG] ? CStringGetTextDatum("") : r.v[C_OUTPUT_MODEL_CHANGELOG];
+	config = r.n[C_CONFIG] ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : r.v[C_CONFIG];
+
+	store_api_connect();
+	if (inserting)
+		check_new(&r);
+	else
+	{
+		read_row(td->tg_trigtuple, desc, attnums, &o);
+		if (check_update(&o, &r, desc, attnums))
+		{
+			store_api_finish();
+			return PointerGetDatum(tr_keep_object(td, tuple, NULL));
+		}
+	}
+
+	/* Writable columns: the same validation and defaults as create_training. */
+	if (r.n[C_SOURCE_DATASET_ID])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source_dataset_id is required"),
+				 errhint("Pass the id of the dataset to train on (see training.list_datasets()).")));
+	lock_name(&r);
+	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums), &rd);
+	if (inserting && !r.n[C_TYPE] && !text_is(r.v[C_TYPE], type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training type %s does not match the type %s of dataset %s",
+						TextDatumGetCString(r.v[C_TYPE]), type, uuid_string(r.v[C_SOURCE_DATASET_ID])),
+				 errhint("Omit type: it is copied from the source dataset.")));
+	validate_text("output_model_name", r.n[C_OUTPUT_MODEL_NAME] ? NULL
+				  : DatumGetTextPP(r.v[C_OUTPUT_MODEL_NAME]), 200, false);
+	{
+		text	   *name = DatumGetTextPP(r.v[C_OUTPUT_MODEL_NAME]);
+
+		if (memmem(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), "==", 2) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("output_model_name must not contain \"==\", got %s", quote_left(name)),
+					 errhint("\"name==N\" refers to version N of a model: choose a name without \"==\".")));
+	}
+	validate_text("output_model_description", DatumGetTextPP(description), 10000, true);
+	validate_text("output_model_changelog", DatumGetTextPP(changelog), 10000, true);
+	check_model_type(&r, type, &rd);
+	{
+		tr_config	cfg;
+
+		tr_config_from_sql(&cfg, cstring_to_text(type), DatumGetJsonbP(config));
+	}
+
+	/* The row as validated, and its object from the dataset row read above (still SPI's). */
+	MemoryContextSwitchTo(caller);
+	cols[0] = attnums[C_TYPE];
+	vals[0] = CStringGetTextDatum(type);
+	cols[1] = attnums[C_OUTPUT_MODEL_DESCRIPTION];
+	vals[1] = description;
+	cols[2] = attnums[C_OUTPUT_MODEL_CHANGELOG];
+	vals[2] = changelog;
+	cols[3] = attnums[C_CONFIG];
+	vals[3] = config;
+	tuple = tr_keep_object(td, heap_modify_tuple_by_cols(tuple, desc, 4, cols, vals, nulls), &rd.ds);
+	store_api_finish();
+	MemoryContextSwitchTo(caller);
+	return PointerGetDatum(tuple);
+}
