@@ -13,9 +13,10 @@
 # ordinary role set up by grant_access() (policies apply), the role users actually have.
 #
 #   bash bench/api.sh            (after `make install`; PG_CONFIG picks the installation)
-# Env: BENCH_SECONDS (10 per run), BENCH_PGPORT (5498). It starts a throw-away cluster without
-# shared_preload_libraries, so no background worker competes for the CPU or claims the
-# trainings; results also go to bench/out/api.txt.
+# Env: BENCH_SECONDS (10 per run), BENCH_PGPORT (5498). It starts a throw-away cluster with the
+# library preloaded, as in production (a creation wakes the launcher at commit), and
+# training.max_workers = 0, so no worker competes for the CPU or claims the trainings; results
+# also go to bench/out/api.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -35,13 +36,13 @@ fsync = off
 synchronous_commit = off
 shared_buffers = 128MB
 max_connections = 40
+shared_preload_libraries = 'training'
+training.max_workers = 0
 CONF
 as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
 trap 'as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1; rm -rf "$work"' EXIT
 export PGHOST=/tmp PGPORT=$port PGUSER=postgres PGDATABASE=training_bench
 psql -X -q -d postgres -c 'CREATE DATABASE training_bench'
-# Without the preloaded library create_training warns that no worker will run the training.
-psql -X -q -c 'ALTER DATABASE training_bench SET client_min_messages = error'
 
 # A face dataset shaped like ORL (40 classes x 10 images of 92x112 PGM), 1000 trainings of it,
 # half owned by an ordinary role that sees only its own rows.
