@@ -115,6 +115,7 @@ tr_wake_database(Oid dboid)
 	Latch	   *latch;
 	Latch	   *worker_latch = NULL;
 	TrDbEntry  *e;
+	bool		was_pending = false;
 
 	if (tr_shared == NULL)
 		return;
@@ -122,6 +123,7 @@ tr_wake_database(Oid dboid)
 	e = tr_db_entry(dboid, true);
 	if (e)
 	{
+		was_pending = e->pending;
 		e->pending = true;
 		e->has_extension = true;
 		/* A worker idle in this database is handed the work directly, without the launcher. */
@@ -142,7 +144,12 @@ tr_wake_database(Oid dboid)
 	}
 	else
 		tr_shared->rescan = true;
-	latch = worker_latch ? NULL : tr_shared->launcher_latch;
+	/*
+	 * Still pending: the launcher was woken for it and has not given it a worker yet (one is on
+	 * its way, or there is no room; a worker that exits wakes it). Waking it again would only
+	 * cost a signal per commit.
+	 */
+	latch = worker_latch || was_pending ? NULL : tr_shared->launcher_latch;
 	LWLockRelease(tr_shared->lock);
 	if (worker_latch)
 		SetLatch(worker_latch);
