@@ -6,6 +6,8 @@
 --     keeps the Training object from the dataset row it read: the trainings_object trigger is gone;
 --   * creations are no longer announced on training_state (NOTIFY serializes the commits of the
 --     transactions that send one); the worker's state changes and deletions still are;
+--   * the launcher is woken from trainings_before: the trainings_worker_wake trigger is gone;
+--   * create_training is C: the INSERT on a kept plan, no plpgsql;
 --   * the trainings policy tests the dataset's owner with a subquery, not a function call.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.4.0'" to load this file. \quit
 
@@ -30,3 +32,14 @@ ALTER POLICY trainings_owner ON training.trainings
                      OR EXISTS (SELECT FROM training.datasets d
                                  WHERE d.id = trainings.source_dataset_id AND d.owner = current_user))
                 AND (output_model_id IS NULL OR training.owns_model(output_model_id)));
+
+CREATE OR REPLACE FUNCTION training.create_training(source_dataset_id uuid, output_model_name text,
+                                                    output_model_description text DEFAULT '',
+                                                    output_model_changelog text DEFAULT '',
+                                                    config jsonb DEFAULT '{}') RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_create_training'
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+
+DROP TRIGGER trainings_worker_wake ON training.trainings;
+DROP FUNCTION training._worker_wake();

@@ -1,9 +1,9 @@
 /*
  * hooks.c: what the extension does in client backends.
  *
- * The trigger functions of training.trainings (wake the launcher at commit, stop the worker of a
- * deleted training at commit, NOTIFY training_state), the transaction callback that does it at
- * commit, and the ProcessUtility hook: LOCK TABLE on the extension's tables is reserved to
+ * The trigger functions of training.trainings (stop the worker of a deleted training at commit,
+ * NOTIFY training_state), the wake-up of the launcher for inserted trainings (asked by the
+ * trainings_before trigger), the transaction callback that does both at commit, and the ProcessUtility hook: LOCK TABLE on the extension's tables is reserved to
  * superusers, and commands that need a database without connections (DROP, ALTER, RENAME, CREATE
  * DATABASE ... TEMPLATE) first make the workers there leave. The shared state they touch is in
  * src/shmem.c.
@@ -38,6 +38,7 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 /* Backend-local: what the current transaction asks for at commit. */
 static bool xact_callback_registered = false;
 static bool wake_at_commit = false;
+static bool warned = false;		/* that nothing will run its trainings */
 static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 
 PG_FUNCTION_INFO_V1(training_wake_trigger);
@@ -59,6 +60,7 @@ tr_xact_callback(XactEvent event, void *arg)
 			foreach(lc, cancel_at_commit)
 				tr_cancel_training(MyDatabaseId, (pg_uuid_t *) lfirst(lc));
 			wake_at_commit = false;
+			warned = false;
 			cancel_at_commit = NIL;
 			break;
 		case XACT_EVENT_ABORT:
@@ -66,6 +68,7 @@ tr_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction is found by the naptime poll once committed. */
 			wake_at_commit = false;
+			warned = false;
 			cancel_at_commit = NIL;
 			break;
 		default:
@@ -83,10 +86,25 @@ register_xact_callback(void)
 	}
 }
 
-/*
- * AFTER INSERT statement trigger on training.trainings: wake the launcher when the transaction
- * commits, or warn that nothing will process the training.
- */
+void
+tr_wake_at_commit(bool warn)
+{
+	register_xact_callback();
+	if (warn && !warned && (!tr_preloaded || tr_shared == NULL))
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the training background worker is not running, so nothing will process this training"),
+				 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
+	else if (warn && !warned && !tr_enabled)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("training.enabled is off, so the training stays waiting"),
+				 errhint("Set training.enabled = on and reload the configuration.")));
+	warned |= warn;
+	wake_at_commit = tr_preloaded && tr_shared != NULL;
+}
+
+/* The AFTER INSERT statement trigger of 0.3.0 catalogs (0.4.0 wakes from trainings_before). */
 Datum
 training_wake_trigger(PG_FUNCTION_ARGS)
 {
@@ -94,21 +112,8 @@ training_wake_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("training_wake_trigger() must be called as a trigger")));
-	if (!tr_preloaded || tr_shared == NULL)
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the training background worker is not running, so nothing will process this training"),
-				 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
-	else
-	{
-		if (!tr_enabled)
-			ereport(WARNING,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("training.enabled is off, so the training stays waiting"),
-					 errhint("Set training.enabled = on and reload the configuration.")));
-		register_xact_callback();
-		wake_at_commit = true;
-	}
+	tr_wake_at_commit(true);
+	warned = false;				/* once per statement, as before */
 	return PointerGetDatum(NULL);
 }
 

@@ -4,6 +4,12 @@
 #ifndef TRAINING_HOOKS_H
 #define TRAINING_HOOKS_H
 
+/*
+ * A training was inserted: wake the launcher when the transaction commits. warn: say once per
+ * transaction when nothing will process it (no preloaded library, training.enabled off).
+ */
+extern void tr_wake_at_commit(bool warn);
+
 /* Install the ProcessUtility hook (_PG_init, shared_preload_libraries only). */
 extern void tr_hooks_init(void);
 

@@ -1013,6 +1013,35 @@ store_row_exists(TrRowKind kind, Datum id)
 	return spi_exec(q[kind], &id, NULL);
 }
 
+/*
+ * create_training: insert the training (its trigger validates it and renders its object) and
+ * return that object, copied into the caller's memory context.
+ */
+Datum
+store_create_training(Datum *args, const bool *isnull)
+{
+	Oid			types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	char		nulls[6];
+	Datum		object;
+	bool		object_null;
+
+	for (int i = 0; i < 5; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
+	nulls[5] = '\0';
+	store_api_connect();
+	if (run("INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,"
+			"                                output_model_changelog, config)"
+			" VALUES ($1, $2, $3, $4, $5) RETURNING object",
+			5, types, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
+		elog(ERROR, "training: create_training inserted no row");
+	object = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &object_null);
+	if (object_null)
+		elog(ERROR, "training: create_training got no object");
+	object = SPI_datumTransfer(object, false, -1);
+	store_api_finish();
+	return object;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Kept counts of trainings (the trainings_count trigger, src/counts.c)
  * ---------------------------------------------------------------------------------------------

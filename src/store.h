@@ -261,6 +261,13 @@ typedef enum TrRowKind
 extern bool store_row_exists(TrRowKind kind, Datum id);
 
 /*
+ * create_training, in the caller's transaction: insert a training (source_dataset_id,
+ * output_model_name, output_model_description, output_model_changelog, config; NULLs as given)
+ * and return its object (jsonb).
+ */
+extern Datum store_create_training(Datum *args, const bool *isnull);
+
+/*
  * Kept counts of trainings (training.training_counts), in the caller's transaction: add delta to
  * the count of owner (name) and state (text) in this backend's slot; clear them all.
  */

@@ -38,10 +38,12 @@
 
 #include "config.h"
 #include "guard.h"
+#include "hooks.h"
 #include "render.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(training_trainings_before);
+PG_FUNCTION_INFO_V1(training_create_training);
 
 #define RO_HINT "Only the training background worker sets it; delete the training to cancel it."
 
@@ -397,7 +399,11 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	tuple = inserting ? td->tg_trigtuple : td->tg_newtuple;
 	/* A restore writes the rows as dumped; the worker writes state, progress, times and the output model. */
 	if (tr_restoring_dump())
+	{
+		if (inserting)
+			tr_wake_at_commit(false);
 		return PointerGetDatum(tuple);
+	}
 	if (tr_in_background_worker())
 		return PointerGetDatum(tr_keep_object(td, tuple, NULL));
 
@@ -464,6 +470,9 @@ training_trainings_before(PG_FUNCTION_ARGS)
 		tr_config_from_sql(&cfg, cstring_to_text(type), DatumGetJsonbP(config));
 	}
 
+	if (inserting)
+		tr_wake_at_commit(true);
+
 	/* The row as validated, and its object from the dataset row read above (still SPI's). */
 	MemoryContextSwitchTo(caller);
 	cols[0] = attnums[C_TYPE];
@@ -478,4 +487,23 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	store_api_finish();
 	MemoryContextSwitchTo(caller);
 	return PointerGetDatum(tuple);
+}
+
+/*
+ * training.create_training(source_dataset_id, output_model_name, output_model_description,
+ * output_model_changelog, config) → the Training object. Only the INSERT: the trigger above
+ * validates, fills in and renders, as it does for an INSERT from any client.
+ */
+Datum
+training_create_training(PG_FUNCTION_ARGS)
+{
+	Datum		args[5];
+	bool		nulls[5];
+
+	for (int i = 0; i < 5; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i);
+		args[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	PG_RETURN_DATUM(store_create_training(args, nulls));
 }

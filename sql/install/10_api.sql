@@ -909,24 +909,14 @@ COMMENT ON FUNCTION training.delete_image(uuid) IS 'Delete an image';
 -- Trainings
 ------------------------------------------------------------------------------------------------
 
+-- C (src/validate.c): the INSERT only; the trigger on training.trainings validates and fills what a
+-- direct INSERT gets too, and renders the Training object kept with the row (60_object.sql).
 CREATE FUNCTION training.create_training(source_dataset_id uuid, output_model_name text,
                                          output_model_description text DEFAULT '',
                                          output_model_changelog text DEFAULT '',
                                          config jsonb DEFAULT '{}') RETURNS jsonb
-    LANGUAGE plpgsql AS $$
-DECLARE
-    o jsonb;
-BEGIN
-    -- The triggers on training.trainings validate and fill what a direct INSERT gets too, and
-    -- render the Training object kept with the row (sql/install/60_object.sql).
-    INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,
-                                    output_model_changelog, config)
-    VALUES (create_training.source_dataset_id, create_training.output_model_name,
-            create_training.output_model_description, create_training.output_model_changelog,
-            create_training.config)
-    RETURNING object INTO o;
-    RETURN o;
-END $$
+    AS 'MODULE_PATHNAME', 'training_create_training'
+    LANGUAGE C
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.create_training(uuid, text, text, text, jsonb) IS
     'Queue a training of a dataset into a model version; the config is validated against the dataset type; returns the Training object';

@@ -1,14 +1,7 @@
 -- training: hooks of the background worker on training.trainings.
 
--- Wake the launcher when an inserting transaction commits (or warn that nothing will run it).
-CREATE FUNCTION training._worker_wake() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'training_wake_trigger'
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION training._worker_wake() IS
-    'Trigger: at commit, wakes the background worker launcher for new trainings; warns when the library is not in shared_preload_libraries.';
-CREATE TRIGGER trainings_worker_wake
-    AFTER INSERT ON training.trainings
-    FOR EACH STATEMENT EXECUTE FUNCTION training._worker_wake();
+-- The trainings_before trigger (10_api.sql) wakes the launcher when an inserting transaction
+-- commits, or warns that nothing will run the training.
 
 -- Stop the worker of a processing training when its deletion commits.
 CREATE FUNCTION training._worker_cancel() RETURNS trigger
@@ -128,5 +121,5 @@ CREATE TRIGGER trainings_notify_state
 
 -- Internal functions are the worker's and the triggers': not for tenants (triggers fire without
 -- EXECUTE on their function).
-REVOKE ALL ON FUNCTION training._worker_wake(), training._worker_cancel(), training._worker_claim(integer),
+REVOKE ALL ON FUNCTION training._worker_cancel(), training._worker_claim(integer),
     training._worker_finish(uuid, integer, bytea, jsonb), training._notify_state() FROM PUBLIC;
