@@ -38,7 +38,6 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 /* Backend-local: what the current transaction asks for at commit. */
 static bool xact_callback_registered = false;
 static bool wake_at_commit = false;
-static bool warned = false;		/* that nothing will run its trainings */
 static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 
 PG_FUNCTION_INFO_V1(training_wake_trigger);
@@ -60,7 +59,6 @@ tr_xact_callback(XactEvent event, void *arg)
 			foreach(lc, cancel_at_commit)
 				tr_cancel_training(MyDatabaseId, (pg_uuid_t *) lfirst(lc));
 			wake_at_commit = false;
-			warned = false;
 			cancel_at_commit = NIL;
 			break;
 		case XACT_EVENT_ABORT:
@@ -68,7 +66,6 @@ tr_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction is found by the naptime poll once committed. */
 			wake_at_commit = false;
-			warned = false;
 			cancel_at_commit = NIL;
 			break;
 		default:
@@ -87,21 +84,31 @@ register_xact_callback(void)
 }
 
 void
-tr_wake_at_commit(bool warn)
+tr_wake_at_commit(void)
 {
-	register_xact_callback();
-	if (warn && !warned && (!tr_preloaded || tr_shared == NULL))
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the training background worker is not running, so nothing will process this training"),
-				 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
-	else if (warn && !warned && !tr_enabled)
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("training.enabled is off, so the training stays waiting"),
-				 errhint("Set training.enabled = on and reload the configuration.")));
-	warned |= warn;
-	wake_at_commit = tr_preloaded && tr_shared != NULL;
+	static TimestampTz warned_statement = 0;
+	bool		running = tr_preloaded && tr_shared != NULL;
+
+	/* Once per statement (a multi-row INSERT or a restore's COPY warns once). */
+	if ((!running || !tr_enabled) && warned_statement != GetCurrentStatementStartTimestamp())
+	{
+		warned_statement = GetCurrentStatementStartTimestamp();
+		if (!running)
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the training background worker is not running, so nothing will process this training"),
+					 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("training.enabled is off, so the training stays waiting"),
+					 errhint("Set training.enabled = on and reload the configuration.")));
+	}
+	if (running)
+	{
+		register_xact_callback();
+		wake_at_commit = true;
+	}
 }
 
 /* The AFTER INSERT statement trigger of 0.3.0 catalogs (0.4.0 wakes from trainings_before). */
@@ -112,8 +119,7 @@ training_wake_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("training_wake_trigger() must be called as a trigger")));
-	tr_wake_at_commit(true);
-	warned = false;				/* once per statement, as before */
+	tr_wake_at_commit();
 	return PointerGetDatum(NULL);
 }
 

@@ -5,10 +5,10 @@
 #define TRAINING_HOOKS_H
 
 /*
- * A training was inserted: wake the launcher when the transaction commits. warn: say once per
- * transaction when nothing will process it (no preloaded library, training.enabled off).
+ * A training was inserted: wake the launcher when the transaction commits, or warn, once per
+ * statement, that nothing will process it (no preloaded library, training.enabled off).
  */
-extern void tr_wake_at_commit(bool warn);
+extern void tr_wake_at_commit(void);
 
 /* Install the ProcessUtility hook (_PG_init, shared_preload_libraries only). */
 extern void tr_hooks_init(void);

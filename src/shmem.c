@@ -116,6 +116,8 @@ tr_wake_database(Oid dboid)
 	Latch	   *worker_latch = NULL;
 	TrDbEntry  *e;
 	bool		was_pending = false;
+	bool		starting = false;
+	bool		idle_elsewhere = false;
 
 	if (tr_shared == NULL)
 		return;
@@ -131,14 +133,17 @@ tr_wake_database(Oid dboid)
 		{
 			TrWorkerSlot *s = &tr_shared->slots[i];
 
+			if (s->phase == TR_SLOT_IDLE && s->dboid != dboid && !s->quit)
+				idle_elsewhere = true;
+			if (worker_latch != NULL || starting)
+				continue;
 			if (s->phase == TR_SLOT_STARTING && s->dboid == dboid)
-				break;			/* one is already on its way */
-			if (s->phase == TR_SLOT_IDLE && s->dboid == dboid && !s->quit && s->latch &&
-				!e->dropping)
+				starting = true;	/* one is already on its way */
+			else if (s->phase == TR_SLOT_IDLE && s->dboid == dboid && !s->quit && s->latch &&
+					 !e->dropping)
 			{
 				s->phase = TR_SLOT_STARTING;
 				worker_latch = s->latch;
-				break;
 			}
 		}
 	}
@@ -146,10 +151,11 @@ tr_wake_database(Oid dboid)
 		tr_shared->rescan = true;
 	/*
 	 * Still pending: the launcher was woken for it and has not given it a worker yet (one is on
-	 * its way, or there is no room; a worker that exits wakes it). Waking it again would only
-	 * cost a signal per commit.
+	 * its way, or there is no room: a worker that exits, a reload or a failed DROP DATABASE
+	 * wakes it). Waking it again would only cost a signal per commit, unless a worker idle in
+	 * another database could give its place up.
 	 */
-	latch = worker_latch || was_pending ? NULL : tr_shared->launcher_latch;
+	latch = worker_latch || (was_pending && !idle_elsewhere) ? NULL : tr_shared->launcher_latch;
 	LWLockRelease(tr_shared->lock);
 	if (worker_latch)
 		SetLatch(worker_latch);
@@ -259,6 +265,7 @@ void
 tr_forget_dropping(Oid dboid, bool failed)
 {
 	TrDbEntry  *e;
+	Latch	   *latch = NULL;
 
 	if (tr_shared == NULL || !OidIsValid(dboid))
 		return;
@@ -269,8 +276,11 @@ tr_forget_dropping(Oid dboid, bool failed)
 		e->dropping = false;
 		e->pending = true;
 		e->needs_recovery = true;
+		latch = tr_shared->launcher_latch;	/* it skipped the database while dropping */
 	}
 	else if (e)
 		memset(e, 0, sizeof(TrDbEntry));
 	LWLockRelease(tr_shared->lock);
+	if (latch)
+		SetLatch(latch);
 }

@@ -510,7 +510,8 @@ typedef enum SpiQuery
 	SQ_TRAININGS_PAGE_STATE,	/* output_model_version_id, in list order */
 	/* The trainings_before trigger's (rw: each on a fresh snapshot, may lock rows). */
 	SQ_DATASET_LOCK,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
-								/* dataset's row locked FOR KEY SHARE, model type, name queued */
+								/* dataset's row locked FOR KEY SHARE, model type, name queued, */
+								/* expired trainable classes */
 	SQ_DATASET_EXISTS,			/* $1 id: 1 */
 	SQ_MODEL_EXISTS,
 	SQ_VERSION_EXISTS,
@@ -603,7 +604,11 @@ static const struct
 		"                WHERE t.owner = $2 AND t.output_model_name = $3"
 		"                  AND t.state IN ('waiting', 'processing')"
 		"                  AND t.type = CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END"
-		"                  AND t.id IS DISTINCT FROM $4) AS tr_name_queued"
+		"                  AND t.id IS DISTINCT FROM $4) AS tr_name_queued,"
+		"       CASE WHEN d.earliest_expiration <= now() THEN"
+		"         (SELECT count(*) FROM training.classes c"
+		"           WHERE c.dataset_id = d.id AND c.active AND c.number_of_active_images > 0"
+		"             AND c.expiration_date <= now()) ELSE 0 END AS tr_expired_trainable"
 		"  FROM training.datasets d WHERE d.id = $1 FOR KEY SHARE OF d",
 		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
 	},
@@ -978,26 +983,28 @@ spi_text_copy(Datum d)
 
 bool
 store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null, Datum id,
-						   bool id_null, ApiRow *row, char **model_type, bool *name_queued)
+						   bool id_null, ApiRow *row, TrNameRead *out)
 {
-	static const char *names[D_NCOLS + 2];
+	static const char *names[D_NCOLS + 3];
 	Datum		args[4] = {dataset_id, owner, name, id};
 	char		nulls[5] = {' ', ' ', name_null ? 'n' : ' ', id_null ? 'n' : ' ', '\0'};
-	Datum		v[D_NCOLS + 2];
-	bool		n[D_NCOLS + 2];
+	Datum		v[D_NCOLS + 3];
+	bool		n[D_NCOLS + 3];
 
 	if (names[0] == NULL)
 	{
 		memcpy(names, dataset_columns, sizeof(dataset_columns));
 		names[D_NCOLS] = "tr_model_type";
 		names[D_NCOLS + 1] = "tr_name_queued";
+		names[D_NCOLS + 2] = "tr_expired_trainable";
 	}
-	if (!spi_named_row_args(SQ_DATASET_LOCK, args, nulls, names, D_NCOLS + 2, v, n))
+	if (!spi_named_row_args(SQ_DATASET_LOCK, args, nulls, names, D_NCOLS + 3, v, n))
 		return false;
 	memcpy(row->values, v, sizeof(Datum) * D_NCOLS);
 	memcpy(row->nulls, n, sizeof(bool) * D_NCOLS);
-	*model_type = n[D_NCOLS] ? NULL : spi_text_copy(v[D_NCOLS]);
-	*name_queued = !n[D_NCOLS + 1] && DatumGetBool(v[D_NCOLS + 1]);
+	out->model_type = n[D_NCOLS] ? NULL : spi_text_copy(v[D_NCOLS]);
+	out->queued = !n[D_NCOLS + 1] && DatumGetBool(v[D_NCOLS + 1]);
+	out->expired_trainable = n[D_NCOLS + 2] ? 0 : DatumGetInt64(v[D_NCOLS + 2]);
 	return true;
 }
 
@@ -1017,13 +1024,12 @@ store_row_exists(TrRowKind kind, Datum id)
  * create_training: insert the training (its trigger validates it and renders its object) and
  * return that object, copied into the caller's memory context.
  */
-Datum
-store_create_training(Datum *args, const bool *isnull)
+bool
+store_create_training(Datum *args, const bool *isnull, Datum *object)
 {
 	Oid			types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	char		nulls[6];
-	Datum		object;
-	bool		object_null;
+	bool		object_null = true;
 
 	for (int i = 0; i < 5; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
@@ -1032,14 +1038,14 @@ store_create_training(Datum *args, const bool *isnull)
 	if (run("INSERT INTO training.trainings (source_dataset_id, output_model_name, output_model_description,"
 			"                                output_model_changelog, config)"
 			" VALUES ($1, $2, $3, $4, $5) RETURNING object",
-			5, types, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
-		elog(ERROR, "training: create_training inserted no row");
-	object = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &object_null);
-	if (object_null)
-		elog(ERROR, "training: create_training got no object");
-	object = SPI_datumTransfer(object, false, -1);
+			5, types, args, nulls, SPI_OK_INSERT_RETURNING) == 1)
+	{
+		*object = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &object_null);
+		if (!object_null)
+			*object = SPI_datumTransfer(*object, false, -1);
+	}
 	store_api_finish();
-	return object;
+	return !object_null;
 }
 
 /* ---------------------------------------------------------------------------------------------

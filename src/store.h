@@ -242,16 +242,23 @@ extern bool store_api_snapshot(Datum training_id, Datum *dataset);
  * ---------------------------------------------------------------------------------------------
  */
 
+/* What the trainings_before trigger reads with the dataset, about the training's model name. */
+typedef struct TrNameRead
+{
+	char	   *model_type;		/* the type of the caller's model of that name; NULL: none */
+	bool		queued;			/* a waiting or processing training of that name has the type
+								 * the dataset does not have */
+	int64		expired_trainable;	/* trainable classes of the dataset that expired (counted
+									 * only once its earliest expiration has passed) */
+} TrNameRead;
+
 /*
  * Lock the dataset FOR KEY SHARE (as a foreign key check does) and read its row (D_NCOLS
- * values, valid until store_api_finish()), and about the training's model name (owner, name):
- * the type of the caller's model of that name (NULL when there is none), and whether a waiting
- * or processing training of that name, other than id, has the type the dataset does not have.
- * False when the dataset is not found.
+ * values, valid until store_api_finish()), and *out about the model name (owner, name) of
+ * training id (the training itself excluded). False when the dataset is not found.
  */
 extern bool store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null,
-									   Datum id, bool id_null, ApiRow *row, char **model_type,
-									   bool *name_queued);
+									   Datum id, bool id_null, ApiRow *row, TrNameRead *out);
 
 /* Whether a row with this id exists in a table (as the caller sees it). */
 typedef enum TrRowKind
@@ -263,9 +270,9 @@ extern bool store_row_exists(TrRowKind kind, Datum id);
 /*
  * create_training, in the caller's transaction: insert a training (source_dataset_id,
  * output_model_name, output_model_description, output_model_changelog, config; NULLs as given)
- * and return its object (jsonb).
+ * and set *object to its object (jsonb). False when no object was rendered (a dump restore).
  */
-extern Datum store_create_training(Datum *args, const bool *isnull);
+extern bool store_create_training(Datum *args, const bool *isnull, Datum *object);
 
 /*
  * Kept counts of trainings (training.training_counts), in the caller's transaction: add delta to

@@ -135,7 +135,7 @@ uuid_string(Datum d)
 static void
 validate_text(const char *what, text *value, int max_length, bool blank_ok)
 {
-	static Oid	fn = InvalidOid;
+	Oid			args[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
 
 	if (value == NULL)
 		ereport(ERROR,
@@ -153,14 +153,10 @@ validate_text(const char *what, text *value, int max_length, bool blank_ok)
 		if (visible && (len <= max_length || pg_mbstrlen_with_len(s, len) <= max_length))
 			return;
 	}
-	if (!OidIsValid(fn))
-	{
-		Oid			args[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
-
-		fn = LookupFuncName(list_make2(makeString("training"), makeString("validate_text")),
-							4, args, false);
-	}
-	OidFunctionCall4Coll(fn, DEFAULT_COLLATION_OID, CStringGetTextDatum(what),
+	/* Looked up each time (rarely): the extension may have been created again since. */
+	OidFunctionCall4Coll(LookupFuncName(list_make2(makeString("training"), makeString("validate_text")),
+										4, args, false),
+						 DEFAULT_COLLATION_OID, CStringGetTextDatum(what),
 						 PointerGetDatum(value), Int32GetDatum(max_length), BoolGetDatum(blank_ok));
 }
 
@@ -291,8 +287,7 @@ typedef struct Read
 	ApiRow		ds;				/* the source dataset (D_NCOLS values) */
 	Datum		ds_values[D_NCOLS];
 	bool		ds_nulls[D_NCOLS];
-	char	   *model_type;		/* the type of the model of that name, NULL when none */
-	bool		queued;			/* a training of that name and of the other type is queued */
+	TrNameRead	name;			/* the model of that name, trainings queued for it */
 } Read;
 
 /*
@@ -312,7 +307,7 @@ dataset_type(const Row *r, bool checking_classes, Read *rd)
 	 * (then "not found"), and a delete_dataset after us waits and sees this training (55000). */
 	if (!store_dataset_for_training(dataset_id, r->v[C_OWNER], r->v[C_OUTPUT_MODEL_NAME],
 									r->n[C_OUTPUT_MODEL_NAME], r->v[C_ID], r->n[C_ID],
-									ds, &rd->model_type, &rd->queued)
+									ds, &rd->name)
 		|| ds->nulls[D_TYPE])
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -322,16 +317,7 @@ dataset_type(const Row *r, bool checking_classes, Read *rd)
 	if (checking_classes)
 	{
 		trainable = ds->nulls[D_TRAINABLE_CLASSES] ? 0 : DatumGetInt32(ds->values[D_TRAINABLE_CLASSES]);
-		if (!ds->nulls[D_EARLIEST_EXPIRATION]
-			&& DatumGetTimestampTz(ds->values[D_EARLIEST_EXPIRATION]) <= GetCurrentTransactionStartTimestamp())
-		{
-			int64		classes,
-						images,
-						expired;
-
-			store_api_expired(dataset_id, &classes, &images, &expired);
-			trainable -= (int32) expired;
-		}
+		trainable -= (int32) rd->name.expired_trainable;
 		if (trainable < 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -350,13 +336,13 @@ check_model_type(const Row *r, const char *type, const Read *rd)
 	text	   *name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
 	const char *other = strcmp(type, "face") == 0 ? "landmark" : "face";
 
-	if (rd->model_type != NULL && strcmp(rd->model_type, type) != 0)
+	if (rd->name.model_type != NULL && strcmp(rd->name.model_type, type) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model %s is a %s model, but dataset %s is of type %s",
-						quote_left(name), rd->model_type, uuid_string(r->v[C_SOURCE_DATASET_ID]), type),
+						quote_left(name), rd->name.model_type, uuid_string(r->v[C_SOURCE_DATASET_ID]), type),
 				 errhint("Choose another output_model_name, or train on a dataset of the model's type.")));
-	if (rd->model_type == NULL && rd->queued)
+	if (rd->name.model_type == NULL && rd->name.queued)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("a %s training of model %s is already queued; this %s training cannot share its name",
@@ -401,7 +387,7 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	if (tr_restoring_dump())
 	{
 		if (inserting)
-			tr_wake_at_commit(false);
+			tr_wake_at_commit();
 		return PointerGetDatum(tuple);
 	}
 	if (tr_in_background_worker())
@@ -471,7 +457,7 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	}
 
 	if (inserting)
-		tr_wake_at_commit(true);
+		tr_wake_at_commit();
 
 	/* The row as validated, and its object from the dataset row read above (still SPI's). */
 	MemoryContextSwitchTo(caller);
@@ -500,10 +486,14 @@ training_create_training(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	bool		nulls[5];
 
+	Datum		object;
+
 	for (int i = 0; i < 5; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i);
 		args[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	PG_RETURN_DATUM(store_create_training(args, nulls));
+	if (!store_create_training(args, nulls, &object))
+		PG_RETURN_NULL();		/* nothing rendered: a dump being restored writes rows as given */
+	PG_RETURN_DATUM(object);
 }
