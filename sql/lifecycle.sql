@@ -109,6 +109,24 @@ ROLLBACK;
 UPDATE training.classes SET active = false WHERE dataset_id = :'fds' AND label = 'person 1';
 SELECT pg_temp.try(format('SELECT training.create_training(%L, %L)', :'fds', 'lonely'));
 
+-- The guard on UPDATE (src/validate.c): an ended training's settings and every read-only column stay.
+SELECT f, pg_temp.try(format('UPDATE training.trainings SET %s WHERE id = %L', f, :'t1')) AS result
+  FROM unnest(ARRAY['output_model_name = ''renamed''', 'id = gen_random_uuid()', 'time_created = now()',
+                    'output_model_id = gen_random_uuid()', 'progress = 0.5', 'object = NULL']) f;
+SELECT object IS NOT NULL AS rendered_again FROM training.trainings WHERE id = :'t1';
+-- A waiting training's settings change as a creation validates them (non-ASCII names included),
+-- and its kept object follows.
+BEGIN;
+SELECT training.create_training(:'ds', 'before') ->> 'id' AS tw \gset
+UPDATE training.trainings SET output_model_name = U&'\30E2\30C7\30EB', output_model_description = NULL,
+                              config = NULL WHERE id = :'tw';
+SELECT o ->> 'output_model_name' AS renamed, o ->> 'output_model_description' AS description, o -> 'config' AS config
+  FROM training.get_training(:'tw') o;
+SELECT pg_temp.try(format('UPDATE training.trainings SET output_model_name = %L WHERE id = %L', U&'\3000\00A0', :'tw'));
+SELECT pg_temp.try(format('UPDATE training.trainings SET output_model_name = %L WHERE id = %L', repeat(U&'\30E2', 201), :'tw'));
+SELECT pg_temp.try(format('UPDATE training.trainings SET source_dataset_id = %L WHERE id = %L', :'fds', :'tw'));
+ROLLBACK;
+
 -- Lists: next/prev carry the filters; past the end, prev is the last page; no overflow.
 SELECT l - 'data' AS page FROM training.list_trainings("limit" => 2, state => 'completed') l;
 SELECT l - 'data' AS page FROM training.list_trainings("limit" => 2, "offset" => 2147483647, state => 'completed') l;
