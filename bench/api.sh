@@ -6,7 +6,7 @@
 #   create_training  vs  INSERT of the same values into a plain table like trainings (same columns,
 #                        defaults, CHECK constraints and indexes; no foreign keys, no triggers); once
 #                        with one model name for every call (concurrent creations of one new name wait
-#                        for each other), once with a name per call
+#                        for each other), once with a name per call, once retraining one existing model
 # <columns> are the training's own columns: all but object and object_stale_at (the Training
 # object the extension keeps with the row, which the functions return).
 # Each is measured as the superuser that owns the tables (no row-level security) and as an
@@ -81,6 +81,8 @@ INSERT INTO bench SELECT 'bench_user', d.id, (SELECT id FROM training.trainings 
 CREATE TABLE plain_trainings (LIKE training.trainings INCLUDING ALL);
 GRANT SELECT ON bench TO bench_user;
 GRANT INSERT ON plain_trainings TO bench_user;
+-- Retraining: a model of bench_user's that earlier trainings wrote (as the worker writes it).
+INSERT INTO training.models (owner, name, type) VALUES ('bench_user', 'bench model', 'face');
 VACUUM ANALYZE;
 SQL
 tid=$(psql -XAt -c "SELECT training FROM bench WHERE owner = 'postgres'")
@@ -108,6 +110,9 @@ printf '%s\n' '\set r random(1, 1000000000)' \
     "SELECT training.create_training('$udid', 'bench create ' || :r, config => '{\"min_face_size\": 40}');" > "$s/create_names.sql"
 printf '%s\n' '\set r random(1, 1000000000)' \
     "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench create ' || :r, '{\"min_face_size\": 40}', 'face');" > "$s/create_names_plain.sql"
+# Retraining one existing model: creations of a name whose model exists do not wait for each other.
+echo "SELECT training.create_training('$udid', 'bench model', config => '{\"min_face_size\": 40}');" > "$s/create_model.sql"
+echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench model', '{\"min_face_size\": 40}', 'face');" > "$s/create_model_plain.sql"
 chmod -R a+rX "$work"
 
 tps() {  # tps SCRIPT CLIENTS [USER]
@@ -126,7 +131,8 @@ mkdir -p bench/out
              "list_trainings:list:list_plain:postgres" "list_trainings as RLS role:list:list_plain:bench_user" \
              "create_training:create:create_plain:postgres" \
              "create_training as RLS role:create_rls:create_rls_plain:bench_user" \
-             "create_training, RLS, a name per call:create_names:create_names_plain:bench_user"; do
+             "create_training, RLS, a name per call:create_names:create_names_plain:bench_user" \
+             "create_training, RLS, one existing model:create_model:create_model_plain:bench_user"; do
         IFS=: read -r name f p user <<<"$b"
         for c in 1 8; do
             # Alternate the order so that neither side always runs on a warmer cache.

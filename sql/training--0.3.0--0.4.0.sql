@@ -7,6 +7,8 @@
 --   * creations are no longer announced on training_state (NOTIFY serializes the commits of the
 --     transactions that send one); the worker's state changes and deletions still are;
 --   * the launcher is woken from trainings_before: the trainings_worker_wake trigger is gone;
+--   * creations of a name whose model exists share a lock per model instead of waiting for each
+--     other on the name's lock; deleting the model takes it exclusive (trigger models_delete);
 --   * create_training is C: the INSERT on a kept plan, no plpgsql;
 --   * the trainings policy tests the dataset's owner with a subquery, not a function call.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.4.0'" to load this file. \quit
@@ -43,3 +45,18 @@ CREATE OR REPLACE FUNCTION training.create_training(source_dataset_id uuid, outp
 
 DROP TRIGGER trainings_worker_wake ON training.trainings;
 DROP FUNCTION training._worker_wake();
+
+-- Deleting a model waits for the creations that found it: they hold this lock shared until they
+-- commit (one type per model, src/validate.c); a creation after the deletion takes the name lock.
+CREATE FUNCTION training._models_delete() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.model-live:' || OLD.owner || ':' || OLD.name, 0));
+    RETURN OLD;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._models_delete() IS
+    'Trigger: a model is deleted only after the creations of trainings that found it have committed';
+CREATE TRIGGER models_delete BEFORE DELETE ON training.models
+    FOR EACH ROW EXECUTE FUNCTION training._models_delete();
+REVOKE ALL ON FUNCTION training._models_delete() FROM PUBLIC;

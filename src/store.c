@@ -512,6 +512,7 @@ typedef enum SpiQuery
 	SQ_DATASET_LOCK,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
 								/* dataset's row locked FOR KEY SHARE, model type, name queued, */
 								/* expired trainable classes */
+	SQ_NAME_CHECK,				/* $1 owner, $2 name, $3 type, $4 training id: model type, queued */
 	SQ_DATASET_EXISTS,			/* $1 id: 1 */
 	SQ_MODEL_EXISTS,
 	SQ_VERSION_EXISTS,
@@ -611,6 +612,14 @@ static const struct
 		"             AND c.expiration_date <= now()) ELSE 0 END AS tr_expired_trainable"
 		"  FROM training.datasets d WHERE d.id = $1 FOR KEY SHARE OF d",
 		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_NAME_CHECK] = {
+		"SELECT (SELECT m.type FROM training.models m WHERE m.owner = $1 AND m.name = $2),"
+		"       EXISTS (SELECT FROM training.trainings t"
+		"                WHERE t.owner = $1 AND t.output_model_name = $2"
+		"                  AND t.state IN ('waiting', 'processing')"
+		"                  AND t.type = $3 AND t.id IS DISTINCT FROM $4)",
+		4, {NAMEOID, TEXTOID, TEXTOID, UUIDOID}, 2, true
 	},
 	[SQ_DATASET_EXISTS] = {
 		"SELECT 1 FROM training.datasets d WHERE d.id = $1", 1, {UUIDOID}, 1, true
@@ -1006,6 +1015,20 @@ store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_
 	out->queued = !n[D_NCOLS + 1] && DatumGetBool(v[D_NCOLS + 1]);
 	out->expired_trainable = n[D_NCOLS + 2] ? 0 : DatumGetInt64(v[D_NCOLS + 2]);
 	return true;
+}
+
+void
+store_name_check(Datum owner, Datum name, Datum type, Datum id, bool id_null, TrNameRead *out)
+{
+	Datum		args[4] = {owner, name, type, id};
+	char		nulls[5] = {' ', ' ', ' ', id_null ? 'n' : ' ', '\0'};
+	Datum		v[2];
+	bool		n[2];
+
+	if (!spi_row(SQ_NAME_CHECK, args, nulls, v, n))
+		elog(ERROR, "training: the model name check returned no row");
+	out->model_type = n[0] ? NULL : spi_text_copy(v[0]);
+	out->queued = !n[1] && DatumGetBool(v[1]);
 }
 
 bool

@@ -260,6 +260,13 @@ typedef struct TrNameRead
 extern bool store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null,
 									   Datum id, bool id_null, ApiRow *row, TrNameRead *out);
 
+/*
+ * The same about the model name alone, on a fresh snapshot: the caller's model of that name and
+ * whether a waiting or processing training of that name, other than id, has this type.
+ */
+extern void store_name_check(Datum owner, Datum name, Datum type, Datum id, bool id_null,
+							 TrNameRead *out);
+
 /* Whether a row with this id exists in a table (as the caller sees it). */
 typedef enum TrRowKind
 {

@@ -259,29 +259,85 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
 
 /*
  * One type per model: the model's, or, before it exists, that of the trainings already queued
- * for the name. This lock, per owner and name, serializes creations for one name until they
- * commit; the reads after it take their own snapshot, so they see a creation that committed
- * while we waited.
+ * for the name. Two advisory locks per owner and name, held until commit:
+ *
+ *   - the name lock ("training.model:"), exclusive: creations of a name without a model wait
+ *     for each other, and the reads after it take their own snapshot, so they see a creation
+ *     that committed while we waited;
+ *   - the model lock ("training.model-live:"), shared by creations of a name whose model exists,
+ *     exclusive by a deletion of that model (trigger models_delete): the model, and so its type,
+ *     stays until those creations commit, and they do not wait for each other. A deletion
+ *     waits for them; a creation after it finds no model and takes the name lock, where it sees
+ *     their trainings queued.
+ *
+ * Which one a creation takes first follows what this backend saw last time for the name (a
+ * hint: either way is safe; a creation that finds no model under the shared lock takes the
+ * name lock too and reads again).
  */
-static void
-lock_name(const Row *r)
+typedef enum NameLock
 {
-	text	   *name;
+	LOCK_NAME,					/* exclusive: the name has no model */
+	LOCK_MODEL					/* shared: the name's model exists */
+} NameLock;
+
+static int64
+name_key(const Row *r, NameLock which)
+{
+	text	   *name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
 	StringInfoData key;
 
-	if (r->n[C_OUTPUT_MODEL_NAME] || r->n[C_OWNER])
-		return;					/* refused below */
-	name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
 	initStringInfo(&key);
-	appendStringInfo(&key, "training.model:%s:", NameStr(*DatumGetName(r->v[C_OWNER])));
+	appendStringInfo(&key, "%s%s:", which == LOCK_NAME ? "training.model:" : "training.model-live:",
+					 NameStr(*DatumGetName(r->v[C_OWNER])));
 	appendBinaryStringInfo(&key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	DirectFunctionCall1(pg_advisory_xact_lock_int8,
-						DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
-												PointerGetDatum(cstring_to_text_with_len(key.data, key.len)),
-												Int64GetDatum(0)));
+	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+												 PointerGetDatum(cstring_to_text_with_len(key.data, key.len)),
+												 Int64GetDatum(0)));
 }
 
-/* What the trigger reads, in one statement after lock_name(). */
+/* Names whose model this backend saw at its last creation for them (keys of LOCK_MODEL). */
+static int64 seen_models[32];
+static int	seen_next = 0;
+
+static bool
+model_seen(int64 key)
+{
+	for (int i = 0; i < (int) lengthof(seen_models); i++)
+		if (seen_models[i] == key && key != 0)
+			return true;
+	return false;
+}
+
+static void
+remember_model(int64 key, bool exists)
+{
+	for (int i = 0; i < (int) lengthof(seen_models); i++)
+		if (seen_models[i] == key)
+		{
+			if (!exists)
+				seen_models[i] = 0;
+			return;
+		}
+	if (exists)
+	{
+		seen_models[seen_next] = key;
+		seen_next = (seen_next + 1) % lengthof(seen_models);
+	}
+}
+
+/* Take the lock of the name (which); nothing when the name or owner is NULL (refused below). */
+static void
+lock_name(const Row *r, NameLock which)
+{
+	if (r->n[C_OUTPUT_MODEL_NAME] || r->n[C_OWNER])
+		return;
+	if (which == LOCK_NAME)
+		DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(name_key(r, LOCK_NAME)));
+	else
+		DirectFunctionCall1(pg_advisory_xact_lock_shared_int8, Int64GetDatum(name_key(r, LOCK_MODEL)));
+}
+
+/* What the trigger reads, in one statement after lock_name() (again after the name lock). */
 typedef struct Read
 {
 	ApiRow		ds;				/* the source dataset (D_NCOLS values) */
@@ -370,6 +426,7 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	Row			r;
 	Row			o;
 	Read		rd;
+	bool		model_first;
 	char	   *type;
 	Datum		description;
 	Datum		changelog;
@@ -428,8 +485,21 @@ training_trainings_before(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source_dataset_id is required"),
 				 errhint("Pass the id of the dataset to train on (see training.list_datasets()).")));
-	lock_name(&r);
+	model_first = !r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER] && model_seen(name_key(&r, LOCK_MODEL));
+	lock_name(&r, model_first ? LOCK_MODEL : LOCK_NAME);
 	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums), &rd);
+	if (!r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER])
+	{
+		remember_model(name_key(&r, LOCK_MODEL), rd.name.model_type != NULL);
+		/* The model was deleted since: take the name's lock and read again. */
+		if (model_first && rd.name.model_type == NULL)
+		{
+			lock_name(&r, LOCK_NAME);
+			store_name_check(r.v[C_OWNER], r.v[C_OUTPUT_MODEL_NAME],
+							 CStringGetTextDatum(strcmp(type, "face") == 0 ? "landmark" : "face"),
+							 r.v[C_ID], r.n[C_ID], &rd.name);
+		}
+	}
 	if (inserting && !r.n[C_TYPE] && !text_is(r.v[C_TYPE], type))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -601,6 +601,21 @@ COMMENT ON FUNCTION training._trainings_before() IS
 CREATE TRIGGER trainings_before BEFORE INSERT OR UPDATE ON training.trainings
     FOR EACH ROW EXECUTE FUNCTION training._trainings_before();
 
+-- Deleting a model waits for the creations that found it: they hold this lock shared until they
+-- commit (one type per model, src/validate.c); a creation after the deletion takes the name lock.
+CREATE FUNCTION training._models_delete() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.model-live:' || OLD.owner || ':' || OLD.name, 0));
+    RETURN OLD;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._models_delete() IS
+    'Trigger: a model is deleted only after the creations of trainings that found it have committed';
+CREATE TRIGGER models_delete BEFORE DELETE ON training.models
+    FOR EACH ROW EXECUTE FUNCTION training._models_delete();
+REVOKE ALL ON FUNCTION training._models_delete() FROM PUBLIC;
+
 -- Deleting versions clears output_model_version_id of the trainings that wrote them: their
 -- output_model becomes null (the link is not a foreign key, see 00_schema.sql).
 CREATE FUNCTION training._model_versions_unlink() RETURNS trigger
