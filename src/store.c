@@ -519,6 +519,18 @@ typedef enum SpiQuery
 	SQ_COUNT
 } SpiQuery;
 
+/*
+ * The trainings_before trigger's read of a model name (owner, name): the type of the caller's
+ * model of that name, and whether a waiting or processing training of the name has the other
+ * type (other), training id excepted.
+ */
+#define NAME_READ(owner, name, other, id) \
+	"(SELECT m.type FROM training.models m WHERE m.owner = " owner " AND m.name = " name ") AS tr_model_type," \
+	" EXISTS (SELECT FROM training.trainings t" \
+	"          WHERE t.owner = " owner " AND t.output_model_name = " name \
+	"            AND t.state IN ('waiting', 'processing')" \
+	"            AND t.type = " other " AND t.id IS DISTINCT FROM " id ") AS tr_name_queued"
+
 #define PAGE_COLUMNS "SELECT t.id, t.object, t.object_stale_at, t.output_model_version_id, t.state FROM training.trainings t "
 
 static const struct
@@ -599,13 +611,7 @@ static const struct
 		3, {INT8OID, INT8OID, TEXTOID}, 5
 	},
 	[SQ_DATASET_LOCK] = {
-		"SELECT d.*,"
-		"       (SELECT m.type FROM training.models m WHERE m.owner = $2 AND m.name = $3) AS tr_model_type,"
-		"       EXISTS (SELECT FROM training.trainings t"
-		"                WHERE t.owner = $2 AND t.output_model_name = $3"
-		"                  AND t.state IN ('waiting', 'processing')"
-		"                  AND t.type = CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END"
-		"                  AND t.id IS DISTINCT FROM $4) AS tr_name_queued,"
+		"SELECT d.*, " NAME_READ("$2", "$3", "CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END", "$4") ","
 		"       CASE WHEN d.earliest_expiration <= now() THEN"
 		"         (SELECT count(*) FROM training.classes c"
 		"           WHERE c.dataset_id = d.id AND c.active AND c.number_of_active_images > 0"
@@ -614,11 +620,7 @@ static const struct
 		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
 	},
 	[SQ_NAME_CHECK] = {
-		"SELECT (SELECT m.type FROM training.models m WHERE m.owner = $1 AND m.name = $2),"
-		"       EXISTS (SELECT FROM training.trainings t"
-		"                WHERE t.owner = $1 AND t.output_model_name = $2"
-		"                  AND t.state IN ('waiting', 'processing')"
-		"                  AND t.type = $3 AND t.id IS DISTINCT FROM $4)",
+		"SELECT " NAME_READ("$1", "$2", "$3", "$4"),
 		4, {NAMEOID, TEXTOID, TEXTOID, UUIDOID}, 2, true
 	},
 	[SQ_DATASET_EXISTS] = {
