@@ -3,8 +3,8 @@
  *
  * The trigger functions of training.trainings (stop the worker of a deleted training at commit,
  * NOTIFY training_state), the wake-up of the launcher for inserted trainings (asked by the
- * trainings_before trigger), the transaction callback that does both at commit, and the ProcessUtility hook: LOCK TABLE on the extension's tables is reserved to
- * superusers, and commands that need a database without connections (DROP, ALTER, RENAME, CREATE
+ * trainings_before trigger), the transaction callback that does both at commit, and the
+ * ProcessUtility hook: LOCK TABLE on the extension's tables is reserved to superusers, and commands that need a database without connections (DROP, ALTER, RENAME, CREATE
  * DATABASE ... TEMPLATE) first make the workers there leave. The shared state they touch is in
  * src/shmem.c.
  */

@@ -325,16 +325,14 @@ remember_model(int64 key, bool exists)
 	}
 }
 
-/* Take the lock of the name (which); nothing when the name or owner is NULL (refused below). */
+/* Take the lock of key (from name_key(r, which)). */
 static void
-lock_name(const Row *r, NameLock which)
+lock_name(int64 key, NameLock which)
 {
-	if (r->n[C_OUTPUT_MODEL_NAME] || r->n[C_OWNER])
-		return;
 	if (which == LOCK_NAME)
-		DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(name_key(r, LOCK_NAME)));
+		DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(key));
 	else
-		DirectFunctionCall1(pg_advisory_xact_lock_shared_int8, Int64GetDatum(name_key(r, LOCK_MODEL)));
+		DirectFunctionCall1(pg_advisory_xact_lock_shared_int8, Int64GetDatum(key));
 }
 
 /* What the trigger reads, in one statement after lock_name() (again after the name lock). */
@@ -385,7 +383,7 @@ dataset_type(const Row *r, bool checking_classes, Read *rd)
 	return TextDatumGetCString(ds->values[D_TYPE]);
 }
 
-/* One type per model (see lock_name()). */
+/* One type per model (see NameLock). */
 static void
 check_model_type(const Row *r, const char *type, const Read *rd)
 {
@@ -426,7 +424,9 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	Row			r;
 	Row			o;
 	Read		rd;
+	bool		named;
 	bool		model_first;
+	int64		model_key;
 	char	   *type;
 	Datum		description;
 	Datum		changelog;
@@ -485,16 +485,22 @@ training_trainings_before(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source_dataset_id is required"),
 				 errhint("Pass the id of the dataset to train on (see training.list_datasets()).")));
-	model_first = !r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER] && model_seen(name_key(&r, LOCK_MODEL));
-	lock_name(&r, model_first ? LOCK_MODEL : LOCK_NAME);
+	/* No lock without a name or owner: they are refused below. */
+	named = !r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER];
+	model_key = named ? name_key(&r, LOCK_MODEL) : 0;
+	model_first = named && model_seen(model_key);
+	if (model_first)
+		lock_name(model_key, LOCK_MODEL);
+	else if (named)
+		lock_name(name_key(&r, LOCK_NAME), LOCK_NAME);
 	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums), &rd);
-	if (!r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER])
+	if (named)
 	{
-		remember_model(name_key(&r, LOCK_MODEL), rd.name.model_type != NULL);
+		remember_model(model_key, rd.name.model_type != NULL);
 		/* The model was deleted since: take the name's lock and read again. */
 		if (model_first && rd.name.model_type == NULL)
 		{
-			lock_name(&r, LOCK_NAME);
+			lock_name(name_key(&r, LOCK_NAME), LOCK_NAME);
 			store_name_check(r.v[C_OWNER], r.v[C_OUTPUT_MODEL_NAME],
 							 CStringGetTextDatum(strcmp(type, "face") == 0 ? "landmark" : "face"),
 							 r.v[C_ID], r.n[C_ID], &rd.name);
