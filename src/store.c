@@ -509,9 +509,9 @@ typedef enum SpiQuery
 	SQ_TRAININGS_PAGE,			/* $1 limit, $2 offset [, $3 state]: id, object, object_stale_at, */
 	SQ_TRAININGS_PAGE_STATE,	/* output_model_version_id, in list order */
 	/* The trainings_before trigger's (rw: each on a fresh snapshot, may lock rows). */
-	SQ_DATASET_LOCK,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
-								/* dataset's row locked FOR KEY SHARE, model type, name queued, */
-								/* expired trainable classes */
+	SQ_DATASET_READ,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
+								/* dataset's row, model type, name queued, */
+	SQ_EXPIRED_TRAINABLE,		/* $1 dataset id: its trainable classes that expired */
 	SQ_NAME_CHECK,				/* $1 owner, $2 name, $3 type, $4 training id: model type, queued */
 	SQ_DATASET_EXISTS,			/* $1 id: 1 */
 	SQ_MODEL_EXISTS,
@@ -610,14 +610,16 @@ static const struct
 		PAGE_COLUMNS "WHERE t.state = $3 ORDER BY t.time_created, t.id LIMIT $1 OFFSET $2",
 		3, {INT8OID, INT8OID, TEXTOID}, 5
 	},
-	[SQ_DATASET_LOCK] = {
-		"SELECT d.*, " NAME_READ("$2", "$3", "CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END", "$4") ","
-		"       CASE WHEN d.earliest_expiration <= now() THEN"
-		"         (SELECT count(*) FROM training.classes c"
-		"           WHERE c.dataset_id = d.id AND c.active AND c.number_of_active_images > 0"
-		"             AND c.expiration_date <= now()) ELSE 0 END AS tr_expired_trainable"
-		"  FROM training.datasets d WHERE d.id = $1 FOR KEY SHARE OF d",
+	[SQ_DATASET_READ] = {
+		"SELECT d.*, " NAME_READ("$2", "$3", "CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END", "$4")
+		"  FROM training.datasets d WHERE d.id = $1",
 		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_EXPIRED_TRAINABLE] = {
+		"SELECT count(*) FROM training.classes c"
+		" WHERE c.dataset_id = $1 AND c.active AND c.number_of_active_images > 0"
+		"   AND c.expiration_date <= now()",
+		1, {UUIDOID}, 1, true
 	},
 	[SQ_NAME_CHECK] = {
 		"SELECT " NAME_READ("$1", "$2", "$3", "$4"),
@@ -634,16 +636,30 @@ static const struct
 	},
 };
 
-/* Run query q (on its kept plan) for up to tcount rows (0: all); how many. */
+/*
+ * Run query q (on its kept plan) for up to tcount rows (0: all) on snapshot (rw queries only;
+ * InvalidSnapshot: a fresh one for an rw query, as SPI takes); how many.
+ */
 static uint64
-spi_exec_n(SpiQuery q, Datum *args, const char *nulls, long tcount)
+spi_exec_at(SpiQuery q, Datum *args, const char *nulls, long tcount, Snapshot snapshot)
 {
 	SPIPlanPtr	plan = kept_plan(queries[q].sql, queries[q].nargs, (Oid *) queries[q].argtypes);
-	int			rc = SPI_execute_plan(plan, args, nulls, !queries[q].rw, tcount);
+	int			rc;
 
+	Assert(snapshot == InvalidSnapshot || queries[q].rw);
+	if (snapshot != InvalidSnapshot)
+		rc = SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot, false, false, tcount);
+	else
+		rc = SPI_execute_plan(plan, args, nulls, !queries[q].rw, tcount);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "training: API query failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+static uint64
+spi_exec_n(SpiQuery q, Datum *args, const char *nulls, long tcount)
+{
+	return spi_exec_at(q, args, nulls, tcount, InvalidSnapshot);
 }
 
 /* Run query q for its first row; true when there is one. */
@@ -710,6 +726,9 @@ column_map(ColumnMap *m, TupleDesc desc, const char *const *names, int ncols)
 	return m->attnums;
 }
 
+static bool spi_named_row_at(SpiQuery q, Datum *args, const char *argnulls, const char *const *names,
+							 int ncols, Datum *values, bool *isnull, Snapshot snapshot);
+
 /*
  * Run a `SELECT *` query q by primary key and copy the named columns of its row into
  * values/nulls, in the order of names; false when there is no row the caller can see.
@@ -718,13 +737,21 @@ static bool
 spi_named_row_args(SpiQuery q, Datum *args, const char *argnulls, const char *const *names,
 				   int ncols, Datum *values, bool *isnull)
 {
+	return spi_named_row_at(q, args, argnulls, names, ncols, values, isnull, InvalidSnapshot);
+}
+
+/* The same on snapshot (see spi_exec_at). */
+static bool
+spi_named_row_at(SpiQuery q, Datum *args, const char *argnulls, const char *const *names,
+				 int ncols, Datum *values, bool *isnull, Snapshot snapshot)
+{
 	static ColumnMap maps[SQ_COUNT];
 	TupleDesc	desc;
 	const AttrNumber *attnums;
 	Datum	   *v;
 	bool	   *n;
 
-	if (!spi_exec(q, args, argnulls))
+	if (spi_exec_at(q, args, argnulls, 1, snapshot) == 0)
 		return false;
 	desc = SPI_tuptable->tupdesc;
 	attnums = column_map(&maps[q], desc, names, ncols);
@@ -996,26 +1023,41 @@ bool
 store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null, Datum id,
 						   bool id_null, ApiRow *row, TrNameRead *out)
 {
-	static const char *names[D_NCOLS + 3];
+	static const char *names[D_NCOLS + 2];
 	Datum		args[4] = {dataset_id, owner, name, id};
 	char		nulls[5] = {' ', ' ', name_null ? 'n' : ' ', id_null ? 'n' : ' ', '\0'};
-	Datum		v[D_NCOLS + 3];
-	bool		n[D_NCOLS + 3];
+	Datum		v[D_NCOLS + 2];
+	bool		n[D_NCOLS + 2];
+	Datum		expired;
+	bool		expired_null;
+	Snapshot	snapshot;
+	bool		found;
 
 	if (names[0] == NULL)
 	{
 		memcpy(names, dataset_columns, sizeof(dataset_columns));
 		names[D_NCOLS] = "tr_model_type";
 		names[D_NCOLS + 1] = "tr_name_queued";
-		names[D_NCOLS + 2] = "tr_expired_trainable";
 	}
-	if (!spi_named_row_args(SQ_DATASET_LOCK, args, nulls, names, D_NCOLS + 3, v, n))
+	/* One snapshot for both reads, fresh as SPI would take it (released by the resource owner on error). */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	found = spi_named_row_at(SQ_DATASET_READ, args, nulls, names, D_NCOLS + 2, v, n, snapshot);
+	out->expired_trainable = 0;
+	/* Expired classes are counted only once the earliest expiration has passed (rare). */
+	if (found && !n[D_EARLIEST_EXPIRATION]
+		&& DatumGetTimestampTz(v[D_EARLIEST_EXPIRATION]) <= GetCurrentTransactionStartTimestamp())
+	{
+		spi_exec_at(SQ_EXPIRED_TRAINABLE, args, nulls, 1, snapshot);
+		expired = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &expired_null);
+		out->expired_trainable = expired_null ? 0 : DatumGetInt64(expired);
+	}
+	UnregisterSnapshot(snapshot);
+	if (!found)
 		return false;
 	memcpy(row->values, v, sizeof(Datum) * D_NCOLS);
 	memcpy(row->nulls, n, sizeof(bool) * D_NCOLS);
 	out->model_type = n[D_NCOLS] ? NULL : spi_text_copy(v[D_NCOLS]);
 	out->queued = !n[D_NCOLS + 1] && DatumGetBool(v[D_NCOLS + 1]);
-	out->expired_trainable = n[D_NCOLS + 2] ? 0 : DatumGetInt64(v[D_NCOLS + 2]);
 	return true;
 }
 

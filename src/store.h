@@ -253,9 +253,11 @@ typedef struct TrNameRead
 } TrNameRead;
 
 /*
- * Lock the dataset FOR KEY SHARE (as a foreign key check does) and read its row (D_NCOLS
- * values, valid until store_api_finish()), and *out about the model name (owner, name) of
- * training id (the training itself excluded). False when the dataset is not found.
+ * Read the dataset's row (D_NCOLS values, valid until store_api_finish()), not locked (the
+ * foreign key check locks it at the end of the statement), and *out about the model name
+ * (owner, name) of training id (the training itself excluded), in one statement on a fresh
+ * snapshot; the expired classes in a second one on the same snapshot, once the dataset's
+ * earliest expiration has passed. False when the dataset is not found.
  */
 extern bool store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null,
 									   Datum id, bool id_null, ApiRow *row, TrNameRead *out);

@@ -6,7 +6,9 @@
  *   - read-only columns (state, progress, times, the output model, ...) keep their defaults on
  *     INSERT and their values on UPDATE (contract 2); the owner is the current role;
  *   - the dataset exists, is visible to the caller (row-level security) and has two classes to
- *     learn, and is locked FOR KEY SHARE, as the foreign key check locks it;
+ *     learn (its row is locked by the foreign key check at the end of the statement, not here:
+ *     a second lock of the row by the same transaction cost about a fifth of a creation
+ *     at 8 clients);
  *   - the type comes from the dataset; names and texts are bounded; the config is read by the
  *     one config reader;
  *   - one type per model name: the model's, or, before it exists, that of the trainings queued
@@ -28,6 +30,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -261,22 +264,27 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
  * One type per model: the model's, or, before it exists, that of the trainings already queued
  * for the name. Two advisory locks per owner and name, held until commit:
  *
- *   - the name lock ("training.model:"), exclusive: creations of a name without a model wait
- *     for each other, and the reads after it take their own snapshot, so they see a creation
- *     that committed while we waited;
+ *   - the name lock ("training.model:"), for names without a model, in a mode of the training's
+ *     type: ShareLock for face, RowExclusiveLock for landmark. Each mode conflicts with the other
+ *     and not with itself, so creations of one type run side by side, a creation of the other
+ *     type waits for them, and the reads after it take their own snapshot, so they see the
+ *     trainings that committed while it waited. A backend that has not yet seen the dataset
+ *     (its type is read after the lock) takes the lock exclusive, which conflicts with both;
  *   - the model lock ("training.model-live:"), shared by creations of a name whose model exists,
  *     exclusive by a deletion of that model (trigger models_delete): the model, and so its type,
  *     stays until those creations commit, and they do not wait for each other. A deletion
  *     waits for them; a creation after it finds no model and takes the name lock, where it sees
  *     their trainings queued.
  *
- * Which one a creation takes first follows what this backend saw last time for the name (a
- * hint: either way is safe; a creation that finds no model under the shared lock takes the
- * name lock too and reads again).
+ * Which one a creation takes first follows what this backend saw last time for the name, and
+ * the name lock's mode the type this backend read last time for the dataset (hints: a dataset's
+ * type is fixed at creation, and the trigger checks what it reads against the lock it holds).
  */
 typedef enum NameLock
 {
-	LOCK_NAME,					/* exclusive: the name has no model */
+	LOCK_NAME,					/* the name has no model: exclusive */
+	LOCK_NAME_FACE,				/* the same lock, by a face training of a dataset seen before */
+	LOCK_NAME_LANDMARK,			/* the same lock, by a landmark training */
 	LOCK_MODEL					/* shared: the name's model exists */
 } NameLock;
 
@@ -287,7 +295,7 @@ name_key(const Row *r, NameLock which)
 	StringInfoData key;
 
 	initStringInfo(&key);
-	appendStringInfo(&key, "%s%s:", which == LOCK_NAME ? "training.model:" : "training.model-live:",
+	appendStringInfo(&key, "%s%s:", which == LOCK_MODEL ? "training.model-live:" : "training.model:",
 					 NameStr(*DatumGetName(r->v[C_OWNER])));
 	appendBinaryStringInfo(&key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
@@ -325,17 +333,55 @@ remember_model(int64 key, bool exists)
 	}
 }
 
-/* Take the lock of key (from name_key(r, which)). */
+/* Datasets whose type this backend read (the name lock's mode, see NameLock). */
+static struct
+{
+	pg_uuid_t	id;
+	NameLock	lock;
+}			seen_datasets[16];
+static int	seen_dataset_next = 0;
+
+static NameLock
+name_lock_of(Datum dataset_id)
+{
+	for (int i = 0; i < (int) lengthof(seen_datasets); i++)
+		if (seen_datasets[i].lock != LOCK_NAME
+			&& memcmp(&seen_datasets[i].id, DatumGetUUIDP(dataset_id), sizeof(pg_uuid_t)) == 0)
+			return seen_datasets[i].lock;
+	return LOCK_NAME;
+}
+
+static void
+remember_dataset(Datum dataset_id, NameLock lock)
+{
+	int			slot = seen_dataset_next;
+
+	for (int i = 0; i < (int) lengthof(seen_datasets); i++)
+		if (memcmp(&seen_datasets[i].id, DatumGetUUIDP(dataset_id), sizeof(pg_uuid_t)) == 0)
+			slot = i;
+	if (slot == seen_dataset_next)
+		seen_dataset_next = (seen_dataset_next + 1) % lengthof(seen_datasets);
+	seen_datasets[slot].id = *DatumGetUUIDP(dataset_id);
+	seen_datasets[slot].lock = lock;
+}
+
+/* Take the lock of key (from name_key(r, which)) until commit, as pg_advisory_xact_lock(key). */
 static void
 lock_name(int64 key, NameLock which)
 {
-	if (which == LOCK_NAME)
-		DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(key));
-	else
-		DirectFunctionCall1(pg_advisory_xact_lock_shared_int8, Int64GetDatum(key));
+	static const LOCKMODE modes[] = {
+		[LOCK_NAME] = ExclusiveLock,
+		[LOCK_NAME_FACE] = ShareLock,
+		[LOCK_NAME_LANDMARK] = RowExclusiveLock,
+		[LOCK_MODEL] = ShareLock,
+	};
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key, 1);
+	(void) LockAcquire(&tag, modes[which], false, false);
 }
 
-/* What the trigger reads, in one statement after lock_name() (again after the name lock). */
+/* What the trigger reads after lock_name(), on one snapshot (the name again after a second lock). */
 typedef struct Read
 {
 	ApiRow		ds;				/* the source dataset (D_NCOLS values) */
@@ -357,8 +403,11 @@ dataset_type(const Row *r, bool checking_classes, Read *rd)
 
 	ds->values = rd->ds_values;
 	ds->nulls = rd->ds_nulls;
-	/* KEY SHARE, as the foreign key check takes it: a concurrent delete_dataset is waited for
-	 * (then "not found"), and a delete_dataset after us waits and sees this training (55000). */
+	/*
+	 * Not locked: the foreign key check locks the row FOR KEY SHARE at the end of the statement.
+	 * A delete_dataset in progress is waited for there (then 23503), and a delete_dataset after
+	 * that waits and sees this training (55000).
+	 */
 	if (!store_dataset_for_training(dataset_id, r->v[C_OWNER], r->v[C_OUTPUT_MODEL_NAME],
 									r->n[C_OUTPUT_MODEL_NAME], r->v[C_ID], r->n[C_ID],
 									ds, &rd->name)
@@ -426,6 +475,8 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	Read		rd;
 	bool		named;
 	bool		model_first;
+	NameLock	name_lock;
+	NameLock	type_lock;
 	int64		model_key;
 	char	   *type;
 	Datum		description;
@@ -489,18 +540,25 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	named = !r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER];
 	model_key = named ? name_key(&r, LOCK_MODEL) : 0;
 	model_first = named && model_seen(model_key);
+	name_lock = name_lock_of(r.v[C_SOURCE_DATASET_ID]);
 	if (model_first)
 		lock_name(model_key, LOCK_MODEL);
 	else if (named)
-		lock_name(name_key(&r, LOCK_NAME), LOCK_NAME);
+		lock_name(name_key(&r, name_lock), name_lock);
 	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums), &rd);
+	type_lock = strcmp(type, "face") == 0 ? LOCK_NAME_FACE : LOCK_NAME_LANDMARK;
+	remember_dataset(r.v[C_SOURCE_DATASET_ID], type_lock);
 	if (named)
 	{
 		remember_model(model_key, rd.name.model_type != NULL);
-		/* The model was deleted since: take the name's lock and read again. */
-		if (model_first && rd.name.model_type == NULL)
+		/*
+		 * No model, and no name lock of our type: the model was deleted since we took its
+		 * lock, or the hint was wrong. Take the name lock of our type and read again.
+		 */
+		if (rd.name.model_type == NULL
+			&& (model_first || (name_lock != LOCK_NAME && name_lock != type_lock)))
 		{
-			lock_name(name_key(&r, LOCK_NAME), LOCK_NAME);
+			lock_name(name_key(&r, type_lock), type_lock);
 			store_name_check(r.v[C_OWNER], r.v[C_OUTPUT_MODEL_NAME],
 							 CStringGetTextDatum(strcmp(type, "face") == 0 ? "landmark" : "face"),
 							 r.v[C_ID], r.n[C_ID], &rd.name);
