@@ -3,17 +3,22 @@
 # the plain SQL statement a client would otherwise run, in the same run, at 1 and 8 clients.
 #   get_training     vs  SELECT <columns> FROM training.trainings WHERE id = <the same id>
 #   list_trainings   vs  SELECT <columns> FROM training.trainings ORDER BY time_created, id LIMIT 10
-#   create_training  vs  INSERT of the same values into a plain table like trainings (same columns,
-#                        defaults, CHECK constraints and indexes; no foreign keys, no triggers); once
-#                        with one model name for every call (concurrent creations of one new name wait
-#                        for each other), once with a name per call, once retraining one existing model
+#   create_training  vs  INSERT of the same values into a plain table like trainings: the same
+#                        columns, defaults, CHECK constraints, indexes, foreign keys and row-level
+#                        security policies, without the extension's triggers (the table a user would
+#                        otherwise write to); once with one model name for every call, once with a
+#                        name per call, once retraining one existing model. The column "bare" is the
+#                        same INSERT into a table without the foreign keys and policies.
 # <columns> are the training's own columns: all but object and object_stale_at (the Training
 # object the extension keeps with the row, which the functions return).
 # Each is measured as the superuser that owns the tables (no row-level security) and as an
 # ordinary role set up by grant_access() (policies apply), the role users actually have.
 #
 #   bash bench/api.sh            (after `make install`; PG_CONFIG picks the installation)
-# Env: BENCH_SECONDS (10 per run), BENCH_PGPORT (5498). It starts a throw-away cluster with the
+# Each figure is the median of BENCH_ROUNDS rounds (3); a round runs the function and its plain
+# statement back to back (the order alternates), and the ratio is the median of the rounds' ratios,
+# so that a change of the machine's speed between rounds moves both sides of a ratio alike.
+# Env: BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_PGPORT (5498). It starts a throw-away cluster with the
 # library preloaded, as in production (a creation wakes the launcher at commit), and
 # training.max_workers = 0, so no worker competes for the CPU or claims the trainings; results
 # also go to bench/out/api.txt.
@@ -22,7 +27,8 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 bindir=$("${PG_CONFIG:-pg_config}" --bindir)
 port=${BENCH_PGPORT:-5498}
-secs=${BENCH_SECONDS:-10}
+secs=${BENCH_SECONDS:-5}
+rounds=${BENCH_ROUNDS:-3}
 work=$(mktemp -d /tmp/training-bench.XXXXXX)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres: "$work"
@@ -77,10 +83,30 @@ RESET ROLE;
 INSERT INTO bench SELECT 'bench_user', d.id, (SELECT id FROM training.trainings t WHERE t.owner = 'bench_user' ORDER BY time_created LIMIT 1)
   FROM training.datasets d WHERE d.owner = 'bench_user';
 -- The peer of create_training: the same row into a plain table with the same columns, defaults,
--- CHECK constraints and indexes (no foreign keys, no triggers).
+-- CHECK constraints, indexes, foreign keys and policies, without triggers; and into a bare one.
 CREATE TABLE plain_trainings (LIKE training.trainings INCLUDING ALL);
+CREATE TABLE bare_trainings (LIKE training.trainings INCLUDING ALL);
+ALTER TABLE plain_trainings
+    ADD FOREIGN KEY (source_dataset_id) REFERENCES training.datasets (id) ON DELETE SET NULL,
+    ADD FOREIGN KEY (output_model_id) REFERENCES training.models (id) ON DELETE SET NULL,
+    ENABLE ROW LEVEL SECURITY;
+DO $$
+DECLARE p record;
+BEGIN
+    FOR p IN SELECT polname, polpermissive, polroles,
+                    pg_get_expr(polqual, polrelid) AS qual, pg_get_expr(polwithcheck, polrelid) AS checks
+               FROM pg_policy WHERE polrelid = 'training.trainings'::regclass AND polcmd = '*'
+    LOOP
+        EXECUTE format('CREATE POLICY %I ON plain_trainings AS %s TO %s USING (%s) WITH CHECK (%s)',
+                       p.polname, CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                       (SELECT coalesce(string_agg(quote_ident(rolname), ', '), 'PUBLIC')
+                          FROM pg_roles WHERE oid = ANY (p.polroles)),
+                       replace(p.qual, 'trainings.', 'plain_trainings.'),
+                       replace(p.checks, 'trainings.', 'plain_trainings.'));
+    END LOOP;
+END $$;
 GRANT SELECT ON bench TO bench_user;
-GRANT INSERT ON plain_trainings TO bench_user;
+GRANT INSERT ON plain_trainings, bare_trainings TO bench_user;
 -- Retraining: a model of bench_user's that earlier trainings wrote (as the worker writes it).
 INSERT INTO training.models (owner, name, type) VALUES ('bench_user', 'bench model', 'face');
 VACUUM ANALYZE;
@@ -113,6 +139,7 @@ printf '%s\n' '\set r random(1, 1000000000)' \
 # Retraining one existing model: creations of a name whose model exists do not wait for each other.
 echo "SELECT training.create_training('$udid', 'bench model', config => '{\"min_face_size\": 40}');" > "$s/create_model.sql"
 echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench model', '{\"min_face_size\": 40}', 'face');" > "$s/create_model_plain.sql"
+for f in "$s"/create*_plain.sql; do sed 's/plain_trainings/bare_trainings/' "$f" > "${f%_plain.sql}_bare.sql"; done
 chmod -R a+rX "$work"
 
 tps() {  # tps SCRIPT CLIENTS [USER]
@@ -121,11 +148,13 @@ tps() {  # tps SCRIPT CLIENTS [USER]
         sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
 
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 mkdir -p bench/out
 {
-    echo "training API throughput (pgbench -M prepared, ${secs}s per run, $(nproc) cores; tps = transactions/s)"
+    echo "training API throughput (pgbench -M prepared, median of $rounds rounds of ${secs}s per run, $(nproc) cores; tps = transactions/s)"
     echo "PostgreSQL $(psql -XAt -c 'SHOW server_version'); 1000 trainings of a 40x10-image face dataset"
-    printf '%-34s %7s %12s %12s %7s\n' "benchmark (vs plain SQL)" clients "function" "plain" ratio
+    printf '%-34s %7s %12s %12s %7s %12s\n' "benchmark (vs plain SQL)" clients "function" "plain" ratio "bare"
     # create_training last: it adds rows, which would change what list_trainings counts.
     for b in "get_training:get:get_plain:postgres" "get_training as RLS role:get_rls:get_rls_plain:bench_user" \
              "list_trainings:list:list_plain:postgres" "list_trainings as RLS role:list:list_plain:bench_user" \
@@ -135,11 +164,18 @@ mkdir -p bench/out
              "create_training, RLS, one existing model:create_model:create_model_plain:bench_user"; do
         IFS=: read -r name f p user <<<"$b"
         for c in 1 8; do
-            # Alternate the order so that neither side always runs on a warmer cache.
-            if [ $c = 1 ]; then a=$(tps "$f" $c "$user"); b2=$(tps "$p" $c "$user")
-            else b2=$(tps "$p" $c "$user"); a=$(tps "$f" $c "$user"); fi
-            awk -v n="$name" -v c="$c" -v a="$a" -v b="$b2" \
-                'BEGIN { printf "%-34s %7s %12.0f %12.0f %7.2f\n", n, c, a, b, a / b }'
+            fs=""; ps=""; rs=""; bs=""
+            for r in $(seq "$rounds"); do
+                # Alternate the order so that neither side always runs on a warmer cache.
+                if [ $(( r % 2 )) = 1 ]; then a=$(tps "$f" $c "$user"); b2=$(tps "$p" $c "$user")
+                else b2=$(tps "$p" $c "$user"); a=$(tps "$f" $c "$user"); fi
+                fs="$fs $a"; ps="$ps $b2"; rs="$rs $(awk -v a="$a" -v b="$b2" 'BEGIN { print a / b }')"
+                [ -f "$s/${f}_bare.sql" ] && bs="$bs $(tps "${f}_bare" $c "$user")"
+            done
+            awk -v n="$name" -v c="$c" -v a="$(echo $fs | tr ' ' '\n' | median)" \
+                -v b="$(echo $ps | tr ' ' '\n' | median)" -v r="$(echo $rs | tr ' ' '\n' | median)" \
+                -v x="$([ -n "$bs" ] && echo $bs | tr ' ' '\n' | median)" \
+                'BEGIN { printf "%-34s %7s %12.0f %12.0f %7.2f %12s\n", n, c, a, b, r, x == "" ? "" : sprintf("%.0f", x) }'
         done
     done
 } | tee bench/out/api.txt
