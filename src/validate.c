@@ -277,8 +277,10 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
  *     their trainings queued.
  *
  * Which one a creation takes first follows what this backend saw last time for the name, and
- * the name lock's mode the type this backend read last time for the dataset (hints: a dataset's
- * type is fixed at creation, and the trigger checks what it reads against the lock it holds).
+ * the name lock's mode the type this backend read last time for the dataset. Both are hints: a
+ * creation that finds no model under the model lock, or a dataset of the other type under a
+ * typed name lock, takes the name lock of its type and reads again. The reads after a lock take
+ * the latest snapshot (also in REPEATABLE READ), so they see what committed while it waited.
  */
 typedef enum NameLock
 {
@@ -391,8 +393,8 @@ typedef struct Read
 } Read;
 
 /*
- * Read the dataset (locked), check that it exists and (checking_classes) has two classes to
- * learn, and return its type.
+ * Read the dataset, check that it exists and (checking_classes) has two classes to learn, and
+ * return its type.
  */
 static char *
 dataset_type(const Row *r, bool checking_classes, Read *rd)
@@ -552,11 +554,13 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	{
 		remember_model(model_key, rd.name.model_type != NULL);
 		/*
-		 * No model, and no name lock of our type: the model was deleted since we took its
-		 * lock, or the hint was wrong. Take the name lock of our type and read again.
+		 * No lock that holds the name for our type: the model was deleted since we took its
+		 * lock, or the name lock is of the other type (the hint was wrong; a dataset deleted and
+		 * created again with its id and the other type). Take the name lock of our type and read
+		 * again.
 		 */
-		if (rd.name.model_type == NULL
-			&& (model_first || (name_lock != LOCK_NAME && name_lock != type_lock)))
+		if ((model_first && rd.name.model_type == NULL)
+			|| (!model_first && name_lock != LOCK_NAME && name_lock != type_lock))
 		{
 			lock_name(name_key(&r, type_lock), type_lock);
 			store_name_check(r.v[C_OWNER], r.v[C_OUTPUT_MODEL_NAME],
