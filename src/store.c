@@ -511,7 +511,9 @@ typedef enum SpiQuery
 	SQ_TRAININGS_PAGE_STATE,	/* output_model_version_id, in list order */
 	/* The trainings_before trigger's (rw: each on a fresh snapshot, may lock rows). */
 	SQ_DATASET_READ,			/* $1 dataset id, $2 owner, $3 model name, $4 training id: the */
-								/* dataset's row, model type, name queued, */
+	SQ_DATASET_READ_FACE,		/* dataset's row, model type, name queued (TrNameGuess) */
+	SQ_DATASET_READ_LANDMARK,
+	SQ_DATASET_READ_MODEL,
 	SQ_EXPIRED_TRAINABLE,		/* $1 dataset id: its trainable classes that expired */
 	SQ_NAME_CHECK,				/* $1 owner, $2 name, $3 type, $4 training id: model type, queued */
 	SQ_DATASET_EXISTS,			/* $1 id: 1 */
@@ -536,8 +538,10 @@ typedef enum SpiQuery
 	"         WHERE t.owner = " owner " AND t.output_model_name = " name \
 	"           AND t.state IN ('waiting', 'processing')" \
 	"           AND t.type = '" type "' AND t.id IS DISTINCT FROM " id ")"
+#define MODEL_TYPE(owner, name) \
+	"(SELECT m.type FROM training.models m WHERE m.owner = " owner " AND m.name = " name ") AS tr_model_type"
 #define NAME_READ(owner, name, other, id) \
-	"(SELECT m.type FROM training.models m WHERE m.owner = " owner " AND m.name = " name ") AS tr_model_type," \
+	MODEL_TYPE(owner, name) "," \
 	" CASE WHEN " other " = 'face' THEN " QUEUED(owner, name, "face", id) \
 	"      ELSE " QUEUED(owner, name, "landmark", id) " END AS tr_name_queued"
 
@@ -622,6 +626,21 @@ static const struct
 	},
 	[SQ_DATASET_READ] = {
 		"SELECT d.*, " NAME_READ("$2", "$3", "CASE d.type WHEN 'face' THEN 'landmark' ELSE 'face' END", "$4")
+		"  FROM training.datasets d WHERE d.id = $1",
+		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_DATASET_READ_FACE] = {
+		"SELECT d.*, " MODEL_TYPE("$2", "$3") ", " QUEUED("$2", "$3", "landmark", "$4") " AS tr_name_queued"
+		"  FROM training.datasets d WHERE d.id = $1",
+		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_DATASET_READ_LANDMARK] = {
+		"SELECT d.*, " MODEL_TYPE("$2", "$3") ", " QUEUED("$2", "$3", "face", "$4") " AS tr_name_queued"
+		"  FROM training.datasets d WHERE d.id = $1",
+		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
+	},
+	[SQ_DATASET_READ_MODEL] = {
+		"SELECT d.*, " MODEL_TYPE("$2", "$3") ", false AS tr_name_queued"
 		"  FROM training.datasets d WHERE d.id = $1",
 		4, {UUIDOID, NAMEOID, TEXTOID, UUIDOID}, 0, true
 	},
@@ -1054,8 +1073,14 @@ restore_planner(int nest)
 
 bool
 store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null, Datum id,
-						   bool id_null, ApiRow *row, TrNameRead *out)
+						   bool id_null, TrNameGuess guess, ApiRow *row, TrNameRead *out)
 {
+	static const SpiQuery reads[] = {
+		[TR_GUESS_NONE] = SQ_DATASET_READ,
+		[TR_GUESS_FACE] = SQ_DATASET_READ_FACE,
+		[TR_GUESS_LANDMARK] = SQ_DATASET_READ_LANDMARK,
+		[TR_GUESS_MODEL] = SQ_DATASET_READ_MODEL,
+	};
 	static const char *names[D_NCOLS + 2];
 	Datum		args[4] = {dataset_id, owner, name, id};
 	char		nulls[5] = {' ', ' ', name_null ? 'n' : ' ', id_null ? 'n' : ' ', '\0'};
@@ -1079,7 +1104,7 @@ store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_
 	 */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	nest = prefer_indexes();
-	found = spi_named_row_at(SQ_DATASET_READ, args, nulls, names, D_NCOLS + 2, v, n, snapshot);
+	found = spi_named_row_at(reads[guess], args, nulls, names, D_NCOLS + 2, v, n, snapshot);
 	out->expired_trainable = 0;
 	/* Expired classes are counted only once the earliest expiration has passed (rare). */
 	if (found && !n[D_EARLIEST_EXPIRATION]

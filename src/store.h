@@ -253,6 +253,19 @@ typedef struct TrNameRead
 } TrNameRead;
 
 /*
+ * What the caller expects of the dataset and the name, to read less: each query of the queue
+ * or the model is a plan node more to start. A wrong guess leaves out->queued meaningless, and
+ * the caller checks the name again (store_name_check).
+ */
+typedef enum TrNameGuess
+{
+	TR_GUESS_NONE,				/* nothing: queued is checked for the dataset's own type */
+	TR_GUESS_FACE,				/* a face dataset: queued means a landmark training is queued */
+	TR_GUESS_LANDMARK,			/* a landmark dataset: queued means a face training is */
+	TR_GUESS_MODEL				/* the name's model exists: queued is not checked (false) */
+} TrNameGuess;
+
+/*
  * Read the dataset's row (D_NCOLS values, valid until store_api_finish()), not locked (the
  * foreign key check locks it at the end of the statement), and *out about the model name
  * (owner, name) of training id (the training itself excluded), in one statement on a fresh
@@ -260,7 +273,8 @@ typedef struct TrNameRead
  * earliest expiration has passed. False when the dataset is not found.
  */
 extern bool store_dataset_for_training(Datum dataset_id, Datum owner, Datum name, bool name_null,
-									   Datum id, bool id_null, ApiRow *row, TrNameRead *out);
+									   Datum id, bool id_null, TrNameGuess guess, ApiRow *row,
+									   TrNameRead *out);
 
 /*
  * The same about the model name alone, on a fresh snapshot: the caller's model of that name and

@@ -397,7 +397,7 @@ typedef struct Read
  * return its type.
  */
 static char *
-dataset_type(const Row *r, bool checking_classes, Read *rd)
+dataset_type(const Row *r, bool checking_classes, TrNameGuess guess, Read *rd)
 {
 	Datum		dataset_id = r->v[C_SOURCE_DATASET_ID];
 	ApiRow	   *ds = &rd->ds;
@@ -412,7 +412,7 @@ dataset_type(const Row *r, bool checking_classes, Read *rd)
 	 */
 	if (!store_dataset_for_training(dataset_id, r->v[C_OWNER], r->v[C_OUTPUT_MODEL_NAME],
 									r->n[C_OUTPUT_MODEL_NAME], r->v[C_ID], r->n[C_ID],
-									ds, &rd->name)
+									guess, ds, &rd->name)
 		|| ds->nulls[D_TYPE])
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -478,6 +478,7 @@ training_trainings_before(PG_FUNCTION_ARGS)
 	bool		named;
 	bool		model_first;
 	NameLock	name_lock;
+	TrNameGuess guess;
 	NameLock	type_lock;
 	int64		model_key;
 	char	   *type;
@@ -547,7 +548,12 @@ training_trainings_before(PG_FUNCTION_ARGS)
 		lock_name(model_key, LOCK_MODEL);
 	else if (named)
 		lock_name(name_key(&r, name_lock), name_lock);
-	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums), &rd);
+	/* Read what the locks taken make likely; a wrong guess is read again below. */
+	guess = model_first ? TR_GUESS_MODEL
+		: name_lock == LOCK_NAME_FACE ? TR_GUESS_FACE
+		: name_lock == LOCK_NAME_LANDMARK ? TR_GUESS_LANDMARK : TR_GUESS_NONE;
+	type = dataset_type(&r, inserting || distinct(&r, &o, C_SOURCE_DATASET_ID, desc, attnums),
+						guess, &rd);
 	type_lock = strcmp(type, "face") == 0 ? LOCK_NAME_FACE : LOCK_NAME_LANDMARK;
 	remember_dataset(r.v[C_SOURCE_DATASET_ID], type_lock);
 	if (named)
