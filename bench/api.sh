@@ -18,6 +18,7 @@
 # Each figure is the median of BENCH_ROUNDS rounds (3); a round runs the function and its plain
 # statement back to back (the order alternates), and the ratio is the median of the rounds' ratios,
 # so that a change of the machine's speed between rounds moves both sides of a ratio alike.
+#   BENCH_MODE=instructions bash bench/api.sh   (the same calls in CPU instructions; see below)
 # Env: BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_PGPORT (5498). It starts a throw-away cluster with the
 # library preloaded, as in production (a creation wakes the launcher at commit), and
 # training.max_workers = 0, so no worker competes for the CPU or claims the trainings; results
@@ -140,7 +141,49 @@ printf '%s\n' '\set r random(1, 1000000000)' \
 echo "SELECT training.create_training('$udid', 'bench model', config => '{\"min_face_size\": 40}');" > "$s/create_model.sql"
 echo "INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES ('$udid', 'bench model', '{\"min_face_size\": 40}', 'face');" > "$s/create_model_plain.sql"
 for f in "$s"/create*_plain.sql; do sed 's/plain_trainings/bare_trainings/' "$f" > "${f%_plain.sql}_bare.sql"; done
-chmod -R a+rX "$work"
+chmod -R a+rX "$s"
+
+# BENCH_MODE=instructions: the same calls counted in CPU instructions (valgrind's callgrind, one
+# single-user session per count) instead of timed: a figure the machine's speed does not move.
+# Per call = (instructions of 6N calls - those of N calls) / 5N, N = BENCH_CALLS (200), so the
+# session's start and the first calls' caching cancel out. One client; the texts go to stdout,
+# as pgbench receives them.
+if [ "${BENCH_MODE:-}" = instructions ]; then
+    command -v valgrind >/dev/null || { echo "BENCH_MODE=instructions needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+    as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null
+    n1=${BENCH_CALLS:-200}; n2=$(( n1 * 6 ))
+    instructions() {  # instructions ROLE CALLS SQL ($1: the call's number)
+        { [ "$1" = postgres ] || echo "SET ROLE $1"; echo "PREPARE c(int) AS $3"
+          for i in $(seq "$2"); do echo "EXECUTE c($i)"; done; } > "$work/calls.sql"
+        as_pg valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$bindir/postgres" --single \
+            -D "$work/data" training_bench < "$work/calls.sql" > "$work/single.log" 2>&1
+        if grep -q 'ERROR:' "$work/single.log"; then grep -m 3 'ERROR:' "$work/single.log" >&2; exit 1; fi
+        sed -n 's/^totals: //p' "$work/callgrind.out"
+    }
+    per_call() {
+        local a b
+        a=$(instructions "$1" "$n1" "$2"); b=$(instructions "$1" "$n2" "$2")
+        [ -n "$a" ] && [ -n "$b" ] || exit 1
+        echo $(( (b - a) / (n2 - n1) ))
+    }
+    mkdir -p bench/out
+    {
+        echo "training API cost in CPU instructions per call (callgrind, single-user session, PostgreSQL $("$bindir/postgres" -V | awk '{print $3}'))"
+        printf '%-42s %12s %12s %7s\n' "call (vs plain SQL)" function plain ratio
+        ins="INSERT INTO plain_trainings (source_dataset_id, output_model_name, config, type) VALUES"
+        for b in "get_training as RLS role@bench_user@SELECT training.get_training('$utid')@SELECT $cols FROM training.trainings WHERE id = '$utid'" \
+                 "list_trainings as RLS role@bench_user@SELECT training.list_trainings()@SELECT $cols FROM training.trainings ORDER BY time_created, id LIMIT 10" \
+                 "create_training, one name@postgres@SELECT training.create_training('$did', 'bench create', config => '{\"min_face_size\": 40}')@$ins ('$did', 'bench create', '{\"min_face_size\": 40}', 'face')" \
+                 "create_training, RLS, one name@bench_user@SELECT training.create_training('$udid', 'bench create', config => '{\"min_face_size\": 40}')@$ins ('$udid', 'bench create', '{\"min_face_size\": 40}', 'face')" \
+                 "create_training, RLS, a name per call@bench_user@SELECT training.create_training('$udid', 'bench create ' || \$1, config => '{\"min_face_size\": 40}')@$ins ('$udid', 'bench create ' || \$1, '{\"min_face_size\": 40}', 'face')" \
+                 "create_training, RLS, one existing model@bench_user@SELECT training.create_training('$udid', 'bench model', config => '{\"min_face_size\": 40}')@$ins ('$udid', 'bench model', '{\"min_face_size\": 40}', 'face')"; do
+            IFS='@' read -r name user f p <<<"$b"
+            a=$(per_call "$user" "$f"); c=$(per_call "$user" "$p")
+            awk -v n="$name" -v a="$a" -v c="$c" 'BEGIN { printf "%-42s %12d %12d %7.2f\n", n, a, c, c / a }'
+        done
+    } | tee bench/out/api-instructions.txt
+    exit 0
+fi
 
 tps() {  # tps SCRIPT CLIENTS [USER]
     local user=${3:-postgres} j=$(( $2 < 2 ? 1 : 2 ))
