@@ -156,6 +156,8 @@ jb_float(JsonBuilder *b, double f)
 {
 	if (isnan(f) || isinf(f))
 		jb_cstring(b, DatumGetCString(DirectFunctionCall1(float8out, Float8GetDatum(f))));
+	else if (f == floor(f) && fabs(f) < 1e15)
+		jb_numeric(b, int64_to_numeric((int64) f));	/* the same number, without printing it */
 	else
 		jb_numeric(b, DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(f))));
 }
