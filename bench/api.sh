@@ -47,7 +47,7 @@ shared_preload_libraries = 'training'
 training.max_workers = 0
 CONF
 as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
-trap 'as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 export PGHOST=/tmp PGPORT=$port PGUSER=postgres PGDATABASE=training_bench
 psql -X -q -d postgres -c 'CREATE DATABASE training_bench'
 
@@ -152,17 +152,20 @@ if [ "${BENCH_MODE:-}" = instructions ]; then
     command -v valgrind >/dev/null || { echo "BENCH_MODE=instructions needs valgrind (apt-get install valgrind)" >&2; exit 1; }
     as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null
     n1=${BENCH_CALLS:-200}; n2=$(( n1 * 6 ))
-    instructions() {  # instructions ROLE CALLS SQL ($1: the call's number)
+    instructions() {  # instructions ROLE CALLS SQL FIRST ($1: the call's number, from FIRST)
         { [ "$1" = postgres ] || echo "SET ROLE $1"; echo "PREPARE c(int) AS $3"
-          for i in $(seq "$2"); do echo "EXECUTE c($i)"; done; } > "$work/calls.sql"
+          for i in $(seq "$4" $(( $4 + $2 - 1 ))); do echo "EXECUTE c($i)"; done; } > "$work/calls.sql"
+        rm -f "$work/callgrind.out"
         as_pg valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$bindir/postgres" --single \
-            -D "$work/data" training_bench < "$work/calls.sql" > "$work/single.log" 2>&1
-        if grep -q 'ERROR:' "$work/single.log"; then grep -m 3 'ERROR:' "$work/single.log" >&2; exit 1; fi
+            -D "$work/data" training_bench < "$work/calls.sql" > "$work/single.log" 2>&1 ||
+            { tail -5 "$work/single.log" >&2; exit 1; }
+        if grep -qE '(ERROR|FATAL|PANIC):' "$work/single.log"; then grep -m 3 -E '(ERROR|FATAL|PANIC):' "$work/single.log" >&2; exit 1; fi
         sed -n 's/^totals: //p' "$work/callgrind.out"
     }
     per_call() {
         local a b
-        a=$(instructions "$1" "$n1" "$2"); b=$(instructions "$1" "$n2" "$2")
+        # The second session numbers its calls after the first's: a name per call is a new name.
+        a=$(instructions "$1" "$n1" "$2" 1); b=$(instructions "$1" "$n2" "$2" $(( n1 + 1 )))
         [ -n "$a" ] && [ -n "$b" ] || exit 1
         echo $(( (b - a) / (n2 - n1) ))
     }
