@@ -259,7 +259,8 @@ typedef struct TrNameRead
  */
 typedef enum TrNameGuess
 {
-	TR_GUESS_NONE,				/* nothing: queued means a training of the type the dataset does not have is queued */
+	TR_GUESS_NONE,				/* nothing: queued means a training of the type the dataset
+								 * does not have is queued */
 	TR_GUESS_FACE,				/* a face dataset: queued means a landmark training is queued */
 	TR_GUESS_LANDMARK,			/* a landmark dataset: queued means a face training is */
 	TR_GUESS_MODEL				/* the name's model exists: queued is not checked (false) */
