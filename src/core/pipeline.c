@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "deepfeat.h"
+#include "measure.h"
 #include "netcache.h"
 #include "trfeatures.h"
 #include "quality.h"
@@ -129,13 +130,9 @@ tr_resolve_features(tr_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * The kind cfg names, as a copy bound to cfg's model directory. A name still to resolve is
- * resolved here on the way (tr_check_image called outside a training): a kind that cannot be
- * used is then the classic one, whose face region is the box or the whole image.
- */
-static void
-config_kind(const tr_config *cfg, tr_features *out)
+/* A kind that cannot be used is the classic one, whose face region is the box or the image. */
+void
+tr_config_kind(const tr_config *cfg, tr_features *out)
 {
 	const tr_features *f = tr_features_find(cfg->features);
 
@@ -151,124 +148,6 @@ config_kind(const tr_config *cfg, tr_features *out)
 	}
 	*out = *f;
 	out->model_dir = cfg->model_dir;
-}
-
-/* The face filters on one face region: min_face_size, then sharpness. */
-static tr_skip
-check_face(const tr_config *cfg, const tr_image *img, tr_box r, int detected,
-		   double *sharpness, char *err, size_t errlen)
-{
-	double		sh;
-
-	if (tr_face_side(img, r, detected) < cfg->min_face_size)
-	{
-		snprintf(err, errlen, "face of %dx%d is smaller than min_face_size %d",
-				 r.w, r.h, cfg->min_face_size);
-		return TR_SKIP_TOO_SMALL;
-	}
-	sh = tr_sharpness(img, r);
-	if (sharpness)
-		*sharpness = sh;
-	if (sh < cfg->sharpness_threshold)
-	{
-		snprintf(err, errlen, "face sharpness %.1f is below sharpness_threshold %d",
-				 sh, cfg->sharpness_threshold);
-		return TR_SKIP_BLURRY;
-	}
-	return TR_SKIP_NONE;
-}
-
-/*
- * Without a face box, a feature kind with a face locator picks the face: the
- * largest detected face that passes the filters; when faces were found but
- * none passes, the largest one's reason. No face found: the whole image.
- */
-static tr_skip
-locate_face(const tr_config *cfg, const tr_features *feat, const tr_image *img,
-			tr_box *r, double *sharpness, char *err, size_t errlen)
-{
-	tr_box		faces[TR_MAX_FACES];
-	char		why[TR_ERRLEN];
-	tr_skip		first = TR_SKIP_NONE;
-	int			n = feat->locate(feat, img, faces, TR_MAX_FACES, why, sizeof(why));
-
-	/* n < 0 (networks unavailable): extraction reports the error. */
-	if (n <= 0)
-	{
-		tr_face_region(img, NULL, r);
-		return check_face(cfg, img, *r, 0, sharpness, err, errlen);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		double		sh = -1;
-		tr_skip		s = check_face(cfg, img, faces[i], 1, &sh, why, sizeof(why));
-
-		if (s == TR_SKIP_NONE)
-		{
-			*r = faces[i];
-			if (sharpness)
-				*sharpness = sh;
-			return TR_SKIP_NONE;
-		}
-		if (i == 0)
-		{
-			first = s;
-			if (sharpness)
-				*sharpness = sh;
-			snprintf(err, errlen, "%s", why);
-		}
-	}
-	return first;
-}
-
-tr_skip
-tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int *box,
-			   tr_image *out, tr_box *region, double *sharpness, char *err, size_t errlen)
-{
-	tr_image	img;
-	tr_box		r;
-	int			rc;
-
-	if (sharpness)
-		*sharpness = -1;
-	if (out)
-		memset(out, 0, sizeof(*out));
-	rc = tr_decode(data, len, cfg->max_image_pixels, &img, NULL, err, errlen);
-	if (rc == TR_DECODE_TOO_LARGE)
-		return TR_SKIP_TOO_LARGE;
-	if (rc != TR_DECODE_OK)
-		return TR_SKIP_UNDECODABLE;
-	if (cfg->type == TR_FACE)
-	{
-		tr_features kind;
-		tr_skip		s;
-
-		config_kind(cfg, &kind);
-		if (box == NULL && kind.locate != NULL)
-			s = locate_face(cfg, &kind, &img, &r, sharpness, err, errlen);
-		else if (tr_face_region(&img, box, &r) != 0)
-		{
-			snprintf(err, errlen, "face box (%d, %d, %d, %d) is outside the %dx%d image",
-					 box[0], box[1], box[2], box[3], img.width, img.height);
-			s = TR_SKIP_BOX_OUTSIDE;
-		}
-		else
-			s = check_face(cfg, &img, r, 0, sharpness, err, errlen);
-		if (s != TR_SKIP_NONE)
-		{
-			tr_image_free(&img);
-			return s;
-		}
-	}
-	else
-		tr_face_region(&img, NULL, &r);
-	if (region)
-		*region = r;
-	if (out)
-		*out = img;
-	else
-		tr_image_free(&img);
-	return TR_SKIP_NONE;
 }
 
 void
@@ -360,7 +239,8 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	int		   *remap = malloc(sizeof(int) * (nclasses > 0 ? nclasses : 1));
 	size_t		n = 0,
 				cap = 0,
-				seen = 0;
+				seen = 0,
+				measured = 0;
 	long		skipped[TR_SKIP_COUNT] = {0};
 	long		nskipped = 0;
 	int			used_classes = 0,
@@ -381,7 +261,7 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		snprintf(err, errlen, "%s", why);
 		goto fail;
 	}
-	config_kind(cfg, &kind);
+	tr_config_kind(cfg, &kind);
 	d = feat->dim;
 	if (per_class == NULL || remap == NULL)
 		goto oom;
@@ -392,12 +272,14 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 	for (;;)
 	{
 		tr_image_ref ref;
-		tr_image	img;
-		tr_box		r;
+		tr_measure	fresh;
+		const tr_measure *m;
 		tr_skip		why_skip;
-		int			more;
+		int			k,
+					more;
 
 		memset(&ref, 0, sizeof(ref));
+		memset(&fresh, 0, sizeof(fresh));
 		more = cb->next_image(cb->ctx, &ref);
 		if (more < 0)
 			goto stopped;		/* the caller knows why (e.g. reading the images failed) */
@@ -409,12 +291,41 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 			snprintf(err, errlen, "image of class index %d outside 0..%d", ref.class_index, nclasses - 1);
 			goto fail;
 		}
-		why_skip = tr_check_image(cfg, ref.data, ref.len, ref.has_box ? ref.box : NULL,
-								  &img, &r, NULL, why, sizeof(why));
-		if (tr_interrupted())
+		/* A kept measurement of this kind, else the image measured now (and offered to keep). */
+		m = ref.measure;
+		why_skip = TR_SKIP_REMEASURE;
+		if (m != NULL && (m->status != TR_SKIP_NONE || m->dim == d))
+			why_skip = tr_measure_choose(cfg, m, &k, NULL, why, sizeof(why));
+		if (why_skip == TR_SKIP_REMEASURE)
 		{
-			tr_image_free(&img);
-			goto canceled;
+			int			mrc;
+
+			if (ref.data == NULL)
+			{
+				snprintf(err, errlen, "image %d of class index %d came without its data", (int) seen, ref.class_index);
+				goto fail;
+			}
+			mrc = tr_measure_image(cfg, ref.data, ref.len, ref.has_box ? ref.box : NULL,
+								   TR_MEASURE_FEATURES | (cfg->measure_gender ? TR_MEASURE_GENDER : 0),
+								   &fresh, NULL, why, sizeof(why));
+			if (mrc == TR_CANCELED || tr_interrupted())
+			{
+				tr_measure_free(&fresh);
+				goto canceled;
+			}
+			if (mrc != 0)
+			{
+				snprintf(err, errlen, "feature extraction failed: %s", why);
+				goto fail;
+			}
+			m = &fresh;
+			measured++;
+			if (cb->keep_measure && cb->keep_measure(cb->ctx, &ref, m) != 0)
+			{
+				tr_measure_free(&fresh);
+				goto stopped;
+			}
+			why_skip = tr_measure_choose(cfg, m, &k, NULL, why, sizeof(why));
 		}
 		if (why_skip == TR_SKIP_NONE)
 		{
@@ -424,29 +335,18 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 				float	   *nX = realloc(X, sizeof(float) * ncap * d);
 				int		   *ny;
 
-				if (nX == NULL)
-				{
-					tr_image_free(&img);
-					goto oom;
-				}
-				X = nX;
-				ny = realloc(y, sizeof(int) * ncap);
+				if (nX != NULL)
+					X = nX;
+				ny = nX ? realloc(y, sizeof(int) * ncap) : NULL;
 				if (ny == NULL)
 				{
-					tr_image_free(&img);
+					tr_measure_free(&fresh);
 					goto oom;
 				}
 				y = ny;
 				cap = ncap;
 			}
-			if (feat->extract(feat, &img, r, X + n * d, why, sizeof(why)) != 0)
-			{
-				tr_image_free(&img);
-				if (tr_interrupted())
-					goto canceled;
-				snprintf(err, errlen, "feature extraction failed: %s", why);
-				goto fail;
-			}
+			memcpy(X + n * d, m->features + (size_t) k * d, sizeof(float) * d);
 			y[n++] = ref.class_index;
 			per_class[ref.class_index]++;
 		}
@@ -455,7 +355,7 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 			skipped[why_skip]++;
 			nskipped++;
 		}
-		tr_image_free(&img);
+		tr_measure_free(&fresh);
 		/* Every image: the worker writes it when training.progress_interval has passed. */
 		if (cb->progress)
 		{
@@ -543,6 +443,7 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 		m->validation_accuracy = rep.validation_accuracy;
 		m->validation_images = rep.validation_images;
 		m->images_used = n;
+		m->images_measured = measured;
 		for (int k = 0; k < TR_SKIP_COUNT; k++)
 			m->images_skipped[k] = skipped[k];
 		m->images_skipped_total = nskipped;

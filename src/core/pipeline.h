@@ -15,6 +15,9 @@
 
 #include "decode.h"
 #include "model.h"
+#include "trfeatures.h"
+
+struct tr_measure;				/* measure.h */
 
 #define TR_ERRLEN 512
 
@@ -54,6 +57,7 @@ typedef struct tr_config
 	uint64_t	seed;				/* determinism */
 	size_t		expected_images;	/* for progress while loading; 0 if unknown */
 	const tr_fit_params *fit;		/* training loop parameters; NULL: the defaults */
+	int			measure_gender;		/* face: measure the gender of images measured afresh */
 } tr_config;
 
 /* Fill cfg with the defaults of DESIGN.md for a dataset type (the classic features, no model_dir). */
@@ -76,9 +80,13 @@ int			tr_config_set_features(tr_config *cfg, const char *features, const char *m
  */
 int			tr_resolve_features(tr_config *cfg, char *err, size_t errlen);
 
-/* One image as the store hands it over; pointers are valid until the next call. */
+/*
+ * One image as the store hands it over; pointers are valid until the next call. measure: its
+ * kept measurement (measure.h) for the training's feature kind, or NULL; data may then be NULL.
+ */
 typedef struct tr_image_ref
 {
+	const struct tr_measure *measure;
 	const uint8_t *data;
 	size_t		len;
 	int			class_index;		/* 0..nclasses-1, dense */
@@ -103,6 +111,11 @@ typedef struct tr_callbacks
 	 * go on, nonzero to stop. May be NULL.
 	 */
 	int			(*progress) (void *ctx, double fraction, const char *stage);
+	/*
+	 * An image that came without a usable measurement has been measured (with its features):
+	 * the caller may keep a copy for later trainings. Returns 0, nonzero to stop. May be NULL.
+	 */
+	int			(*keep_measure) (void *ctx, const tr_image_ref *ref, const struct tr_measure *m);
 } tr_callbacks;
 
 /* Why an image is not used for training (metrics keys are tr_skip_name()). */
@@ -129,6 +142,7 @@ typedef struct tr_metrics
 	double		validation_accuracy;	/* < 0: no validation split */
 	int			validation_images;
 	size_t		images_used;
+	size_t		images_measured;	/* decoded and measured by this training (not kept before) */
 	long		images_skipped[TR_SKIP_COUNT];	/* by reason, keys tr_skip_name() */
 	long		images_skipped_total;
 	int			epochs;
@@ -176,6 +190,12 @@ void		tr_result_free(tr_result *res);
 tr_skip		tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int *box,
 						   tr_image *img, tr_box *region, double *sharpness,
 						   char *err, size_t errlen);
+
+/*
+ * The kind cfg names, as a copy bound to cfg's model directory. A name still to resolve is
+ * resolved on the way (outside a training): a kind that cannot be used is then the classic one.
+ */
+void		tr_config_kind(const tr_config *cfg, tr_features *out);
 
 /* Results of recognition besides the TR_DECODE_* codes of decode.h. */
 #define TR_MODEL_UNUSABLE	(-3)	/* feature kind unknown here, or its extraction failed */

@@ -205,7 +205,7 @@ small_model(tr_type type, tr_model *model)
 	static const char *const ids[] = {"11111111-1111-1111-1111-111111111111",
 	"22222222-2222-2222-2222-222222222222"};
 	feed		f = {0, NULL};
-	tr_callbacks cb = {&f, next_image, NULL};
+	tr_callbacks cb = {&f, next_image, NULL, NULL};
 	tr_config	cfg;
 	tr_result	res;
 	char		err[TR_ERRLEN];

@@ -119,7 +119,7 @@ test_recognize_faces(void)
 {
 	feed		f = {0};
 	tr_config	cfg;
-	tr_callbacks cb = {&f, feed_next, NULL};
+	tr_callbacks cb = {&f, feed_next, NULL, NULL};
 	tr_result	res;
 	tr_model	model;
 	char		err[TR_ERRLEN];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "interrupt.h"
+#include "measure.h"
 #include "pipeline.h"
 #include "unit.h"
 
@@ -49,6 +50,8 @@ typedef struct item
 	int			cls;
 	int			has_box;
 	int			box[4];
+	tr_measure	kept;			/* what keep_measure was given (status -1 and no features: none) */
+	int			has_kept;
 } item;
 
 typedef struct feed
@@ -63,6 +66,8 @@ typedef struct feed
 	int			stop_after;		/* progress says stop from this call on (0: never) */
 	int			stop_image;		/* next_image says stop at this image (0: never) */
 	int			stop_calls;		/* callbacks called after they said stop */
+	int			use_kept;		/* hand over the kept measurements, without the data */
+	int			kept_calls;
 } feed;
 
 static int
@@ -79,12 +84,33 @@ next_image(void *ctx, tr_image_ref *out)
 	if (f->pos >= f->n)
 		return 0;
 	it = &f->items[f->pos++];
-	out->data = it->data;
-	out->len = it->len;
+	out->measure = f->use_kept && it->has_kept ? &it->kept : NULL;
+	out->data = out->measure ? NULL : it->data;
+	out->len = out->measure ? 0 : it->len;
 	out->class_index = it->cls;
 	out->has_box = it->has_box;
 	memcpy(out->box, it->box, sizeof(out->box));
 	return 1;
+}
+
+/* keep_measure: a deep copy into the item just handed over. */
+static int
+keep(void *ctx, const tr_image_ref *ref, const tr_measure *m)
+{
+	feed	   *f = ctx;
+	item	   *it = &f->items[f->pos - 1];
+
+	CHECK(ref->data == it->data);
+	tr_measure_free(&it->kept);
+	it->kept = *m;
+	if (m->features)
+	{
+		it->kept.features = malloc(sizeof(float) * m->dim * m->nregions);
+		memcpy(it->kept.features, m->features, sizeof(float) * m->dim * m->nregions);
+	}
+	it->has_kept = 1;
+	f->kept_calls++;
+	return 0;
 }
 
 static int
@@ -121,7 +147,7 @@ train(feed *f, const tr_config *cfg, int nclasses, tr_result *res, char *err)
 	static const char *const labels[] = {"alice", "bob", "carol", "dave"};
 	static const char *const ids[] = {"11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222",
 	"33333333-3333-3333-3333-333333333333", "44444444-4444-4444-4444-444444444444"};
-	tr_callbacks cb = {f, next_image, progress};
+	tr_callbacks cb = {f, next_image, progress, keep};
 
 	f->pos = 0;
 	f->last_progress = 0;
@@ -134,7 +160,10 @@ static void
 free_items(feed *f)
 {
 	for (int i = 0; i < f->n; i++)
+	{
 		free(f->items[i].data);
+		tr_measure_free(&f->items[i].kept);
+	}
 	free(f->items);
 	f->items = NULL;
 	f->n = 0;
@@ -147,6 +176,7 @@ add(feed *f, uint8_t *data, size_t len, int cls, const int *box)
 
 	f->items = realloc(f->items, sizeof(item) * (f->n + 1));
 	it = &f->items[f->n++];
+	memset(it, 0, sizeof(*it));
 	it->data = data;
 	it->len = len;
 	it->cls = cls;
@@ -238,6 +268,87 @@ test_pipeline(void)
 		CHECK(tr_model_serialize(&model, &again, &again_len) == 0);
 		CHECK(again_len == res.parameters_len && memcmp(again, res.parameters, again_len) == 0);
 		free(again);
+	}
+
+	/*
+	 * Kept measurements: every image was measured once and offered to keep; a retraining on
+	 * them alone (no image data) decodes nothing and writes the same model, and another
+	 * config's filters on them skip what that config skips on the images.
+	 */
+	CHECK_MSG(f.kept_calls == f.n, "%d kept of %d", f.kept_calls, f.n);
+	CHECK(res.metrics.images_measured == (size_t) f.n);
+	{
+		tr_result	again;
+		tr_config	strict = cfg;
+		tr_result	fresh;
+		int			calls = f.kept_calls;
+
+		f.use_kept = 1;
+		CHECK_MSG(train(&f, &cfg, 4, &again, err) == 0, "%s", err);
+		CHECK(f.kept_calls == calls && again.metrics.images_measured == 0);
+		CHECK(again.parameters_len == res.parameters_len &&
+			  memcmp(again.parameters, res.parameters, res.parameters_len) == 0);
+		for (int k = 0; k < TR_SKIP_COUNT; k++)
+			CHECK(again.metrics.images_skipped[k] == res.metrics.images_skipped[k]);
+		tr_result_free(&again);
+
+		strict.min_face_size = 90;
+		strict.sharpness_threshold = 45;
+		CHECK_MSG(train(&f, &strict, 4, &again, err) == 0, "%s", err);
+		f.use_kept = 0;
+		CHECK_MSG(train(&f, &strict, 4, &fresh, err) == 0, "%s", err);
+		CHECK(again.metrics.images_measured == 0 && fresh.metrics.images_measured == (size_t) f.n);
+		CHECK(again.metrics.images_used == fresh.metrics.images_used);
+		for (int k = 0; k < TR_SKIP_COUNT; k++)
+			CHECK(again.metrics.images_skipped[k] == fresh.metrics.images_skipped[k]);
+		CHECK(again.parameters_len == fresh.parameters_len &&
+			  memcmp(again.parameters, fresh.parameters, fresh.parameters_len) == 0);
+		tr_result_free(&again);
+		tr_result_free(&fresh);
+	}
+	/* Choosing from a measurement says what tr_check_image says, message included. */
+	for (int i = 0; i < f.n; i++)
+	{
+		tr_measure	m;
+		tr_config	c2 = cfg;
+		char		e1[TR_ERRLEN] = "",
+					e2[TR_ERRLEN] = "";
+		double		s1,
+					s2;
+		int			k;
+		tr_skip		a,
+					b;
+
+		c2.min_face_size = 30 + 10 * (i % 8);
+		CHECK(tr_measure_image(&c2, f.items[i].data, f.items[i].len, f.items[i].has_box ? f.items[i].box : NULL,
+							   0, &m, NULL, e1, sizeof(e1)) == 0);
+		a = tr_measure_choose(&c2, &m, &k, &s1, e1, sizeof(e1));
+		b = tr_check_image(&c2, f.items[i].data, f.items[i].len, f.items[i].has_box ? f.items[i].box : NULL,
+						   NULL, NULL, &s2, e2, sizeof(e2));
+		CHECK_MSG(a == b && s1 == s2 && (a == TR_SKIP_NONE || strcmp(e1, e2) == 0), "image %d: %d/%d", i, a, b);
+		tr_measure_free(&m);
+	}
+	/* Too large: known for the limit it was measured under, measured again for another. */
+	{
+		tr_measure	m;
+		tr_config	c2 = cfg;
+		int			k;
+
+		c2.max_image_pixels = 1000;
+		CHECK(tr_measure_image(&c2, f.items[0].data, f.items[0].len, NULL, TR_MEASURE_FEATURES, &m, NULL,
+							   err, sizeof(err)) == 0);
+		CHECK(m.status == TR_SKIP_TOO_LARGE && m.features == NULL);
+		CHECK(tr_measure_choose(&c2, &m, &k, NULL, err, sizeof(err)) == TR_SKIP_TOO_LARGE);
+		CHECK(strstr(err, "exceeds training.max_image_pixels (1000)") != NULL);
+		c2.max_image_pixels = 0;
+		CHECK(tr_measure_choose(&c2, &m, &k, NULL, err, sizeof(err)) == TR_SKIP_REMEASURE);
+		CHECK(tr_measure_image(&c2, f.items[0].data, f.items[0].len, NULL, TR_MEASURE_FEATURES, &m, NULL,
+							   err, sizeof(err)) == 0);
+		CHECK(m.status == TR_SKIP_NONE && m.nregions == 1 && m.dim > 0 && m.features != NULL);
+		c2.max_image_pixels = 5000;
+		CHECK(tr_measure_choose(&c2, &m, &k, NULL, err, sizeof(err)) == TR_SKIP_TOO_LARGE);
+		CHECK_MSG(strcmp(err, "image of 92x112 = 10304 pixels exceeds training.max_image_pixels (5000)") == 0, "%s", err);
+		tr_measure_free(&m);
 	}
 
 	/* Recognize new images of each class. */
@@ -405,7 +516,10 @@ test_pipeline(void)
 	cfg.min_face_size = 10;
 	cfg.sharpness_threshold = 0;
 	for (int i = 1; i < f.n; i++)
+	{
 		free(f.items[i].data);
+		tr_measure_free(&f.items[i].kept);
+	}
 	f.n = 1;
 	CHECK(train(&f, &cfg, 2, &res, err) == -1);
 	CHECK_MSG(strstr(err, "fewer than two classes") != NULL, "%s", err);
