@@ -2,13 +2,13 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
 OBJS = src/training.o src/guard.o src/validate.o src/json.o src/render.o src/counts.o src/deep.o \
-	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o
+	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o src/extract.o src/embeddings.o
 
 # The pure core (src/core): no PostgreSQL headers, no calls into the server. Built once into
 # src/core/libtrcore.a (position-independent, as it is linked into training.so) and linked by
@@ -55,7 +55,7 @@ CORE_LINK = $(CORE_LIB) $(LIB_LIBS)
 # the face networks (make models) with make installcheck-deep.
 REGRESS = foundation access postgrest
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-REGRESS_WORKER = pipeline lifecycle searchpath
+REGRESS_WORKER = pipeline lifecycle searchpath features
 REGRESS_DEEP = deep
 ISOLATION_SPECS = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_RUN_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=$(EXTENSION) \

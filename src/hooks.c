@@ -43,6 +43,7 @@ static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 PG_FUNCTION_INFO_V1(training_wake_trigger);
 PG_FUNCTION_INFO_V1(training_cancel_trigger);
 PG_FUNCTION_INFO_V1(training_notify_trigger);
+PG_FUNCTION_INFO_V1(training_features_wake_trigger);
 
 /* At commit: wake the launcher for inserted trainings; tell workers of deleted ones to stop. */
 static void
@@ -120,6 +121,25 @@ training_wake_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("training_wake_trigger() must be called as a trigger")));
 	tr_wake_at_commit();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * training._images_features_wake(): new or changed images get their features from a worker
+ * soon after the commit (nothing is said when no worker runs: a training measures them).
+ */
+Datum
+training_features_wake_trigger(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("training_features_wake_trigger() must be called as a trigger")));
+	if (tr_preloaded && tr_shared != NULL && tr_enabled)
+	{
+		register_xact_callback();
+		wake_at_commit = true;
+	}
 	return PointerGetDatum(NULL);
 }
 

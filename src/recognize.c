@@ -448,7 +448,6 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 	tr_image	img;
 	tr_box		region;
 	char		err[TR_ERRLEN] = "";
-	JsonBuilder b;
 
 	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
 	/* The feature kind a training would use (its face locator finds the face). */
@@ -469,6 +468,14 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 			p_male = -1;
 	}
 	tr_image_free(&img);
+	return JsonbPGetDatum(tr_check_result_jsonb(why, err, sharpness, p_male));
+}
+
+Jsonb *
+tr_check_result_jsonb(int why, const char *err, double sharpness, double p_male)
+{
+	JsonBuilder b;
+
 	jb_init(&b);
 	jb_begin_object(&b);
 	jb_key(&b, "usable");
@@ -485,7 +492,7 @@ check_image_json(tr_config *cfg, bytea *data, const int *box)
 	jb_key(&b, "gender");
 	jb_cstring(&b, p_male < 0 ? NULL : p_male >= 0.5 ? "male" : "female");
 	jb_end_object(&b);
-	return JsonbPGetDatum(jb_finish(&b));
+	return jb_finish(&b);
 }
 
 /*

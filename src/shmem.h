@@ -50,6 +50,7 @@ typedef struct TrDbEntry
 	bool		dropping;		/* DROP DATABASE in progress: start nothing there */
 	bool		recovered;		/* a worker recovered orphans here since the server started */
 	bool		needs_recovery;	/* a worker exited leaving a training 'processing' */
+	pid_t		extractor;		/* the worker measuring images in the background (0: none) */
 } TrDbEntry;
 
 typedef struct TrShared

@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/backendid.h"
 #include "utils/array.h"
@@ -306,26 +307,192 @@ store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids, siz
 	return n;
 }
 
-int
-store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow **rows)
+/* A face_box column: true and box filled when it holds four integers. */
+static bool
+read_box(Datum d, bool isnull, int *box)
 {
-	MemoryContext caller;
-	Oid			types[4] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	pg_uuid_t	zero;
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			ne;
+
+	if (isnull)
+		return false;
+	a = DatumGetArrayTypeP(d);
+	deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &ne);
+	if (ne != 4 || enulls[0] || enulls[1] || enulls[2] || enulls[3])
+		return false;
+	for (int k = 0; k < 4; k++)
+		box[k] = DatumGetInt32(elems[k]);
+	return true;
+}
+
+char *
+store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int *nclasses)
+{
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {dataset_id};
+	bool		isnull;
+	char	   *type;
 	int			n;
 
+	*nclasses = 0;
+	if (run("SELECT type FROM training.datasets WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (type == NULL)
+		return NULL;
+	/* As a training reads them (store_load_classes). */
+	n = run("SELECT id FROM training.classes WHERE dataset_id = $1 AND active "
+			"   AND (expiration_date IS NULL OR expiration_date > now()) "
+			" ORDER BY time_created, id",
+			1, types, values, NULL, SPI_OK_SELECT);
+	*class_ids = SPI_palloc(sizeof(Datum) * (n + 1));
+	for (int i = 0; i < n; i++)
+		(*class_ids)[i] = SPI_datumTransfer(col(i, 1, &isnull), false, 16);
+	*nclasses = n;
+	return strcpy(SPI_palloc(strlen(type) + 1), type);
+}
+
+/* The status column of image_features for a measurement's status. */
+static const char *
+measure_status_name(tr_skip status)
+{
+	return status == TR_SKIP_NONE ? "measured" : tr_skip_name(status);
+}
+
+/* A float4 matrix column: rows x cols floats (cols fixed), or false when it is not one. */
+static bool
+float_matrix(Datum d, int cols, int max_rows, int *rows, const float **data)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+
+	*rows = 0;
+	*data = NULL;
+	if (ARR_ELEMTYPE(a) != FLOAT4OID || ARR_HASNULL(a))
+		return false;
+	if (ARR_NDIM(a) == 0)
+		return true;
+	if (ARR_NDIM(a) != 2 || ARR_DIMS(a)[0] > max_rows || (cols > 0 && ARR_DIMS(a)[1] != cols))
+		return false;
+	*rows = ARR_DIMS(a)[0];
+	*data = (const float *) ARR_DATA_PTR(a);
+	return true;
+}
+
+/*
+ * The kept measurement in columns first..first+6 of a result row (status, message, max_pixels,
+ * width, height, regions, features), features copied into mcxt. False when there is none or it
+ * is malformed (then it is measured again).
+ */
+static bool
+measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
+{
+	bool		isnull;
+	Datum		d = col(row, first, &isnull);
+	const char *status;
+	const float *fl;
+	int			n,
+				nf;
+
+	memset(m, 0, sizeof(*m));
+	if (isnull)
+		return false;
+	status = TextDatumGetCString(d);
+	m->status = TR_SKIP_COUNT;
+	if (strcmp(status, "measured") == 0)
+		m->status = TR_SKIP_NONE;
+	else
+		for (int k = 0; k < TR_SKIP_COUNT; k++)
+			if (strcmp(status, tr_skip_name((tr_skip) k)) == 0)
+				m->status = (tr_skip) k;
+	if (m->status == TR_SKIP_COUNT)
+		return false;
+	d = col(row, first + 1, &isnull);
+	if (!isnull)
+		strlcpy(m->message, TextDatumGetCString(d), sizeof(m->message));
+	m->max_pixels = (size_t) DatumGetInt64(col(row, first + 2, &isnull));
+	m->width = DatumGetInt32(col(row, first + 3, &isnull));
+	m->height = DatumGetInt32(col(row, first + 4, &isnull));
+	if (!float_matrix(col(row, first + 5, &isnull), TR_REGION_FLOATS, TR_MAX_FACES, &n, &fl))
+		return false;
+	m->nregions = n;
+	for (int i = 0; i < n; i++)
+	{
+		const float *g = fl + i * TR_REGION_FLOATS;
+		tr_measure_region *r = &m->regions[i];
+
+		r->box.x = (int) g[0];
+		r->box.y = (int) g[1];
+		r->box.w = (int) g[2];
+		r->box.h = (int) g[3];
+		r->detected = g[4] != 0;
+		r->side = (int) g[5];
+		r->sharpness = g[6];
+		r->p_male = g[7];
+	}
+	if (m->status == TR_SKIP_NONE && n == 0)
+		return false;
+	d = col(row, first + 6, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+
+		if (!float_matrix(d, 0, TR_MAX_FACES, &nf, &fl) || nf != n || ARR_NDIM(a) != 2)
+			return false;
+		m->dim = ARR_DIMS(a)[1];
+		m->features = MemoryContextAlloc(mcxt, sizeof(float) * n * m->dim);
+		memcpy(m->features, fl, sizeof(float) * n * m->dim);
+	}
+	return true;
+}
+
+/* A rows x cols float4[] (rows 0: an empty array). */
+static Datum
+float_matrix_datum(const float *v, int rows, int cols)
+{
+	Datum	   *elems;
+	int			dims[2] = {rows, cols};
+	int			lbs[2] = {1, 1};
+
+	if (rows == 0)
+		return PointerGetDatum(construct_empty_array(FLOAT4OID));
+	elems = palloc(sizeof(Datum) * rows * cols);
+	for (int i = 0; i < rows * cols; i++)
+		elems[i] = Float4GetDatum(v[i]);
+	return PointerGetDatum(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT4OID, 4, true, TYPALIGN_INT));
+}
+
+/* store_image_batch with SPI connected; rows in the caller's context. */
+static int
+image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind, TrImageRow **rows,
+			MemoryContext caller)
+{
+	Oid			types[5] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	pg_uuid_t	zero;
+	int			n;
+	MemoryContext spi_cxt;
+
 	memset(&zero, 0, sizeof(zero));
-	caller = tx_begin();
-	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(class_id));
+	values[0] = class_id;
 	values[1] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
 	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
 	values[3] = Int32GetDatum(limit);
-	n = run("SELECT id, time_created, data, face_box FROM training.images "
-			"WHERE class_id = $1 AND active AND (time_created, id) > ($2, $3) "
-			"ORDER BY time_created, id LIMIT $4",
-			4, types, values, nulls, SPI_OK_SELECT);
+	values[4] = CStringGetTextDatum(kind);
+	/* The data only when no kept measurement of the kind serves every config. */
+	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box, "
+			"       CASE WHEN f.status IS NULL OR f.status = 'too_large' "
+			"              OR (f.status = 'measured' AND f.features IS NULL) THEN i.data END, "
+			"       f.status, f.message, f.max_pixels, f.width, f.height, f.regions, f.features "
+			"  FROM training.images i "
+			"  LEFT JOIN training.image_features f ON f.image_id = i.id AND f.kind = $5 "
+			" WHERE i.class_id = $1 AND i.active AND (i.time_created, i.id) > ($2, $3) "
+			" ORDER BY i.time_created, i.id LIMIT $4",
+			5, types, values, nulls, SPI_OK_SELECT);
+	/* Detoasted values in the caller's context too: a long stream must not grow SPI's. */
+	spi_cxt = MemoryContextSwitchTo(caller);
 	*rows = MemoryContextAllocZero(caller, sizeof(TrImageRow) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -335,30 +502,221 @@ store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow *
 
 		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
 		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
-		d = col(i, 3, &isnull);
-		{
-			MemoryContext old = MemoryContextSwitchTo(caller);
-
-			r->data = DatumGetByteaPCopy(d);
-			MemoryContextSwitchTo(old);
-		}
+		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
 		d = col(i, 4, &isnull);
-		r->has_box = false;
+		r->has_box = read_box(d, isnull, r->box);
+		d = col(i, 5, &isnull);
 		if (!isnull)
-		{
-			ArrayType  *a = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *enulls;
-			int			ne;
+			r->data = DatumGetByteaPCopy(d);
+		r->has_measure = measure_from_row(i, 6, &r->measure, caller);
+	}
+	if (n > 0)
+	{
+		key->started = true;
+		key->time_created = (*rows)[n - 1].time_created;
+		key->id = (*rows)[n - 1].id;
+	}
+	MemoryContextSwitchTo(spi_cxt);
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
 
-			deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &elems, &enulls, &ne);
-			if (ne == 4 && !enulls[0] && !enulls[1] && !enulls[2] && !enulls[3])
-			{
-				r->has_box = true;
-				for (int k = 0; k < 4; k++)
-					r->box[k] = DatumGetInt32(elems[k]);
-			}
+int
+store_image_batch(const char *class_id, TrImageKey *key, int limit, const char *kind, TrImageRow **rows)
+{
+	MemoryContext caller = tx_begin();
+	int			n = image_batch(DirectFunctionCall1(uuid_in, CStringGetDatum(class_id)), key, limit,
+								kind, rows, caller);
+
+	tx_end(caller);
+	return n;
+}
+
+/* Run as the owner of the extension's tables (the store is not granted to tenants); restore with as_caller. */
+static void
+as_owner(Oid *save_user, int *save_sec)
+{
+	bool		isnull;
+
+	run("SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'training.image_features'::pg_catalog.regclass",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	GetUserIdAndSecContext(save_user, save_sec);
+	SetUserIdAndSecContext(DatumGetObjectId(col(0, 1, &isnull)),
+						   *save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+as_caller(Oid save_user, int save_sec)
+{
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/* A uuid[] of the rows' ids (those with needs[i], or all when needs is NULL). */
+static Datum
+ids_array(const TrImageRow *rows, int n, const bool *needs)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (needs == NULL || needs[i])
+			ids[k++] = UUIDPGetDatum(&rows[i].id);
+	return PointerGetDatum(construct_array(ids, k, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+int
+store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind, bool want_gender,
+					  TrImageRow **rows, MemoryContext mcxt)
+{
+	Oid			types[4] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
+	Oid			ftypes[2] = {UUIDARRAYOID, TEXTOID};
+	Datum		values[4];
+	pg_uuid_t	zero;
+	int			n;
+	MemoryContext spi_cxt;
+	Oid			save_user;
+	int			save_sec;
+	bool	   *needs;
+	int			nneed = 0;
+
+	memset(&zero, 0, sizeof(zero));
+	values[0] = class_id;
+	values[1] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
+	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
+	values[3] = Int32GetDatum(limit);
+	/* The images with the caller's rights: row-level security decides what it may read. */
+	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box FROM training.images i "
+			" WHERE i.class_id = $1 AND i.active AND (i.time_created, i.id) > ($2, $3) "
+			" ORDER BY i.time_created, i.id LIMIT $4",
+			4, types, values, NULL, SPI_OK_SELECT);
+	spi_cxt = MemoryContextSwitchTo(mcxt);
+	*rows = MemoryContextAllocZero(mcxt, sizeof(TrImageRow) * (n + 1));
+	needs = palloc0(sizeof(bool) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		TrImageRow *r = &(*rows)[i];
+		bool		isnull;
+		Datum		d;
+
+		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
+		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
+		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
+		d = col(i, 4, &isnull);
+		r->has_box = read_box(d, isnull, r->box);
+	}
+	if (n > 0)
+	{
+		key->started = true;
+		key->time_created = (*rows)[n - 1].time_created;
+		key->id = (*rows)[n - 1].id;
+	}
+	MemoryContextSwitchTo(spi_cxt);
+	SPI_freetuptable(SPI_tuptable);
+	if (n == 0)
+		return 0;
+
+	/* Their kept measurements with the store owner's rights (only these images' rows). */
+	values[0] = ids_array(*rows, n, NULL);
+	values[1] = CStringGetTextDatum(kind);
+	as_owner(&save_user, &save_sec);
+	{
+		int			nf = run("SELECT f.image_id, f.status, f.message, f.max_pixels, f.width, f.height, "
+							 "       f.regions, f.features "
+							 "  FROM training.image_features f WHERE f.image_id = ANY ($1) AND f.kind = $2",
+							 2, ftypes, values, NULL, SPI_OK_SELECT);
+
+		as_caller(save_user, save_sec);
+		spi_cxt = MemoryContextSwitchTo(mcxt);
+		for (int j = 0; j < nf; j++)
+		{
+			bool		isnull;
+			pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
+
+			for (int i = 0; i < n; i++)
+				if (memcmp(id, &(*rows)[i].id, sizeof(pg_uuid_t)) == 0)
+					(*rows)[i].has_measure = measure_from_row(j, 2, &(*rows)[i].measure, mcxt);
 		}
+		MemoryContextSwitchTo(spi_cxt);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	/* The data of the images whose measurement is missing or may need redoing (caller's rights). */
+	for (int i = 0; i < n; i++)
+	{
+		const tr_measure *m = &(*rows)[i].measure;
+
+		needs[i] = !(*rows)[i].has_measure || m->status == TR_SKIP_TOO_LARGE ||
+			(m->status == TR_SKIP_NONE && m->features == NULL);
+		for (int k = 0; want_gender && k < m->nregions; k++)
+			needs[i] |= m->regions[k].p_male == TR_GENDER_UNMEASURED;
+		nneed += needs[i];
+	}
+	if (nneed > 0)
+	{
+		int			nd;
+
+		values[0] = ids_array(*rows, n, needs);
+		nd = run("SELECT id, data FROM training.images WHERE id = ANY ($1)", 1, ftypes, values, NULL,
+				 SPI_OK_SELECT);
+		spi_cxt = MemoryContextSwitchTo(mcxt);
+		for (int j = 0; j < nd; j++)
+		{
+			bool		isnull;
+			pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
+			Datum		d = col(j, 2, &isnull);
+
+			for (int i = 0; i < n; i++)
+				if (needs[i] && memcmp(id, &(*rows)[i].id, sizeof(pg_uuid_t)) == 0)
+					(*rows)[i].data = DatumGetByteaPCopy(d);
+		}
+		MemoryContextSwitchTo(spi_cxt);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return n;
+}
+
+int
+store_unmeasured_batch(const char *face_kind, const char *landmark_kind, TrImageKey *key,
+					   int limit, TrImageRow **rows)
+{
+	MemoryContext caller;
+	Oid			types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
+	Datum		values[5];
+	pg_uuid_t	zero;
+	int			n;
+
+	memset(&zero, 0, sizeof(zero));
+	caller = tx_begin();
+	values[0] = CStringGetTextDatum(face_kind);
+	values[1] = CStringGetTextDatum(landmark_kind);
+	values[2] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
+	values[3] = UUIDPGetDatum(key->started ? &key->id : &zero);
+	values[4] = Int32GetDatum(limit);
+	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box, i.data, d.type "
+			"  FROM training.images i "
+			"  JOIN training.classes c ON c.id = i.class_id "
+			"  JOIN training.datasets d ON d.id = c.dataset_id "
+			" WHERE (i.time_created, i.id) > ($3, $4) "
+			"   AND NOT EXISTS (SELECT FROM training.image_features f WHERE f.image_id = i.id "
+			"                      AND f.kind = CASE d.type WHEN 'face' THEN $1 ELSE $2 END) "
+			" ORDER BY i.time_created, i.id LIMIT $5",
+			5, types, values, NULL, SPI_OK_SELECT);
+	*rows = MemoryContextAllocZero(caller, sizeof(TrImageRow) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		TrImageRow *r = &(*rows)[i];
+		bool		isnull;
+		MemoryContext old;
+		Datum		d;
+
+		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
+		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
+		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
+		d = col(i, 4, &isnull);
+		r->has_box = read_box(d, isnull, r->box);
+		old = MemoryContextSwitchTo(caller);
+		r->data = DatumGetByteaPCopy(col(i, 5, &isnull));
+		MemoryContextSwitchTo(old);
+		strlcpy(r->type, TextDatumGetCString(col(i, 6, &isnull)), sizeof(r->type));
 	}
 	if (n > 0)
 	{
@@ -368,6 +726,95 @@ store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow *
 	}
 	tx_end(caller);
 	return n;
+}
+
+/* Keep one measurement (locked_sql: the statement, which waits for the image's lock or not). */
+static int
+keep_one(const char *sql, const TrKeep *k)
+{
+	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID, INT4OID,
+	FLOAT4ARRAYOID, FLOAT4ARRAYOID, TIMESTAMPTZOID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	const tr_measure *m = &k->measure;
+	float		regions[TR_MAX_FACES * TR_REGION_FLOATS];
+
+	for (int i = 0; i < m->nregions; i++)
+	{
+		const tr_measure_region *r = &m->regions[i];
+		float	   *g = regions + i * TR_REGION_FLOATS;
+
+		g[0] = r->box.x;
+		g[1] = r->box.y;
+		g[2] = r->box.w;
+		g[3] = r->box.h;
+		g[4] = r->detected;
+		g[5] = r->side;
+		g[6] = r->sharpness;
+		g[7] = r->p_male;
+	}
+	values[0] = UUIDPGetDatum(&k->id);
+	values[1] = CStringGetTextDatum(k->kind);
+	values[2] = CStringGetTextDatum(measure_status_name(m->status));
+	values[3] = CStringGetTextDatum(m->status == TR_SKIP_NONE ? "" : m->message);
+	values[4] = Int64GetDatum((int64) m->max_pixels);
+	values[5] = Int32GetDatum(m->width);
+	values[6] = Int32GetDatum(m->height);
+	values[7] = float_matrix_datum(regions, m->nregions, TR_REGION_FLOATS);
+	if (m->features != NULL && m->dim > 0 && m->nregions > 0)
+		values[8] = float_matrix_datum(m->features, m->nregions, m->dim);
+	else
+		nulls[8] = 'n';
+	values[9] = TimestampTzGetDatum(k->time_updated);
+	return run(sql, 10, types, values, nulls, SPI_OK_INSERT);
+}
+
+/*
+ * The image's row locked, as it was read, while its measurement is written: an UPDATE of its
+ * data or face box (which forgets its measurements) waits for the commit. A row another session
+ * holds is skipped, never waited for: its writer is a worker or an evaluation writing the same
+ * row, or a session changing the image. NO KEY UPDATE, not SHARE: two writers of one row never
+ * both get as far as the insert, whose unique index would make one wait for the other.
+ */
+static const char *keep_sql =
+"INSERT INTO training.image_features AS f "
+"       (image_id, kind, owner, status, message, max_pixels, width, height, regions, features) "
+"SELECT i.id, $2, i.owner, $3, $4, $5, $6, $7, $8, $9 FROM training.images i "
+" WHERE i.id = $1 AND i.time_updated = $10 FOR NO KEY UPDATE OF i SKIP LOCKED "
+"ON CONFLICT (image_id, kind) DO UPDATE SET status = excluded.status, message = excluded.message, "
+"       max_pixels = excluded.max_pixels, width = excluded.width, height = excluded.height, "
+"       regions = excluded.regions, features = excluded.features, time_created = excluded.time_created";
+
+int
+store_api_keep_measures(const TrKeep *keep, int n)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			kept = 0;
+
+	if (n <= 0)
+		return 0;
+	/* Tenants read the store only: write it as the owner of the extension's tables. */
+	as_owner(&save_user, &save_sec);
+	for (int i = 0; i < n; i++)
+		kept += keep_one(keep_sql, &keep[i]);
+	as_caller(save_user, save_sec);
+	return kept;
+}
+
+int
+store_keep_measures(const TrKeep *keep, int n)
+{
+	MemoryContext caller;
+	int			kept = 0;
+
+	if (n <= 0)
+		return 0;
+	caller = tx_begin();
+	for (int i = 0; i < n; i++)
+		kept += keep_one(keep_sql, &keep[i]);
+	tx_end(caller);
+	return kept;
 }
 
 /* Is the training still processing by this worker? (A plain read: waits for no lock.) */

@@ -14,6 +14,8 @@
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
+#include "measure.h"
+
 /* A training as claimed by a worker: what running it needs (the owner is _worker_finish's). */
 typedef struct TrClaim
 {
@@ -30,10 +32,23 @@ typedef struct TrImageRow
 {
 	pg_uuid_t	id;
 	TimestampTz time_created;
-	bytea	   *data;			/* detoasted copy */
+	TimestampTz time_updated;	/* what a kept measurement of it is checked against */
+	bytea	   *data;			/* detoasted copy; NULL when its kept measurement serves */
 	bool		has_box;
 	int			box[4];
+	bool		has_measure;	/* measure holds its kept measurement (features palloc'd) */
+	tr_measure	measure;
+	char		type[16];		/* dataset type (store_unmeasured_batch only) */
 } TrImageRow;
+
+/* A measurement to keep in the embedding store: of image id as it was at time_updated. */
+typedef struct TrKeep
+{
+	pg_uuid_t	id;
+	TimestampTz time_updated;
+	char		kind[TR_FEATURES_NAMELEN];
+	tr_measure	measure;		/* features palloc'd */
+} TrKeep;
 
 /* Where an image stream of one class stands (keyset pagination). */
 typedef struct TrImageKey
@@ -74,8 +89,26 @@ extern bool store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *mo
 extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids,
 							   size_t *nimages);
 
-/* Own transaction: the next batch of active images of a class after *key; advances *key. */
-extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, TrImageRow **rows);
+/*
+ * Own transaction: the next batch of active images of a class after *key, each with its kept
+ * measurement for the feature kind (then without its data, unless the measurement may need
+ * redoing); advances *key.
+ */
+extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, const char *kind,
+							  TrImageRow **rows);
+
+/*
+ * Own transaction: keep measurements in the embedding store. An image changed since it was
+ * read, or locked by another session (never waited for), is left out. Returns how many were kept.
+ */
+extern int	store_keep_measures(const TrKeep *keep, int n);
+
+/*
+ * Own transaction: the next images after *key (any class, active or not) without a kept
+ * measurement for the kind of their dataset type (face_kind, landmark_kind); advances *key.
+ */
+extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_kind, TrImageKey *key,
+								   int limit, TrImageRow **rows);
 
 /*
  * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another
@@ -148,6 +181,26 @@ enum
  */
 extern void store_api_connect(void);
 extern void store_api_finish(void);
+
+/*
+ * The type of a dataset (NULL: not found, or not visible to the caller) and the ids of its
+ * active, unexpired classes in the order a training reads them (palloc'd outside SPI).
+ */
+extern char *store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int *nclasses);
+
+/*
+ * store_image_batch in the caller's transaction: the images with the caller's rights, their
+ * measurements with the store owner's; rows in mcxt. want_gender: a measurement without the
+ * gender also comes with the image's data.
+ */
+extern int	store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind,
+								  bool want_gender, TrImageRow **rows, MemoryContext mcxt);
+
+/*
+ * store_keep_measures in the caller's transaction, written with the rights of the owner of the
+ * extension's tables (tenants only read the store; the values are the extension's own).
+ */
+extern int	store_api_keep_measures(const TrKeep *keep, int n);
 
 /* The attribute number of a column of desc (a trigger's relation), or <= 0. */
 extern int	store_attnum(TupleDesc desc, const char *name);

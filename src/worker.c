@@ -27,6 +27,8 @@
 #include "utils/timestamp.h"
 
 #include "deep.h"
+#include "deepfeat.h"
+#include "extract.h"
 #include "interrupt.h"
 #include "json.h"
 #include "pipeline.h"
@@ -49,6 +51,7 @@ typedef struct TrRun
 	int			cls;			/* class being streamed */
 	bool		class_done;		/* its last batch has been fetched */
 	TrImageKey	key;
+	char		kind[TR_FEATURES_NAMELEN];	/* the feature kind, resolved */
 	TrImageRow *rows;
 	int			nrows;
 	int			pos;
@@ -57,6 +60,11 @@ typedef struct TrRun
 	char		stage[64];
 	TimestampTz last_write;
 	bool		canceled;
+	TrKeep	   *keep;			/* measured by this training, to keep (keep_cxt) */
+	int			nkeep;
+	int			keep_cap;
+	long		kept;
+	MemoryContext keep_cxt;
 	MemoryContext run_cxt;		/* where a callback keeps the error it caught */
 	ErrorData  *error;			/* the error that made a callback say "stop" */
 } TrRun;
@@ -91,6 +99,12 @@ worker_detach(int code, Datum arg)
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->exited = true;
 	my_slot()->latch = NULL;
+	{
+		TrDbEntry  *e = tr_db_entry(my_dboid, false);
+
+		if (e && e->extractor == MyProcPid)
+			e->extractor = 0;
+	}
 	latch = tr_shared->launcher_latch;
 	LWLockRelease(tr_shared->lock);
 	if (latch)
@@ -243,6 +257,9 @@ metrics_jsonb(const tr_metrics *m, bool has_metrics)
 		jb_int(&b, m->validation_images);
 		jb_key(&b, "images_used");
 		jb_int(&b, (int64) m->images_used);
+		/* Images decoded by this training: the rest came from the embedding store. */
+		jb_key(&b, "images_measured");
+		jb_int(&b, (int64) m->images_measured);
 		jb_key(&b, "images_skipped");
 		jb_begin_object(&b);
 		for (int k = 0; k < TR_SKIP_COUNT; k++)
@@ -336,6 +353,19 @@ mark_needs_recovery(void)
 	LWLockRelease(tr_shared->lock);
 }
 
+/* Keep what this training measured in the embedding store; may throw. */
+static void
+flush_keep(TrRun *r)
+{
+	if (r->nkeep == 0)
+		return;
+	r->kept += store_keep_measures(r->keep, r->nkeep);
+	r->nkeep = 0;
+	MemoryContextReset(r->keep_cxt);
+	r->keep = NULL;
+	r->keep_cap = 0;
+}
+
 /* The next image, streamed class by class in keyset batches; may throw. */
 static int
 next_image(TrRun *r, tr_image_ref *out)
@@ -355,8 +385,9 @@ next_image(TrRun *r, tr_image_ref *out)
 		{
 			TrImageRow *row = &r->rows[r->pos++];
 
-			out->data = (const uint8_t *) VARDATA_ANY(row->data);
-			out->len = VARSIZE_ANY_EXHDR(row->data);
+			out->measure = row->has_measure ? &row->measure : NULL;
+			out->data = row->data ? (const uint8_t *) VARDATA_ANY(row->data) : NULL;
+			out->len = row->data ? VARSIZE_ANY_EXHDR(row->data) : 0;
 			out->class_index = r->cls;
 			out->has_box = row->has_box;
 			memcpy(out->box, row->box, sizeof(out->box));
@@ -370,11 +401,12 @@ next_image(TrRun *r, tr_image_ref *out)
 		}
 		if (r->cls >= r->nclasses)
 			return 0;
+		flush_keep(r);
 		MemoryContextReset(r->batch_cxt);
 		{
 			MemoryContext old = MemoryContextSwitchTo(r->batch_cxt);
 
-			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, &r->rows);
+			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, r->kind, &r->rows);
 			MemoryContextSwitchTo(old);
 		}
 		r->pos = 0;
@@ -438,6 +470,58 @@ cb_next_image(void *ctx, tr_image_ref *out)
 	return rc;
 }
 
+/* Pipeline callback: copy a measurement of the image just handed over, to keep it. */
+static int
+cb_keep_measure(void *ctx, const tr_image_ref *ref, const tr_measure *m)
+{
+	TrRun	   *r = ctx;
+	const TrImageRow *row;
+	TrKeep	   *k;
+	MemoryContext old;
+
+	(void) ref;
+	if (r->error || r->pos <= 0 || r->pos > r->nrows)
+		return r->error ? 1 : 0;
+	row = &r->rows[r->pos - 1];
+	/* Allocation failures end the process (palloc's ERROR would jump through the core). */
+	old = MemoryContextSwitchTo(r->keep_cxt);
+	if (r->nkeep == r->keep_cap)
+	{
+		int			cap = r->keep_cap ? r->keep_cap * 2 : TR_IMAGE_BATCH;
+
+		TrKeep	   *grown = palloc_extended(sizeof(TrKeep) * cap, MCXT_ALLOC_NO_OOM);
+
+		if (grown == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			return 0;			/* not kept: measured again next time */
+		}
+		if (r->nkeep > 0)
+			memcpy(grown, r->keep, sizeof(TrKeep) * r->nkeep);
+		r->keep = grown;
+		r->keep_cap = cap;
+	}
+	k = &r->keep[r->nkeep];
+	k->id = row->id;
+	k->time_updated = row->time_updated;
+	strlcpy(k->kind, r->kind, sizeof(k->kind));
+	k->measure = *m;
+	k->measure.features = NULL;
+	if (m->features && m->dim > 0)
+	{
+		k->measure.features = palloc_extended(sizeof(float) * m->dim * m->nregions, MCXT_ALLOC_NO_OOM);
+		if (k->measure.features == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			return 0;
+		}
+		memcpy(k->measure.features, m->features, sizeof(float) * m->dim * m->nregions);
+	}
+	r->nkeep++;
+	MemoryContextSwitchTo(old);
+	return 0;
+}
+
 /* Pipeline callback: progress; nonzero (stop) after an error (cancel, SIGTERM, deleted). */
 static int
 cb_progress(void *ctx, double fraction, const char *stage)
@@ -490,6 +574,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			sizeof(r->idstr));
 	r->run_cxt = run_cxt;
 	r->batch_cxt = AllocSetContextCreate(run_cxt, "training images", ALLOCSET_DEFAULT_SIZES);
+	r->keep_cxt = AllocSetContextCreate(run_cxt, "training measurements", ALLOCSET_DEFAULT_SIZES);
 	strlcpy(r->stage, "loading classes", sizeof(r->stage));
 	report_activity(r);
 	ereport(LOG, (errmsg("training %s started (attempt %d)", r->idstr, claim->attempts)));
@@ -520,6 +605,9 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 					 errhint("Install the face networks (make models install) or set training.model_path, "
 							 "or set training.face_features to auto or classic.")));
 		ereport(DEBUG1, (errmsg("training %s uses the feature kind %s", r->idstr, cfg.features)));
+		strlcpy(r->kind, cfg.features, sizeof(r->kind));
+		/* Not the gender (a third network per face): the background pass measures it. */
+		cfg.measure_gender = 0;
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -534,10 +622,14 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		cb.ctx = r;
 		cb.next_image = cb_next_image;
 		cb.progress = cb_progress;
+		cb.keep_measure = cb_keep_measure;
 		rc = tr_train(&cfg, r->nclasses, (const char *const *) r->labels,
 					  (const char *const *) r->ids, &cb, &res, err, sizeof(err));
 		MemoryContextReset(r->batch_cxt);
 		r->nrows = 0;
+		/* What it measured is kept whatever the outcome (not after an error a callback caught). */
+		if (!r->error)
+			flush_keep(r);
 
 		/* A callback caught an error and the core unwound: report the error now. */
 		if (r->error)
@@ -861,6 +953,13 @@ tr_worker_main(Datum arg)
 		memset(&claim, 0, sizeof(claim));
 		if (!store_claim(MyProcPid, on_claim, &claim, &more))
 		{
+			/* Nothing waits: measure a batch of new images, then look for trainings again. */
+			if (tr_extract_batch(my_dboid))
+			{
+				ran_one = true;
+				MemoryContextReset(worker_cxt);
+				continue;
+			}
 			/* Only a worker that ran something waits for more; a probe leaves at once. */
 			if (ran_one && wait_idle())
 				continue;

@@ -45,7 +45,9 @@ COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
 --   images.evaluation_result     {"usable", "reason", "message", "sharpness"} per active image
 --   datasets.evaluation_result   {"config", "images_checked", "images_usable", "images_skipped",
 --                                 "classes_usable", "classes_without_usable_images",
---                                 "classes_with_one_usable_image", "errors", "warnings", "time_evaluated"}
+--                                 "classes_with_one_usable_image", "errors", "warnings", "gender_statistics",
+--                                 "features": {"kind", "images_from_store", "images_measured"},
+--                                 "time_evaluated"}
 --   datasets.evaluation_state    1 (evaluated; 0 = never evaluated)
 --   datasets.issues              has_error: a training would fail; has_warning: data would be skipped
 CREATE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RETURNS jsonb
@@ -76,14 +78,14 @@ BEGIN
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb)
+    -- Read from the embedding store; images not in it yet are measured now (and kept).
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
+                                                           kind text, from_store boolean)
         ON COMMIT DROP;
     TRUNCATE pg_temp.training_eval;
     INSERT INTO pg_temp.training_eval
-    SELECT i.id, c.id, c.label, training.check_image(i.data, i.face_box, ds.type, cfg)
-      FROM training.classes c JOIN training.images i ON i.class_id = c.id
-     WHERE c.dataset_id = ds.id AND c.active AND i.active
-       AND (c.expiration_date IS NULL OR c.expiration_date > now());
+    SELECT f.image_id, f.class_id, c.label, f.result, f.kind, f.from_store
+      FROM training.dataset_features(ds.id, cfg) f JOIN training.classes c ON c.id = f.class_id;
     UPDATE training.images i SET evaluation_result = e.r
       FROM pg_temp.training_eval e WHERE i.id = e.image_id AND i.evaluation_result IS DISTINCT FROM e.r;
 
@@ -132,6 +134,10 @@ BEGIN
                 (SELECT jsonb_build_object('male', count(*) FILTER (WHERE r->>'gender' = 'male'),
                                            'female', count(*) FILTER (WHERE r->>'gender' = 'female'))
                    FROM pg_temp.training_eval) END,
+            'features', (SELECT jsonb_build_object('kind', min(kind),
+                                                   'images_from_store', count(*) FILTER (WHERE from_store),
+                                                   'images_measured', count(*) FILTER (WHERE NOT from_store))
+                           FROM pg_temp.training_eval),
             'time_evaluated', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
         evaluation_state = 1,
         issues = jsonb_build_object('has_error', cardinality(errors) > 0, 'has_warning', cardinality(warnings) > 0)

@@ -29,6 +29,7 @@ ALTER TABLE training.images         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE training.trainings      ENABLE ROW LEVEL SECURITY;
 ALTER TABLE training.models         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE training.model_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE training.image_features ENABLE ROW LEVEL SECURITY;
 
 -- Parent ownership checks for the policies below. Foreign-key checks bypass row-level
 -- security, so a policy must test that a row's parent belongs to the current role. These are
@@ -93,6 +94,10 @@ CREATE POLICY models_owner ON training.models
     USING (owner = current_user)
     WITH CHECK (owner = current_user);
 
+-- The store is read and written by the extension (workers, dataset_features()); tenants are not
+-- granted it. Should an administrator grant SELECT, a role sees only its own images' features.
+CREATE POLICY image_features_owner ON training.image_features USING (owner = current_user);
+
 CREATE POLICY model_versions_owner ON training.model_versions
     USING (owner = current_user)
     WITH CHECK (owner = current_user
@@ -106,6 +111,7 @@ CREATE POLICY images_admin         ON training.images         TO training_admin 
 CREATE POLICY trainings_admin      ON training.trainings      TO training_admin USING (true) WITH CHECK (true);
 CREATE POLICY models_admin         ON training.models         TO training_admin USING (true) WITH CHECK (true);
 CREATE POLICY model_versions_admin ON training.model_versions TO training_admin USING (true) WITH CHECK (true);
+CREATE POLICY image_features_admin ON training.image_features TO training_admin USING (true);
 
 COMMENT ON POLICY datasets_owner ON training.datasets IS
     'A role sees and changes only its own datasets; owner must be current_user';
@@ -119,6 +125,8 @@ COMMENT ON POLICY models_owner ON training.models IS
     'A role sees and deletes only its own models (the worker creates them with the training''s owner)';
 COMMENT ON POLICY model_versions_owner ON training.model_versions IS
     'A role sees and deletes only the versions of its own models';
+COMMENT ON POLICY image_features_owner ON training.image_features IS 'A role sees the features of its own images';
+COMMENT ON POLICY image_features_admin ON training.image_features IS 'Members of training_admin see every image''s features';
 COMMENT ON POLICY datasets_admin ON training.datasets IS 'Members of training_admin see every dataset';
 COMMENT ON POLICY classes_admin ON training.classes IS 'Members of training_admin see every class';
 COMMENT ON POLICY images_admin ON training.images IS 'Members of training_admin see every image';
@@ -222,3 +230,5 @@ COMMENT ON FUNCTION training.revoke_access(regrole) IS
 REVOKE EXECUTE ON FUNCTION training.grant_access(regrole), training.revoke_access(regrole) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION training.grant_access(regrole), training.revoke_access(regrole) TO training_admin;
 SELECT training.grant_access('training_admin');
+-- Members of training_admin may also read the embedding store (tenants use dataset_features()).
+GRANT SELECT ON training.image_features TO training_admin;

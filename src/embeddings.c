@@ -1,0 +1,209 @@
+/*
+ * embeddings.c: the embedding store from SQL. training.dataset_features(dataset_id, config)
+ * returns, for every image a training of the dataset would read, what that training would do
+ * with it and the features it would use, from the store; images without a kept measurement are
+ * measured now and kept. evaluate_dataset() is built on it. Rows are read through store.c with
+ * the caller's rights.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "config.h"
+#include "deep.h"
+#include "interrupt.h"
+#include "measure.h"
+#include "recognize.h"
+#include "settings.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(training_dataset_features);
+
+/* Images read (and at most measured) per batch. */
+#define TR_FEATURES_BATCH 16
+
+enum
+{
+	F_IMAGE_ID, F_CLASS_ID, F_KIND, F_FROM_STORE, F_RESULT, F_BOX, F_FEATURES, F_NCOLS
+};
+
+/* The measurement a config can use: the kept one, else the image measured now (to keep). */
+static const tr_measure *
+usable_measure(const tr_config *cfg, int dim, TrImageRow *row, TrKeep *keep, int *nkeep,
+			   bool *from_store)
+{
+	char		err[TR_ERRLEN];
+	int			k;
+	TrKeep	   *kp = &keep[*nkeep];
+	int			rc;
+
+	*from_store = false;
+	if (row->has_measure && (row->measure.status != TR_SKIP_NONE || row->measure.dim == dim))
+	{
+		tr_skip		s = tr_measure_choose(cfg, &row->measure, &k, NULL, err, sizeof(err));
+
+		/* A training's measurement has no gender (TR_GENDER_UNMEASURED): measure it again. */
+		*from_store = s != TR_SKIP_REMEASURE &&
+			!(s == TR_SKIP_NONE && cfg->measure_gender &&
+			  row->measure.regions[k].p_male == TR_GENDER_UNMEASURED);
+	}
+	if (*from_store)
+		return &row->measure;
+	if (row->data == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("image %s has neither data nor a usable kept measurement",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&row->id))))));
+	rc = tr_measure_image(cfg, (const uint8_t *) VARDATA_ANY(row->data), VARSIZE_ANY_EXHDR(row->data),
+						  row->has_box ? row->box : NULL,
+						  TR_MEASURE_FEATURES | (cfg->measure_gender ? TR_MEASURE_GENDER : 0),
+						  &kp->measure, NULL, err, sizeof(err));
+	if (rc == TR_CANCELED || tr_interrupted())
+		CHECK_FOR_INTERRUPTS();
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature extraction failed: %s", err)));
+	/* Into palloc'd memory: the next error must not leak it. */
+	if (kp->measure.features)
+	{
+		size_t		bytes = sizeof(float) * kp->measure.dim * kp->measure.nregions;
+		float	   *copy = palloc_extended(bytes, MCXT_ALLOC_NO_OOM);
+
+		if (copy)
+			memcpy(copy, kp->measure.features, bytes);
+		free(kp->measure.features);
+		kp->measure.features = copy;
+		if (copy == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	kp->id = row->id;
+	kp->time_updated = row->time_updated;
+	strlcpy(kp->kind, cfg->features, sizeof(kp->kind));
+	(*nkeep)++;
+	return &kp->measure;
+}
+
+/* One output row for an image. */
+static void
+put_row(Tuplestorestate *ts, TupleDesc desc, Datum class_id, const tr_config *cfg,
+		const TrImageRow *row, const tr_measure *m, bool from_store)
+{
+	Datum		values[F_NCOLS];
+	bool		nulls[F_NCOLS];
+	char		err[TR_ERRLEN] = "";
+	double		sharpness;
+	int			k;
+	tr_skip		why = tr_measure_choose(cfg, m, &k, &sharpness, err, sizeof(err));
+
+	memset(nulls, true, sizeof(nulls));
+	values[F_IMAGE_ID] = UUIDPGetDatum(&row->id);
+	values[F_CLASS_ID] = class_id;
+	values[F_KIND] = CStringGetTextDatum(cfg->features);
+	values[F_FROM_STORE] = BoolGetDatum(from_store);
+	values[F_RESULT] = JsonbPGetDatum(tr_check_result_jsonb(why, err, sharpness,
+															why == TR_SKIP_NONE && cfg->type == TR_FACE
+															? m->regions[k].p_male : -1));
+	nulls[F_IMAGE_ID] = nulls[F_CLASS_ID] = nulls[F_KIND] = nulls[F_FROM_STORE] = nulls[F_RESULT] = false;
+	if (why == TR_SKIP_NONE)
+	{
+		Datum		box[4] = {Int32GetDatum(m->regions[k].box.x), Int32GetDatum(m->regions[k].box.y),
+		Int32GetDatum(m->regions[k].box.w), Int32GetDatum(m->regions[k].box.h)};
+		Datum	   *f = palloc(sizeof(Datum) * m->dim);
+
+		values[F_BOX] = PointerGetDatum(construct_array(box, 4, INT4OID, 4, true, TYPALIGN_INT));
+		for (int i = 0; i < m->dim; i++)
+			f[i] = Float4GetDatum(m->features[(size_t) k * m->dim + i]);
+		values[F_FEATURES] = PointerGetDatum(construct_array(f, m->dim, FLOAT4OID, 4, true, TYPALIGN_INT));
+		nulls[F_BOX] = nulls[F_FEATURES] = false;
+	}
+	tuplestore_putvalues(ts, desc, values, nulls);
+}
+
+/*
+ * training.dataset_features(dataset_id uuid, config jsonb) → SETOF (image_id, class_id, kind,
+ * from_store, result, box, features): for each active image of the dataset's active, unexpired
+ * classes (a training's order): check_image()'s result for the config, and the region and
+ * feature vector a training would use (null when skipped). P0002 for an unknown dataset.
+ */
+Datum
+training_dataset_features(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	tr_config	cfg;
+	tr_features kind;
+	char		err[TR_ERRLEN];
+	char	   *type;
+	Datum	   *class_ids;
+	int			nclasses;
+	MemoryContext batch_cxt,
+				old;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dataset id must not be NULL"),
+				 errhint("Pass the id of a dataset (see training.list_datasets()).")));
+	InitMaterializedSRF(fcinfo, 0);
+	store_api_connect();
+	type = store_api_dataset_classes(PG_GETARG_DATUM(0), &class_ids, &nclasses);
+	if (type == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("dataset %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)))),
+				 errhint("Check the id with training.list_datasets().")));
+	tr_config_from_sql(&cfg, cstring_to_text(type), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1));
+	cfg.max_image_pixels = (size_t) tr_max_image_pixels;
+	tr_config_set_server_features(&cfg);
+	if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s", err),
+				 errhint("Install the face networks (make models install) or set training.model_path, "
+						 "or set training.face_features to auto or classic.")));
+	cfg.measure_gender = cfg.type == TR_FACE;
+	tr_config_kind(&cfg, &kind);
+
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "training dataset_features", ALLOCSET_DEFAULT_SIZES);
+	for (int c = 0; c < nclasses; c++)
+	{
+		TrImageKey	key;
+		int			n;
+
+		memset(&key, 0, sizeof(key));
+		do
+		{
+			TrImageRow *rows;
+			TrKeep		keep[TR_FEATURES_BATCH];
+			int			nkeep = 0;
+
+			MemoryContextReset(batch_cxt);
+			old = MemoryContextSwitchTo(batch_cxt);
+			n = store_api_image_batch(class_ids[c], &key, TR_FEATURES_BATCH, cfg.features,
+									  cfg.measure_gender, &rows, batch_cxt);
+			for (int i = 0; i < n; i++)
+			{
+				bool		from_store;
+				const tr_measure *m;
+
+				CHECK_FOR_INTERRUPTS();
+				m = usable_measure(&cfg, kind.dim, &rows[i], keep, &nkeep, &from_store);
+				/* The tuplestore copies the row into its own memory. */
+				put_row(rsinfo->setResult, rsinfo->setDesc, class_ids[c], &cfg, &rows[i], m, from_store);
+			}
+			store_api_keep_measures(keep, nkeep);
+			MemoryContextSwitchTo(old);
+		} while (n == TR_FEATURES_BATCH);
+	}
+	MemoryContextDelete(batch_cxt);
+	store_api_finish();
+	return (Datum) 0;
+}

@@ -1,0 +1,171 @@
+/*
+ * extract.c: the embedding store filled in the background.
+ *
+ * A worker with no training to run measures a batch of images that have no kept measurement
+ * for the feature kind a training of their dataset would use now (training.face_features
+ * resolved as a training resolves it; the classic kind for landmarks), keeps them, and looks
+ * for waiting trainings before the next batch, so trainings always go first. One pass walks the
+ * images once in (time_created, id) order; one worker per database runs it at a time, and none
+ * while a training of the database runs (it measures the images it needs itself). Images
+ * that change during a pass are woken for again by their trigger and found by the next pass.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "deep.h"
+#include "deepfeat.h"
+#include "extract.h"
+#include "settings.h"
+#include "shmem.h"
+#include "store.h"
+
+/* Images measured per batch (a few seconds of work at most before trainings are looked at). */
+#define TR_EXTRACT_BATCH 8
+
+/* Where this process's pass stands. */
+static TrImageKey pass_key;
+
+/*
+ * Become (or stay) the database's extractor; false when another worker is, or while a training
+ * of the database runs (it measures what it needs itself, and goes first for the CPU).
+ */
+static bool
+take_turn(Oid dboid, bool release)
+{
+	TrDbEntry  *e;
+	bool		mine;
+	bool		training = false;
+
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < TR_MAX_WORKERS && !release; i++)
+		training |= tr_shared->slots[i].dboid == dboid && tr_shared->slots[i].has_training &&
+			tr_shared->slots[i].phase != TR_SLOT_FREE && !tr_shared->slots[i].exited;
+	e = tr_db_entry(dboid, false);
+	mine = e != NULL && !training && (e->extractor == 0 || e->extractor == MyProcPid);
+	if (mine)
+		e->extractor = release ? 0 : MyProcPid;
+	LWLockRelease(tr_shared->lock);
+	return mine;
+}
+
+/* The config a training of the type would measure with (its feature kind resolved). */
+static void
+server_config(tr_config *cfg, tr_type type)
+{
+	char		err[TR_ERRLEN];
+
+	tr_config_default(cfg, type);
+	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
+	tr_config_set_server_features(cfg);
+	/* training.face_features = deep without its networks: trainings fail, nothing to measure for. */
+	if (tr_resolve_features(cfg, err, sizeof(err)) != 0)
+		cfg->features[0] = '\0';
+	cfg->measure_gender = type == TR_FACE;
+}
+
+/* Measure the rows into keep[]; returns how many. */
+static int
+measure_rows(TrImageRow *rows, int n, const tr_config *face, const tr_config *landmark, TrKeep *keep)
+{
+	int			nk = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		const tr_config *cfg = strcmp(rows[i].type, "face") == 0 ? face : landmark;
+		TrKeep	   *k = &keep[nk];
+		char		err[TR_ERRLEN];
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (cfg->features[0] == '\0')
+			continue;
+		rc = tr_measure_image(cfg, (const uint8_t *) VARDATA_ANY(rows[i].data),
+							  VARSIZE_ANY_EXHDR(rows[i].data), rows[i].has_box ? rows[i].box : NULL,
+							  TR_MEASURE_FEATURES | (cfg->measure_gender ? TR_MEASURE_GENDER : 0),
+							  &k->measure, NULL, err, sizeof(err));
+		if (rc == TR_CANCELED)
+			CHECK_FOR_INTERRUPTS();
+		if (rc != 0)
+		{
+			/* Not kept: a training measures it again and reports the error. */
+			ereport(LOG, (errmsg("training: could not measure image %s: %s",
+								 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&rows[i].id))),
+								 err)));
+			continue;
+		}
+		if (k->measure.features != NULL)
+		{
+			size_t		bytes = sizeof(float) * k->measure.dim * k->measure.nregions;
+			float	   *copy = palloc_extended(bytes, MCXT_ALLOC_NO_OOM);
+
+			if (copy != NULL)
+				memcpy(copy, k->measure.features, bytes);
+			free(k->measure.features);
+			k->measure.features = copy;
+			if (copy == NULL)
+				continue;
+		}
+		k->id = rows[i].id;
+		k->time_updated = rows[i].time_updated;
+		strlcpy(k->kind, cfg->features, sizeof(k->kind));
+		nk++;
+	}
+	return nk;
+}
+
+bool
+tr_extract_batch(Oid dboid)
+{
+	MemoryContext cxt,
+				old;
+	volatile int n = 0;
+	tr_config	face,
+				landmark;
+
+	if (!take_turn(dboid, false))
+		return false;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "training extraction", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		TrImageRow *rows;
+		TrKeep	   *keep;
+
+		server_config(&face, TR_FACE);
+		server_config(&landmark, TR_LANDMARK);
+		n = store_unmeasured_batch(face.features, landmark.features, &pass_key, TR_EXTRACT_BATCH, &rows);
+		if (n > 0)
+		{
+			pgstat_report_activity(STATE_RUNNING, "training worker: measuring images for the embedding store");
+			keep = palloc0(sizeof(TrKeep) * n);
+			store_keep_measures(keep, measure_rows(rows, n, &face, &landmark, keep));
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(LOG, (errmsg("training: measuring images in the background stopped: %s", edata->message)));
+		FreeErrorData(edata);
+		n = 0;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	if (n == 0)
+	{
+		/* The pass is over: the next one starts from the first image. */
+		memset(&pass_key, 0, sizeof(pass_key));
+		take_turn(dboid, true);
+	}
+	return n > 0;
+}
