@@ -123,6 +123,52 @@ RESET ROLE;
 -- Kept (by the workers or by that call) as the image owner's.
 SELECT owner, status FROM training.image_features WHERE image_id = :'timg';
 
+-- Data quality from the features, in evaluate_dataset(): a picture in the wrong class, the same
+-- picture in two classes, and a class holding two kinds of picture, each named with its images.
+CREATE FUNCTION pg_temp.pic(k int, s int) RETURNS bytea
+    LANGUAGE sql AS $$
+SELECT convert_to(E'P5\n96 96\n255\n', 'SQL_ASCII') ||
+       decode(string_agg(lpad(to_hex(v), 2, '0'), '' ORDER BY y, x), 'hex')
+  FROM (SELECT x, y, (128 + 70 * sin((0.35 + 0.05 * s) * (x * cos(k * 0.45) + y * sin(k * 0.45)) + s * 0.7)
+                      + ((x * 7919 + y * 104729 + s * 31) % 30) - 15)::int AS v
+          FROM generate_series(0, 95) y, generate_series(0, 95) x) p
+$$;
+CREATE FUNCTION pg_temp.rings(s int) RETURNS bytea
+    LANGUAGE sql AS $$
+SELECT convert_to(E'P5\n96 96\n255\n', 'SQL_ASCII') ||
+       decode(string_agg(lpad(to_hex(v), 2, '0'), '' ORDER BY y, x), 'hex')
+  FROM (SELECT x, y, (128 + 90 * sin(0.6 * sqrt((x - 48 - s) ^ 2 + (y - 48 + s) ^ 2))
+                      + ((x * 7919 + y * 104729 + s * 31) % 30) - 15)::int AS v
+          FROM generate_series(0, 95) y, generate_series(0, 95) x) p
+$$;
+SELECT training.create_dataset('quality', 'landmark') ->> 'id' AS q \gset
+SELECT count(training.add_image((training.create_class(:'q', 'p' || k) ->> 'id')::uuid, pg_temp.pic(k, 0)))
+  FROM generate_series(0, 2) k;
+SELECT count(training.add_image(c.id, pg_temp.pic(k, s)))
+  FROM generate_series(0, 2) k JOIN training.classes c ON c.dataset_id = :'q' AND c.label = 'p' || k,
+       generate_series(1, 4) s;
+SELECT training.create_class(:'q', 'mix') ->> 'id' AS mix \gset
+SELECT count(training.add_image(:'mix', p)) FROM generate_series(1, 3) s, LATERAL (VALUES (pg_temp.pic(4, s)), (pg_temp.rings(s))) v(p);
+SELECT training.add_image((SELECT id FROM training.classes WHERE dataset_id = :'q' AND label = 'p1'), pg_temp.pic(0, 5))
+       ->> 'id' AS moved \gset
+SELECT training.add_image((SELECT id FROM training.classes WHERE dataset_id = :'q' AND label = 'p2'), pg_temp.pic(1, 2))
+       ->> 'id' AS copied \gset
+SELECT q->'mislabelled' @> jsonb_build_array(jsonb_build_object('image_id', :'moved')) AS moved_found,
+       q->'mislabelled' @> jsonb_build_array(jsonb_build_object('image_id', :'copied')) AS copy_found_too,
+       jsonb_array_length(q->'duplicates') AS duplicates,
+       q->'duplicates'->0->'image_ids' ? :'copied' AS copy_found,
+       q->'duplicates'->0->'same_class' AS same_class,
+       jsonb_array_length(q->'mixed_classes') AS mixed,
+       q->'mixed_classes'->0->>'class_id' = :'mix' AS mix_found,
+       q->'mixed_classes'->0->'images' AS mix_images
+  FROM (SELECT training.evaluate_dataset(:'q')->'evaluation_result'->'quality' AS q) e;
+SELECT split_part(regexp_replace(w, '^[0-9]+ ', 'N '), ':', 1) AS warning
+  FROM jsonb_array_elements_text(training.get_dataset(:'q')->'evaluation_result'->'warnings') w;
+SELECT pg_temp.try($$SELECT training.feature_issues('{}', '{}', '{}')$$) AS empty,
+       pg_temp.try($$SELECT training.feature_issues(ARRAY[gen_random_uuid()], '{}', '{{1}}')$$) AS mismatch,
+       pg_temp.try($$SELECT training.feature_issues(ARRAY[gen_random_uuid()], ARRAY[gen_random_uuid()], '{1}')$$) AS flat;
+SELECT training.delete_dataset(:'q') IS NOT NULL AS deleted;
+
 -- Errors.
 SELECT pg_temp.try($$SELECT * FROM training.dataset_features(NULL)$$);
 SELECT pg_temp.try($$SELECT * FROM training.dataset_features('$$ || :'ds' || $$', '{"min_face": 5}')$$);

@@ -2,8 +2,8 @@
  * embeddings.c: the embedding store from SQL. training.dataset_features(dataset_id, config)
  * returns, for every image a training of the dataset would read, what that training would do
  * with it and the features it would use, from the store; images without a kept measurement are
- * measured now and kept. evaluate_dataset() is built on it. Rows are read through store.c with
- * the caller's rights.
+ * measured now and kept. feature_issues() runs the data-quality checks on such features.
+ * evaluate_dataset() is built on both. Rows are read through store.c.
  */
 #include "postgres.h"
 
@@ -13,11 +13,14 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "config.h"
+#include "dataquality.h"
+#include "json.h"
 #include "deep.h"
 #include "interrupt.h"
 #include "measure.h"
@@ -26,6 +29,7 @@
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(training_dataset_features);
+PG_FUNCTION_INFO_V1(training_feature_issues);
 
 /* Images read (and at most measured) per batch. */
 #define TR_FEATURES_BATCH 16
@@ -206,4 +210,185 @@ training_dataset_features(PG_FUNCTION_ARGS)
 	MemoryContextDelete(batch_cxt);
 	store_api_finish();
 	return (Datum) 0;
+}
+
+/* The uuid[] argument's elements (no NULLs), or an error naming the argument. */
+static Datum *
+uuid_elems(ArrayType *a, const char *what, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(a, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, n);
+	for (int i = 0; i < *n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", what)));
+	return elems;
+}
+
+typedef struct ClassIndex
+{
+	pg_uuid_t	id;
+	int			index;
+} ClassIndex;
+
+/* A report's image list as uuids: [ids[rows[0]], ...]. */
+static void
+put_ids(JsonBuilder *b, const Datum *ids, const int *rows, int n)
+{
+	jb_begin_array(b);
+	for (int i = 0; i < n; i++)
+		jb_uuid(b, ids[rows[i]], NULL);
+	jb_end_array(b);
+}
+
+/*
+ * training.feature_issues(image_ids uuid[], class_ids uuid[], features real[]) → jsonb: the
+ * data-quality checks of src/core/dataquality.h on n feature vectors (features: n x d), labelled
+ * by class: {"mislabelled": [{"image_id", "class_id", "closer_class_id", "distance",
+ * "closer_distance"}], "duplicates": [{"image_ids": [a, b], "same_class", "distance"}],
+ * "duplicates_checked", "duplicates_truncated", "mixed_classes": [{"class_id", "image_ids",
+ * "images", "distance", "typical_distance"}]}.
+ */
+Datum
+training_feature_issues(PG_FUNCTION_ARGS)
+{
+	ArrayType  *fa;
+	Datum	   *ids,
+			   *cls;
+	int			n,
+				nc,
+				d,
+				nclasses = 0;
+	int		   *y;
+	Datum	   *labels;
+	tr_quality_params p;
+	tr_quality_report r;
+	char		err[TR_ERRLEN];
+	int			rc;
+	JsonBuilder b;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	ids = uuid_elems(PG_GETARG_ARRAYTYPE_P(0), "image_ids", &n);
+	cls = uuid_elems(PG_GETARG_ARRAYTYPE_P(1), "class_ids", &nc);
+	fa = PG_GETARG_ARRAYTYPE_P(2);
+	if (nc != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("image_ids and class_ids must have the same length, got %d and %d", n, nc)));
+	if (n > 0 && (ARR_NDIM(fa) != 2 || ARR_DIMS(fa)[0] != n || ARR_HASNULL(fa) || ARR_ELEMTYPE(fa) != FLOAT4OID))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("features must be a %d x d array of real without NULLs", n),
+				 errhint("Aggregate the feature vectors with array_agg(features), one row per image.")));
+	d = n > 0 ? ARR_DIMS(fa)[1] : 0;
+	/* Dense class indexes in order of first appearance. */
+	y = palloc(sizeof(int) * (n + 1));
+	labels = palloc(sizeof(Datum) * (n + 1));
+	{
+		HASHCTL		ctl;
+		HTAB	   *classes;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = UUID_LEN;
+		ctl.entrysize = sizeof(ClassIndex);
+		ctl.hcxt = CurrentMemoryContext;
+		classes = hash_create("training feature_issues classes", 1024, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int i = 0; i < n; i++)
+		{
+			bool		found;
+			ClassIndex *e = hash_search(classes, DatumGetPointer(cls[i]), HASH_ENTER, &found);
+
+			if (!found)
+			{
+				e->index = nclasses;
+				labels[nclasses++] = cls[i];
+			}
+			y[i] = e->index;
+		}
+		hash_destroy(classes);
+	}
+	tr_quality_params_default(&p);
+	rc = tr_data_quality(n > 0 ? (const float *) ARR_DATA_PTR(fa) : NULL, y, n, d, nclasses, &p, &r,
+						 err, sizeof(err));
+	if (rc != 0)
+	{
+		tr_quality_report_free(&r);
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("%s", err)));
+	}
+	jb_init(&b);
+	jb_begin_object(&b);
+	jb_key(&b, "mislabelled");
+	jb_begin_array(&b);
+	for (int i = 0; i < r.n_mislabelled; i++)
+	{
+		const tr_mislabel *m = &r.mislabelled[i];
+
+		jb_begin_object(&b);
+		jb_key(&b, "image_id");
+		jb_uuid(&b, ids[m->image], NULL);
+		jb_key(&b, "class_id");
+		jb_uuid(&b, cls[m->image], NULL);
+		jb_key(&b, "closer_class_id");
+		jb_uuid(&b, labels[m->closer_class], NULL);
+		jb_key(&b, "distance");
+		jb_float_fixed(&b, m->own_distance, 3);
+		jb_key(&b, "closer_distance");
+		jb_float_fixed(&b, m->other_distance, 3);
+		jb_end_object(&b);
+	}
+	jb_end_array(&b);
+	jb_key(&b, "duplicates");
+	jb_begin_array(&b);
+	for (int i = 0; i < r.n_duplicates; i++)
+	{
+		const tr_duplicate *dp = &r.duplicates[i];
+		int			pair[2] = {dp->a, dp->b};
+
+		jb_begin_object(&b);
+		jb_key(&b, "image_ids");
+		put_ids(&b, ids, pair, 2);
+		jb_key(&b, "same_class");
+		jb_bool(&b, y[dp->a] == y[dp->b]);
+		jb_key(&b, "distance");
+		jb_float_fixed(&b, dp->distance, 3);
+		jb_end_object(&b);
+	}
+	jb_end_array(&b);
+	jb_key(&b, "duplicates_checked");
+	jb_bool(&b, r.duplicates_searched != 0);
+	jb_key(&b, "duplicates_truncated");
+	jb_bool(&b, r.duplicates_truncated != 0);
+	jb_key(&b, "mixed_classes");
+	jb_begin_array(&b);
+	for (int i = 0; i < r.n_splits; i++)
+	{
+		const tr_split *sp = &r.splits[i];
+
+		jb_begin_object(&b);
+		jb_key(&b, "class_id");
+		jb_uuid(&b, labels[sp->cls], NULL);
+		jb_key(&b, "image_ids");
+		put_ids(&b, ids, sp->second, sp->n_second);
+		jb_key(&b, "images");
+		jb_int(&b, sp->n_first + sp->n_second);
+		jb_key(&b, "distance");
+		jb_float_fixed(&b, sp->distance, 3);
+		jb_key(&b, "typical_distance");
+		jb_float_fixed(&b, sp->typical, 3);
+		jb_end_object(&b);
+	}
+	jb_end_array(&b);
+	jb_end_object(&b);
+	tr_quality_report_free(&r);
+	PG_RETURN_JSONB_P(jb_finish(&b));
 }

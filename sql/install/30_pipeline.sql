@@ -47,6 +47,7 @@ COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
 --                                 "classes_usable", "classes_without_usable_images",
 --                                 "classes_with_one_usable_image", "errors", "warnings", "gender_statistics",
 --                                 "features": {"kind", "images_from_store", "images_measured"},
+--                                 "quality": feature_issues() of the usable images' features,
 --                                 "time_evaluated"}
 --   datasets.evaluation_state    1 (evaluated; 0 = never evaluated)
 --   datasets.issues              has_error: a training would fail; has_warning: data would be skipped
@@ -64,6 +65,8 @@ DECLARE
     errors text[] := '{}';
     warnings text[] := '{}';
     what text;
+    quality jsonb;
+    n_q integer;
 BEGIN
     IF evaluate_dataset.id IS NULL THEN
         RAISE EXCEPTION 'dataset id must not be NULL'
@@ -80,11 +83,11 @@ BEGIN
     -- Images a training would read: active images of active, unexpired classes.
     -- Read from the embedding store; images not in it yet are measured now (and kept).
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
-                                                           kind text, from_store boolean)
+                                                           kind text, from_store boolean, features real[])
         ON COMMIT DROP;
     TRUNCATE pg_temp.training_eval;
     INSERT INTO pg_temp.training_eval
-    SELECT f.image_id, f.class_id, c.label, f.result, f.kind, f.from_store
+    SELECT f.image_id, f.class_id, c.label, f.result, f.kind, f.from_store, f.features
       FROM training.dataset_features(ds.id, cfg) f JOIN training.classes c ON c.id = f.class_id;
     UPDATE training.images i SET evaluation_result = e.r
       FROM pg_temp.training_eval e WHERE i.id = e.image_id AND i.evaluation_result IS DISTINCT FROM e.r;
@@ -123,6 +126,41 @@ BEGIN
             array_to_string(one_usable[1:10], ', ') || CASE WHEN cardinality(one_usable) > 10 THEN ', ...' ELSE '' END);
     END IF;
 
+    -- Data quality from the features of the usable images (src/core/dataquality.h).
+    SELECT training.feature_issues(array_agg(image_id ORDER BY image_id), array_agg(class_id ORDER BY image_id),
+                                   array_agg(features ORDER BY image_id))
+      INTO quality FROM pg_temp.training_eval WHERE features IS NOT NULL;
+    n_q := coalesce(jsonb_array_length(quality->'mislabelled'), 0);
+    IF n_q > 0 THEN
+        warnings := warnings || format('%s %s closer to another class than to their own (likely mislabelled): %s', n_q,
+            CASE n_q WHEN 1 THEN 'image is' ELSE 'images are' END,
+            (SELECT string_agg(format('%s in %s (closer to %s)', e->>'image_id', c1.label, c2.label), ', ' ORDER BY o)
+               FROM jsonb_array_elements(quality->'mislabelled') WITH ORDINALITY q(e, o)
+               JOIN training.classes c1 ON c1.id = (e->>'class_id')::uuid
+               JOIN training.classes c2 ON c2.id = (e->>'closer_class_id')::uuid
+              WHERE o <= 10) || CASE WHEN n_q > 10 THEN ', ...' ELSE '' END);
+    END IF;
+    n_q := coalesce(jsonb_array_length(quality->'duplicates'), 0);
+    IF n_q > 0 THEN
+        warnings := warnings || format('%s %s of near-duplicate images (%s across classes): %s', n_q,
+            CASE n_q WHEN 1 THEN 'pair' ELSE 'pairs' END,
+            (SELECT count(*) FROM jsonb_array_elements(quality->'duplicates') e WHERE NOT (e->>'same_class')::boolean),
+            (SELECT string_agg(format('%s and %s', e->'image_ids'->>0, e->'image_ids'->>1), ', ' ORDER BY o)
+               FROM jsonb_array_elements(quality->'duplicates') WITH ORDINALITY q(e, o) WHERE o <= 10)
+            || CASE WHEN n_q > 10 THEN ', ...' ELSE '' END);
+    END IF;
+    n_q := coalesce(jsonb_array_length(quality->'mixed_classes'), 0);
+    IF n_q > 0 THEN
+        warnings := warnings || format('%s %s like two different groups (two people or places under one label?): %s', n_q,
+            CASE n_q WHEN 1 THEN 'class looks' ELSE 'classes look' END,
+            (SELECT string_agg(format('%s (%s of %s images apart: %s)', c.label, jsonb_array_length(e->'image_ids'),
+                                      e->>'images', (SELECT string_agg(v, ', ') FROM jsonb_array_elements_text(e->'image_ids') v)),
+                               '; ' ORDER BY o)
+               FROM jsonb_array_elements(quality->'mixed_classes') WITH ORDINALITY q(e, o)
+               JOIN training.classes c ON c.id = (e->>'class_id')::uuid
+              WHERE o <= 10) || CASE WHEN n_q > 10 THEN '; ...' ELSE '' END);
+    END IF;
+
     UPDATE training.datasets d SET
         evaluation_result = jsonb_build_object(
             'config', cfg, 'images_checked', n_checked, 'images_usable', n_usable,
@@ -134,6 +172,7 @@ BEGIN
                 (SELECT jsonb_build_object('male', count(*) FILTER (WHERE r->>'gender' = 'male'),
                                            'female', count(*) FILTER (WHERE r->>'gender' = 'female'))
                    FROM pg_temp.training_eval) END,
+            'quality', quality,
             'features', (SELECT jsonb_build_object('kind', min(kind),
                                                    'images_from_store', count(*) FILTER (WHERE from_store),
                                                    'images_measured', count(*) FILTER (WHERE NOT from_store))

@@ -83,5 +83,16 @@ COMMENT ON FUNCTION training.dataset_features(uuid, jsonb) IS
     'the feature vector it would use (null when skipped), and whether it came from the embedding store; '
     'P0002 for an unknown dataset, 22023 for a bad config';
 
+-- Data-quality checks on feature vectors (src/core/dataquality.h): images closer to another
+-- class than to their own, near-duplicates, classes that form two groups. Pure computation on
+-- its arguments (bounded by them, cancellable); evaluate_dataset() runs it on a dataset.
+CREATE FUNCTION training.feature_issues(image_ids uuid[], class_ids uuid[], features real[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'training_feature_issues'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training.feature_issues(uuid[], uuid[], real[]) IS
+    'Data-quality checks of labelled feature vectors (features: one row per image): {"mislabelled", "duplicates", '
+    '"duplicates_checked", "duplicates_truncated", "mixed_classes"}; 22023 for arrays that do not match';
+
 -- The background pass of the workers walks the images in this order (src/extract.c).
 CREATE INDEX images_created_idx ON training.images (time_created, id);

@@ -19,6 +19,7 @@ extern void test_pipeline(void);
 extern void test_deepfeat(void);
 extern void test_trconfig(void);
 extern void test_bounded(void);
+extern void test_dataquality(void);
 
 static const struct
 {
@@ -34,6 +35,7 @@ static const struct
 	{"deepfeat", test_deepfeat},
 	{"trconfig", test_trconfig},
 	{"bounded", test_bounded},
+	{"dataquality", test_dataquality},
 };
 
 int
