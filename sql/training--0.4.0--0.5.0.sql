@@ -7,6 +7,32 @@
 -- dataset_features(); it is not granted to them, so grant_access() is unchanged.
 \echo Use "ALTER EXTENSION training UPDATE TO '0.5.0'" to load this file. \quit
 
+-- images.content_version (00_schema.sql). image_json()'s SQL-standard body depends on the images
+-- row type, which ADD COLUMN may not change under it: it is made again, unchanged.
+DROP FUNCTION training.image_json(training.images);
+ALTER TABLE training.images ADD COLUMN content_version bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN training.images.content_version IS
+    'Counter of the changes of data and face_box (read-only); the embedding store keys on it';
+CREATE FUNCTION training.image_json(i training.images) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN jsonb_build_object(
+        'id', i.id,
+        'uri', 'image://' || i.id,
+        'class_id', i.class_id,
+        'format', i.format,
+        'width', i.width,
+        'height', i.height,
+        'size', octet_length(i.data),
+        'face_box', CASE WHEN i.face_box IS NOT NULL THEN jsonb_build_object(
+            'x', i.face_box[1], 'y', i.face_box[2], 'width', i.face_box[3], 'height', i.face_box[4]) END,
+        'active', i.active,
+        'notes', i.notes,
+        'evaluation_result', i.evaluation_result,
+        'time_created', to_char(i.time_created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        'time_updated', to_char(i.time_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'));
+COMMENT ON FUNCTION training.image_json(training.images) IS 'The Image object of an images row, without the bytes (used by the image functions)';
+
 ------------------------------------------------------------------------------------------------
 -- Embedding store (0.5.0): what a feature kind measured in an image (src/core/measure.h),
 -- computed once per (image data and face box, feature kind) by the background workers soon
@@ -14,9 +40,31 @@
 -- and evaluate_dataset() read it instead of decoding the image. Changing an image's data or
 -- face box forgets its rows; deleting the image deletes them.
 ------------------------------------------------------------------------------------------------
+-- What an image shows changes only with its data and face box: images.content_version counts
+-- those changes (00_schema.sql), and a kept measurement is used only for the content_version it
+-- was measured from (so no snapshot, however old, can pair new data with old features).
+CREATE FUNCTION training._images_content_version() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.content_version IS DISTINCT FROM OLD.content_version AND NOT training.in_background_worker() THEN
+        PERFORM training.refuse_read_only('images', 'content_version', 'It counts the changes of data and face_box.');
+    END IF;
+    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.face_box IS DISTINCT FROM OLD.face_box THEN
+        NEW.content_version := OLD.content_version + 1;
+    END IF;
+    RETURN NEW;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._images_content_version() IS
+    'Trigger: count the changes of an image''s data and face box in content_version (read-only)';
+-- After images_before, which normalises face_box.
+CREATE TRIGGER images_content_version BEFORE UPDATE OF data, face_box, content_version ON training.images
+    FOR EACH ROW EXECUTE FUNCTION training._images_content_version();
+
 CREATE TABLE training.image_features (
     image_id     uuid NOT NULL REFERENCES training.images (id) ON DELETE CASCADE,
     kind         text NOT NULL,
+    content_version bigint NOT NULL,
     owner        name NOT NULL,
     status       text NOT NULL,
     message      text NOT NULL DEFAULT '',
@@ -34,6 +82,8 @@ COMMENT ON TABLE training.image_features IS
     'Embedding store: an image''s face regions and feature vectors for one feature kind, computed once and reused by every training and evaluation (read and written by the extension; tenants read it through dataset_features())';
 COMMENT ON COLUMN training.image_features.image_id IS 'The image';
 COMMENT ON COLUMN training.image_features.kind IS 'Feature kind and version (e.g. face-api-resnet-v1, face-lbp-hog-v1)';
+COMMENT ON COLUMN training.image_features.content_version IS
+    'The image''s content_version it was measured from (another one: not used, measured again)';
 COMMENT ON COLUMN training.image_features.owner IS 'Owner of the image';
 COMMENT ON COLUMN training.image_features.status IS
     'measured, or why the image has no region: undecodable, too_large (under max_pixels), box_outside_image';
@@ -50,7 +100,7 @@ COMMENT ON COLUMN training.image_features.time_created IS 'When it was measured'
 SELECT pg_catalog.pg_extension_config_dump('training.image_features', '');
 
 -- Forget the features of an image whose data or face box changed (definer's rights: tenants
--- cannot write the store).
+-- cannot write the store). Cleanup only: readers match content_version.
 CREATE FUNCTION training._images_features_forget() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
@@ -74,7 +124,8 @@ COMMENT ON FUNCTION training._images_features_wake() IS
 CREATE TRIGGER images_features_wake AFTER INSERT OR UPDATE OF data, face_box ON training.images
     FOR EACH STATEMENT EXECUTE FUNCTION training._images_features_wake();
 
-REVOKE ALL ON FUNCTION training._images_features_forget(), training._images_features_wake() FROM PUBLIC;
+REVOKE ALL ON FUNCTION training._images_features_forget(), training._images_features_wake(),
+    training._images_content_version() FROM PUBLIC;
 
 -- What a training of a dataset with a config would do with each image it reads, and the
 -- features it would use, from the store (src/embeddings.c); images without a kept measurement
@@ -144,6 +195,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    -- One evaluation of a dataset at a time: two would lock its images in different orders.
+    PERFORM pg_advisory_xact_lock(hashtext('training.evaluate_dataset'), hashtext(ds.id::text));
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.

@@ -22,6 +22,7 @@
 #include "dataquality.h"
 #include "json.h"
 #include "deep.h"
+#include "deepfeat.h"
 #include "interrupt.h"
 #include "measure.h"
 #include "recognize.h"
@@ -41,35 +42,28 @@ enum
 
 /* The measurement a config can use: the kept one, else the image measured now (to keep). */
 static const tr_measure *
-usable_measure(const tr_config *cfg, int dim, TrImageRow *row, TrKeep *keep, int *nkeep,
-			   bool *from_store)
+usable_measure(const tr_config *cfg, const TrBatchNeeds *needs, TrImageRow *row, TrKeep *keep,
+			   int *nkeep, bool *from_store)
 {
 	char		err[TR_ERRLEN];
-	int			k;
 	TrKeep	   *kp = &keep[*nkeep];
 	int			rc;
 
-	*from_store = false;
-	if (row->has_measure && (row->measure.status != TR_SKIP_NONE || row->measure.dim == dim))
-	{
-		tr_skip		s = tr_measure_choose(cfg, &row->measure, &k, NULL, err, sizeof(err));
-
-		/* A training's measurement has no gender (TR_GENDER_UNMEASURED): measure it again. */
-		*from_store = s != TR_SKIP_REMEASURE &&
-			!(s == TR_SKIP_NONE && cfg->measure_gender &&
-			  row->measure.regions[k].p_male == TR_GENDER_UNMEASURED);
-	}
+	*from_store = store_measure_serves(row, needs);
 	if (*from_store)
 		return &row->measure;
-	if (row->data == NULL)
+	if (row->data == NULL)		/* deleted since the batch was read */
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("image %s has neither data nor a usable kept measurement",
-						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&row->id))))));
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("image %s changed while it was read",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&row->id)))),
+				 errhint("Run it again.")));
 	rc = tr_measure_image(cfg, (const uint8_t *) VARDATA_ANY(row->data), VARSIZE_ANY_EXHDR(row->data),
 						  row->has_box ? row->box : NULL,
 						  TR_MEASURE_FEATURES | (cfg->measure_gender ? TR_MEASURE_GENDER : 0),
 						  &kp->measure, NULL, err, sizeof(err));
+	if (rc == 0 && tr_interrupted())
+		tr_measure_free(&kp->measure);
 	if (rc == TR_CANCELED || tr_interrupted())
 		CHECK_FOR_INTERRUPTS();
 	if (rc != 0)
@@ -90,7 +84,7 @@ usable_measure(const tr_config *cfg, int dim, TrImageRow *row, TrKeep *keep, int
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 	kp->id = row->id;
-	kp->time_updated = row->time_updated;
+	kp->content_version = row->content_version;
 	strlcpy(kp->kind, cfg->features, sizeof(kp->kind));
 	(*nkeep)++;
 	return &kp->measure;
@@ -144,6 +138,7 @@ training_dataset_features(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	tr_config	cfg;
 	tr_features kind;
+	TrBatchNeeds needs;
 	char		err[TR_ERRLEN];
 	char	   *type;
 	Datum	   *class_ids;
@@ -173,8 +168,12 @@ training_dataset_features(PG_FUNCTION_ARGS)
 				 errmsg("%s", err),
 				 errhint("Install the face networks (make models install) or set training.model_path, "
 						 "or set training.face_features to auto or classic.")));
-	cfg.measure_gender = cfg.type == TR_FACE;
+	cfg.measure_gender = cfg.type == TR_FACE && tr_deep_gender_available(cfg.model_dir);
 	tr_config_kind(&cfg, &kind);
+	needs.kind = cfg.features;
+	needs.dim = kind.dim;
+	needs.max_pixels = cfg.max_image_pixels;
+	needs.gender = cfg.measure_gender;
 
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "training dataset_features", ALLOCSET_DEFAULT_SIZES);
 	for (int c = 0; c < nclasses; c++)
@@ -189,17 +188,17 @@ training_dataset_features(PG_FUNCTION_ARGS)
 			TrKeep		keep[TR_FEATURES_BATCH];
 			int			nkeep = 0;
 
+			/* Everything of a batch in batch_cxt (SPI calls leave their own context current). */
 			MemoryContextReset(batch_cxt);
 			old = MemoryContextSwitchTo(batch_cxt);
-			n = store_api_image_batch(class_ids[c], &key, TR_FEATURES_BATCH, cfg.features,
-									  cfg.measure_gender, &rows, batch_cxt);
+			n = store_api_image_batch(class_ids[c], &key, TR_FEATURES_BATCH, &needs, &rows, batch_cxt);
 			for (int i = 0; i < n; i++)
 			{
 				bool		from_store;
 				const tr_measure *m;
 
 				CHECK_FOR_INTERRUPTS();
-				m = usable_measure(&cfg, kind.dim, &rows[i], keep, &nkeep, &from_store);
+				m = usable_measure(&cfg, &needs, &rows[i], keep, &nkeep, &from_store);
 				/* The tuplestore copies the row into its own memory. */
 				put_row(rsinfo->setResult, rsinfo->setDesc, class_ids[c], &cfg, &rows[i], m, from_store);
 			}

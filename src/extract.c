@@ -30,25 +30,41 @@
 /* Where this process's pass stands. */
 static TrImageKey pass_key;
 
+/* Where this process's pass stands, and whether the pass has kept anything. */
+static bool pass_kept;
+
 /*
- * Become (or stay) the database's extractor; false when another worker is, or while a training
- * of the database runs (it measures what it needs itself, and goes first for the CPU).
+ * Become (or stay) the database's extractor; false when another worker is, while a training of
+ * the database runs (it measures what it needs itself, and goes first for the CPU), or while
+ * another database waits for a worker and every slot is taken. Stepping back gives up the role.
  */
 static bool
 take_turn(Oid dboid, bool release)
 {
 	TrDbEntry  *e;
 	bool		mine;
-	bool		training = false;
+	bool		busy = false;
+	int			used = 0;
 
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < TR_MAX_WORKERS && !release; i++)
-		training |= tr_shared->slots[i].dboid == dboid && tr_shared->slots[i].has_training &&
-			tr_shared->slots[i].phase != TR_SLOT_FREE && !tr_shared->slots[i].exited;
+	{
+		TrWorkerSlot *sl = &tr_shared->slots[i];
+
+		if (sl->phase == TR_SLOT_FREE || sl->exited)
+			continue;
+		used++;
+		busy |= sl->dboid == dboid && sl->has_training;
+	}
+	for (int i = 0; i < TR_MAX_DBS && !release && !busy && used >= tr_max_workers; i++)
+		busy |= tr_shared->dbs[i].dboid != InvalidOid && tr_shared->dbs[i].dboid != dboid &&
+			tr_shared->dbs[i].pending && tr_shared->dbs[i].has_extension;
 	e = tr_db_entry(dboid, false);
-	mine = e != NULL && !training && (e->extractor == 0 || e->extractor == MyProcPid);
-	if (mine)
-		e->extractor = release ? 0 : MyProcPid;
+	mine = e != NULL && !release && !busy && (e->extractor == 0 || e->extractor == MyProcPid);
+	if (e != NULL && e->extractor == MyProcPid && !mine)
+		e->extractor = 0;
+	else if (mine)
+		e->extractor = MyProcPid;
 	LWLockRelease(tr_shared->lock);
 	return mine;
 }
@@ -65,16 +81,33 @@ server_config(tr_config *cfg, tr_type type)
 	/* training.face_features = deep without its networks: trainings fail, nothing to measure for. */
 	if (tr_resolve_features(cfg, err, sizeof(err)) != 0)
 		cfg->features[0] = '\0';
-	cfg->measure_gender = type == TR_FACE;
+	/* Faces with their gender, when its network is there (a training leaves it out). */
+	cfg->measure_gender = type == TR_FACE && tr_deep_gender_available(cfg->model_dir);
 }
 
-/* Measure the rows into keep[]; returns how many. */
+/* Whether a commit woke the database since this worker last looked for trainings. */
+static bool
+woken(Oid dboid)
+{
+	TrDbEntry  *e;
+	bool		pending;
+
+	LWLockAcquire(tr_shared->lock, LW_SHARED);
+	e = tr_db_entry(dboid, false);
+	pending = e != NULL && e->pending;
+	LWLockRelease(tr_shared->lock);
+	return pending;
+}
+
+/* Measure the rows into keep[] (stopping early when woken); returns how many. */
 static int
-measure_rows(TrImageRow *rows, int n, const tr_config *face, const tr_config *landmark, TrKeep *keep)
+measure_rows(Oid dboid, TrImageRow *rows, int n, const tr_config *face, const tr_config *landmark,
+			 TrKeep *keep, int *done)
 {
 	int			nk = 0;
 
-	for (int i = 0; i < n; i++)
+	*done = 0;
+	for (int i = 0; i < n; i++, (*done)++)
 	{
 		const tr_config *cfg = strcmp(rows[i].type, "face") == 0 ? face : landmark;
 		TrKeep	   *k = &keep[nk];
@@ -82,6 +115,9 @@ measure_rows(TrImageRow *rows, int n, const tr_config *face, const tr_config *la
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
+		/* Something woke the database (a new training, say): keep what is measured, look first. */
+		if (i > 0 && woken(dboid))
+			break;
 		if (cfg->features[0] == '\0')
 			continue;
 		rc = tr_measure_image(cfg, (const uint8_t *) VARDATA_ANY(rows[i].data),
@@ -111,7 +147,7 @@ measure_rows(TrImageRow *rows, int n, const tr_config *face, const tr_config *la
 				continue;
 		}
 		k->id = rows[i].id;
-		k->time_updated = rows[i].time_updated;
+		k->content_version = rows[i].content_version;
 		strlcpy(k->kind, cfg->features, sizeof(k->kind));
 		nk++;
 	}
@@ -127,7 +163,7 @@ tr_extract_batch(Oid dboid)
 	tr_config	face,
 				landmark;
 
-	if (!take_turn(dboid, false))
+	if (!tr_background_features || !take_turn(dboid, false))
 		return false;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "training extraction", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -138,12 +174,22 @@ tr_extract_batch(Oid dboid)
 
 		server_config(&face, TR_FACE);
 		server_config(&landmark, TR_LANDMARK);
-		n = store_unmeasured_batch(face.features, landmark.features, &pass_key, TR_EXTRACT_BATCH, &rows);
+		n = store_unmeasured_batch(face.features[0] ? face.features : NULL, landmark.features,
+								   face.measure_gender, &pass_key, TR_EXTRACT_BATCH, &rows);
 		if (n > 0)
 		{
 			pgstat_report_activity(STATE_RUNNING, "training worker: measuring images for the embedding store");
+			int			done;
+
 			keep = palloc0(sizeof(TrKeep) * n);
-			store_keep_measures(keep, measure_rows(rows, n, &face, &landmark, keep));
+			if (store_keep_measures(keep, measure_rows(dboid, rows, n, &face, &landmark, keep, &done)) > 0)
+				pass_kept = true;
+			/* Stopped early: the pass goes on after the last image measured. */
+			if (done < n)
+			{
+				pass_key.time_created = rows[done - 1].time_created;
+				pass_key.id = rows[done - 1].id;
+			}
 		}
 	}
 	PG_CATCH();
@@ -163,9 +209,19 @@ tr_extract_batch(Oid dboid)
 	MemoryContextDelete(cxt);
 	if (n == 0)
 	{
-		/* The pass is over: the next one starts from the first image. */
+		/*
+		 * The pass is over: the next one starts from the first image. A pass that kept something
+		 * is followed by one more, for images changed behind it meanwhile; a pass that keeps
+		 * nothing ends the work (images that cannot be measured are not looked at again until
+		 * the next wake).
+		 */
+		bool		again = pass_kept;
+
 		memset(&pass_key, 0, sizeof(pass_key));
-		take_turn(dboid, true);
+		pass_kept = false;
+		if (!again)
+			take_turn(dboid, true);
+		return again;
 	}
-	return n > 0;
+	return true;
 }

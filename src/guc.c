@@ -17,6 +17,7 @@ int			tr_progress_interval = TR_DEFAULT_PROGRESS_INTERVAL;
 int			tr_max_attempts = TR_DEFAULT_MAX_ATTEMPTS;
 int			tr_blas_threads = TR_DEFAULT_BLAS_THREADS;
 bool		tr_enabled = TR_DEFAULT_ENABLED;
+bool		tr_background_features = TR_DEFAULT_BACKGROUND_FEATURES;
 int			tr_test_image_delay = TR_DEFAULT_TEST_IMAGE_DELAY;
 int			tr_worker_idle_timeout = TR_DEFAULT_WORKER_IDLE_TIMEOUT;
 int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
@@ -93,6 +94,11 @@ tr_guc_init(void)
 							"in the middle; leave at 0 in production.",
 							&tr_test_image_delay, TR_DEFAULT_TEST_IMAGE_DELAY, 0, 10000, PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomBoolVariable("training.background_features",
+							 "Whether workers with no training to run measure new images for the embedding store.",
+							 "Off: the first training or evaluation that needs an image's features measures it.",
+							 &tr_background_features, TR_DEFAULT_BACKGROUND_FEATURES, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("training.blas_threads",
 							"OpenBLAS threads used by each training worker.",
 							"Set in the worker process only; 0 keeps OpenBLAS's default.",

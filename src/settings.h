@@ -13,6 +13,7 @@
 #define TR_DEFAULT_MAX_ATTEMPTS 3
 #define TR_DEFAULT_BLAS_THREADS 1
 #define TR_DEFAULT_ENABLED true
+#define TR_DEFAULT_BACKGROUND_FEATURES true
 #define TR_DEFAULT_TEST_IMAGE_DELAY 0		/* milliseconds */
 #define TR_DEFAULT_WORKER_IDLE_TIMEOUT 2000	/* milliseconds */
 
@@ -23,6 +24,7 @@ extern int	tr_progress_interval;	/* milliseconds */
 extern int	tr_max_attempts;
 extern int	tr_blas_threads;
 extern bool tr_enabled;
+extern bool tr_background_features;	/* idle workers fill the embedding store (src/extract.c) */
 extern int	tr_test_image_delay;	/* milliseconds, tests only */
 extern int	tr_worker_idle_timeout;	/* milliseconds */
 

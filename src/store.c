@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -67,7 +68,7 @@ kept_plan(const char *sql, int nargs, Oid *types)
 	{
 		const char *sql;
 		SPIPlanPtr	plan;
-	}			kept[48];
+	}			kept[64];
 	SPIPlanPtr	plan;
 	int			i;
 
@@ -414,7 +415,7 @@ measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
 	m->max_pixels = (size_t) DatumGetInt64(col(row, first + 2, &isnull));
 	m->width = DatumGetInt32(col(row, first + 3, &isnull));
 	m->height = DatumGetInt32(col(row, first + 4, &isnull));
-	if (!float_matrix(col(row, first + 5, &isnull), TR_REGION_FLOATS, TR_MAX_FACES, &n, &fl))
+	if (!float_matrix(col(row, first + 5, &isnull), TR_REGION_FLOATS, TR_MEASURE_REGIONS, &n, &fl))
 		return false;
 	m->nregions = n;
 	for (int i = 0; i < n; i++)
@@ -438,7 +439,7 @@ measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
 	{
 		ArrayType  *a = DatumGetArrayTypeP(d);
 
-		if (!float_matrix(d, 0, TR_MAX_FACES, &nf, &fl) || nf != n || ARR_NDIM(a) != 2)
+		if (!float_matrix(d, 0, TR_MEASURE_REGIONS, &nf, &fl) || nf != n || ARR_NDIM(a) != 2)
 			return false;
 		m->dim = ARR_DIMS(a)[1];
 		m->features = MemoryContextAlloc(mcxt, sizeof(float) * n * m->dim);
@@ -463,71 +464,135 @@ float_matrix_datum(const float *v, int rows, int cols)
 	return PointerGetDatum(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT4OID, 4, true, TYPALIGN_INT));
 }
 
-/* store_image_batch with SPI connected; rows in the caller's context. */
-static int
-image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind, TrImageRow **rows,
-			MemoryContext caller)
+bool
+store_measure_serves(const TrImageRow *row, const TrBatchNeeds *needs)
 {
-	Oid			types[5] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	pg_uuid_t	zero;
-	int			n;
-	MemoryContext spi_cxt;
+	const tr_measure *m = &row->measure;
 
-	memset(&zero, 0, sizeof(zero));
-	values[0] = class_id;
-	values[1] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
-	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
-	values[3] = Int32GetDatum(limit);
-	values[4] = CStringGetTextDatum(kind);
-	/* The data only when no kept measurement of the kind serves every config. */
-	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box, "
-			"       CASE WHEN f.status IS NULL OR f.status = 'too_large' "
-			"              OR (f.status = 'measured' AND f.features IS NULL) THEN i.data END, "
-			"       f.status, f.message, f.max_pixels, f.width, f.height, f.regions, f.features "
-			"  FROM training.images i "
-			"  LEFT JOIN training.image_features f ON f.image_id = i.id AND f.kind = $5 "
-			" WHERE i.class_id = $1 AND i.active AND (i.time_created, i.id) > ($2, $3) "
-			" ORDER BY i.time_created, i.id LIMIT $4",
-			5, types, values, nulls, SPI_OK_SELECT);
-	/* Detoasted values in the caller's context too: a long stream must not grow SPI's. */
-	spi_cxt = MemoryContextSwitchTo(caller);
-	*rows = MemoryContextAllocZero(caller, sizeof(TrImageRow) * (n + 1));
+	if (!row->has_measure)
+		return false;
+	if (m->status == TR_SKIP_TOO_LARGE)
+		return m->max_pixels == needs->max_pixels;
+	if (m->status != TR_SKIP_NONE)
+		return true;
+	if (m->features == NULL || m->dim != needs->dim)
+		return false;
+	for (int k = 0; needs->gender && k < m->nregions; k++)
+		if (m->regions[k].p_male == TR_GENDER_UNMEASURED)
+			return false;
+	return true;
+}
+
+/* A uuid[] of the rows' ids (those with pick[i], or all when pick is NULL). */
+static Datum
+ids_array(const TrImageRow *rows, int n, const bool *pick)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (pick == NULL || pick[i])
+			ids[k++] = UUIDPGetDatum(&rows[i].id);
+	return PointerGetDatum(construct_array(ids, k, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* The images' columns 1..5 (id, time_created, content_version, face_box) of a result into rows. */
+static void
+image_columns(int n, TrImageRow *rows)
+{
 	for (int i = 0; i < n; i++)
 	{
-		TrImageRow *r = &(*rows)[i];
+		TrImageRow *r = &rows[i];
 		bool		isnull;
 		Datum		d;
 
 		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
 		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
-		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
+		r->content_version = DatumGetInt64(col(i, 3, &isnull));
 		d = col(i, 4, &isnull);
 		r->has_box = read_box(d, isnull, r->box);
-		d = col(i, 5, &isnull);
-		if (!isnull)
-			r->data = DatumGetByteaPCopy(d);
-		r->has_measure = measure_from_row(i, 6, &r->measure, caller);
 	}
-	if (n > 0)
+}
+
+/* Read the data of the rows whose measurement does not serve (with the current rights). */
+static void
+fetch_data(TrImageRow *rows, int n, const TrBatchNeeds *needs, MemoryContext mcxt)
+{
+	Oid			types[1] = {UUIDARRAYOID};
+	Datum		values[1];
+	bool	   *pick = palloc0(sizeof(bool) * (n + 1));
+	int			npick = 0,
+				nd;
+	MemoryContext spi_cxt;
+
+	for (int i = 0; i < n; i++)
+		npick += pick[i] = !store_measure_serves(&rows[i], needs);
+	if (npick == 0)
+		return;
+	values[0] = ids_array(rows, n, pick);
+	nd = run("SELECT id, data FROM training.images WHERE id = ANY ($1)", 1, types, values, NULL,
+			 SPI_OK_SELECT);
+	spi_cxt = MemoryContextSwitchTo(mcxt);
+	for (int j = 0; j < nd; j++)
 	{
-		key->started = true;
-		key->time_created = (*rows)[n - 1].time_created;
-		key->id = (*rows)[n - 1].id;
+		bool		isnull;
+		pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
+		Datum		d = col(j, 2, &isnull);
+
+		for (int i = 0; i < n; i++)
+			if (pick[i] && memcmp(id, &rows[i].id, sizeof(pg_uuid_t)) == 0)
+				rows[i].data = DatumGetByteaPCopy(d);
 	}
 	MemoryContextSwitchTo(spi_cxt);
 	SPI_freetuptable(SPI_tuptable);
-	return n;
+}
+
+static void
+advance_key(TrImageKey *key, const TrImageRow *rows, int n)
+{
+	if (n > 0)
+	{
+		key->started = true;
+		key->time_created = rows[n - 1].time_created;
+		key->id = rows[n - 1].id;
+	}
 }
 
 int
-store_image_batch(const char *class_id, TrImageKey *key, int limit, const char *kind, TrImageRow **rows)
+store_image_batch(const char *class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
+				  TrImageRow **rows)
 {
 	MemoryContext caller = tx_begin();
-	int			n = image_batch(DirectFunctionCall1(uuid_in, CStringGetDatum(class_id)), key, limit,
-								kind, rows, caller);
+	Oid			types[5] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID, TEXTOID};
+	Datum		values[5];
+	pg_uuid_t	zero;
+	int			n;
+	MemoryContext spi_cxt;
 
+	memset(&zero, 0, sizeof(zero));
+	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(class_id));
+	values[1] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
+	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
+	values[3] = Int32GetDatum(limit);
+	values[4] = CStringGetTextDatum(needs->kind);
+	n = run("SELECT i.id, i.time_created, i.content_version, i.face_box, "
+			"       f.status, f.message, f.max_pixels, f.width, f.height, f.regions, f.features "
+			"  FROM training.images i "
+			"  LEFT JOIN training.image_features f "
+			"         ON f.image_id = i.id AND f.kind = $5 AND f.content_version = i.content_version "
+			" WHERE i.class_id = $1 AND i.active AND (i.time_created, i.id) > ($2, $3) "
+			" ORDER BY i.time_created, i.id LIMIT $4",
+			5, types, values, NULL, SPI_OK_SELECT);
+	/* Detoasted values in the caller's context too: a long stream must not grow SPI's. */
+	spi_cxt = MemoryContextSwitchTo(caller);
+	*rows = palloc0(sizeof(TrImageRow) * (n + 1));
+	image_columns(n, *rows);
+	for (int i = 0; i < n; i++)
+		(*rows)[i].has_measure = measure_from_row(i, 5, &(*rows)[i].measure, caller);
+	advance_key(key, *rows, n);
+	MemoryContextSwitchTo(spi_cxt);
+	SPI_freetuptable(SPI_tuptable);
+	fetch_data(*rows, n, needs, caller);
 	tx_end(caller);
 	return n;
 }
@@ -543,6 +608,7 @@ as_owner(Oid *save_user, int *save_sec)
 	GetUserIdAndSecContext(save_user, save_sec);
 	SetUserIdAndSecContext(DatumGetObjectId(col(0, 1, &isnull)),
 						   *save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 static void
@@ -551,21 +617,8 @@ as_caller(Oid save_user, int save_sec)
 	SetUserIdAndSecContext(save_user, save_sec);
 }
 
-/* A uuid[] of the rows' ids (those with needs[i], or all when needs is NULL). */
-static Datum
-ids_array(const TrImageRow *rows, int n, const bool *needs)
-{
-	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
-	int			k = 0;
-
-	for (int i = 0; i < n; i++)
-		if (needs == NULL || needs[i])
-			ids[k++] = UUIDPGetDatum(&rows[i].id);
-	return PointerGetDatum(construct_array(ids, k, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-}
-
 int
-store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind, bool want_gender,
+store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
 					  TrImageRow **rows, MemoryContext mcxt)
 {
 	Oid			types[4] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
@@ -573,11 +626,8 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *ki
 	Datum		values[4];
 	pg_uuid_t	zero;
 	int			n;
-	MemoryContext spi_cxt;
 	Oid			save_user;
 	int			save_sec;
-	bool	   *needs;
-	int			nneed = 0;
 
 	memset(&zero, 0, sizeof(zero));
 	values[0] = class_id;
@@ -585,145 +635,98 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *ki
 	values[2] = UUIDPGetDatum(key->started ? &key->id : &zero);
 	values[3] = Int32GetDatum(limit);
 	/* The images with the caller's rights: row-level security decides what it may read. */
-	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box FROM training.images i "
+	n = run("SELECT i.id, i.time_created, i.content_version, i.face_box FROM training.images i "
 			" WHERE i.class_id = $1 AND i.active AND (i.time_created, i.id) > ($2, $3) "
 			" ORDER BY i.time_created, i.id LIMIT $4",
 			4, types, values, NULL, SPI_OK_SELECT);
-	spi_cxt = MemoryContextSwitchTo(mcxt);
-	*rows = MemoryContextAllocZero(mcxt, sizeof(TrImageRow) * (n + 1));
-	needs = palloc0(sizeof(bool) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		TrImageRow *r = &(*rows)[i];
-		bool		isnull;
-		Datum		d;
-
-		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
-		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
-		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
-		d = col(i, 4, &isnull);
-		r->has_box = read_box(d, isnull, r->box);
-	}
+	MemoryContextSwitchTo(mcxt);
+	*rows = palloc0(sizeof(TrImageRow) * (n + 1));
+	image_columns(n, *rows);
+	advance_key(key, *rows, n);
+	SPI_freetuptable(SPI_tuptable);
 	if (n > 0)
 	{
-		key->started = true;
-		key->time_created = (*rows)[n - 1].time_created;
-		key->id = (*rows)[n - 1].id;
-	}
-	MemoryContextSwitchTo(spi_cxt);
-	SPI_freetuptable(SPI_tuptable);
-	if (n == 0)
-		return 0;
+		int			nf;
 
-	/* Their kept measurements with the store owner's rights (only these images' rows). */
-	values[0] = ids_array(*rows, n, NULL);
-	values[1] = CStringGetTextDatum(kind);
-	as_owner(&save_user, &save_sec);
-	{
-		int			nf = run("SELECT f.image_id, f.status, f.message, f.max_pixels, f.width, f.height, "
-							 "       f.regions, f.features "
-							 "  FROM training.image_features f WHERE f.image_id = ANY ($1) AND f.kind = $2",
-							 2, ftypes, values, NULL, SPI_OK_SELECT);
-
+		/* Their kept measurements with the store owner's rights (only these images' rows). */
+		values[0] = ids_array(*rows, n, NULL);
+		values[1] = CStringGetTextDatum(needs->kind);
+		as_owner(&save_user, &save_sec);
+		nf = run("SELECT f.image_id, f.content_version, f.status, f.message, f.max_pixels, f.width, "
+				 "       f.height, f.regions, f.features "
+				 "  FROM training.image_features f WHERE f.image_id = ANY ($1) AND f.kind = $2",
+				 2, ftypes, values, NULL, SPI_OK_SELECT);
 		as_caller(save_user, save_sec);
-		spi_cxt = MemoryContextSwitchTo(mcxt);
+		MemoryContextSwitchTo(mcxt);
 		for (int j = 0; j < nf; j++)
 		{
 			bool		isnull;
 			pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
+			int64		version = DatumGetInt64(col(j, 2, &isnull));
 
 			for (int i = 0; i < n; i++)
-				if (memcmp(id, &(*rows)[i].id, sizeof(pg_uuid_t)) == 0)
-					(*rows)[i].has_measure = measure_from_row(j, 2, &(*rows)[i].measure, mcxt);
+				if (memcmp(id, &(*rows)[i].id, sizeof(pg_uuid_t)) == 0 &&
+					version == (*rows)[i].content_version)
+					(*rows)[i].has_measure = measure_from_row(j, 3, &(*rows)[i].measure, mcxt);
 		}
-		MemoryContextSwitchTo(spi_cxt);
 		SPI_freetuptable(SPI_tuptable);
+		/* The data of the others, with the caller's rights. */
+		fetch_data(*rows, n, needs, mcxt);
 	}
-	/* The data of the images whose measurement is missing or may need redoing (caller's rights). */
-	for (int i = 0; i < n; i++)
-	{
-		const tr_measure *m = &(*rows)[i].measure;
-
-		needs[i] = !(*rows)[i].has_measure || m->status == TR_SKIP_TOO_LARGE ||
-			(m->status == TR_SKIP_NONE && m->features == NULL);
-		for (int k = 0; want_gender && k < m->nregions; k++)
-			needs[i] |= m->regions[k].p_male == TR_GENDER_UNMEASURED;
-		nneed += needs[i];
-	}
-	if (nneed > 0)
-	{
-		int			nd;
-
-		values[0] = ids_array(*rows, n, needs);
-		nd = run("SELECT id, data FROM training.images WHERE id = ANY ($1)", 1, ftypes, values, NULL,
-				 SPI_OK_SELECT);
-		spi_cxt = MemoryContextSwitchTo(mcxt);
-		for (int j = 0; j < nd; j++)
-		{
-			bool		isnull;
-			pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
-			Datum		d = col(j, 2, &isnull);
-
-			for (int i = 0; i < n; i++)
-				if (needs[i] && memcmp(id, &(*rows)[i].id, sizeof(pg_uuid_t)) == 0)
-					(*rows)[i].data = DatumGetByteaPCopy(d);
-		}
-		MemoryContextSwitchTo(spi_cxt);
-		SPI_freetuptable(SPI_tuptable);
-	}
+	MemoryContextSwitchTo(mcxt);
 	return n;
 }
 
 int
-store_unmeasured_batch(const char *face_kind, const char *landmark_kind, TrImageKey *key,
-					   int limit, TrImageRow **rows)
+store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
+					   TrImageKey *key, int limit, TrImageRow **rows)
 {
 	MemoryContext caller;
-	Oid			types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
-	Datum		values[5];
+	MemoryContext spi_cxt;
+	Oid			types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID, BOOLOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	pg_uuid_t	zero;
 	int			n;
 
 	memset(&zero, 0, sizeof(zero));
 	caller = tx_begin();
-	values[0] = CStringGetTextDatum(face_kind);
+	values[0] = face_kind ? CStringGetTextDatum(face_kind) : (Datum) 0;
+	nulls[0] = face_kind ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(landmark_kind);
 	values[2] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
 	values[3] = UUIDPGetDatum(key->started ? &key->id : &zero);
 	values[4] = Int32GetDatum(limit);
-	n = run("SELECT i.id, i.time_created, i.time_updated, i.face_box, i.data, d.type "
+	values[5] = BoolGetDatum(face_gender);
+	/*
+	 * No kept measurement of the current content for the kind of the dataset's type (faces: none
+	 * when no face kind is usable), or a face's without the gender a training leaves out.
+	 */
+	n = run("SELECT i.id, i.time_created, i.content_version, i.face_box, i.data, d.type "
 			"  FROM training.images i "
 			"  JOIN training.classes c ON c.id = i.class_id "
 			"  JOIN training.datasets d ON d.id = c.dataset_id "
 			" WHERE (i.time_created, i.id) > ($3, $4) "
-			"   AND NOT EXISTS (SELECT FROM training.image_features f WHERE f.image_id = i.id "
-			"                      AND f.kind = CASE d.type WHEN 'face' THEN $1 ELSE $2 END) "
+			"   AND (d.type <> 'face' OR $1 IS NOT NULL) "
+			"   AND NOT EXISTS (SELECT FROM training.image_features f "
+			"                    WHERE f.image_id = i.id AND f.content_version = i.content_version "
+			"                      AND f.kind = CASE d.type WHEN 'face' THEN $1 ELSE $2 END "
+			"                      AND NOT ($6 AND d.type = 'face' AND f.status = 'measured' "
+			"                               AND f.regions[1][8] = -2)) "
 			" ORDER BY i.time_created, i.id LIMIT $5",
-			5, types, values, NULL, SPI_OK_SELECT);
-	*rows = MemoryContextAllocZero(caller, sizeof(TrImageRow) * (n + 1));
+			6, types, values, nulls, SPI_OK_SELECT);
+	spi_cxt = MemoryContextSwitchTo(caller);
+	*rows = palloc0(sizeof(TrImageRow) * (n + 1));
+	image_columns(n, *rows);
 	for (int i = 0; i < n; i++)
 	{
-		TrImageRow *r = &(*rows)[i];
 		bool		isnull;
-		MemoryContext old;
-		Datum		d;
 
-		r->id = *DatumGetUUIDP(col(i, 1, &isnull));
-		r->time_created = DatumGetTimestampTz(col(i, 2, &isnull));
-		r->time_updated = DatumGetTimestampTz(col(i, 3, &isnull));
-		d = col(i, 4, &isnull);
-		r->has_box = read_box(d, isnull, r->box);
-		old = MemoryContextSwitchTo(caller);
-		r->data = DatumGetByteaPCopy(col(i, 5, &isnull));
-		MemoryContextSwitchTo(old);
-		strlcpy(r->type, TextDatumGetCString(col(i, 6, &isnull)), sizeof(r->type));
+		(*rows)[i].data = DatumGetByteaPCopy(col(i, 5, &isnull));
+		strlcpy((*rows)[i].type, TextDatumGetCString(col(i, 6, &isnull)), sizeof((*rows)[i].type));
 	}
-	if (n > 0)
-	{
-		key->started = true;
-		key->time_created = (*rows)[n - 1].time_created;
-		key->id = (*rows)[n - 1].id;
-	}
+	advance_key(key, *rows, n);
+	MemoryContextSwitchTo(spi_cxt);
 	tx_end(caller);
 	return n;
 }
@@ -733,11 +736,11 @@ static int
 keep_one(const char *sql, const TrKeep *k)
 {
 	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID, INT4OID,
-	FLOAT4ARRAYOID, FLOAT4ARRAYOID, TIMESTAMPTZOID};
+	FLOAT4ARRAYOID, FLOAT4ARRAYOID, INT8OID};
 	Datum		values[10];
 	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	const tr_measure *m = &k->measure;
-	float		regions[TR_MAX_FACES * TR_REGION_FLOATS];
+	float		regions[TR_MEASURE_REGIONS * TR_REGION_FLOATS];
 
 	for (int i = 0; i < m->nregions; i++)
 	{
@@ -765,40 +768,48 @@ keep_one(const char *sql, const TrKeep *k)
 		values[8] = float_matrix_datum(m->features, m->nregions, m->dim);
 	else
 		nulls[8] = 'n';
-	values[9] = TimestampTzGetDatum(k->time_updated);
+	values[9] = Int64GetDatum(k->content_version);
 	return run(sql, 10, types, values, nulls, SPI_OK_INSERT);
 }
 
 /*
- * The image's row locked, as it was read, while its measurement is written: an UPDATE of its
- * data or face box (which forgets its measurements) waits for the commit. A row another session
- * holds is skipped, never waited for: its writer is a worker or an evaluation writing the same
- * row, or a session changing the image. NO KEY UPDATE, not SHARE: two writers of one row never
- * both get as far as the insert, whose unique index would make one wait for the other.
+ * Kept for the content_version it was measured from, while the image still has it; the image's
+ * row is locked meanwhile so that a change of its data or face box (whose trigger forgets the
+ * old rows) comes after, not between. A row another session holds is skipped, never waited for:
+ * its writer is a worker or an evaluation writing the same measurement, or a session changing
+ * the image. NO KEY UPDATE, not SHARE: two writers of one measurement never both get as far as
+ * the insert, whose unique index would make one wait for the other.
  */
 static const char *keep_sql =
 "INSERT INTO training.image_features AS f "
-"       (image_id, kind, owner, status, message, max_pixels, width, height, regions, features) "
-"SELECT i.id, $2, i.owner, $3, $4, $5, $6, $7, $8, $9 FROM training.images i "
-" WHERE i.id = $1 AND i.time_updated = $10 FOR NO KEY UPDATE OF i SKIP LOCKED "
-"ON CONFLICT (image_id, kind) DO UPDATE SET status = excluded.status, message = excluded.message, "
+"       (image_id, kind, content_version, owner, status, message, max_pixels, width, height, regions, features) "
+"SELECT i.id, $2, i.content_version, i.owner, $3, $4, $5, $6, $7, $8, $9 FROM training.images i "
+" WHERE i.id = $1 AND i.content_version = $10 FOR NO KEY UPDATE OF i SKIP LOCKED "
+"ON CONFLICT (image_id, kind) DO UPDATE SET content_version = excluded.content_version, "
+"       owner = excluded.owner, status = excluded.status, message = excluded.message, "
 "       max_pixels = excluded.max_pixels, width = excluded.width, height = excluded.height, "
 "       regions = excluded.regions, features = excluded.features, time_created = excluded.time_created";
 
 int
 store_api_keep_measures(const TrKeep *keep, int n)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	Oid			save_user;
 	int			save_sec;
 	int			kept = 0;
 
-	if (n <= 0)
+	/* A read-only transaction (or a standby) answers without keeping. */
+	if (n <= 0 || XactReadOnly || RecoveryInProgress())
 		return 0;
 	/* Tenants read the store only: write it as the owner of the extension's tables. */
 	as_owner(&save_user, &save_sec);
 	for (int i = 0; i < n; i++)
+	{
+		MemoryContextSwitchTo(cxt);
 		kept += keep_one(keep_sql, &keep[i]);
+	}
 	as_caller(save_user, save_sec);
+	MemoryContextSwitchTo(cxt);
 	return kept;
 }
 

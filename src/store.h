@@ -32,7 +32,7 @@ typedef struct TrImageRow
 {
 	pg_uuid_t	id;
 	TimestampTz time_created;
-	TimestampTz time_updated;	/* what a kept measurement of it is checked against */
+	int64		content_version;	/* images.content_version: what a measurement is of */
 	bytea	   *data;			/* detoasted copy; NULL when its kept measurement serves */
 	bool		has_box;
 	int			box[4];
@@ -41,11 +41,11 @@ typedef struct TrImageRow
 	char		type[16];		/* dataset type (store_unmeasured_batch only) */
 } TrImageRow;
 
-/* A measurement to keep in the embedding store: of image id as it was at time_updated. */
+/* A measurement to keep in the embedding store: of image id at content_version. */
 typedef struct TrKeep
 {
 	pg_uuid_t	id;
-	TimestampTz time_updated;
+	int64		content_version;
 	char		kind[TR_FEATURES_NAMELEN];
 	tr_measure	measure;		/* features palloc'd */
 } TrKeep;
@@ -89,13 +89,25 @@ extern bool store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *mo
 extern int	store_load_classes(const pg_uuid_t *dataset_id, char ***labels, char ***ids,
 							   size_t *nimages);
 
+/* What a batch of images is read for: the feature kind and what makes its measurement serve. */
+typedef struct TrBatchNeeds
+{
+	const char *kind;
+	int			dim;			/* the kind's feature length */
+	size_t		max_pixels;		/* training.max_image_pixels now */
+	bool		gender;			/* a measurement without gender does not serve */
+} TrBatchNeeds;
+
 /*
  * Own transaction: the next batch of active images of a class after *key, each with its kept
- * measurement for the feature kind (then without its data, unless the measurement may need
- * redoing); advances *key.
+ * measurement for the kind of its current content, and its data only when no measurement
+ * serves (store_measure_serves); advances *key.
  */
-extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, const char *kind,
+extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
 							  TrImageRow **rows);
+
+/* Whether a row's kept measurement serves a reader with these needs (else its data is read). */
+extern bool store_measure_serves(const TrImageRow *row, const TrBatchNeeds *needs);
 
 /*
  * Own transaction: keep measurements in the embedding store. An image changed since it was
@@ -105,10 +117,12 @@ extern int	store_keep_measures(const TrKeep *keep, int n);
 
 /*
  * Own transaction: the next images after *key (any class, active or not) without a kept
- * measurement for the kind of their dataset type (face_kind, landmark_kind); advances *key.
+ * measurement of their current content for the kind of their dataset type (face_kind: NULL
+ * when none is usable; landmark_kind), or, with face_gender, a face's kept without gender;
+ * with their data; advances *key.
  */
-extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_kind, TrImageKey *key,
-								   int limit, TrImageRow **rows);
+extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
+								   TrImageKey *key, int limit, TrImageRow **rows);
 
 /*
  * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another
@@ -190,11 +204,10 @@ extern char *store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int 
 
 /*
  * store_image_batch in the caller's transaction: the images with the caller's rights, their
- * measurements with the store owner's; rows in mcxt. want_gender: a measurement without the
- * gender also comes with the image's data.
+ * measurements with the store owner's; rows in mcxt, and mcxt current on return.
  */
-extern int	store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const char *kind,
-								  bool want_gender, TrImageRow **rows, MemoryContext mcxt);
+extern int	store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
+								  TrImageRow **rows, MemoryContext mcxt);
 
 /*
  * store_keep_measures in the caller's transaction, written with the rights of the owner of the

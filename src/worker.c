@@ -51,7 +51,7 @@ typedef struct TrRun
 	int			cls;			/* class being streamed */
 	bool		class_done;		/* its last batch has been fetched */
 	TrImageKey	key;
-	char		kind[TR_FEATURES_NAMELEN];	/* the feature kind, resolved */
+	TrBatchNeeds needs;			/* the feature kind, resolved, and what its measurements need */
 	TrImageRow *rows;
 	int			nrows;
 	int			pos;
@@ -353,13 +353,37 @@ mark_needs_recovery(void)
 	LWLockRelease(tr_shared->lock);
 }
 
-/* Keep what this training measured in the embedding store; may throw. */
+/*
+ * Keep what this training measured in the embedding store. A failure to keep (a store that
+ * cannot be written) costs a later measurement, not the training: it is logged; a cancel is not
+ * swallowed.
+ */
 static void
 flush_keep(TrRun *r)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+
 	if (r->nkeep == 0)
 		return;
-	r->kept += store_keep_measures(r->keep, r->nkeep);
+	PG_TRY();
+	{
+		r->kept += store_keep_measures(r->keep, r->nkeep);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("training %s: could not keep %d measurements in the embedding store: %s",
+							 r->idstr, r->nkeep, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 	r->nkeep = 0;
 	MemoryContextReset(r->keep_cxt);
 	r->keep = NULL;
@@ -406,7 +430,7 @@ next_image(TrRun *r, tr_image_ref *out)
 		{
 			MemoryContext old = MemoryContextSwitchTo(r->batch_cxt);
 
-			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, r->kind, &r->rows);
+			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, &r->needs, &r->rows);
 			MemoryContextSwitchTo(old);
 		}
 		r->pos = 0;
@@ -503,8 +527,8 @@ cb_keep_measure(void *ctx, const tr_image_ref *ref, const tr_measure *m)
 	}
 	k = &r->keep[r->nkeep];
 	k->id = row->id;
-	k->time_updated = row->time_updated;
-	strlcpy(k->kind, r->kind, sizeof(k->kind));
+	k->content_version = row->content_version;
+	strlcpy(k->kind, r->needs.kind, sizeof(k->kind));
 	k->measure = *m;
 	k->measure.features = NULL;
 	if (m->features && m->dim > 0)
@@ -605,9 +629,17 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 					 errhint("Install the face networks (make models install) or set training.model_path, "
 							 "or set training.face_features to auto or classic.")));
 		ereport(DEBUG1, (errmsg("training %s uses the feature kind %s", r->idstr, cfg.features)));
-		strlcpy(r->kind, cfg.features, sizeof(r->kind));
-		/* Not the gender (a third network per face): the background pass measures it. */
+		/* Not the gender (a third network per face): the background pass adds it later. */
 		cfg.measure_gender = 0;
+		{
+			tr_features kind;
+
+			tr_config_kind(&cfg, &kind);
+			r->needs.kind = pstrdup(cfg.features);
+			r->needs.dim = kind.dim;
+			r->needs.max_pixels = cfg.max_image_pixels;
+			r->needs.gender = false;
+		}
 		if (!claim->has_dataset)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -627,9 +659,6 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 					  (const char *const *) r->ids, &cb, &res, err, sizeof(err));
 		MemoryContextReset(r->batch_cxt);
 		r->nrows = 0;
-		/* What it measured is kept whatever the outcome (not after an error a callback caught). */
-		if (!r->error)
-			flush_keep(r);
 
 		/* A callback caught an error and the core unwound: report the error now. */
 		if (r->error)
@@ -640,6 +669,9 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		if (rc != 0)
 		{
 			tr_result_free(&res);
+			/* What it measured is kept whatever the outcome. */
+			if (!tr_interrupted())
+				flush_keep(r);
 			/* Stopped by a cancel request: report it (deleted: an ERROR caught below; SIGTERM: die). */
 			if (tr_interrupted())
 			{
@@ -676,6 +708,8 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				metrics = metrics_jsonb(&m, has_metrics);
 			}
 			st = finish(r, params, params_len, metrics, &version);
+			/* What it measured, kept once the model version is safe. */
+			flush_keep(r);
 			if (st == TR_STORE_OK)
 				ereport(LOG, (errmsg("training %s completed in %.1f s: model version %d",
 									 r->idstr, seconds_since(r->started), version)));

@@ -118,6 +118,7 @@ CREATE TABLE training.images (
     evaluation_result jsonb NOT NULL DEFAULT '{}',
     time_created      timestamptz NOT NULL DEFAULT clock_timestamp(),
     time_updated      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    content_version   bigint NOT NULL DEFAULT 0,
     CONSTRAINT images_face_box_valid CHECK (
         face_box IS NULL OR (
             array_ndims(face_box) = 1 AND array_lower(face_box, 1) = 1 AND cardinality(face_box) = 4
@@ -140,6 +141,8 @@ COMMENT ON COLUMN training.images.notes IS 'Free text';
 COMMENT ON COLUMN training.images.evaluation_result IS 'Result of evaluating the image for training (JSON object)';
 COMMENT ON COLUMN training.images.time_created IS 'Creation time (read-only)';
 COMMENT ON COLUMN training.images.time_updated IS 'Time of the last change (read-only)';
+COMMENT ON COLUMN training.images.content_version IS
+    'Counter of the changes of data and face_box (read-only); the embedding store keys on it';
 
 -- Models: named outputs of trainings; every completed training adds a version.
 CREATE TABLE training.models (

@@ -78,6 +78,8 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    -- One evaluation of a dataset at a time: two would lock its images in different orders.
+    PERFORM pg_advisory_xact_lock(hashtext('training.evaluate_dataset'), hashtext(ds.id::text));
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.

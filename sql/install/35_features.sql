@@ -5,9 +5,31 @@
 -- and evaluate_dataset() read it instead of decoding the image. Changing an image's data or
 -- face box forgets its rows; deleting the image deletes them.
 ------------------------------------------------------------------------------------------------
+-- What an image shows changes only with its data and face box: images.content_version counts
+-- those changes (00_schema.sql), and a kept measurement is used only for the content_version it
+-- was measured from (so no snapshot, however old, can pair new data with old features).
+CREATE FUNCTION training._images_content_version() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.content_version IS DISTINCT FROM OLD.content_version AND NOT training.in_background_worker() THEN
+        PERFORM training.refuse_read_only('images', 'content_version', 'It counts the changes of data and face_box.');
+    END IF;
+    IF NEW.data IS DISTINCT FROM OLD.data OR NEW.face_box IS DISTINCT FROM OLD.face_box THEN
+        NEW.content_version := OLD.content_version + 1;
+    END IF;
+    RETURN NEW;
+END $$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._images_content_version() IS
+    'Trigger: count the changes of an image''s data and face box in content_version (read-only)';
+-- After images_before, which normalises face_box.
+CREATE TRIGGER images_content_version BEFORE UPDATE OF data, face_box, content_version ON training.images
+    FOR EACH ROW EXECUTE FUNCTION training._images_content_version();
+
 CREATE TABLE training.image_features (
     image_id     uuid NOT NULL REFERENCES training.images (id) ON DELETE CASCADE,
     kind         text NOT NULL,
+    content_version bigint NOT NULL,
     owner        name NOT NULL,
     status       text NOT NULL,
     message      text NOT NULL DEFAULT '',
@@ -25,6 +47,8 @@ COMMENT ON TABLE training.image_features IS
     'Embedding store: an image''s face regions and feature vectors for one feature kind, computed once and reused by every training and evaluation (read and written by the extension; tenants read it through dataset_features())';
 COMMENT ON COLUMN training.image_features.image_id IS 'The image';
 COMMENT ON COLUMN training.image_features.kind IS 'Feature kind and version (e.g. face-api-resnet-v1, face-lbp-hog-v1)';
+COMMENT ON COLUMN training.image_features.content_version IS
+    'The image''s content_version it was measured from (another one: not used, measured again)';
 COMMENT ON COLUMN training.image_features.owner IS 'Owner of the image';
 COMMENT ON COLUMN training.image_features.status IS
     'measured, or why the image has no region: undecodable, too_large (under max_pixels), box_outside_image';
@@ -42,7 +66,7 @@ COMMENT ON COLUMN training.image_features.time_created IS 'When it was measured'
 SELECT pg_catalog.pg_extension_config_dump('training.image_features', '');
 
 -- Forget the features of an image whose data or face box changed (definer's rights: tenants
--- cannot write the store).
+-- cannot write the store). Cleanup only: readers match content_version.
 CREATE FUNCTION training._images_features_forget() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
@@ -66,7 +90,8 @@ COMMENT ON FUNCTION training._images_features_wake() IS
 CREATE TRIGGER images_features_wake AFTER INSERT OR UPDATE OF data, face_box ON training.images
     FOR EACH STATEMENT EXECUTE FUNCTION training._images_features_wake();
 
-REVOKE ALL ON FUNCTION training._images_features_forget(), training._images_features_wake() FROM PUBLIC;
+REVOKE ALL ON FUNCTION training._images_features_forget(), training._images_features_wake(),
+    training._images_content_version() FROM PUBLIC;
 
 -- What a training of a dataset with a config would do with each image it reads, and the
 -- features it would use, from the store (src/embeddings.c); images without a kept measurement

@@ -178,6 +178,16 @@ const tr_features tr_deep_kind = {
 };
 
 int
+tr_deep_gender_available(const char *model_dir)
+{
+	const nn_agegender *net;
+	char		nerr[NN_ERRLEN];
+
+	return model_dir != NULL && model_dir[0] != '\0' &&
+		tr_netcache_agegender(model_dir, &net, nerr, sizeof(nerr)) == 0;
+}
+
+int
 tr_deep_models_present(const char *dir)
 {
 	static const char *const files[] = {

@@ -24,6 +24,9 @@ extern const tr_features tr_deep_kind;
 extern int	tr_deep_gender(const char *model_dir, const tr_image *img, tr_box r, double *p_male,
 						   char *err, size_t errlen);
 
+/* Whether the gender network loads from model_dir (into the network cache). */
+extern int	tr_deep_gender_available(const char *model_dir);
+
 /* Whether the model files of the kind are present in dir. */
 extern int	tr_deep_models_present(const char *dir);
 

@@ -56,12 +56,12 @@ find_regions(const tr_config *cfg, const tr_features *kind, const tr_image *img,
 	}
 	if (cfg->type == TR_FACE && kind->locate != NULL)
 	{
-		tr_box		faces[TR_MAX_FACES];
+		tr_box		faces[TR_MEASURE_REGIONS];
 		char		why[TR_ERRLEN];
 		/* n < 0 (networks unavailable): the whole image; extraction reports the error. */
-		int			n = kind->locate(kind, img, faces, TR_MAX_FACES, why, sizeof(why));
+		int			n = kind->locate(kind, img, faces, TR_MEASURE_REGIONS, why, sizeof(why));
 
-		for (int i = 0; i < n && i < TR_MAX_FACES; i++)
+		for (int i = 0; i < n && i < TR_MEASURE_REGIONS; i++)
 			add_region(m, img, faces[i], 1);
 		if (m->nregions > 0)
 			return TR_SKIP_NONE;
@@ -193,16 +193,18 @@ tr_measure_choose(const tr_config *cfg, const tr_measure *m, int *region, double
 		snprintf(err, errlen, "%s", m->message);
 		return TR_SKIP_TOO_LARGE;
 	}
-	if (m->status != TR_SKIP_NONE)
-	{
-		snprintf(err, errlen, "%s", m->message);
-		return m->status;
-	}
-	if (cfg->max_image_pixels > 0 && (size_t) m->width * m->height > cfg->max_image_pixels)
+	/* Decoding checks the size first (a box outside a too large image: too large). */
+	if (m->width > 0 && cfg->max_image_pixels > 0 &&
+		(size_t) m->width * m->height > cfg->max_image_pixels)
 	{
 		snprintf(err, errlen, "image of %dx%d = %zu pixels exceeds training.max_image_pixels (%zu)",
 				 m->width, m->height, (size_t) m->width * m->height, cfg->max_image_pixels);
 		return TR_SKIP_TOO_LARGE;
+	}
+	if (m->status != TR_SKIP_NONE)
+	{
+		snprintf(err, errlen, "%s", m->message);
+		return m->status;
 	}
 	if (cfg->type != TR_FACE || m->nregions == 0)
 	{

@@ -18,6 +18,13 @@
 /* Floats per region as stored (tr_measure_region in this order). */
 #define TR_REGION_FLOATS 8
 
+/*
+ * At most this many located faces are measured, the largest ones. The filters pick the first
+ * that passes, largest first, so beyond them only a blurrier-but-sharper-than-all-larger face
+ * could have been picked (tr_check_image looked at TR_MAX_FACES).
+ */
+#define TR_MEASURE_REGIONS 8
+
 typedef struct tr_measure_region
 {
 	tr_box		box;
@@ -33,12 +40,12 @@ typedef struct tr_measure
 {
 	/* TR_SKIP_NONE (decoded), TR_SKIP_UNDECODABLE, TR_SKIP_TOO_LARGE or TR_SKIP_BOX_OUTSIDE. */
 	tr_skip		status;
-	char		message[160];	/* why, when status is not TR_SKIP_NONE */
+	char		message[256];	/* why, when status is not TR_SKIP_NONE */
 	size_t		max_pixels;		/* the limit it was decoded under (0: none) */
 	int			width;			/* decoded size (0 when not decoded) */
 	int			height;
 	int			nregions;		/* 0 unless decoded */
-	tr_measure_region regions[TR_MAX_FACES];
+	tr_measure_region regions[TR_MEASURE_REGIONS];
 	int			dim;			/* floats per region in features; 0: no features */
 	float	   *features;		/* nregions * dim; malloc'd by tr_measure_image */
 } tr_measure;

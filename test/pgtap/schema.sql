@@ -7,7 +7,8 @@ SELECT plan(143);
 
 -- Tables and primary keys.
 SELECT tables_are('training',
-    ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions', 'training_counts']);
+    ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions', 'training_counts',
+          'image_features']);
 SELECT col_is_pk('training', t, 'id', t || ' has primary key id')
   FROM unnest(ARRAY['datasets', 'classes', 'images', 'trainings', 'models', 'model_versions']) t;
 SELECT col_type_is('training', t, 'id', 'uuid', t || '.id is a uuid')
@@ -126,13 +127,14 @@ SELECT is((SELECT proargnames FROM pg_proc WHERE oid = sig::regprocedure), names
 
 -- The API runs as the caller (row-level security applies inside it). Only grant_access and
 -- revoke_access, and the internal triggers that keep derived rows (the counters, the counts of
--- trainings, the objects of a changed dataset's waiting trainings) as the tables' owner, are
--- SECURITY DEFINER.
+-- trainings, the objects of a changed dataset's waiting trainings, the embedding store's rows of a
+-- changed image) as the tables' owner, are SECURITY DEFINER.
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
               AND p.proname NOT IN ('grant_access', 'revoke_access',
                                     '_images_count', '_images_outdate', '_classes_count',
-                                    '_trainings_count', '_datasets_follow')), 0::bigint,
+                                    '_trainings_count', '_datasets_follow',
+                                    '_images_features_forget')), 0::bigint,
           'no API function is SECURITY DEFINER');
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
@@ -161,7 +163,7 @@ SELECT is((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc p
 SELECT set_eq(
     $$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'training'$$,
     ARRAY['training.datasets', 'training.classes', 'training.images', 'training.trainings',
-          'training.models', 'training.model_versions'],
+          'training.models', 'training.model_versions', 'training.image_features'],
     'every table is dumped by pg_dump');
 
 SELECT * FROM finish();

@@ -14,7 +14,8 @@ use FindBin;
 use lib $FindBin::RealBin;
 use TrainingTest;
 
-my $node = new_node('cancel', 'training.max_workers' => 1);
+# No background measuring: the trainings and evaluations here must decode the big image themselves.
+my $node = new_node('cancel', 'training.max_workers' => 1, 'training.background_features' => 'off');
 setup_db($node, 'db');
 # A 6000 x 6000 grey image (36 MP, within training.max_image_pixels), kept in a table.
 $node->safe_psql('db', q{
