@@ -402,6 +402,9 @@ tr_train(const tr_config *cfg_in, int nclasses, const char *const *class_labels,
 			fp.embed_dim = 0;
 	}
 	fp.seed = cfg->seed;
+	/* Large sets get fewer epochs rather than hours (bench/scale.sh). */
+	if (fp.max_gflop <= 0)
+		fp.max_gflop = TR_TRAINING_MAX_GFLOP;
 	/* No more principal directions than the images can span. */
 	if (fp.embed_dim > (int) n - 1)
 		fp.embed_dim = n > 1 ? (int) n - 1 : 1;

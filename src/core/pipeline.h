@@ -21,6 +21,9 @@ struct tr_measure;				/* measure.h */
 
 #define TR_ERRLEN 512
 
+/* The sgemm work a training's epochs may take (tr_fit_params.max_gflop), when its config does not say. */
+#define TR_TRAINING_MAX_GFLOP 200.0
+
 /* Default of training.max_image_pixels. */
 #define TR_DEFAULT_MAX_IMAGE_PIXELS 40000000
 /* Defaults of a face training's filters (config keys min_face_size, sharpness_threshold). */

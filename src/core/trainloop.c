@@ -36,6 +36,7 @@ tr_fit_params_default(tr_fit_params *p)
 	p->whiten = 0.5f;
 	p->train_projection = 0;
 	p->lda = 1;
+	p->max_gflop = 0;
 	p->seed = 1;
 }
 
@@ -1017,6 +1018,15 @@ run(tr_net *net, const float *X, int nall, const int *y, const int *tr, int ntr,
 		(nval > 0 && (best2 == NULL || (n1 && best1 == NULL))))
 		goto out;
 	memcpy(order, tr, sizeof(int) * ntr);
+	/* The network as initialised is the first candidate (a tie goes to a trained epoch). */
+	if (nval > 0)
+	{
+		best_acc = accuracy(tn, Xin, y, val, nval);
+		best_epoch = 0;
+		if (n1)
+			memcpy(best1, net->W1, sizeof(float) * n1);
+		memcpy(best2, net->W2, sizeof(float) * n2);
+	}
 	for (int epoch = 1; epoch <= max_epochs; epoch++)
 	{
 		double		loss = 0,
@@ -1125,10 +1135,52 @@ compact(tr_net *net)
 	net->e = keep;
 }
 
+/*
+ * The parameters within max_gflop: as many epochs (per phase) as the budget pays for, counting
+ * an epoch's sgemm work (forward and backward over the training rows, the validation rows).
+ */
+static tr_fit_params
+within_budget(const tr_fit_params *p, int n, int d, int c)
+{
+	tr_fit_params q = *p;
+	double		E = p->embed_dim > 0 ? p->embed_dim : d,
+				epoch = 6.0 * n * (1 - p->val_fraction) * E * c + 2.0 * n * p->val_fraction * E * c;
+	double		allowed;
+
+	if (p->train_projection && p->embed_dim > 0)
+		epoch += 6.0 * n * d * p->embed_dim;
+	if (p->max_gflop <= 0 || epoch <= 0)
+		return q;
+	allowed = floor(p->max_gflop * 1e9 / (epoch * (p->refit ? 2 : 1)));
+	if (allowed < q.max_epochs)
+		q.max_epochs = (int) allowed;
+	if (q.min_epochs > q.max_epochs)
+		q.min_epochs = q.max_epochs;
+	return q;
+}
+
+/* Evenly spread rows of idx (at most max of them) into out; returns how many. */
+static int
+spread_rows(const int *idx, int n, int max, int *out)
+{
+	int			k = 0;
+
+	if (n <= max)
+	{
+		memcpy(out, idx, sizeof(int) * n);
+		return n;
+	}
+	for (int i = 0; i < max; i++)
+		out[k++] = idx[(int) ((long) i * n / max)];
+	return k;
+}
+
 int
-tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p,
+tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p_in,
 	   tr_net *net, tr_fit_report *rep, tr_epoch_fn cb, void *ctx, char *err, size_t errlen)
 {
+	tr_fit_params budget = within_budget(p_in, n, d, c);
+	const tr_fit_params *p = &budget;
 	int		   *count = calloc(c, sizeof(int));
 	int		   *all = malloc(sizeof(int) * (n > 0 ? n : 1));
 	int		   *tr = malloc(sizeof(int) * (n > 0 ? n : 1));
@@ -1215,7 +1267,8 @@ tr_fit(const float *X, const int *y, int n, int d, int c, const tr_fit_params *p
 	}
 	compact(net);
 	rep->epochs = epochs;
-	rep->train_accuracy = accuracy(net, X, y, tr, ntr);
+	/* On at most TR_TRAIN_ACCURACY_ROWS rows: on a large set it costs as much as an epoch. */
+	rep->train_accuracy = accuracy(net, X, y, val, spread_rows(tr, ntr, TR_TRAIN_ACCURACY_ROWS, val));
 	rep->gflop = (flop + init_flop) * 1e-9;
 	rep->seconds = now_seconds() - t0;
 	rc = 0;

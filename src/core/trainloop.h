@@ -45,10 +45,18 @@ typedef struct tr_fit_params
 	float		whiten;			/* with pca_init: scale direction i by (variance_i + eps)^-whiten */
 	int			train_projection;	/* also train W1 by gradient descent (else it stays as initialised) */
 	int			lda;			/* with pca_init: rotate onto the linear discriminant directions */
+	/*
+	 * sgemm work the epochs of both phases may take, in GFLOP (0: no limit): a large set gets
+	 * fewer epochs (down to none: the network as initialised, class centres of the embedding).
+	 */
+	double		max_gflop;
 	uint64_t	seed;
 } tr_fit_params;
 
 void		tr_fit_params_default(tr_fit_params *p);
+
+/* train_accuracy is measured on at most this many training rows (evenly spread). */
+#define TR_TRAIN_ACCURACY_ROWS 20000
 
 typedef struct tr_fit_report
 {

@@ -273,6 +273,28 @@ test_trainloop(void)
 		CHECK(ra.validation_images == 0 && ra.validation_accuracy < 0);
 		CHECK(ra.train_accuracy > 0.6);
 		tr_net_free(&a);
+
+		/*
+		 * A budget that pays for no epoch: the network as initialised (class centres of the
+		 * default projection), still a classifier; one that pays for a few: at most those.
+		 */
+		tr_fit_params_default(&p);
+		p.max_gflop = 1e-9;
+		CHECK(tr_fit(X, y, n, d, c, &p, &a, &ra, NULL, NULL, err, sizeof(err)) == 0);
+		CHECK_MSG(ra.epochs_run == 0 && ra.epochs == 0, "%d epochs", ra.epochs_run);
+		CHECK_MSG(ra.train_accuracy > 0.9 && ra.validation_accuracy > 0.9, "%.3f %.3f", ra.train_accuracy,
+				  ra.validation_accuracy);
+		tr_net_free(&a);
+		{
+			/* An epoch: 6 x 120 training rows x E x c, plus the 30 validation rows. */
+			double		epoch = (6.0 * 120 + 2.0 * 30) * 19 * c;
+
+			p.max_gflop = 2 * 3.5 * epoch * 1e-9;	/* 3 epochs per phase */
+			p.embed_dim = 19;
+			CHECK(tr_fit(X, y, n, d, c, &p, &a, &ra, NULL, NULL, err, sizeof(err)) == 0);
+			CHECK_MSG(ra.epochs_run <= 6 && ra.epochs <= 3, "%d epochs run, %d kept", ra.epochs_run, ra.epochs);
+			tr_net_free(&a);
+		}
 		free(X);
 		free(y);
 	}
