@@ -117,10 +117,18 @@ SELECT left(pg_temp.try($$SELECT * FROM training.dataset_features('$$ || :'ds' |
 SELECT training.create_dataset('mine', 'landmark') ->> 'id' AS mine \gset
 SELECT training.create_class(:'mine', 'tower') ->> 'id' AS tower \gset
 SELECT training.add_image(:'tower', pg_temp.face(3, 1)) ->> 'id' AS timg \gset
+SELECT set_config('f.timg', :'timg', false) IS NOT NULL AS noted;
 SELECT kind, result->'usable' AS usable, cardinality(features) > 0 AS has_features
   FROM training.dataset_features(:'mine');
 RESET ROLE;
--- Kept (by the workers or by that call) as the image owner's.
+-- Kept (by that call, or by a worker whose keep made the call skip it) as the image owner's.
+DO $$
+BEGIN
+    FOR i IN 1..100 LOOP
+        EXIT WHEN EXISTS (SELECT FROM training.image_features WHERE image_id = current_setting('f.timg')::uuid);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
 SELECT owner, status FROM training.image_features WHERE image_id = :'timg';
 
 -- Data quality from the features, in evaluate_dataset(): a picture in the wrong class, the same

@@ -5,9 +5,10 @@
  * for the feature kind a training of their dataset would use now (training.face_features
  * resolved as a training resolves it; the classic kind for landmarks), keeps them, and looks
  * for waiting trainings before the next batch, so trainings always go first. One pass walks the
- * images once in (time_created, id) order; one worker per database runs it at a time, and none
- * while a training of the database runs (it measures the images it needs itself). Images
- * that change during a pass are woken for again by their trigger and found by the next pass.
+ * images once in (time_created, id) order; one worker per database runs it at a time. While a
+ * training of the database runs in another worker, the pass walks from the newest image down:
+ * the training reads from the oldest up, so the two meet in the middle and share the work on
+ * two cores. Images that change during a pass are found by the next one.
  */
 #include "postgres.h"
 
@@ -27,25 +28,27 @@
 /* Images measured per batch (a few seconds of work at most before trainings are looked at). */
 #define TR_EXTRACT_BATCH 8
 
-/* Where this process's pass stands. */
+/* Where this process's pass stands (ascending; descending while a training runs). */
 static TrImageKey pass_key;
+static TrImageKey back_key;
 
-/* Where this process's pass stands, and whether the pass has kept anything. */
+/* Whether the ascending pass has kept anything. */
 static bool pass_kept;
 
 /*
- * Become (or stay) the database's extractor; false when another worker is, while a training of
- * the database runs (it measures what it needs itself, and goes first for the CPU), or while
- * another database waits for a worker and every slot is taken. Stepping back gives up the role.
+ * Become (or stay) the database's extractor; false when another worker is, or while another
+ * database waits for a worker and every slot is taken (stepping back gives up the role).
+ * *training: a training of the database runs in another worker.
  */
 static bool
-take_turn(Oid dboid, bool release)
+take_turn(Oid dboid, bool release, bool *training)
 {
 	TrDbEntry  *e;
 	bool		mine;
 	bool		busy = false;
 	int			used = 0;
 
+	*training = false;
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < TR_MAX_WORKERS && !release; i++)
 	{
@@ -54,9 +57,9 @@ take_turn(Oid dboid, bool release)
 		if (sl->phase == TR_SLOT_FREE || sl->exited)
 			continue;
 		used++;
-		busy |= sl->dboid == dboid && sl->has_training;
+		*training |= sl->dboid == dboid && sl->has_training && sl->pid != MyProcPid;
 	}
-	for (int i = 0; i < TR_MAX_DBS && !release && !busy && used >= tr_max_workers; i++)
+	for (int i = 0; i < TR_MAX_DBS && !release && used >= tr_max_workers; i++)
 		busy |= tr_shared->dbs[i].dboid != InvalidOid && tr_shared->dbs[i].dboid != dboid &&
 			tr_shared->dbs[i].pending && tr_shared->dbs[i].has_extension;
 	e = tr_db_entry(dboid, false);
@@ -163,8 +166,14 @@ tr_extract_batch(Oid dboid)
 	tr_config	face,
 				landmark;
 
-	if (!tr_background_features || !take_turn(dboid, false))
+	bool		training;
+	TrImageKey *key;
+
+	if (!tr_background_features || !take_turn(dboid, false, &training))
 		return false;
+	key = training ? &back_key : &pass_key;
+	if (!training)
+		memset(&back_key, 0, sizeof(back_key));
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "training extraction", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -175,20 +184,21 @@ tr_extract_batch(Oid dboid)
 		server_config(&face, TR_FACE);
 		server_config(&landmark, TR_LANDMARK);
 		n = store_unmeasured_batch(face.features[0] ? face.features : NULL, landmark.features,
-								   face.measure_gender, &pass_key, TR_EXTRACT_BATCH, &rows);
+								   face.measure_gender, training, key, TR_EXTRACT_BATCH, &rows);
 		if (n > 0)
 		{
 			pgstat_report_activity(STATE_RUNNING, "training worker: measuring images for the embedding store");
 			int			done;
 
 			keep = palloc0(sizeof(TrKeep) * n);
-			if (store_keep_measures(keep, measure_rows(dboid, rows, n, &face, &landmark, keep, &done)) > 0)
+			if (store_keep_measures(keep, measure_rows(dboid, rows, n, &face, &landmark, keep, &done)) > 0 &&
+				!training)
 				pass_kept = true;
 			/* Stopped early: the pass goes on after the last image measured. */
 			if (done < n)
 			{
-				pass_key.time_created = rows[done - 1].time_created;
-				pass_key.id = rows[done - 1].id;
+				key->time_created = rows[done - 1].time_created;
+				key->id = rows[done - 1].id;
 			}
 		}
 	}
@@ -207,6 +217,13 @@ tr_extract_batch(Oid dboid)
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	if (n == 0 && training)
+	{
+		/* Nothing left behind the training: it measures the rest itself. */
+		memset(&back_key, 0, sizeof(back_key));
+		take_turn(dboid, true, &training);
+		return false;
+	}
 	if (n == 0)
 	{
 		/*
@@ -220,7 +237,7 @@ tr_extract_batch(Oid dboid)
 		memset(&pass_key, 0, sizeof(pass_key));
 		pass_kept = false;
 		if (!again)
-			take_turn(dboid, true);
+			take_turn(dboid, true, &training);
 		return again;
 	}
 	return true;

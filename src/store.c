@@ -677,9 +677,30 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchN
 	return n;
 }
 
+/*
+ * Images without a kept measurement of their current content for the kind of their dataset's
+ * type (faces: none when no face kind is usable), or a face's without the gender a training
+ * leaves out; after $3, $4 in (time_created, id) order, or before them, from the newest.
+ */
+#define UNMEASURED_SQL(CMP, DIR) \
+	"SELECT i.id, i.time_created, i.content_version, i.face_box, i.data, d.type " \
+	"  FROM training.images i " \
+	"  JOIN training.classes c ON c.id = i.class_id " \
+	"  JOIN training.datasets d ON d.id = c.dataset_id " \
+	" WHERE (i.time_created, i.id) " CMP " ($3, $4) " \
+	"   AND (d.type <> 'face' OR $1 IS NOT NULL) " \
+	"   AND NOT EXISTS (SELECT FROM training.image_features f " \
+	"                    WHERE f.image_id = i.id AND f.content_version = i.content_version " \
+	"                      AND f.kind = CASE d.type WHEN 'face' THEN $1 ELSE $2 END " \
+	"                      AND NOT ($6 AND d.type = 'face' AND f.status = 'measured' " \
+	"                               AND f.regions[1][8] = -2)) " \
+	" ORDER BY i.time_created " DIR ", i.id " DIR " LIMIT $5"
+static const char *unmeasured_sql = UNMEASURED_SQL(">", "ASC");
+static const char *unmeasured_desc_sql = UNMEASURED_SQL("<", "DESC");
+
 int
 store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
-					   TrImageKey *key, int limit, TrImageRow **rows)
+					   bool descending, TrImageKey *key, int limit, TrImageRow **rows)
 {
 	MemoryContext caller;
 	MemoryContext spi_cxt;
@@ -694,27 +715,13 @@ store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool fa
 	values[0] = face_kind ? CStringGetTextDatum(face_kind) : (Datum) 0;
 	nulls[0] = face_kind ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(landmark_kind);
-	values[2] = TimestampTzGetDatum(key->started ? key->time_created : DT_NOBEGIN);
+	values[2] = TimestampTzGetDatum(key->started ? key->time_created : descending ? DT_NOEND : DT_NOBEGIN);
+	if (descending && !key->started)
+		memset(&zero, 0xff, sizeof(zero));
 	values[3] = UUIDPGetDatum(key->started ? &key->id : &zero);
 	values[4] = Int32GetDatum(limit);
 	values[5] = BoolGetDatum(face_gender);
-	/*
-	 * No kept measurement of the current content for the kind of the dataset's type (faces: none
-	 * when no face kind is usable), or a face's without the gender a training leaves out.
-	 */
-	n = run("SELECT i.id, i.time_created, i.content_version, i.face_box, i.data, d.type "
-			"  FROM training.images i "
-			"  JOIN training.classes c ON c.id = i.class_id "
-			"  JOIN training.datasets d ON d.id = c.dataset_id "
-			" WHERE (i.time_created, i.id) > ($3, $4) "
-			"   AND (d.type <> 'face' OR $1 IS NOT NULL) "
-			"   AND NOT EXISTS (SELECT FROM training.image_features f "
-			"                    WHERE f.image_id = i.id AND f.content_version = i.content_version "
-			"                      AND f.kind = CASE d.type WHEN 'face' THEN $1 ELSE $2 END "
-			"                      AND NOT ($6 AND d.type = 'face' AND f.status = 'measured' "
-			"                               AND f.regions[1][8] = -2)) "
-			" ORDER BY i.time_created, i.id LIMIT $5",
-			6, types, values, nulls, SPI_OK_SELECT);
+	n = run(descending ? unmeasured_desc_sql : unmeasured_sql, 6, types, values, nulls, SPI_OK_SELECT);
 	spi_cxt = MemoryContextSwitchTo(caller);
 	*rows = palloc0(sizeof(TrImageRow) * (n + 1));
 	image_columns(n, *rows);

@@ -60,6 +60,7 @@ typedef struct TrRun
 	char		stage[64];
 	TimestampTz last_write;
 	bool		canceled;
+	bool		helper_asked;	/* a second worker was asked to measure from the other end */
 	TrKeep	   *keep;			/* measured by this training, to keep (keep_cxt) */
 	int			nkeep;
 	int			keep_cap;
@@ -68,6 +69,8 @@ typedef struct TrRun
 	MemoryContext run_cxt;		/* where a callback keeps the error it caught */
 	ErrorData  *error;			/* the error that made a callback say "stop" */
 } TrRun;
+
+static void set_db_flags(bool set_pending, bool pending, bool set_ext, bool has_extension);
 
 static int	my_slotno = -1;
 static Oid	my_dboid = InvalidOid;
@@ -436,6 +439,17 @@ next_image(TrRun *r, tr_image_ref *out)
 		r->pos = 0;
 		if (r->nrows < TR_IMAGE_BATCH)
 			r->class_done = true;
+		/*
+		 * Images to measure: a free worker measures the dataset's from the newest down meanwhile
+		 * (src/extract.c), on the other core; the launcher starts one when a slot is free.
+		 */
+		if (!r->helper_asked && tr_background_features)
+			for (int i = 0; i < r->nrows && !r->helper_asked; i++)
+				if (r->rows[i].data != NULL)
+				{
+					r->helper_asked = true;
+					set_db_flags(true, true, false, false);
+				}
 	}
 }
 
