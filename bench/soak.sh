@@ -5,8 +5,9 @@
 #   bash bench/soak.sh [CYCLES]        (default 50; after make install; as root or as postgres)
 #
 # A throw-away cluster (port SOAK_PORT, default 5488; data under /tmp; fsync off;
-# training.max_workers = 4; training.test_image_delay = SOAK_IMAGE_DELAY, default 20ms, so a
-# training lasts a second or two) with a database "soak" holding a face dataset of SOAK_CLASSES (3)
+# training.max_workers = 4; training.test_image_delay = SOAK_IMAGE_DELAY, default 80ms, so a
+# training lasts about two seconds even when its images' features come from the embedding store,
+# as all but the first training's do) with a database "soak" holding a face dataset of SOAK_CLASSES (3)
 # classes of SOAK_IMAGES (8) generated PGM images. Each cycle queues SOAK_TRAININGS (3) trainings
 # (fewer when SOAK_BACKLOG, 8, are already waiting; two model names, so completions of one model
 # race), waits until a training is processing and then either a random 0-2.5 s or, every other
@@ -42,7 +43,7 @@ per_cycle=${SOAK_TRAININGS:-3}
 backlog=${SOAK_BACKLOG:-8}
 nclasses=${SOAK_CLASSES:-3}
 nimages=${SOAK_IMAGES:-8}
-image_delay=${SOAK_IMAGE_DELAY:-20ms}
+image_delay=${SOAK_IMAGE_DELAY:-80ms}
 drain_timeout=${SOAK_DRAIN_TIMEOUT:-120}
 seed=${SOAK_SEED:-$$}
 RANDOM=$seed

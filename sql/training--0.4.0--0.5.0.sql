@@ -12,7 +12,7 @@
 DROP FUNCTION training.image_json(training.images);
 ALTER TABLE training.images ADD COLUMN content_version bigint NOT NULL DEFAULT 0;
 COMMENT ON COLUMN training.images.content_version IS
-    'Counter of the changes of data and face_box (read-only); the embedding store keys on it';
+    'Version of data and face_box (read-only): set when the image is added, advanced by every change of them; the embedding store keys on it';
 CREATE FUNCTION training.image_json(i training.images) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -46,6 +46,14 @@ COMMENT ON FUNCTION training.image_json(training.images) IS 'The Image object of
 CREATE FUNCTION training._images_content_version() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Its own starting point (microseconds), not the caller's: an image deleted and added
+        -- again under its id never meets a measurement of the one before. A restore keeps it.
+        IF NOT training.restoring_dump() THEN
+            NEW.content_version := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+        END IF;
+        RETURN NEW;
+    END IF;
     IF NEW.content_version IS DISTINCT FROM OLD.content_version AND NOT training.in_background_worker() THEN
         PERFORM training.refuse_read_only('images', 'content_version', 'It counts the changes of data and face_box.');
     END IF;
@@ -56,9 +64,9 @@ BEGIN
 END $$
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_content_version() IS
-    'Trigger: count the changes of an image''s data and face box in content_version (read-only)';
+    'Trigger: set content_version of a new image, count the changes of its data and face box in it (read-only)';
 -- After images_before, which normalises face_box.
-CREATE TRIGGER images_content_version BEFORE UPDATE OF data, face_box, content_version ON training.images
+CREATE TRIGGER images_content_version BEFORE INSERT OR UPDATE OF data, face_box, content_version ON training.images
     FOR EACH ROW EXECUTE FUNCTION training._images_content_version();
 
 CREATE TABLE training.image_features (
@@ -196,7 +204,7 @@ BEGIN
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
     -- One evaluation of a dataset at a time: two would lock its images in different orders.
-    PERFORM pg_advisory_xact_lock(hashtext('training.evaluate_dataset'), hashtext(ds.id::text));
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.evaluate_dataset ' || ds.id, 0));
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.

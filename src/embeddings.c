@@ -179,7 +179,8 @@ training_dataset_features(PG_FUNCTION_ARGS)
 	for (int c = 0; c < nclasses; c++)
 	{
 		TrImageKey	key;
-		int			n;
+		int			n,
+					fetched;
 
 		memset(&key, 0, sizeof(key));
 		do
@@ -191,7 +192,8 @@ training_dataset_features(PG_FUNCTION_ARGS)
 			/* Everything of a batch in batch_cxt (SPI calls leave their own context current). */
 			MemoryContextReset(batch_cxt);
 			old = MemoryContextSwitchTo(batch_cxt);
-			n = store_api_image_batch(class_ids[c], &key, TR_FEATURES_BATCH, &needs, &rows, batch_cxt);
+			n = store_api_image_batch(class_ids[c], &key, TR_FEATURES_BATCH, &needs, &rows, &fetched,
+									  batch_cxt);
 			for (int i = 0; i < n; i++)
 			{
 				bool		from_store;
@@ -204,7 +206,7 @@ training_dataset_features(PG_FUNCTION_ARGS)
 			}
 			store_api_keep_measures(keep, nkeep);
 			MemoryContextSwitchTo(old);
-		} while (n == TR_FEATURES_BATCH);
+		} while (fetched == TR_FEATURES_BATCH);
 	}
 	MemoryContextDelete(batch_cxt);
 	store_api_finish();

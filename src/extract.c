@@ -38,10 +38,10 @@ static bool pass_kept;
 /*
  * Become (or stay) the database's extractor; false when another worker is, or while another
  * database waits for a worker and every slot is taken (stepping back gives up the role).
- * *training: a training of the database runs in another worker.
+ * *training: a training of the database runs in another worker, on *dataset (zero: not known yet).
  */
 static bool
-take_turn(Oid dboid, bool release, bool *training)
+take_turn(Oid dboid, bool release, bool *training, pg_uuid_t *dataset)
 {
 	TrDbEntry  *e;
 	bool		mine;
@@ -49,6 +49,7 @@ take_turn(Oid dboid, bool release, bool *training)
 	int			used = 0;
 
 	*training = false;
+	memset(dataset, 0, sizeof(*dataset));
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < TR_MAX_WORKERS && !release; i++)
 	{
@@ -57,7 +58,11 @@ take_turn(Oid dboid, bool release, bool *training)
 		if (sl->phase == TR_SLOT_FREE || sl->exited)
 			continue;
 		used++;
-		*training |= sl->dboid == dboid && sl->has_training && sl->pid != MyProcPid;
+		if (sl->dboid == dboid && sl->has_training && sl->pid != MyProcPid)
+		{
+			*training = true;
+			*dataset = sl->dataset;
+		}
 	}
 	for (int i = 0; i < TR_MAX_DBS && !release && used >= tr_max_workers; i++)
 		busy |= tr_shared->dbs[i].dboid != InvalidOid && tr_shared->dbs[i].dboid != dboid &&
@@ -167,10 +172,23 @@ tr_extract_batch(Oid dboid)
 				landmark;
 
 	bool		training;
+	pg_uuid_t	dataset;
 	TrImageKey *key;
 
-	if (!tr_background_features || !take_turn(dboid, false, &training))
+	if (!tr_background_features)
+	{
+		take_turn(dboid, true, &training, &dataset);
 		return false;
+	}
+	if (!take_turn(dboid, false, &training, &dataset))
+		return false;
+	{
+		pg_uuid_t	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (training && memcmp(&dataset, &zero, sizeof(zero)) == 0)
+			return false;		/* its dataset is not published yet: look again later */
+	}
 	key = training ? &back_key : &pass_key;
 	if (!training)
 		memset(&back_key, 0, sizeof(back_key));
@@ -183,8 +201,12 @@ tr_extract_batch(Oid dboid)
 
 		server_config(&face, TR_FACE);
 		server_config(&landmark, TR_LANDMARK);
+		/* Beside a training: its dataset's images, without the gender (it takes them as they are). */
+		if (training)
+			face.measure_gender = false;
 		n = store_unmeasured_batch(face.features[0] ? face.features : NULL, landmark.features,
-								   face.measure_gender, training, key, TR_EXTRACT_BATCH, &rows);
+								   face.measure_gender, training ? &dataset : NULL,
+								   key, TR_EXTRACT_BATCH, &rows);
 		if (n > 0)
 		{
 			pgstat_report_activity(STATE_RUNNING, "training worker: measuring images for the embedding store");
@@ -221,7 +243,7 @@ tr_extract_batch(Oid dboid)
 	{
 		/* Nothing left behind the training: it measures the rest itself. */
 		memset(&back_key, 0, sizeof(back_key));
-		take_turn(dboid, true, &training);
+		take_turn(dboid, true, &training, &dataset);
 		return false;
 	}
 	if (n == 0)
@@ -237,7 +259,7 @@ tr_extract_batch(Oid dboid)
 		memset(&pass_key, 0, sizeof(pass_key));
 		pass_kept = false;
 		if (!again)
-			take_turn(dboid, true, &training);
+			take_turn(dboid, true, &training, &dataset);
 		return again;
 	}
 	return true;

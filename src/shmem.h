@@ -35,6 +35,7 @@ typedef struct TrWorkerSlot
 	TimestampTz registered;		/* when the launcher registered it */
 	bool		has_training;
 	pg_uuid_t	training;		/* set before the claim commits */
+	pg_uuid_t	dataset;		/* its source dataset, once the run started (zero: none) */
 	bool		cancel;			/* the training was deleted: stop, write nothing */
 	bool		dropping;		/* its database is being dropped: exit, write nothing */
 	bool		clean_exit;		/* left no training behind */

@@ -496,7 +496,7 @@ ids_array(const TrImageRow *rows, int n, const bool *pick)
 	return PointerGetDatum(construct_array(ids, k, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
-/* The images' columns 1..5 (id, time_created, content_version, face_box) of a result into rows. */
+/* The images' columns 1..4 (id, time_created, content_version, face_box) of a result into rows. */
 static void
 image_columns(int n, TrImageRow *rows)
 {
@@ -514,37 +514,56 @@ image_columns(int n, TrImageRow *rows)
 	}
 }
 
-/* Read the data of the rows whose measurement does not serve (with the current rights). */
-static void
+/*
+ * Read the data of the rows whose measurement does not serve (with the current rights), with
+ * their content_version and face box as of this read (a newer snapshot than the rows'): the
+ * measurement is then made of one version. Rows deleted meanwhile are dropped; returns how many
+ * rows are left.
+ */
+static int
 fetch_data(TrImageRow *rows, int n, const TrBatchNeeds *needs, MemoryContext mcxt)
 {
 	Oid			types[1] = {UUIDARRAYOID};
 	Datum		values[1];
 	bool	   *pick = palloc0(sizeof(bool) * (n + 1));
 	int			npick = 0,
-				nd;
+				nd,
+				kept = 0;
 	MemoryContext spi_cxt;
 
 	for (int i = 0; i < n; i++)
 		npick += pick[i] = !store_measure_serves(&rows[i], needs);
 	if (npick == 0)
-		return;
+		return n;
 	values[0] = ids_array(rows, n, pick);
-	nd = run("SELECT id, data FROM training.images WHERE id = ANY ($1)", 1, types, values, NULL,
-			 SPI_OK_SELECT);
+	nd = run("SELECT id, data, content_version, face_box FROM training.images WHERE id = ANY ($1)",
+			 1, types, values, NULL, SPI_OK_SELECT);
 	spi_cxt = MemoryContextSwitchTo(mcxt);
 	for (int j = 0; j < nd; j++)
 	{
 		bool		isnull;
 		pg_uuid_t  *id = DatumGetUUIDP(col(j, 1, &isnull));
-		Datum		d = col(j, 2, &isnull);
 
 		for (int i = 0; i < n; i++)
 			if (pick[i] && memcmp(id, &rows[i].id, sizeof(pg_uuid_t)) == 0)
-				rows[i].data = DatumGetByteaPCopy(d);
+			{
+				Datum		box;
+				int64		version = DatumGetInt64(col(j, 3, &isnull));
+
+				rows[i].data = DatumGetByteaPCopy(col(j, 2, &isnull));
+				if (version != rows[i].content_version)
+					rows[i].has_measure = false;
+				rows[i].content_version = version;
+				box = col(j, 4, &isnull);
+				rows[i].has_box = read_box(box, isnull, rows[i].box);
+			}
 	}
 	MemoryContextSwitchTo(spi_cxt);
 	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n; i++)
+		if (!pick[i] || rows[i].data != NULL)
+			rows[kept++] = rows[i];
+	return kept;
 }
 
 static void
@@ -560,7 +579,7 @@ advance_key(TrImageKey *key, const TrImageRow *rows, int n)
 
 int
 store_image_batch(const char *class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
-				  TrImageRow **rows)
+				  TrImageRow **rows, int *fetched)
 {
 	MemoryContext caller = tx_begin();
 	Oid			types[5] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID, TEXTOID};
@@ -592,7 +611,8 @@ store_image_batch(const char *class_id, TrImageKey *key, int limit, const TrBatc
 	advance_key(key, *rows, n);
 	MemoryContextSwitchTo(spi_cxt);
 	SPI_freetuptable(SPI_tuptable);
-	fetch_data(*rows, n, needs, caller);
+	*fetched = n;
+	n = fetch_data(*rows, n, needs, caller);
 	tx_end(caller);
 	return n;
 }
@@ -619,7 +639,7 @@ as_caller(Oid save_user, int save_sec)
 
 int
 store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
-					  TrImageRow **rows, MemoryContext mcxt)
+					  TrImageRow **rows, int *fetched, MemoryContext mcxt)
 {
 	Oid			types[4] = {UUIDOID, TIMESTAMPTZOID, UUIDOID, INT4OID};
 	Oid			ftypes[2] = {UUIDARRAYOID, TEXTOID};
@@ -644,6 +664,7 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchN
 	image_columns(n, *rows);
 	advance_key(key, *rows, n);
 	SPI_freetuptable(SPI_tuptable);
+	*fetched = n;
 	if (n > 0)
 	{
 		int			nf;
@@ -671,7 +692,7 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchN
 		}
 		SPI_freetuptable(SPI_tuptable);
 		/* The data of the others, with the caller's rights. */
-		fetch_data(*rows, n, needs, mcxt);
+		n = fetch_data(*rows, n, needs, mcxt);
 	}
 	MemoryContextSwitchTo(mcxt);
 	return n;
@@ -680,14 +701,15 @@ store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchN
 /*
  * Images without a kept measurement of their current content for the kind of their dataset's
  * type (faces: none when no face kind is usable), or a face's without the gender a training
- * leaves out; after $3, $4 in (time_created, id) order, or before them, from the newest.
+ * leaves out; after $3, $4 in (time_created, id) order, or before them, from the newest; of
+ * dataset $7 only, unless it is null.
  */
 #define UNMEASURED_SQL(CMP, DIR) \
 	"SELECT i.id, i.time_created, i.content_version, i.face_box, i.data, d.type " \
 	"  FROM training.images i " \
 	"  JOIN training.classes c ON c.id = i.class_id " \
 	"  JOIN training.datasets d ON d.id = c.dataset_id " \
-	" WHERE (i.time_created, i.id) " CMP " ($3, $4) " \
+	" WHERE (i.time_created, i.id) " CMP " ($3, $4) AND ($7::uuid IS NULL OR d.id = $7) " \
 	"   AND (d.type <> 'face' OR $1 IS NOT NULL) " \
 	"   AND NOT EXISTS (SELECT FROM training.image_features f " \
 	"                    WHERE f.image_id = i.id AND f.content_version = i.content_version " \
@@ -700,13 +722,14 @@ static const char *unmeasured_desc_sql = UNMEASURED_SQL("<", "DESC");
 
 int
 store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
-					   bool descending, TrImageKey *key, int limit, TrImageRow **rows)
+					   const pg_uuid_t *dataset, TrImageKey *key, int limit, TrImageRow **rows)
 {
+	bool		descending = dataset != NULL;
 	MemoryContext caller;
 	MemoryContext spi_cxt;
-	Oid			types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID, BOOLOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID, BOOLOID, UUIDOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	pg_uuid_t	zero;
 	int			n;
 
@@ -721,7 +744,9 @@ store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool fa
 	values[3] = UUIDPGetDatum(key->started ? &key->id : &zero);
 	values[4] = Int32GetDatum(limit);
 	values[5] = BoolGetDatum(face_gender);
-	n = run(descending ? unmeasured_desc_sql : unmeasured_sql, 6, types, values, nulls, SPI_OK_SELECT);
+	values[6] = dataset ? UUIDPGetDatum(dataset) : (Datum) 0;
+	nulls[6] = dataset ? ' ' : 'n';
+	n = run(descending ? unmeasured_desc_sql : unmeasured_sql, 7, types, values, nulls, SPI_OK_SELECT);
 	spi_cxt = MemoryContextSwitchTo(caller);
 	*rows = palloc0(sizeof(TrImageRow) * (n + 1));
 	image_columns(n, *rows);

@@ -101,10 +101,11 @@ typedef struct TrBatchNeeds
 /*
  * Own transaction: the next batch of active images of a class after *key, each with its kept
  * measurement for the kind of its current content, and its data only when no measurement
- * serves (store_measure_serves); advances *key.
+ * serves (store_measure_serves); advances *key. Returns the rows left after dropping those
+ * deleted meanwhile; *fetched: the rows read (fewer than limit: the class's last batch).
  */
 extern int	store_image_batch(const char *class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
-							  TrImageRow **rows);
+							  TrImageRow **rows, int *fetched);
 
 /* Whether a row's kept measurement serves a reader with these needs (else its data is read). */
 extern bool store_measure_serves(const TrImageRow *row, const TrBatchNeeds *needs);
@@ -116,13 +117,13 @@ extern bool store_measure_serves(const TrImageRow *row, const TrBatchNeeds *need
 extern int	store_keep_measures(const TrKeep *keep, int n);
 
 /*
- * Own transaction: the next images after *key (any class, active or not; descending: before it,
- * newest first) without a kept measurement of their current content for the kind of their
- * dataset type (face_kind: NULL when none is usable; landmark_kind), or, with face_gender, a
- * face's kept without gender; with their data; advances *key.
+ * Own transaction: the next images after *key (any class, active or not; with a dataset: its
+ * images only, before *key, newest first) without a kept measurement of their current content
+ * for the kind of their dataset type (face_kind: NULL when none is usable; landmark_kind), or,
+ * with face_gender, a face's kept without gender; with their data; advances *key.
  */
 extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
-								   bool descending, TrImageKey *key, int limit, TrImageRow **rows);
+								   const pg_uuid_t *dataset, TrImageKey *key, int limit, TrImageRow **rows);
 
 /*
  * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another
@@ -207,7 +208,7 @@ extern char *store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int 
  * measurements with the store owner's; rows in mcxt, and mcxt current on return.
  */
 extern int	store_api_image_batch(Datum class_id, TrImageKey *key, int limit, const TrBatchNeeds *needs,
-								  TrImageRow **rows, MemoryContext mcxt);
+								  TrImageRow **rows, int *fetched, MemoryContext mcxt);
 
 /*
  * store_keep_measures in the caller's transaction, written with the rights of the owner of the

@@ -164,6 +164,14 @@ on_claim(const pg_uuid_t *id)
 	my_slot()->training = *id;
 	my_slot()->has_training = true;
 	my_slot()->cancel = false;
+	memset(&my_slot()->dataset, 0, sizeof(pg_uuid_t));
+	{
+		/* Its background pass is another worker's to take now (src/extract.c). */
+		TrDbEntry  *e = tr_db_entry(my_dboid, false);
+
+		if (e && e->extractor == MyProcPid)
+			e->extractor = 0;
+	}
 	LWLockRelease(tr_shared->lock);
 	open_training = *id;
 	training_open = true;
@@ -318,6 +326,7 @@ finish_once(TrRun *r, const char *params, size_t params_len, Jsonb *metrics, int
 		FlushErrorState();
 		FreeErrorData(edata);
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
 		st = TR_STORE_BUSY;
 	}
 	PG_END_TRY();
@@ -362,7 +371,7 @@ mark_needs_recovery(void)
  * swallowed.
  */
 static void
-flush_keep(TrRun *r)
+flush_keep(TrRun *r, bool pass_cancel)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -378,10 +387,16 @@ flush_keep(TrRun *r)
 
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		if (pass_cancel &&
+			(edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
+		{
+			FreeErrorData(edata);
 			PG_RE_THROW();
+		}
 		FlushErrorState();
 		AbortCurrentTransaction();
+		/* The abort leaves TopMemoryContext current. */
+		MemoryContextSwitchTo(cxt);
 		ereport(LOG, (errmsg("training %s: could not keep %d measurements in the embedding store: %s",
 							 r->idstr, r->nkeep, edata->message)));
 		FreeErrorData(edata);
@@ -397,6 +412,8 @@ flush_keep(TrRun *r)
 static int
 next_image(TrRun *r, tr_image_ref *out)
 {
+	int			fetched;
+
 	if (tr_test_image_delay > 0)
 	{
 		/* The latch is set by a cancel or a signal: they end the pause at once. */
@@ -428,16 +445,18 @@ next_image(TrRun *r, tr_image_ref *out)
 		}
 		if (r->cls >= r->nclasses)
 			return 0;
-		flush_keep(r);
+		fetched = 0;
+		flush_keep(r, true);
 		MemoryContextReset(r->batch_cxt);
 		{
 			MemoryContext old = MemoryContextSwitchTo(r->batch_cxt);
 
-			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, &r->needs, &r->rows);
+			r->nrows = store_image_batch(r->ids[r->cls], &r->key, TR_IMAGE_BATCH, &r->needs, &r->rows,
+										 &fetched);
 			MemoryContextSwitchTo(old);
 		}
 		r->pos = 0;
-		if (r->nrows < TR_IMAGE_BATCH)
+		if (fetched < TR_IMAGE_BATCH)
 			r->class_done = true;
 		/*
 		 * Images to measure: a free worker measures the dataset's from the newest down meanwhile
@@ -658,6 +677,10 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the source dataset of this training was deleted")));
+		/* A worker measuring in the background meanwhile takes this dataset's images. */
+		LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+		my_slot()->dataset = claim->dataset_id;
+		LWLockRelease(tr_shared->lock);
 		r->nclasses = store_load_classes(&claim->dataset_id, &r->labels, &r->ids,
 										 &cfg.expected_images);
 		sync_progress(r, true);
@@ -685,7 +708,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			tr_result_free(&res);
 			/* What it measured is kept whatever the outcome. */
 			if (!tr_interrupted())
-				flush_keep(r);
+				flush_keep(r, true);
 			/* Stopped by a cancel request: report it (deleted: an ERROR caught below; SIGTERM: die). */
 			if (tr_interrupted())
 			{
@@ -722,8 +745,8 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				metrics = metrics_jsonb(&m, has_metrics);
 			}
 			st = finish(r, params, params_len, metrics, &version);
-			/* What it measured, kept once the model version is safe. */
-			flush_keep(r);
+			/* What it measured, kept once the model version is safe (nothing to cancel then). */
+			flush_keep(r, false);
 			if (st == TR_STORE_OK)
 				ereport(LOG, (errmsg("training %s completed in %.1f s: model version %d",
 									 r->idstr, seconds_since(r->started), version)));

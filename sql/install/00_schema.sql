@@ -142,7 +142,7 @@ COMMENT ON COLUMN training.images.evaluation_result IS 'Result of evaluating the
 COMMENT ON COLUMN training.images.time_created IS 'Creation time (read-only)';
 COMMENT ON COLUMN training.images.time_updated IS 'Time of the last change (read-only)';
 COMMENT ON COLUMN training.images.content_version IS
-    'Counter of the changes of data and face_box (read-only); the embedding store keys on it';
+    'Version of data and face_box (read-only): set when the image is added, advanced by every change of them; the embedding store keys on it';
 
 -- Models: named outputs of trainings; every completed training adds a version.
 CREATE TABLE training.models (

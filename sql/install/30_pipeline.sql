@@ -79,7 +79,7 @@ BEGIN
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
     -- One evaluation of a dataset at a time: two would lock its images in different orders.
-    PERFORM pg_advisory_xact_lock(hashtext('training.evaluate_dataset'), hashtext(ds.id::text));
+    PERFORM pg_advisory_xact_lock(hashtextextended('training.evaluate_dataset ' || ds.id, 0));
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.

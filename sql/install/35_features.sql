@@ -11,6 +11,14 @@
 CREATE FUNCTION training._images_content_version() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Its own starting point (microseconds), not the caller's: an image deleted and added
+        -- again under its id never meets a measurement of the one before. A restore keeps it.
+        IF NOT training.restoring_dump() THEN
+            NEW.content_version := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+        END IF;
+        RETURN NEW;
+    END IF;
     IF NEW.content_version IS DISTINCT FROM OLD.content_version AND NOT training.in_background_worker() THEN
         PERFORM training.refuse_read_only('images', 'content_version', 'It counts the changes of data and face_box.');
     END IF;
@@ -21,9 +29,9 @@ BEGIN
 END $$
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._images_content_version() IS
-    'Trigger: count the changes of an image''s data and face box in content_version (read-only)';
+    'Trigger: set content_version of a new image, count the changes of its data and face box in it (read-only)';
 -- After images_before, which normalises face_box.
-CREATE TRIGGER images_content_version BEFORE UPDATE OF data, face_box, content_version ON training.images
+CREATE TRIGGER images_content_version BEFORE INSERT OR UPDATE OF data, face_box, content_version ON training.images
     FOR EACH ROW EXECUTE FUNCTION training._images_content_version();
 
 CREATE TABLE training.image_features (

@@ -215,7 +215,7 @@ epoch_progress(void *vctx, int phase, int epoch, int max_epochs, double loss, do
 
 	(void) loss;
 	(void) val_acc;
-	if (p->cb->progress == NULL)
+	if (p->cb->progress == NULL || max_epochs <= 0)
 		return 0;
 	if (phase == 0)
 		return p->cb->progress(p->cb->ctx, 0.5 + 0.3 * epoch / max_epochs, "training");
