@@ -9,11 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
-orl=
-for d in "${TRAINING_SHARED_DATA:-}" "$top/../shared/data" /work/shared/data; do
-    if [ -n "$d" ] && [ -f "$d/faces-orl/s1/1.pgm" ]; then orl=$(cd "$d/faces-orl" && pwd); break; fi
-done
-[ -n "$orl" ] || { echo "ORL faces not found (set TRAINING_SHARED_DATA)" >&2; exit 1; }
+. "$top/bench/orl.sh"
 db=training_bench_quality
 psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" 2>/dev/null
 psql -X -q -d $db -c "CREATE EXTENSION training"

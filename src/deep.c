@@ -60,6 +60,21 @@ tr_config_set_server_features(tr_config *cfg)
 				 errhint("Set training.model_path to a shorter directory name.")));
 }
 
+void
+tr_config_resolve_server(tr_config *cfg)
+{
+	char		err[TR_ERRLEN];
+
+	cfg->max_image_pixels = (size_t) tr_max_image_pixels;
+	tr_config_set_server_features(cfg);
+	if (tr_resolve_features(cfg, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s", err),
+				 errhint("Install the face networks (make models install) or set training.model_path, "
+						 "or set training.face_features to auto or classic.")));
+}
+
 static void
 load_failed(const char *what, const char *err)
 {

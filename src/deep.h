@@ -18,6 +18,13 @@ extern const char *tr_model_dir(void);
  */
 extern void tr_config_set_server_features(tr_config *cfg);
 
+/*
+ * A config as the server runs it: training.max_image_pixels, the feature kind of
+ * training.face_features resolved now ("auto" decided), the model directory; ereport(ERROR, 55000)
+ * when the kind cannot be used.
+ */
+extern void tr_config_resolve_server(tr_config *cfg);
+
 /* The networks, from the core's cache; ereport(ERROR) when the files are unusable. */
 extern const nn_detector *tr_detector(void);
 extern const nn_agegender *tr_agegender(void);

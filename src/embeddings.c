@@ -139,7 +139,6 @@ training_dataset_features(PG_FUNCTION_ARGS)
 	tr_config	cfg;
 	tr_features kind;
 	TrBatchNeeds needs;
-	char		err[TR_ERRLEN];
 	char	   *type;
 	Datum	   *class_ids;
 	int			nclasses;
@@ -160,14 +159,7 @@ training_dataset_features(PG_FUNCTION_ARGS)
 				 errmsg("dataset %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)))),
 				 errhint("Check the id with training.list_datasets().")));
 	tr_config_from_sql(&cfg, cstring_to_text(type), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1));
-	cfg.max_image_pixels = (size_t) tr_max_image_pixels;
-	tr_config_set_server_features(&cfg);
-	if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s", err),
-				 errhint("Install the face networks (make models install) or set training.model_path, "
-						 "or set training.face_features to auto or classic.")));
+	tr_config_resolve_server(&cfg);
 	cfg.measure_gender = cfg.type == TR_FACE && tr_deep_gender_available(cfg.model_dir);
 	tr_config_kind(&cfg, &kind);
 	needs.kind = cfg.features;

@@ -652,15 +652,8 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s", type < 0 ? "unknown training type" : cerr.message)));
-		cfg.max_image_pixels = (size_t) tr_max_image_pixels;
 		/* The feature kind: training.face_features, "auto" decided now, for this training. */
-		tr_config_set_server_features(&cfg);
-		if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s", err),
-					 errhint("Install the face networks (make models install) or set training.model_path, "
-							 "or set training.face_features to auto or classic.")));
+		tr_config_resolve_server(&cfg);
 		ereport(DEBUG1, (errmsg("training %s uses the feature kind %s", r->idstr, cfg.features)));
 		/* Not the gender (a third network per face): the background pass adds it later. */
 		cfg.measure_gender = 0;
