@@ -280,8 +280,11 @@ BEGIN
     IF n_q > 0 THEN
         warnings := warnings || format('%s %s like two different groups (two people or places under one label?): %s', n_q,
             CASE n_q WHEN 1 THEN 'class looks' ELSE 'classes look' END,
-            (SELECT string_agg(format('%s (%s of %s images apart: %s)', c.label, jsonb_array_length(e->'image_ids'),
-                                      e->>'images', (SELECT string_agg(v, ', ') FROM jsonb_array_elements_text(e->'image_ids') v)),
+            (SELECT string_agg(format('%s (%s of %s images apart: %s)', c.label, e->>'group', e->>'images',
+                                      (SELECT string_agg(v, ', ' ORDER BY vo) || CASE WHEN count(*) < (e->>'group')::int
+                                                                                     THEN ', ...' ELSE '' END
+                                         FROM jsonb_array_elements_text(e->'image_ids') WITH ORDINALITY w(v, vo)
+                                        WHERE vo <= 10)),
                                '; ' ORDER BY o)
                FROM jsonb_array_elements(quality->'mixed_classes') WITH ORDINALITY q(e, o)
                JOIN training.classes c ON c.id = (e->>'class_id')::uuid

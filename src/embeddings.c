@@ -241,13 +241,17 @@ put_ids(JsonBuilder *b, const Datum *ids, const int *rows, int n)
 	jb_end_array(b);
 }
 
+static Jsonb *quality_jsonb(const tr_quality_report *rp, const Datum *ids, const Datum *cls,
+							const Datum *labels, const int *y);
+
 /*
  * training.feature_issues(image_ids uuid[], class_ids uuid[], features real[]) → jsonb: the
  * data-quality checks of src/core/dataquality.h on n feature vectors (features: n x d), labelled
  * by class: {"mislabelled": [{"image_id", "class_id", "closer_class_id", "distance",
- * "closer_distance"}], "duplicates": [{"image_ids": [a, b], "same_class", "distance"}],
- * "duplicates_checked", "duplicates_truncated", "mixed_classes": [{"class_id", "image_ids",
- * "images", "distance", "typical_distance"}]}.
+ * "closer_distance"}], "mislabelled_truncated", "duplicates": [{"image_ids": [a, b], "same_class",
+ * "distance"}], "duplicates_checked", "duplicates_truncated", "mixed_classes": [{"class_id",
+ * "image_ids" (the smaller group; at most 1,000 listed), "group", "images", "distance",
+ * "typical_distance"}]}; at most 1,000 mislabelled images are listed.
  */
 Datum
 training_feature_issues(PG_FUNCTION_ARGS)
@@ -265,7 +269,7 @@ training_feature_issues(PG_FUNCTION_ARGS)
 	tr_quality_report r;
 	char		err[TR_ERRLEN];
 	int			rc;
-	JsonBuilder b;
+	Jsonb	   *volatile result = NULL;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -316,13 +320,38 @@ training_feature_issues(PG_FUNCTION_ARGS)
 	{
 		tr_quality_report_free(&r);
 		CHECK_FOR_INTERRUPTS();
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("%s", err)));
+		ereport(ERROR, (errcode(rc == TR_CANCELED ? ERRCODE_QUERY_CANCELED : ERRCODE_OUT_OF_MEMORY),
+						errmsg("%s", err)));
 	}
+	/* The report is malloc'd: freed however building the JSON ends. */
+	PG_TRY();
+	{
+		result = quality_jsonb(&r, ids, cls, labels, y);
+	}
+	PG_FINALLY();
+	{
+		tr_quality_report_free(&r);
+	}
+	PG_END_TRY();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* At most this many entries of each list of feature_issues() (the rest: "..._truncated"). */
+#define TR_ISSUES_LISTED 1000
+
+/* feature_issues()'s JSON of a report. */
+static Jsonb *
+quality_jsonb(const tr_quality_report *rp, const Datum *ids, const Datum *cls, const Datum *labels,
+			  const int *y)
+{
+	tr_quality_report r = *rp;
+	JsonBuilder b;
+
 	jb_init(&b);
 	jb_begin_object(&b);
 	jb_key(&b, "mislabelled");
 	jb_begin_array(&b);
-	for (int i = 0; i < r.n_mislabelled; i++)
+	for (int i = 0; i < r.n_mislabelled && i < TR_ISSUES_LISTED; i++)
 	{
 		const tr_mislabel *m = &r.mislabelled[i];
 
@@ -340,6 +369,8 @@ training_feature_issues(PG_FUNCTION_ARGS)
 		jb_end_object(&b);
 	}
 	jb_end_array(&b);
+	jb_key(&b, "mislabelled_truncated");
+	jb_bool(&b, r.n_mislabelled > TR_ISSUES_LISTED);
 	jb_key(&b, "duplicates");
 	jb_begin_array(&b);
 	for (int i = 0; i < r.n_duplicates; i++)
@@ -371,7 +402,9 @@ training_feature_issues(PG_FUNCTION_ARGS)
 		jb_key(&b, "class_id");
 		jb_uuid(&b, labels[sp->cls], NULL);
 		jb_key(&b, "image_ids");
-		put_ids(&b, ids, sp->second, sp->n_second);
+		put_ids(&b, ids, sp->second, sp->n_second < TR_ISSUES_LISTED ? sp->n_second : TR_ISSUES_LISTED);
+		jb_key(&b, "group");
+		jb_int(&b, sp->n_second);
 		jb_key(&b, "images");
 		jb_int(&b, sp->n_first + sp->n_second);
 		jb_key(&b, "distance");
@@ -382,6 +415,5 @@ training_feature_issues(PG_FUNCTION_ARGS)
 	}
 	jb_end_array(&b);
 	jb_end_object(&b);
-	tr_quality_report_free(&r);
-	PG_RETURN_JSONB_P(jb_finish(&b));
+	return jb_finish(&b);
 }

@@ -50,7 +50,8 @@ COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
 --                                 "quality": feature_issues() of the usable images' features,
 --                                 "time_evaluated"}
 --   datasets.evaluation_state    1 (evaluated; 0 = never evaluated)
---   datasets.issues              has_error: a training would fail; has_warning: data would be skipped
+--   datasets.issues              has_error: a training would fail; has_warning: data would be skipped,
+--                                or the data-quality checks found something
 CREATE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -155,8 +156,11 @@ BEGIN
     IF n_q > 0 THEN
         warnings := warnings || format('%s %s like two different groups (two people or places under one label?): %s', n_q,
             CASE n_q WHEN 1 THEN 'class looks' ELSE 'classes look' END,
-            (SELECT string_agg(format('%s (%s of %s images apart: %s)', c.label, jsonb_array_length(e->'image_ids'),
-                                      e->>'images', (SELECT string_agg(v, ', ') FROM jsonb_array_elements_text(e->'image_ids') v)),
+            (SELECT string_agg(format('%s (%s of %s images apart: %s)', c.label, e->>'group', e->>'images',
+                                      (SELECT string_agg(v, ', ' ORDER BY vo) || CASE WHEN count(*) < (e->>'group')::int
+                                                                                     THEN ', ...' ELSE '' END
+                                         FROM jsonb_array_elements_text(e->'image_ids') WITH ORDINALITY w(v, vo)
+                                        WHERE vo <= 10)),
                                '; ' ORDER BY o)
                FROM jsonb_array_elements(quality->'mixed_classes') WITH ORDINALITY q(e, o)
                JOIN training.classes c ON c.id = (e->>'class_id')::uuid

@@ -60,18 +60,28 @@ find_mislabelled(const float *X, const int *y, int n, int d, int nclasses, const
 				 const float *S, const double *snorm2, const int *count, const tr_quality_params *p,
 				 tr_quality_report *out)
 {
-	float	   *G = malloc(sizeof(float) * BLOCK * nclasses);
+	/* Rows per block: at most BLOCK, and a block of products of at most 4M floats (16 MB). */
+	int			rows = nclasses > 0 && (4 << 20) / nclasses < BLOCK ? ((4 << 20) / nclasses > 0 ? (4 << 20) / nclasses : 1) : BLOCK;
+	float	   *G = malloc(sizeof(float) * (size_t) rows * (nclasses > 0 ? nclasses : 1));
+	double	   *inv_snorm = malloc(sizeof(double) * (nclasses > 0 ? nclasses : 1));
 	int			cap = 0;
 
-	if (G == NULL)
-		return -1;
-	for (int i0 = 0; i0 < n; i0 += BLOCK)
+	if (G == NULL || inv_snorm == NULL)
 	{
-		int			b = n - i0 < BLOCK ? n - i0 : BLOCK;
+		free(G);
+		free(inv_snorm);
+		return -1;
+	}
+	for (int k = 0; k < nclasses; k++)
+		inv_snorm[k] = snorm2[k] > 1e-12 ? 1.0 / sqrt(snorm2[k]) : 0;
+	for (int i0 = 0; i0 < n; i0 += rows)
+	{
+		int			b = n - i0 < rows ? n - i0 : rows;
 
 		if (tr_interrupted())
 		{
 			free(G);
+			free(inv_snorm);
 			return TR_CANCELED;
 		}
 		/* G = X[i0..i0+b) S^T: raw rows against the class sums of unit rows. */
@@ -99,9 +109,9 @@ find_mislabelled(const float *X, const int *y, int n, int d, int nclasses, const
 			{
 				double		sim;
 
-				if (k == c || count[k] == 0 || snorm2[k] <= 1e-12)
+				if (k == c || count[k] == 0 || inv_snorm[k] == 0)
 					continue;
-				sim = g[k] * inv[i] / sqrt(snorm2[k]);
+				sim = g[k] * inv[i] * inv_snorm[k];
 				if (sim > best_sim)
 				{
 					best_sim = sim;
@@ -118,6 +128,7 @@ find_mislabelled(const float *X, const int *y, int n, int d, int nclasses, const
 				if (nm == NULL)
 				{
 					free(G);
+					free(inv_snorm);
 					return -1;
 				}
 				out->mislabelled = nm;
@@ -131,6 +142,7 @@ find_mislabelled(const float *X, const int *y, int n, int d, int nclasses, const
 		}
 	}
 	free(G);
+	free(inv_snorm);
 	return 0;
 }
 
@@ -200,7 +212,7 @@ cmp_float(const void *a, const void *b)
 
 /* The median distance between the centres of two classes (all pairs, or a fixed sample). */
 static float
-typical_distance(const float *S, const double *snorm2, const int *count, int nclasses, int d)
+typical_distance(const float *S, const double *snorm2, int nclasses, int d)
 {
 	enum
 	{
@@ -210,15 +222,15 @@ typical_distance(const float *S, const double *snorm2, const int *count, int ncl
 	int			k = 0;
 	uint64_t	s = 0x9e3779b97f4a7c15ULL;
 	float		med = 2.0f;
-	long		pairs = (long) nclasses * (nclasses - 1) / 2;
+	int64_t		pairs = (int64_t) nclasses * (nclasses - 1) / 2;
 
 	if (dist == NULL)
 		return med;
 	if (pairs <= MAX_PAIRS)
 	{
-		for (int a = 0; a < nclasses; a++)
+		for (int a = 0; a < nclasses && !tr_interrupted(); a++)
 			for (int b = a + 1; b < nclasses; b++)
-				if (count[a] > 0 && count[b] > 0)
+				if (snorm2[a] > 1e-12 && snorm2[b] > 1e-12)
 					dist[k++] = unit_distance(dot(S + (size_t) a * d, S + (size_t) b * d, d) /
 											  sqrt(snorm2[a] * snorm2[b]));
 	}
@@ -232,7 +244,7 @@ typical_distance(const float *S, const double *snorm2, const int *count, int ncl
 			a = (int) ((s >> 33) % (uint64_t) nclasses);
 			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
 			b = (int) ((s >> 33) % (uint64_t) nclasses);
-			if (a != b && count[a] > 0 && count[b] > 0)
+			if (a != b && snorm2[a] > 1e-12 && snorm2[b] > 1e-12)
 				dist[k++] = unit_distance(dot(S + (size_t) a * d, S + (size_t) b * d, d) /
 										  sqrt(snorm2[a] * snorm2[b]));
 		}
@@ -248,8 +260,8 @@ typical_distance(const float *S, const double *snorm2, const int *count, int ncl
 /*
  * Split one class's m members into two groups (2-means on directions, started from the member
  * farthest from the class centre and the member farthest from that one). Returns the distance
- * between the groups' centres and the mean distance of members to their group's centre;
- * group[j] is 0 or 1.
+ * between the groups' centres and the larger of the groups' mean distances of members to their
+ * centre; group[j] is 0 or 1.
  */
 static int
 two_means(const float *X, const float *inv, const int *members, int m, int d, const float *centre,
@@ -293,7 +305,7 @@ two_means(const float *X, const float *inv, const int *members, int m, int d, co
 	cblas_sscal(d, inv[members[a]], c0, 1);
 	cblas_scopy(d, X + (size_t) members[b] * d, 1, c1, 1);
 	cblas_sscal(d, inv[members[b]], c1, 1);
-	for (int it = 0; it < KMEANS_ITERS; it++)
+	for (int it = 0; it < KMEANS_ITERS && !tr_interrupted(); it++)
 	{
 		double		n0 = sqrt(dot(c0, c0, d)),
 					n1 = sqrt(dot(c1, c1, d));
@@ -319,15 +331,26 @@ two_means(const float *X, const float *inv, const int *members, int m, int d, co
 					n1 = sqrt(dot(c1, c1, d)),
 					sum = 0;
 
+		double		sum1 = 0;
+		int			m1 = 0;
+
 		*sep = (n0 > 0 && n1 > 0) ? unit_distance(dot(c0, c1, d) / (n0 * n1)) : 0;
 		for (int j = 0; j < m; j++)
 		{
 			double		nn = group[j] ? n1 : n0;
+			double		dj = nn > 0 ? unit_distance(dot(X + (size_t) members[j] * d, group[j] ? c1 : c0, d) *
+												 inv[members[j]] / nn) : 0;
 
-			sum += nn > 0 ? unit_distance(dot(X + (size_t) members[j] * d, group[j] ? c1 : c0, d) *
-										  inv[members[j]] / nn) : 0;
+			if (group[j])
+			{
+				sum1 += dj;
+				m1++;
+			}
+			else
+				sum += dj;
 		}
-		*spread = (float) (sum / m);
+		/* The looser group's mean distance to its centre. */
+		*spread = (float) fmax(m - m1 > 0 ? sum / (m - m1) : 0, m1 > 0 ? sum1 / m1 : 0);
 	}
 	free(c0);
 	free(c1);
@@ -340,7 +363,7 @@ two_means(const float *X, const float *inv, const int *members, int m, int d, co
  */
 static int
 find_splits(const float *X, const int *y, int n, int d, int nclasses, const float *inv,
-			const float *S, const double *snorm2, const int *count, tr_quality_report *out)
+			const float *S, const double *snorm2, tr_quality_report *out)
 {
 	int		   *start = calloc(nclasses + 1, sizeof(int)),
 			   *order = malloc(sizeof(int) * (n > 0 ? n : 1)),
@@ -363,7 +386,7 @@ find_splits(const float *X, const int *y, int n, int d, int nclasses, const floa
 	for (int i = 0; i < n; i++)
 		if (inv[i] > 0)
 			order[start[y[i]] + fill[y[i]]++] = i;
-	typical = typical_distance(S, snorm2, count, nclasses, d);
+	typical = typical_distance(S, snorm2, nclasses, d);
 	for (int k = 0; k < nclasses; k++)
 	{
 		int			m = start[k + 1] - start[k],
@@ -456,7 +479,7 @@ tr_data_quality(const float *X, const int *y, int n, int d, int nclasses, const 
 	if (rc == 0)
 		rc = find_duplicates(X, n, d, inv, p, out);
 	if (rc == 0)
-		rc = find_splits(X, y, n, d, nclasses, inv, S, snorm2, count, out);
+		rc = find_splits(X, y, n, d, nclasses, inv, S, snorm2, out);
 done:
 	if (rc == -1)
 		snprintf(err, errlen, "out of memory in the data-quality checks");

@@ -86,15 +86,24 @@ sub wait_state
 {
 	my ($node, $db, $id, $states) = @_;
 	my $list = join ',', map { "'$_'" } split /\|/, $states;
-	return $node->poll_query_until($db,
+	return wait_for($node, $db,
 		"SELECT state IN ($list) FROM training.trainings WHERE id = '$id'");
 }
 
-# Wait until a query returns 't'.
+# Wait until a query returns 't'. poll_query_until dies ("Broken pipe") when its psql exits before
+# reading the query, as it does while the server restarts after a crash: try again until the
+# usual timeout.
 sub wait_for
 {
 	my ($node, $db, $query) = @_;
-	return $node->poll_query_until($db, $query);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		my $ok = eval { $node->poll_query_until($db, $query) };
+		return $ok if defined $ok;
+		sleep 1;
+	}
+	return 0;
 }
 
 sub training_worker_pid
