@@ -2,7 +2,7 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 
 MODULE_big = training
 
@@ -16,7 +16,7 @@ OBJS = src/training.o src/guard.o src/validate.o src/json.o src/render.o src/cou
 # themselves, with the sanitizers.
 CORE_SRCS = $(addprefix src/core/,interrupt.c decode.c quality.c trfeatures.c trainloop.c \
 	model.c pipeline.c trconfig.c netcache.c deepfeat.c \
-	measure.c dataquality.c nn/weights.c nn/ops.c nn/facenet.c nn/detector.c nn/agegender.c nn/face.c)
+	measure.c dataquality.c nn/weights.c nn/ops.c nn/facenet.c nn/detector.c nn/agegender.c nn/landmarks.c nn/face.c)
 CORE_OBJS = $(CORE_SRCS:.c=.o)
 CORE_HDRS = $(wildcard src/core/*.h src/core/nn/*.h)
 CORE_LIB = src/core/libtrcore.a

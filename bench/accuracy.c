@@ -2,6 +2,7 @@
  * accuracy.c: train and test the pure-C pipeline on a folder-per-class split, no server.
  *
  *   bench/accuracy DIR face|landmark NUM/DEN
+ *   (TR_FEATURES=auto|deep|classic|KIND TR_MODELS=DIR: the feature kind and the networks' folder)
  * In every class folder, files in natural order: the first floor(n*NUM/DEN) train,
  * the rest test. Prints top-1 accuracy, training and recognition times.
  */
@@ -173,6 +174,18 @@ main(int argc, char **argv)
 	tr_config_default(&cfg, strcmp(argv[2], "landmark") == 0 ? TR_LANDMARK : TR_FACE);
 	cfg.min_face_size = 1;
 	cfg.sharpness_threshold = 0;
+	/* TR_FEATURES=KIND (auto, deep, classic or a kind's name) with the networks in TR_MODELS. */
+	if (getenv("TR_FEATURES"))
+	{
+		char		err[TR_ERRLEN];
+
+		if (tr_config_set_features(&cfg, getenv("TR_FEATURES"), getenv("TR_MODELS"), err, sizeof(err)) != 0 ||
+			tr_resolve_features(&cfg, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "%s\n", err);
+			return 2;
+		}
+	}
 	/* TR_FIT="embed lr wd batch max_epochs patience val_fraction refit scale" overrides the loop. */
 	if (getenv("TR_FIT"))
 	{
@@ -243,7 +256,7 @@ main(int argc, char **argv)
 
 		if (files[i].train)
 			continue;
-		if (tr_recognize(&model, NULL, files[i].data, files[i].len, 0, NULL, 1, NULL, m, &nm, err, sizeof(err)) != 0)
+		if (tr_recognize(&model, cfg.model_dir[0] ? cfg.model_dir : NULL, files[i].data, files[i].len, 0, NULL, 1, NULL, m, &nm, err, sizeof(err)) != 0)
 		{
 			fprintf(stderr, "%s: %s\n", files[i].path, err);
 			continue;

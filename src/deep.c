@@ -143,9 +143,53 @@ box_area_desc(const void *a, const void *b)
 }
 
 /*
+ * "landmarks": the 68 points of a face ([x, y] in image pixels, face-api's
+ * order: jaw, brows, nose, eyes, mouth) and "aligned_box": the square the
+ * aligned feature kind embeds; both null without the landmark network.
+ */
+static void
+put_landmarks(JsonBuilder *b, bool have, const double *pts, const int wh[2])
+{
+	nn_box		sq;
+
+	jb_key(b, "landmarks");
+	if (!have)
+		jb_cstring(b, NULL);
+	else
+	{
+		jb_begin_array(b);
+		for (int i = 0; i < NN_LANDMARK_POINTS; i++)
+		{
+			jb_begin_array(b);
+			jb_float_fixed(b, pts[2 * i], 2);
+			jb_float_fixed(b, pts[2 * i + 1], 2);
+			jb_end_array(b);
+		}
+		jb_end_array(b);
+	}
+	jb_key(b, "aligned_box");
+	if (!have)
+	{
+		jb_cstring(b, NULL);
+		return;
+	}
+	nn_align_dlib(pts, wh, &sq);
+	jb_begin_object(b);
+	jb_key(b, "x");
+	jb_int(b, (int64) sq.x);
+	jb_key(b, "y");
+	jb_int(b, (int64) sq.y);
+	jb_key(b, "width");
+	jb_int(b, (int64) sq.width);
+	jb_key(b, "height");
+	jb_int(b, (int64) sq.height);
+	jb_end_object(b);
+}
+
+/*
  * training.detect_faces(image bytea) → jsonb: the faces the pipeline's face
- * locator finds, largest first, with the detector's score and the gender
- * network's answer for each.
+ * locator finds, largest first, with the detector's score, the gender
+ * network's answer and the 68 landmarks for each.
  */
 Datum
 training_detect_faces(PG_FUNCTION_ARGS)
@@ -153,6 +197,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	const nn_detector *det = tr_detector();
 	const nn_agegender *ag = tr_agegender();
+	const nn_landmarks *lm = NULL;
 	char		err[TR_ERRLEN];
 	char		nerr[NN_ERRLEN];
 	tr_image	img;
@@ -175,6 +220,9 @@ training_detect_faces(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("image does not decode: %s", err),
 				 errhint("Pass the bytes of a JPEG, PNG, PGM or PPM file.")));
+	/* Landmarks when the landmark network is installed (models of 0.5.0 have none). */
+	if (tr_netcache_landmarks(tr_model_dir(), &lm, err, sizeof(err)) != 0)
+		lm = NULL;
 	/* The networks read the decoded image in place (grey or RGB): no copy. */
 	im = (nn_image) {img.pixels, img.width, img.height, img.channels, 0};
 	n = nn_locate_faces_image(det, &im, &boxes, nerr);
@@ -202,12 +250,17 @@ training_detect_faces(PG_FUNCTION_ARGS)
 					pf = 0,
 					age;
 
-		if (!crop || nn_agegender_predict(ag, crop, cw, ch, &pm, &pf, &age, nerr) != 0)
+		double		pts[2 * NN_LANDMARK_POINTS];
+		int			wh[2];
+
+		if (!crop || nn_agegender_predict(ag, crop, cw, ch, &pm, &pf, &age, nerr) != 0 ||
+			(lm != NULL && nn_face_landmarks(lm, &im, &boxes[i], pts, wh, nerr) != 0))
 		{
 			free(crop);
 			free(boxes);
 			tr_image_free(&img);
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("gender network failed: %s", nerr)));
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("face networks failed: %s", nerr)));
 		}
 		free(crop);
 		jb_begin_object(&b);
@@ -228,6 +281,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 		jb_cstring(&b, pm >= 0.5f ? "male" : "female");
 		jb_key(&b, "gender_probability");
 		jb_float_fixed(&b, pm >= 0.5f ? pm : pf, 4);
+		put_landmarks(&b, lm != NULL, pts, wh);
 		jb_end_object(&b);
 	}
 	jb_end_array(&b);

@@ -6,7 +6,8 @@ CREATE FUNCTION training.detect_faces(image bytea) RETURNS jsonb
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training.detect_faces(bytea) IS
     'Faces found in an image by the face detector, largest first: {"faces": [{"box": {x, y, width, height}, '
-    '"score", "gender": "male"|"female", "gender_probability"}]} (face-api''s networks, training.model_path)';
+    '"score", "gender": "male"|"female", "gender_probability", "landmarks": 68 [x, y] points, '
+    '"aligned_box": {x, y, width, height}}]} (face-api''s networks, training.model_path)';
 
 -- What the C core holds in this process outside PostgreSQL's memory contexts.
 CREATE FUNCTION training.memory() RETURNS jsonb

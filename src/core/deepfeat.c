@@ -1,7 +1,9 @@
 /*
- * deepfeat.c - the "face-api-resnet-v1" feature kind: face detection
- * (tiny face detector) as the face locator, and the 128-d descriptor of
- * the face recognition network, L2-normalised, as the feature vector.
+ * deepfeat.c - the deep face feature kinds: face detection (tiny face
+ * detector) as the face locator, and the 128-d descriptor of the face
+ * recognition network, L2-normalised, as the feature vector: of the face's
+ * region ("face-api-resnet-v1") or of the square the 68 landmarks align
+ * ("face-api-resnet-aligned-v1", face-api's withFaceDescriptors()).
  * Memory does not grow with the image: the networks read the decoded image in
  * place (no RGB copy, no bordered copy: nn_locate_faces_image), and a face
  * region is handed to a network as the few pixels its input resize reads
@@ -176,6 +178,57 @@ tr_deep_gender(const char *model_dir, const tr_image *img, tr_box r, double *p_m
 const tr_features tr_deep_kind = {
 	TR_DEEP_FEATURES_NAME, NN_DESCRIPTOR_DIM, deep_extract, NULL, deep_locate, 1, NULL
 };
+
+/*
+ * The aligned kind: face-api's detect -> 68 landmarks -> aligned square ->
+ * descriptor. The region is the detection (or the face box); a region whose
+ * aligned square is empty is embedded as it is, as the unaligned kind does.
+ */
+static int
+aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
+				char *err, size_t errlen)
+{
+	char		nerr[NN_ERRLEN];
+	const nn_facenet *net;
+	const nn_landmarks *lm;
+	nn_image	im = image_view(img);
+	nn_box		det = {r.x, r.y, r.w, r.h, 0};
+	int			rc;
+
+	if (tr_netcache_facenet(self->model_dir, &net, nerr, sizeof(nerr)) != 0 ||
+		tr_netcache_landmarks(self->model_dir, &lm, nerr, sizeof(nerr)) != 0)
+		return unavailable(self->model_dir, nerr, err, errlen);
+	if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 ||
+		r.x + r.w > img->width || r.y + r.h > img->height)
+	{
+		snprintf(err, errlen, "face region outside the image");
+		return -1;
+	}
+	rc = nn_aligned_descriptor(lm, net, &im, &det, NULL, NULL, out, nerr);
+	if (rc == 1)
+		return deep_extract(self, img, r, out, err, errlen);
+	if (rc != 0)
+	{
+		snprintf(err, errlen, "%s", nerr);
+		return -1;
+	}
+	tr_l2_normalize(out, NN_DESCRIPTOR_DIM);
+	return 0;
+}
+
+const tr_features tr_deep_aligned_kind = {
+	TR_DEEP_ALIGNED_NAME, NN_DESCRIPTOR_DIM, aligned_extract, NULL, deep_locate, 1, NULL
+};
+
+int
+tr_deep_aligned_available(const char *model_dir)
+{
+	const nn_landmarks *lm;
+	char		nerr[NN_ERRLEN];
+
+	return model_dir != NULL && model_dir[0] != '\0' &&
+		tr_netcache_landmarks(model_dir, &lm, nerr, sizeof(nerr)) == 0;
+}
 
 int
 tr_deep_gender_available(const char *model_dir)

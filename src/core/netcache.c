@@ -11,10 +11,12 @@ static struct
 	char		dir[1024];
 	int			have_facenet,
 				have_detector,
-				have_agegender;
+				have_agegender,
+				have_landmarks;
 	nn_facenet	facenet;
 	nn_detector detector;
 	nn_agegender agegender;
+	nn_landmarks landmarks;
 } cache;
 
 void
@@ -26,6 +28,8 @@ tr_netcache_free(void)
 		nn_detector_free(&cache.detector);
 	if (cache.have_agegender)
 		nn_agegender_free(&cache.agegender);
+	if (cache.have_landmarks)
+		nn_landmarks_free(&cache.landmarks);
 	memset(&cache, 0, sizeof(cache));
 }
 
@@ -78,19 +82,21 @@ fn(const char *model_dir, const type **out, char *err, size_t errlen) \
 CACHED(tr_netcache_facenet, nn_facenet, facenet)
 CACHED(tr_netcache_detector, nn_detector, detector)
 CACHED(tr_netcache_agegender, nn_agegender, agegender)
+CACHED(tr_netcache_landmarks, nn_landmarks, landmarks)
 
 size_t
 tr_netcache_bytes(void)
 {
 	return (cache.have_facenet ? cache.facenet.w.bytes : 0) +
 		(cache.have_detector ? cache.detector.w.bytes : 0) +
-		(cache.have_agegender ? cache.agegender.w.bytes : 0);
+		(cache.have_agegender ? cache.agegender.w.bytes : 0) +
+		(cache.have_landmarks ? cache.landmarks.w.bytes : 0);
 }
 
 int
 tr_netcache_count(void)
 {
-	return cache.have_facenet + cache.have_detector + cache.have_agegender;
+	return cache.have_facenet + cache.have_detector + cache.have_agegender + cache.have_landmarks;
 }
 
 const char *

@@ -21,6 +21,7 @@
 extern int	tr_netcache_facenet(const char *model_dir, const nn_facenet **out, char *err, size_t errlen);
 extern int	tr_netcache_detector(const char *model_dir, const nn_detector **out, char *err, size_t errlen);
 extern int	tr_netcache_agegender(const char *model_dir, const nn_agegender **out, char *err, size_t errlen);
+extern int	tr_netcache_landmarks(const char *model_dir, const nn_landmarks **out, char *err, size_t errlen);
 
 /* Bytes of network weights the cache holds, and how many networks. */
 extern size_t tr_netcache_bytes(void);

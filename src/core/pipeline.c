@@ -78,18 +78,33 @@ tr_config_set_features(tr_config *cfg, const char *features, const char *model_d
 
 /* Whether the deep kind's networks load from dir (into the network cache). */
 static int
-deep_loads(const char *dir, char *err, size_t errlen)
+deep_loads(const char *dir, const char *kind, char *err, size_t errlen)
 {
 	const nn_facenet *fn;
 	const nn_detector *det;
-
+	const nn_landmarks *lm;
 	char		nerr[NN_ERRLEN];
 
 	if (tr_netcache_facenet(dir, &fn, nerr, sizeof(nerr)) == 0 &&
-		tr_netcache_detector(dir, &det, nerr, sizeof(nerr)) == 0)
+		tr_netcache_detector(dir, &det, nerr, sizeof(nerr)) == 0 &&
+		(strcmp(kind, TR_DEEP_ALIGNED_NAME) != 0 ||
+		 tr_netcache_landmarks(dir, &lm, nerr, sizeof(nerr)) == 0))
 		return 1;
 	snprintf(err, errlen, "face networks unavailable in \"%s\": %s", dir, nerr);
 	return 0;
+}
+
+/* The best deep kind of a model directory: aligned when the landmark network loads. */
+static const char *
+deep_kind(const char *dir)
+{
+	return tr_deep_aligned_available(dir) ? TR_DEEP_ALIGNED_NAME : TR_DEEP_FEATURES_NAME;
+}
+
+static int
+is_deep(const char *kind)
+{
+	return strcmp(kind, TR_DEEP_FEATURES_NAME) == 0 || strcmp(kind, TR_DEEP_ALIGNED_NAME) == 0;
 }
 
 int
@@ -104,8 +119,9 @@ tr_resolve_features(tr_config *cfg, char *err, size_t errlen)
 		kind = classic;
 	else if (strcmp(kind, TR_FEATURES_AUTO) == 0)
 		kind = cfg->type == TR_FACE && cfg->model_dir[0] != '\0' &&
-			tr_deep_models_present(cfg->model_dir) && deep_loads(cfg->model_dir, why, sizeof(why))
-			? TR_DEEP_FEATURES_NAME : classic;
+			tr_deep_models_present(cfg->model_dir) &&
+			deep_loads(cfg->model_dir, TR_DEEP_FEATURES_NAME, why, sizeof(why))
+			? deep_kind(cfg->model_dir) : classic;
 	else if (strcmp(kind, TR_FEATURES_DEEP) == 0)
 	{
 		if (cfg->type != TR_FACE)
@@ -113,14 +129,14 @@ tr_resolve_features(tr_config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "deep features are for face trainings only");
 			return -1;
 		}
-		kind = TR_DEEP_FEATURES_NAME;
+		kind = cfg->model_dir[0] != '\0' ? deep_kind(cfg->model_dir) : TR_DEEP_FEATURES_NAME;
 	}
 	else if (tr_features_find(kind) == NULL)
 	{
 		snprintf(err, errlen, "unknown feature kind \"%s\"", kind);
 		return -1;
 	}
-	if (strcmp(kind, TR_DEEP_FEATURES_NAME) == 0 && !deep_loads(cfg->model_dir, why, sizeof(why)))
+	if (is_deep(kind) && !deep_loads(cfg->model_dir, kind, why, sizeof(why)))
 	{
 		snprintf(err, errlen, "%s", why);
 		return -1;

@@ -505,8 +505,8 @@ static const tr_features landmark_v1 = {"landmark-colour-hog-v1", LM_DIM, landma
 
 #define MAX_KINDS 16
 
-static const tr_features *kinds[MAX_KINDS] = {&face_v1, &landmark_v1, &tr_deep_kind};
-static int	nkinds = 3;
+static const tr_features *kinds[MAX_KINDS] = {&face_v1, &landmark_v1, &tr_deep_kind, &tr_deep_aligned_kind};
+static int	nkinds = 4;
 
 const tr_features *
 tr_features_default(int type)

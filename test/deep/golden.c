@@ -77,6 +77,45 @@ num(const cJSON *o, const char *k)
 	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* Largest distance between 68 points and face-api's (x, y pairs). */
+static double
+points_diff(const double *pts, const cJSON *exp)
+{
+	double		worst = 0;
+	int			i = 0;
+	const cJSON *v;
+
+	if (cJSON_GetArraySize(exp) != 2 * NN_LANDMARK_POINTS)
+		return INFINITY;
+	cJSON_ArrayForEach(v, exp)
+	{
+		worst = fmax(worst, fabs(pts[i] - v->valuedouble));
+		i++;
+	}
+	return worst;
+}
+
+static double
+cosine(const float *d, const cJSON *exp)
+{
+	double		dot = 0,
+				na = 0,
+				nb = 0;
+	int			i = 0;
+	const cJSON *v;
+
+	if (cJSON_GetArraySize(exp) != NN_DESCRIPTOR_DIM)
+		return -1;
+	cJSON_ArrayForEach(v, exp)
+	{
+		dot += d[i] * v->valuedouble;
+		na += (double) d[i] * d[i];
+		nb += v->valuedouble * v->valuedouble;
+		i++;
+	}
+	return dot / sqrt(na * nb);
+}
+
 static double
 box_iou(const nn_box *a, double x, double y, double w, double h)
 {
@@ -94,6 +133,7 @@ main(int argc, char **argv)
 	nn_facenet	fn;
 	nn_detector det;
 	nn_agegender ag;
+	nn_landmarks lm;
 	char		path[4096];
 	char	   *text;
 	cJSON	   *root;
@@ -104,7 +144,9 @@ main(int argc, char **argv)
 	double		worst_cos = 1,
 				worst_gender = 0,
 				worst_raw = 0,
-				worst_iou = 1;
+				worst_iou = 1,
+				worst_point = 0,
+				worst_aligned_cos = 1;
 
 	if (argc != 3)
 	{
@@ -114,7 +156,8 @@ main(int argc, char **argv)
 	model_dir = argv[1];
 	if (nn_facenet_load(&fn, argv[1], err) != 0 ||
 		nn_detector_load(&det, argv[1], err) != 0 ||
-		nn_agegender_load(&ag, argv[1], err) != 0)
+		nn_agegender_load(&ag, argv[1], err) != 0 ||
+		nn_landmarks_load(&lm, argv[1], err) != 0)
 	{
 		fprintf(stderr, "loading models: %s\n", err);
 		return 2;
@@ -273,6 +316,63 @@ main(int argc, char **argv)
 				}
 			free(boxes);
 		}
+		else if (strcmp(kind, "landmarks") == 0)
+		{
+			/* detectLandmarks on a whole crop: points in crop pixels. */
+			nn_image	im = {img, w, h, 3, 0};
+			nn_box		whole = {0, 0, w, h, 0};
+			double		pts[2 * NN_LANDMARK_POINTS];
+			int			wh[2];
+
+			CHECK(nn_face_landmarks(&lm, &im, &whole, pts, wh, err) == 0, "%s: %s", image, err);
+			worst_point = fmax(worst_point, points_diff(pts, cJSON_GetObjectItemCaseSensitive(c, "points")));
+			CHECK(points_diff(pts, cJSON_GetObjectItemCaseSensitive(c, "points")) <= 0.01,
+				  "%s: landmarks differ by %.4f px", image,
+				  points_diff(pts, cJSON_GetObjectItemCaseSensitive(c, "points")));
+		}
+		else if (strcmp(kind, "aligned") == 0)
+		{
+			/* withFaceLandmarks().withFaceDescriptors() from face-api's detection box. */
+			nn_image	im = {img, w, h, 3, 0};
+			const cJSON *bx = cJSON_GetObjectItemCaseSensitive(c, "box");
+			const cJSON *sq = cJSON_GetObjectItemCaseSensitive(c, "square");
+			nn_box		det = {num(bx, "x"), num(bx, "y"), num(bx, "width"), num(bx, "height"), 0},
+						square;
+			double		pts[2 * NN_LANDMARK_POINTS],
+						pd,
+						cosv;
+			float		d[NN_DESCRIPTOR_DIM];
+
+			CHECK(nn_aligned_descriptor(&lm, &fn, &im, &det, pts, &square, d, err) == 0, "%s: %s", image, err);
+			pd = points_diff(pts, cJSON_GetObjectItemCaseSensitive(c, "points"));
+			worst_point = fmax(worst_point, pd);
+			CHECK(pd <= 0.01, "%s: landmarks differ by %.4f px", image, pd);
+			CHECK(square.x == num(sq, "x") && square.y == num(sq, "y") &&
+				  square.width == num(sq, "width") && square.height == num(sq, "height"),
+				  "%s: aligned square %g,%g %gx%g, face-api %g,%g %gx%g", image, square.x, square.y,
+				  square.width, square.height, num(sq, "x"), num(sq, "y"), num(sq, "width"), num(sq, "height"));
+			cosv = cosine(d, cJSON_GetObjectItemCaseSensitive(c, "descriptor"));
+			worst_aligned_cos = fmin(worst_aligned_cos, cosv);
+			CHECK(cosv >= 0.9999, "%s: aligned descriptor cosine %.6f < 0.9999", image, cosv);
+			/* The pipeline's aligned kind on the same (whole-pixel) region. */
+			{
+				tr_features kind = tr_deep_aligned_kind;
+				tr_image	ti = {w, h, 3, img};
+				int			r[4];
+				float		f[NN_DESCRIPTOR_DIM];
+
+				kind.model_dir = model_dir;
+				if (nn_crop_rect(&det, w, h, r) && det.x == r[0] && det.y == r[1] &&
+					det.width == r[2] && det.height == r[3])
+				{
+					tr_box		tb = {r[0], r[1], r[2], r[3]};
+
+					CHECK(kind.extract(&kind, &ti, tb, f, err, sizeof(err)) == 0 &&
+						  cosine(f, cJSON_GetObjectItemCaseSensitive(c, "descriptor")) >= 0.9999,
+						  "%s: aligned feature kind differs (%s)", image, err);
+				}
+			}
+		}
 		else
 			CHECK(0, "unknown case kind %s", kind);
 		free(img);
@@ -281,9 +381,11 @@ main(int argc, char **argv)
 	nn_facenet_free(&fn);
 	nn_detector_free(&det);
 	nn_agegender_free(&ag);
+	nn_landmarks_free(&lm);
 	tr_netcache_free();
 	printf("golden: %d cases, worst descriptor cosine %.7f, worst P(male) diff %.2g, "
-		   "worst raw detector diff %.2g, worst box IoU %.5f, %d failures\n",
-		   ncases, worst_cos, worst_gender, worst_raw, worst_iou, failures);
+		   "worst raw detector diff %.2g, worst box IoU %.5f, worst landmark diff %.4f px, "
+		   "worst aligned descriptor cosine %.7f, %d failures\n",
+		   ncases, worst_cos, worst_gender, worst_raw, worst_iou, worst_point, worst_aligned_cos, failures);
 	return failures == 0 && ncases > 0 ? 0 : 1;
 }

@@ -89,6 +89,7 @@ async function main() {
   await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
   await faceapi.nets.ageGenderNet.loadFromDisk(modelDir);
   await faceapi.nets.tinyFaceDetector.loadFromDisk(modelDir);
+  await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
   fs.mkdirSync(outDir, { recursive: true });
   const cases = [];
 
@@ -107,6 +108,37 @@ async function main() {
     const image = save(img);
     cases.push({ kind: 'descriptor', image, descriptor: Array.from(desc) });
     cases.push({ kind: 'gender', image, male, age: ag.age });
+    const lt = toTensor(img);
+    const lm = await faceapi.nets.faceLandmark68Net.detectLandmarks(lt);
+    lt.dispose();
+    cases.push({ kind: 'landmarks', image, points: lm.positions.flatMap((p) => [p.x, p.y]) });
+  }
+
+  // withFaceLandmarks().withFaceDescriptors() from a given detection box
+  // (fractional, partly outside the image, or a face face-api found).
+  const aligned = async (img, box) => {
+    const t = toTensor(img);
+    const rel = new faceapi.Rect(box.x / img.width, box.y / img.height, box.width / img.width, box.height / img.height);
+    const detection = new faceapi.FaceDetection(0.9, rel, { width: img.width, height: img.height });
+    const b = detection.box;
+    const res = await new faceapi.DetectAllFaceLandmarksTask(Promise.resolve([faceapi.extendWithFaceDetection({}, detection)]),
+      t, false).withFaceDescriptors();
+    t.dispose();
+    const r = res[0];
+    const square = r.landmarks.align(null, { useDlibAlignment: true });
+    cases.push({ kind: 'aligned', image: save(img), box: { x: b.x, y: b.y, width: b.width, height: b.height }, points: r.landmarks.positions.flatMap((p) => [p.x, p.y]),
+      square: { x: square.x, y: square.y, width: square.width, height: square.height },
+      descriptor: Array.from(r.descriptor) });
+  };
+  await aligned(synthetic(200, 180, 11), { x: 40.6, y: 30.3, width: 101.7, height: 97.2 });
+  await aligned(synthetic(160, 160, 12), { x: -12.5, y: 70.25, width: 90, height: 120 });
+  await aligned(synthetic(150, 170, 13), { x: 0, y: 0, width: 150, height: 170 });
+  for (const img of orl.slice(0, 2)) {
+    const t = toTensor(img);
+    const dets = await faceapi.nets.tinyFaceDetector.locateFaces(t, new faceapi.TinyFaceDetectorOptions({ inputSize: 128, scoreThreshold: 0.3 }));
+    t.dispose();
+    await aligned(img, dets.length ? { x: dets[0].box.x, y: dets[0].box.y, width: dets[0].box.width, height: dets[0].box.height }
+      : { x: 0, y: 0, width: img.width, height: img.height });
   }
 
   const options = new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 });

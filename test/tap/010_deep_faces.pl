@@ -151,7 +151,7 @@ my $m = $node->safe_psql($db, qq{
 	                 metrics->'images_skipped'->>'smaller_than_min_face_size')
 	FROM training.model_versions mv JOIN training.models mo ON mo.id = mv.model_id WHERE mo.name = 'orl deep'});
 my ($kind, $dim, $used, $blurry, $small_n) = split / /, $m;
-is($kind, 'face-api-resnet-v1', 'auto picked the deep features (models installed)');
+is($kind, 'face-api-resnet-aligned-v1', 'auto picked the aligned deep features (models installed)');
 is($dim, 128, '128-d embedding');
 cmp_ok($used, '>=', $classes * 5 - 4, "most ORL faces used ($used)");
 cmp_ok($blurry, '>=', 1, 'the blurred face is skipped below sharpness_threshold');
@@ -174,6 +174,15 @@ is($node->safe_psql($db, qq{
 	is(scalar @rows, 2, 'detect_faces finds the two faces of the photo');
 	like($rows[0] // '', qr/^(2\d|3\d|4\d|5\d|6\d)\|t$/, "the first face is on the left ($rows[0])");
 	like($rows[1] // '', qr/^2[4-7]\d\|t$/, "the second face is on the right ($rows[1])");
+
+	# Each face has 68 landmarks inside its box, eyes above the mouth, and the aligned square.
+	is($node->safe_psql($db, "SELECT bool_and(jsonb_array_length(f->'landmarks') = 68 "
+		  . "AND (f->'landmarks'->36->>1)::float8 < (f->'landmarks'->51->>1)::float8 "
+		  . "AND (f->'landmarks'->30->>0)::float8 BETWEEN (f->'box'->>'x')::int "
+		  . "AND (f->'box'->>'x')::int + (f->'box'->>'width')::int "
+		  . "AND (f->'aligned_box'->>'width')::int BETWEEN 20 AND 120) "
+		  . "FROM jsonb_array_elements(training.detect_faces(decode('" . hex_of($photo) . "', 'hex'))->'faces') f"),
+		't', 'detect_faces gives each face its 68 landmarks and aligned square');
 }
 
 SKIP:
@@ -205,6 +214,30 @@ SKIP:
 	is(scalar @rows, 2, 'two faces in the photo, two detections');
 	like($rows[0] // '', qr/^s3\|t\|/, 'the left face is s3, within max_distance');
 	like($rows[1] // '', qr/^s6\|t\|/, 'the right face is s6, within max_distance');
+}
+
+# A model trained before the landmark network was installed keeps its
+# unaligned kind and keeps recognizing after it is installed.
+{
+	my $share = $node->config_data('--sharedir') . '/extension/training_models';
+	my $old = PostgreSQL::Test::Utils::tempdir();
+	for my $f (glob "$share/*")
+	{
+		next if $f =~ /face_landmark_68/;
+		PostgreSQL::Test::Utils::system_or_bail('cp', $f, $old);
+	}
+	$node->safe_psql($db, "ALTER SYSTEM SET training.model_path = '$old'");
+	$node->reload;
+	train('orl unaligned');
+	$node->safe_psql($db, "ALTER SYSTEM RESET training.model_path");
+	$node->reload;
+	is($node->safe_psql($db, qq{
+		SELECT mv.metrics->>'feature_kind' FROM training.model_versions mv
+		JOIN training.models mo ON mo.id = mv.model_id WHERE mo.name = 'orl unaligned'}),
+		'face-api-resnet-v1', 'without the landmark network auto picks the unaligned kind');
+	my $hex = hex_of(read_pgm("$orl/s3/9.pgm"));
+	is($node->safe_psql($db, "SELECT training.recognize('orl unaligned', decode('$hex', 'hex'))->'detections'->0->>'label'"),
+		's3', 'the unaligned model still recognizes with its own kind');
 }
 
 # The classic features on request.

@@ -230,8 +230,22 @@ test_resolve(void)
 	tr_config_default(&cfg, TR_FACE);
 	CHECK(tr_config_set_features(&cfg, TR_FEATURES_AUTO, dir, err, sizeof(err)) == 0);
 	CHECK_MSG(tr_resolve_features(&cfg, err, sizeof(err)) == 0, "%s", err);
-	CHECK(strcmp(cfg.features, TR_DEEP_FEATURES_NAME) == 0);
-	CHECK(tr_netcache_count() == 2 && tr_netcache_bytes() > 1000000);
+	if (!tr_deep_aligned_available(dir))
+	{
+		CHECK(strcmp(cfg.features, TR_DEEP_FEATURES_NAME) == 0);
+		CHECK(tr_netcache_count() == 2 && tr_netcache_bytes() > 1000000);
+	}
+	else
+	{
+		/* With the landmark network: the aligned kind, three networks cached. */
+		CHECK_MSG(strcmp(cfg.features, TR_DEEP_ALIGNED_NAME) == 0, "%s", cfg.features);
+		CHECK(tr_netcache_count() == 3 && tr_netcache_bytes() > 1000000);
+		/* The unaligned kind stays usable by name (older model versions). */
+		tr_config_default(&cfg, TR_FACE);
+		CHECK(tr_config_set_features(&cfg, TR_DEEP_FEATURES_NAME, dir, err, sizeof(err)) == 0);
+		CHECK_MSG(tr_resolve_features(&cfg, err, sizeof(err)) == 0 &&
+				  strcmp(cfg.features, TR_DEEP_FEATURES_NAME) == 0, "%s", err);
+	}
 	CHECK(strcmp(tr_netcache_dir(), dir) == 0);
 	{
 		const nn_facenet *a,
@@ -333,6 +347,9 @@ test_deepfeat(void)
 		char		path[256];
 
 		CHECK(k == &tr_deep_kind && strcmp(k->name, TR_DEEP_FEATURES_NAME) == 0 && k->dim == 128 && k->locate != NULL && k->metric);
+		k = tr_features_find(TR_DEEP_ALIGNED_NAME);
+		CHECK(k == &tr_deep_aligned_kind && k->dim == 128 && k->locate != NULL && k->metric);
+		k = tr_features_find(TR_DEEP_FEATURES_NAME);
 		CHECK(mkdtemp(dir) != NULL);
 		CHECK(!tr_deep_models_present(dir));
 		for (int i = 0; i < 4; i++)

@@ -244,3 +244,113 @@ nn_locate_faces_image(const nn_detector *net, const nn_image *im, nn_box **boxes
 	return nn_find_faces_image(net, im, (int) border, input_for(side + 2 * border),
 							   0.5, boxes, err);
 }
+
+int
+nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det,
+				  double pts[2 * NN_LANDMARK_POINTS], int crop_wh[2], char *err)
+{
+	int			rect[4],
+				cw,
+				ch;
+	uint8_t    *crop;
+	float		raw[2 * NN_LANDMARK_POINTS];
+	int			rc;
+
+	if (!nn_crop_rect(det, im->width, im->height, rect))
+		return nn_fail(err, "face box outside the image");
+	/* The network sees the crop resized to its input: only those pixels are copied. */
+	crop = nn_crop_for_input(im, rect, NN_LANDMARKS_INPUT, &cw, &ch);
+	if (!crop)
+		return nn_fail(err, "out of memory in landmark network");
+	rc = nn_landmarks_forward(net, crop, cw, ch, raw, err);
+	free(crop);
+	if (rc != 0)
+		return -1;
+	/* Positions relative to the full crop, whatever was copied of it. */
+	nn_landmarks_relative(raw, rect[2], rect[3], pts);
+	for (int i = 0; i < NN_LANDMARK_POINTS; i++)
+	{
+		pts[2 * i] = pts[2 * i] * rect[2] + det->x;
+		pts[2 * i + 1] = pts[2 * i + 1] * rect[3] + det->y;
+	}
+	crop_wh[0] = rect[2];
+	crop_wh[1] = rect[3];
+	return 0;
+}
+
+/* Mean of points first..last-1 of pts. */
+static void
+centre(const double *pts, int first, int last, double *x, double *y)
+{
+	double		sx = 0,
+				sy = 0;
+
+	for (int i = first; i < last; i++)
+	{
+		sx += pts[2 * i];
+		sy += pts[2 * i + 1];
+	}
+	*x = sx / (last - first);
+	*y = sy / (last - first);
+}
+
+void
+nn_align_dlib(const double pts[2 * NN_LANDMARK_POINTS], const int crop_wh[2], nn_box *rect)
+{
+	double		lx,
+				ly,
+				rx,
+				ry,
+				mx,
+				my,
+				eye_mouth,
+				size,
+				x,
+				y;
+
+	/* Left eye 36..41, right eye 42..47, mouth 48..67. */
+	centre(pts, 36, 42, &lx, &ly);
+	centre(pts, 42, 48, &rx, &ry);
+	centre(pts, 48, 68, &mx, &my);
+	eye_mouth = (hypot(mx - lx, my - ly) + hypot(mx - rx, my - ry)) / 2;
+	size = floor(eye_mouth / 0.45);
+	x = floor(fmax(0, (lx + rx + mx) / 3 - 0.5 * size));
+	y = floor(fmax(0, (ly + ry + my) / 3 - 0.43 * size));
+	rect->x = x;
+	rect->y = y;
+	rect->width = fmin(size, crop_wh[0] + x);
+	rect->height = fmin(size, crop_wh[1] + y);
+	rect->score = 0;
+}
+
+int
+nn_aligned_descriptor(const nn_landmarks *lm, const nn_facenet *fn, const nn_image *im,
+					  const nn_box *det, double *pts, nn_box *aligned,
+					  float desc[NN_DESCRIPTOR_DIM], char *err)
+{
+	double		p[2 * NN_LANDMARK_POINTS];
+	int			wh[2],
+				rect[4],
+				cw,
+				ch,
+				rc;
+	nn_box		a;
+	uint8_t    *crop;
+
+	if (nn_face_landmarks(lm, im, det, p, wh, err) != 0)
+		return -1;
+	nn_align_dlib(p, wh, &a);
+	if (pts)
+		memcpy(pts, p, sizeof(p));
+	if (aligned)
+		*aligned = a;
+	/* extractFaceTensors: clipped to the image and floored; an empty square has no face. */
+	if (!nn_crop_rect(&a, im->width, im->height, rect))
+		return 1;
+	crop = nn_crop_for_input(im, rect, NN_FACENET_INPUT, &cw, &ch);
+	if (!crop)
+		return nn_fail(err, "out of memory in face network");
+	rc = nn_facenet_descriptor(fn, crop, cw, ch, desc, err);
+	free(crop);
+	return rc;
+}

@@ -35,15 +35,15 @@ conv_layer(const nn_facenet *net, const char *prefix, const nn_map *in,
 	n = (size_t) out->h * out->w;
 	for (size_t i = 0; i < n; i++)
 	{
-		float	   *o = out->d + i * cout;
+		float	   *restrict o = out->d + i * cout;
+		const float *restrict w = sw->data;
+		const float *restrict bias = sb->data;
 
 		for (int c = 0; c < cout; c++)
-		{
-			float		v = o[c] * sw->data[c];
-
-			v = v + sb->data[c];
-			o[c] = (relu && v < 0.0f) ? 0.0f : v;
-		}
+			o[c] = o[c] * w[c] + bias[c];
+		if (relu)
+			for (int c = 0; c < cout; c++)
+				o[c] = o[c] < 0.0f ? 0.0f : o[c];
 	}
 	return 0;
 }
@@ -73,11 +73,16 @@ residual(const nn_facenet *net, const char *name, nn_map *x, char *err)
 		return nn_fail(err, "residual block \"%s\" changes the shape", name);
 	}
 	n = (size_t) b.h * b.w * b.c;
-	for (size_t i = 0; i < n; i++)
 	{
-		float		v = b.d[i] + x->d[i];
+		float	   *restrict xd = x->d;
+		const float *restrict bd = b.d;
 
-		x->d[i] = v < 0.0f ? 0.0f : v;
+		for (size_t i = 0; i < n; i++)
+		{
+			float		v = bd[i] + xd[i];
+
+			xd[i] = v < 0.0f ? 0.0f : v;
+		}
 	}
 	nn_map_free(&b);
 	return 0;

@@ -94,6 +94,8 @@ extern int	nn_depthwise(const nn_map *in, const float *filt, int kh, int kw,
 extern int	nn_maxpool(const nn_map *in, int k, int stride, nn_pad pad, nn_map *out);
 extern int	nn_avgpool_valid(const nn_map *in, int k, int stride, nn_map *out);
 extern void nn_relu(nn_map *m);
+/* FLOPs (2 x multiply-adds) of the convolutions run so far in this process (all threads). */
+extern uint64_t nn_flops(void);
 extern void nn_leaky(nn_map *m, float alpha);
 
 /*
@@ -207,6 +209,30 @@ extern int	nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb,
 								 int width, int height, float *p_male,
 								 float *p_female, float *age, char *err);
 
+typedef struct nn_landmarks
+{
+	nn_weights	w;
+} nn_landmarks;
+
+#define NN_LANDMARK_POINTS 68
+/* The side the landmark network resizes its input to. */
+#define NN_LANDMARKS_INPUT 112
+
+extern int	nn_landmarks_load(nn_landmarks *net, const char *dir, char *err);
+extern void nn_landmarks_free(nn_landmarks *net);
+/*
+ * The raw output of FaceLandmark68Net for an RGB face crop: 68 (x, y) pairs
+ * relative to the network's padded square input.
+ */
+extern int	nn_landmarks_forward(const nn_landmarks *net, const uint8_t *rgb, int width,
+								 int height, float out[2 * NN_LANDMARK_POINTS], char *err);
+/*
+ * FaceLandmark68Net.postProcess: the raw output for a crop of width x height
+ * pixels as points relative to that crop (0..1 inside it).
+ */
+extern void nn_landmarks_relative(const float raw[2 * NN_LANDMARK_POINTS], int width, int height,
+								  double rel[2 * NN_LANDMARK_POINTS]);
+
 /* ---- faces in an image (face.c) ---- */
 
 /*
@@ -264,5 +290,32 @@ extern int	nn_locate_faces(const nn_detector *net, const uint8_t *rgb, int width
 /* nn_locate_faces of an image view (grey or RGB, read in place: no RGB copy). */
 extern int	nn_locate_faces_image(const nn_detector *net, const nn_image *im,
 								  nn_box **boxes, char *err);
+
+/*
+ * face-api's withFaceLandmarks() for one detected face: the landmark network
+ * on the face's crop (nn_crop_rect of det), its points scaled to the crop and
+ * moved by the detection's (unrounded) corner, in image coordinates.  Writes
+ * the crop's size to crop_wh.  Returns 0, or -1 with a message.
+ */
+extern int	nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det,
+							  double pts[2 * NN_LANDMARK_POINTS], int crop_wh[2], char *err);
+
+/*
+ * FaceLandmarks.align(null, {useDlibAlignment: true}): the square around the
+ * eyes and the mouth that withFaceDescriptors() embeds (x, y floored, side
+ * the eye-to-mouth distance / 0.45).  crop_wh is the landmarks' crop size.
+ */
+extern void nn_align_dlib(const double pts[2 * NN_LANDMARK_POINTS], const int crop_wh[2],
+						  nn_box *rect);
+
+/*
+ * withFaceLandmarks().withFaceDescriptors() for one detected face: the
+ * landmarks, the aligned square (nn_align_dlib) and the descriptor of its
+ * crop (not normalised).  pts and aligned may be NULL.  Returns 0, 1 when the
+ * aligned square is empty (no descriptor), or -1 with a message.
+ */
+extern int	nn_aligned_descriptor(const nn_landmarks *lm, const nn_facenet *fn, const nn_image *im,
+								  const nn_box *det, double *pts, nn_box *aligned,
+								  float desc[NN_DESCRIPTOR_DIM], char *err);
 
 #endif							/* TRAINING_NN_H */

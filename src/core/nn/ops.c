@@ -57,6 +57,15 @@ nn_out_size(int in, int k, int stride, nn_pad pad, int *pad_before)
 	return out;
 }
 
+/* Multiply-adds x 2 of the convolutions run in this process, for the benches. */
+static uint64_t flop_count;
+
+uint64_t
+nn_flops(void)
+{
+	return __atomic_load_n(&flop_count, __ATOMIC_RELAXED);
+}
+
 int
 nn_conv2d(const nn_map *in, const float *filt, int kh, int kw, int cout,
 		  const float *bias, int stride, nn_pad pad, int extra_pad, nn_map *out)
@@ -76,6 +85,7 @@ nn_conv2d(const nn_map *in, const float *filt, int kh, int kw, int cout,
 	m = oh * ow;
 	pt += extra_pad;
 	pl += extra_pad;
+	__atomic_add_fetch(&flop_count, (uint64_t) 2 * m * cout * k, __ATOMIC_RELAXED);
 
 	/* Start from the bias, then accumulate the product. */
 	for (int i = 0; i < m; i++)
@@ -149,6 +159,7 @@ nn_depthwise(const nn_map *in, const float *filt, int kh, int kw, int stride,
 		return -1;
 	pt += extra_pad;
 	pl += extra_pad;
+	__atomic_add_fetch(&flop_count, (uint64_t) 2 * oh * ow * c * kh * kw, __ATOMIC_RELAXED);
 	memset(out->d, 0, (size_t) oh * ow * c * sizeof(float));
 	for (int oy = 0; oy < oh; oy++)
 		for (int ox = 0; ox < ow; ox++)
@@ -255,18 +266,20 @@ void
 nn_relu(nn_map *m)
 {
 	size_t		n = (size_t) m->h * m->w * m->c;
+	float	   *restrict d = m->d;
 
 	for (size_t i = 0; i < n; i++)
-		m->d[i] = m->d[i] < 0.0f ? 0.0f : m->d[i];
+		d[i] = d[i] < 0.0f ? 0.0f : d[i];
 }
 
 void
 nn_leaky(nn_map *m, float alpha)
 {
 	size_t		n = (size_t) m->h * m->w * m->c;
+	float	   *restrict d = m->d;
 
 	for (size_t i = 0; i < n; i++)
-		m->d[i] = m->d[i] < 0.0f ? m->d[i] * alpha : m->d[i];
+		d[i] = d[i] < 0.0f ? d[i] * alpha : d[i];
 }
 
 /* Source index pair and fraction of tf.image.resizeBilinear (no half pixel). */
