@@ -44,7 +44,7 @@ PG_CPPFLAGS = -DTR_EXTVERSION='"$(EXTVERSION)"' -isystem $(shell $(PG_CONFIG) --
 PG_CFLAGS = $(WARN) $(WERROR) -Wno-declaration-after-statement -std=gnu11
 SHLIB_LINK = $(CORE_LIB) $(LIB_LIBS) -luuid
 # The core library's objects, and standalone programs (unit tests, benches, tools) against it.
-CORE_CFLAGS = -g -O2 -fPIC -fno-strict-aliasing -fwrapv $(WARN) $(WERROR) -std=gnu11 -I src/core $(LIB_CFLAGS)
+CORE_CFLAGS = -g -O3 -ffp-contract=off -fPIC -fno-strict-aliasing -fwrapv $(WARN) $(WERROR) -std=gnu11 -I src/core $(LIB_CFLAGS)
 CORE_CC = $(CC) -g $(WARN) $(WERROR) -std=gnu11 -I src/core $(LIB_CFLAGS)
 CORE_LINK = $(CORE_LIB) $(LIB_LIBS)
 

@@ -1,16 +1,18 @@
 // faceapi-peer.js - the peer of bench/faces.c: @vladmandic/face-api on tfjs
 // (WASM backend, else CPU) in node, same work per face: pad with a 60-pixel
 // edge-replicated border, TinyFaceDetector at 416, the largest face (else the
-// whole image), crop, 128-d descriptor.
+// whole image), crop, 128-d descriptor. With ALIGNED = 1, face-api's own
+// pipeline instead: detectAllFaces().withFaceLandmarks().withFaceDescriptors().
 //
-// usage: node faceapi-peer.js MODEL_DIR ORL_DIR [N_IMAGES] [BACKEND]
+// usage: node faceapi-peer.js MODEL_DIR ORL_DIR [N_IMAGES] [BACKEND] [ALIGNED]
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
 
 const tf = faceapi.tf;
-const [modelDir, orlDir, nArg, backendArg] = process.argv.slice(2);
+const [modelDir, orlDir, nArg, backendArg, alignedArg] = process.argv.slice(2);
+const aligned = alignedArg === '1';
 const nImages = +(nArg || 80);
 const border = 60;
 
@@ -47,6 +49,7 @@ async function main() {
   await tf.ready();
   await faceapi.nets.tinyFaceDetector.loadFromDisk(modelDir);
   await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
+  if (aligned) await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
   const options = new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 });
   const files = [];
   for (let i = 0; files.length < nImages; i++) files.push(path.join(orlDir, `s${(i % 40) + 1}`, `${Math.floor(i / 40) % 10 + 1}.pgm`));
@@ -57,12 +60,20 @@ async function main() {
     const t = padded(imgs[0]);
     await faceapi.nets.tinyFaceDetector.locateFaces(t, options);
     await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(t);
+    if (aligned) await faceapi.detectAllFaces(t, options).withFaceLandmarks().withFaceDescriptors();
     t.dispose();
   }
   let found = 0;
   const t0 = process.hrtime.bigint();
   for (const img of imgs) {
     const big = padded(img);
+    if (aligned) {
+      const faces = await faceapi.detectAllFaces(big, options).withFaceLandmarks().withFaceDescriptors();
+      if (faces.length) found++;
+      else await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(big);
+      big.dispose();
+      continue;
+    }
     const dets = await faceapi.nets.tinyFaceDetector.locateFaces(big, options);
     let box = { x: border, y: border, width: img.width, height: img.height };
     if (dets.length) {
@@ -78,6 +89,7 @@ async function main() {
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`face-api ${faceapi.version} on tfjs ${tf.version_core} (${tf.getBackend()}${tf.getBackend() === 'wasm' && tf.getThreadsCount ? `, ${tf.getThreadsCount()} threads` : ''}): `
-    + `${imgs.length} faces, detector found ${found}; ${(imgs.length / secs).toFixed(1)} faces/s`);
+    + `${imgs.length} faces, detector found ${found}${aligned ? ', landmarks + aligned descriptors' : ''}; `
+    + `${(imgs.length / secs).toFixed(1)} faces/s`);
 }
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -162,7 +162,7 @@ run_job(void *arg)
 	return NULL;
 }
 
-/* GFLOP/s of a square cblas_sgemm of 1024 on this thread, best of 3. */
+/* GFLOP/s of a square cblas_sgemm of 1024 on this thread, best of 5. */
 static double
 sgemm_peak(void)
 {
@@ -174,7 +174,7 @@ sgemm_peak(void)
 
 	for (size_t i = 0; i < (size_t) n * n; i++)
 		a[i] = b[i] = (float) (i % 7) * 0.01f;
-	for (int r = 0; r < 3; r++)
+	for (int r = 0; r < 5; r++)
 	{
 		double		t = now();
 
@@ -238,6 +238,8 @@ main(int argc, char **argv)
 		run_job(&warm);
 		njobs = saved;
 	}
+	/* The peak before and after the timed run, the better of the two (a busy host varies). */
+	peak = sgemm_peak();
 	flops = nn_flops();
 	wall = now();
 	for (int t = 0; t < njobs; t++)
@@ -309,7 +311,7 @@ main(int argc, char **argv)
 		   total / wall, 1000 * t_det / total, aligned ? "landmarks + embed" : "embed", 1000 * t_emb / total);
 	printf("ORL 5/5 accuracy:      nearest class centre %.1f %%, 1-NN %.1f %%\n",
 		   100.0 * ok_centre / 200, 100.0 * ok_nn / 200);
-	peak = sgemm_peak();
+	peak = fmax(peak, sgemm_peak());
 	printf("networks:              %.2f GFLOP/face, %.1f GFLOP/s per core = %.0f %% of cblas_sgemm 1024^3 on one core (%.1f GFLOP/s)\n",
 		   flops / 1e9 / total, flops / 1e9 / (t_det + t_emb),
 		   100 * flops / 1e9 / (t_det + t_emb) / peak, peak);

@@ -269,7 +269,7 @@ nn_relu(nn_map *m)
 	float	   *restrict d = m->d;
 
 	for (size_t i = 0; i < n; i++)
-		d[i] = d[i] < 0.0f ? 0.0f : d[i];
+		d[i] = d[i] > 0.0f ? d[i] : 0.0f;
 }
 
 void
@@ -278,8 +278,14 @@ nn_leaky(nn_map *m, float alpha)
 	size_t		n = (size_t) m->h * m->w * m->c;
 	float	   *restrict d = m->d;
 
+	/* max(v, alpha v) is v for v >= 0 and alpha v below (0 < alpha < 1): branch-free. */
 	for (size_t i = 0; i < n; i++)
-		d[i] = d[i] < 0.0f ? d[i] * alpha : d[i];
+	{
+		float		v = d[i],
+					s = v * alpha;
+
+		d[i] = v > s ? v : s;
+	}
 }
 
 /* Source index pair and fraction of tf.image.resizeBilinear (no half pixel). */
