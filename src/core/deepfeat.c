@@ -181,8 +181,10 @@ const tr_features tr_deep_kind = {
 
 /*
  * The aligned kind: face-api's detect -> 68 landmarks -> aligned square ->
- * descriptor. The region is the detection (or the face box); a region whose
- * aligned square is empty is embedded as it is, as the unaligned kind does.
+ * descriptor. The region is the detection (or the face box). The whole image
+ * is embedded as it is, as the unaligned kind does: it is the region when no
+ * face was found (a face crop the detector missed, or no face at all), where
+ * landmarks have nothing to align. So is a region whose square is empty.
  */
 static int
 aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
@@ -204,6 +206,8 @@ aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *o
 		snprintf(err, errlen, "face region outside the image");
 		return -1;
 	}
+	if (r.x == 0 && r.y == 0 && r.w == img->width && r.h == img->height)
+		return deep_extract(self, img, r, out, err, errlen);
 	rc = nn_aligned_descriptor(lm, net, &im, &det, NULL, NULL, out, nerr);
 	if (rc == 1)
 		return deep_extract(self, img, r, out, err, errlen);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 static int	failures;
+static int	kind_checked;
 static const char *model_dir;
 
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
@@ -370,6 +371,7 @@ main(int argc, char **argv)
 					CHECK(kind.extract(&kind, &ti, tb, f, err, sizeof(err)) == 0 &&
 						  cosine(f, cJSON_GetObjectItemCaseSensitive(c, "descriptor")) >= 0.9999,
 						  "%s: aligned feature kind differs (%s)", image, err);
+					kind_checked++;
 				}
 			}
 		}
@@ -383,6 +385,7 @@ main(int argc, char **argv)
 	nn_agegender_free(&ag);
 	nn_landmarks_free(&lm);
 	tr_netcache_free();
+	CHECK(one_per_kind || kind_checked > 0, "no aligned case checked the aligned feature kind");
 	printf("golden: %d cases, worst descriptor cosine %.7f, worst P(male) diff %.2g, "
 		   "worst raw detector diff %.2g, worst box IoU %.5f, worst landmark diff %.4f px, "
 		   "worst aligned descriptor cosine %.7f, %d failures\n",

@@ -132,7 +132,7 @@ async function main() {
   };
   await aligned(synthetic(200, 180, 11), { x: 40.6, y: 30.3, width: 101.7, height: 97.2 });
   await aligned(synthetic(160, 160, 12), { x: -12.5, y: 70.25, width: 90, height: 120 });
-  await aligned(synthetic(150, 170, 13), { x: 0, y: 0, width: 150, height: 170 });
+  await aligned(synthetic(128, 128, 13), { x: 16, y: 32, width: 96, height: 64 });
   for (const img of orl.slice(0, 2)) {
     const t = toTensor(img);
     const dets = await faceapi.nets.tinyFaceDetector.locateFaces(t, new faceapi.TinyFaceDetectorOptions({ inputSize: 128, scoreThreshold: 0.3 }));
