@@ -122,7 +122,7 @@ bench/accuracy: bench/accuracy.c $(CORE_LIB)
 
 # Face networks benchmark (bench/faces.sh).
 bench/faces: bench/faces.c $(CORE_LIB)
-	$(CORE_CC) -O2 -o $@ bench/faces.c $(CORE_LINK)
+	$(CORE_CC) -O2 -pthread -o $@ bench/faces.c $(CORE_LINK)
 
 # Perl TAP tests against temporary clusters: make prove_installcheck PROVE_TESTS='test/tap/*.pl'
 .PHONY: prove_installcheck

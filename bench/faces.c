@@ -89,7 +89,8 @@ typedef struct job
 	double		t_det,
 				t_emb;
 	int			found;
-	const char *err;
+	int			failed;
+	char		err[NN_ERRLEN];
 } job;
 
 static nn_facenet fn;
@@ -108,7 +109,7 @@ static void *
 run_job(void *arg)
 {
 	job		   *j = arg;
-	static __thread char err[NN_ERRLEN];
+	char	   *err = j->err;
 
 	for (int k = j->id; k < CLASSES * PER_CLASS; k += njobs)
 	{
@@ -120,7 +121,7 @@ run_job(void *arg)
 		const uint8_t *rgb = images[k];
 		nn_image	im = {rgb, w, h, 3, 0};
 		nn_box	   *boxes,
-					best = {0, 0, w, h, 0};
+					best = {0, 0, w, h, 0, 0, 0};
 		float	   *d = desc[k / PER_CLASS][k % PER_CLASS];
 		double		t0 = now(),
 					t1;
@@ -129,7 +130,7 @@ run_job(void *arg)
 			: nn_find_faces(&det, rgb, w, h, border, 416, 0.5, &boxes, err);
 		if (n < 0)
 		{
-			j->err = err;
+			j->failed = 1;
 			return NULL;
 		}
 		for (int b = 0; b < n; b++)
@@ -152,7 +153,7 @@ run_job(void *arg)
 		}
 		if (rc != 0)
 		{
-			j->err = err;
+			j->failed = 1;
 			return NULL;
 		}
 		j->t_det += t1 - t0;
@@ -231,12 +232,17 @@ main(int argc, char **argv)
 	}
 	/* Warm up (first-touch of the weights, OpenBLAS buffers), not timed. */
 	{
-		job			warm = {0};
+		static job	warm;
 		int			saved = njobs;
 
 		njobs = total;
 		run_job(&warm);
 		njobs = saved;
+		if (warm.failed)
+		{
+			fprintf(stderr, "%s\n", warm.err);
+			return 1;
+		}
 	}
 	/* The peak before and after the timed run, the better of the two (a busy host varies). */
 	peak = sgemm_peak();
@@ -244,14 +250,14 @@ main(int argc, char **argv)
 	wall = now();
 	for (int t = 0; t < njobs; t++)
 	{
-		jobs[t] = (job) {t, 0, 0, 0, NULL};
+		jobs[t] = (job) {.id = t};
 		if (pthread_create(&threads[t], NULL, run_job, &jobs[t]) != 0)
 			return 2;
 	}
 	for (int t = 0; t < njobs; t++)
 	{
 		pthread_join(threads[t], NULL);
-		if (jobs[t].err)
+		if (jobs[t].failed)
 		{
 			fprintf(stderr, "%s\n", jobs[t].err);
 			return 1;

@@ -144,13 +144,15 @@ box_area_desc(const void *a, const void *b)
 
 /*
  * "landmarks": the 68 points of a face ([x, y] in image pixels, face-api's
- * order: jaw, brows, nose, eyes, mouth) and "aligned_box": the square the
- * aligned feature kind embeds; both null without the landmark network.
+ * order: jaw, brows, nose, eyes, mouth) and "aligned_box": the part of the
+ * image the aligned feature kind embeds (the aligned square, clipped to the
+ * image; null when nothing is left); both null without the landmark network.
  */
 static void
-put_landmarks(JsonBuilder *b, bool have, const double *pts, const int wh[2])
+put_landmarks(JsonBuilder *b, bool have, const double *pts, const int wh[2], const nn_image *im)
 {
 	nn_box		sq;
+	int			r[4];
 
 	jb_key(b, "landmarks");
 	if (!have)
@@ -173,16 +175,22 @@ put_landmarks(JsonBuilder *b, bool have, const double *pts, const int wh[2])
 		jb_cstring(b, NULL);
 		return;
 	}
+	/* The aligned square as it is cut from the image: clipped (face-api's extractFaceTensors). */
 	nn_align_dlib(pts, wh, &sq);
+	if (!nn_crop_rect(&sq, im->width, im->height, r))
+	{
+		jb_cstring(b, NULL);
+		return;
+	}
 	jb_begin_object(b);
 	jb_key(b, "x");
-	jb_int(b, (int64) sq.x);
+	jb_int(b, r[0]);
 	jb_key(b, "y");
-	jb_int(b, (int64) sq.y);
+	jb_int(b, r[1]);
 	jb_key(b, "width");
-	jb_int(b, (int64) sq.width);
+	jb_int(b, r[2]);
 	jb_key(b, "height");
-	jb_int(b, (int64) sq.height);
+	jb_int(b, r[3]);
 	jb_end_object(b);
 }
 
@@ -281,7 +289,7 @@ training_detect_faces(PG_FUNCTION_ARGS)
 		jb_cstring(&b, pm >= 0.5f ? "male" : "female");
 		jb_key(&b, "gender_probability");
 		jb_float_fixed(&b, pm >= 0.5f ? pm : pf, 4);
-		put_landmarks(&b, lm != NULL, pts, wh);
+		put_landmarks(&b, lm != NULL, pts, wh, &im);
 		jb_end_object(&b);
 	}
 	jb_end_array(&b);

@@ -427,6 +427,7 @@ measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
 		r->box.y = (int) g[1];
 		r->box.w = (int) g[2];
 		r->box.h = (int) g[3];
+		r->box.dx = r->box.dy = 0;	/* the features were made with them */
 		r->detected = g[4] != 0;
 		r->side = (int) g[5];
 		r->sharpness = g[6];

@@ -121,7 +121,9 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 	for (int i = 0; i < n; i++)
 	{
 		tr_box		b = {(int) boxes[i].x, (int) boxes[i].y,
-		(int) boxes[i].width, (int) boxes[i].height};
+			(int) boxes[i].width, (int) boxes[i].height,
+		(float) (boxes[i].x + boxes[i].dx - (int) boxes[i].x),
+		(float) (boxes[i].y + boxes[i].dy - (int) boxes[i].y)};
 
 		if (b.w > 0 && b.h > 0)
 			faces[kept++] = b;
@@ -181,10 +183,11 @@ const tr_features tr_deep_kind = {
 
 /*
  * The aligned kind: face-api's detect -> 68 landmarks -> aligned square ->
- * descriptor. The region is the detection (or the face box). The whole image
- * is embedded as it is, as the unaligned kind does: it is the region when no
- * face was found (a face crop the detector missed, or no face at all), where
- * landmarks have nothing to align. So is a region whose square is empty.
+ * descriptor. The region is the detection (moved by its unrounded corner, as
+ * face-api moves the landmarks), the face box, or the whole image when no face
+ * was found: aligning a face crop the detector missed helps too (ORL cropped
+ * tighter, 5/5: 94.5 % aligned against 82.5 % as it is). A region whose square
+ * is empty is embedded as it is, as the unaligned kind does.
  */
 static int
 aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
@@ -194,7 +197,7 @@ aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *o
 	const nn_facenet *net;
 	const nn_landmarks *lm;
 	nn_image	im = image_view(img);
-	nn_box		det = {r.x, r.y, r.w, r.h, 0};
+	nn_box		det = {r.x, r.y, r.w, r.h, 0, r.dx, r.dy};
 	int			rc;
 
 	if (tr_netcache_facenet(self->model_dir, &net, nerr, sizeof(nerr)) != 0 ||
@@ -206,8 +209,6 @@ aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *o
 		snprintf(err, errlen, "face region outside the image");
 		return -1;
 	}
-	if (r.x == 0 && r.y == 0 && r.w == img->width && r.h == img->height)
-		return deep_extract(self, img, r, out, err, errlen);
 	rc = nn_aligned_descriptor(lm, net, &im, &det, NULL, NULL, out, nerr);
 	if (rc == 1)
 		return deep_extract(self, img, r, out, err, errlen);

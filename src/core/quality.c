@@ -17,6 +17,7 @@ tr_face_region(const tr_image *img, const int *box, tr_box *out)
 				x1,
 				y1;
 
+	out->dx = out->dy = 0;
 	if (box == NULL)
 	{
 		out->x = 0;
@@ -302,6 +303,6 @@ int
 tr_face_side(const tr_image *img, tr_box r, int detected)
 {
 	if (detected && r.w * 10 >= img->width * 6 && r.h * 10 >= img->height * 5)
-		r = (tr_box) {0, 0, img->width, img->height};
+		r = (tr_box) {0, 0, img->width, img->height, 0, 0};
 	return r.w < r.h ? r.w : r.h;
 }

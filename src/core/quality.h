@@ -15,6 +15,13 @@ typedef struct tr_box
 	int			y;
 	int			w;
 	int			h;
+	/*
+	 * Where the face detector put the box's corner, from (x, y): the box is
+	 * clipped to the image and rounded, the landmarks of the aligned kind are
+	 * moved by the detector's own corner (face-api's way). 0 for other boxes.
+	 */
+	float		dx;
+	float		dy;
 } tr_box;
 
 /* Side of the square grey image the sharpness is measured on. */

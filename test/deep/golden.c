@@ -220,7 +220,7 @@ main(int argc, char **argv)
 				tr_features kind = tr_deep_kind;
 				const tr_features *k = &kind;
 				tr_image	ti = {w, h, 3, img};
-				tr_box		whole = {0, 0, w, h};
+				tr_box		whole = {0, 0, w, h, 0, 0};
 				float		f[NN_DESCRIPTOR_DIM];
 				double		fdot = 0,
 							fn2 = 0;
@@ -255,7 +255,7 @@ main(int argc, char **argv)
 			CHECK(fabs(pm + pf - 1) < 1e-5, "%s: probabilities do not sum to 1", image);
 			{
 				tr_image	ti = {w, h, 3, img};
-				tr_box		whole = {0, 0, w, h};
+				tr_box		whole = {0, 0, w, h, 0, 0};
 				double		p;
 
 				CHECK(tr_deep_gender(model_dir, &ti, whole, &p, err, sizeof(err)) == 0 &&
@@ -321,7 +321,7 @@ main(int argc, char **argv)
 		{
 			/* detectLandmarks on a whole crop: points in crop pixels. */
 			nn_image	im = {img, w, h, 3, 0};
-			nn_box		whole = {0, 0, w, h, 0};
+			nn_box		whole = {0, 0, w, h, 0, 0, 0};
 			double		pts[2 * NN_LANDMARK_POINTS];
 			int			wh[2];
 
@@ -337,7 +337,7 @@ main(int argc, char **argv)
 			nn_image	im = {img, w, h, 3, 0};
 			const cJSON *bx = cJSON_GetObjectItemCaseSensitive(c, "box");
 			const cJSON *sq = cJSON_GetObjectItemCaseSensitive(c, "square");
-			nn_box		det = {num(bx, "x"), num(bx, "y"), num(bx, "width"), num(bx, "height"), 0},
+			nn_box		det = {num(bx, "x"), num(bx, "y"), num(bx, "width"), num(bx, "height"), 0, 0, 0},
 						square;
 			double		pts[2 * NN_LANDMARK_POINTS],
 						pd,
@@ -355,7 +355,10 @@ main(int argc, char **argv)
 			cosv = cosine(d, cJSON_GetObjectItemCaseSensitive(c, "descriptor"));
 			worst_aligned_cos = fmin(worst_aligned_cos, cosv);
 			CHECK(cosv >= 0.9999, "%s: aligned descriptor cosine %.6f < 0.9999", image, cosv);
-			/* The pipeline's aligned kind on the same (whole-pixel) region. */
+			/*
+			 * The pipeline's aligned kind on the detection as the locator hands it
+			 * over: clipped and rounded, with the detector's own corner in dx, dy.
+			 */
 			{
 				tr_features kind = tr_deep_aligned_kind;
 				tr_image	ti = {w, h, 3, img};
@@ -363,11 +366,17 @@ main(int argc, char **argv)
 				float		f[NN_DESCRIPTOR_DIM];
 
 				kind.model_dir = model_dir;
-				if (nn_crop_rect(&det, w, h, r) && det.x == r[0] && det.y == r[1] &&
-					det.width == r[2] && det.height == r[3])
+				if (nn_crop_rect(&det, w, h, r))
 				{
-					tr_box		tb = {r[0], r[1], r[2], r[3]};
+					tr_box		tb = {r[0], r[1], r[2], r[3], (float) (det.x - r[0]), (float) (det.y - r[1])};
+					nn_box		rounded = {r[0], r[1], r[2], r[3], 0, det.x - r[0], det.y - r[1]};
+					double		p2[2 * NN_LANDMARK_POINTS];
+					float		d2[NN_DESCRIPTOR_DIM];
 
+					CHECK(nn_aligned_descriptor(&lm, &fn, &im, &rounded, p2, NULL, d2, err) == 0 &&
+						  points_diff(p2, cJSON_GetObjectItemCaseSensitive(c, "points")) <= 0.01 &&
+						  cosine(d2, cJSON_GetObjectItemCaseSensitive(c, "descriptor")) >= 0.9999,
+						  "%s: the rounded box with its corner in dx, dy differs", image);
 					CHECK(kind.extract(&kind, &ti, tb, f, err, sizeof(err)) == 0 &&
 						  cosine(f, cJSON_GetObjectItemCaseSensitive(c, "descriptor")) >= 0.9999,
 						  "%s: aligned feature kind differs (%s)", image, err);

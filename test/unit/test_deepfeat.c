@@ -153,8 +153,8 @@ test_recognize_faces(void)
 
 	/* Dark left half, bright right half; the locator finds both, larger first. */
 	scene = two_level_pgm(200, 100, 100, 40, 210, 7, &len);
-	fake_faces[0] = (tr_box) {100, 0, 100, 100};
-	fake_faces[1] = (tr_box) {0, 10, 90, 90};
+	fake_faces[0] = (tr_box) {100, 0, 100, 100, 0, 0};
+	fake_faces[1] = (tr_box) {0, 10, 90, 90, 0, 0};
 	fake_n = 2;
 	CHECK(tr_recognize_faces(&model, NULL, scene, len, 0, NULL, 2, regions, matches, nmatches, &nfaces,
 							 err, sizeof(err)) == TR_DECODE_OK);
@@ -300,9 +300,9 @@ test_deepfeat(void)
 	CHECK(tr_config_set_features(&cfg, fake_kind.name, NULL, err, sizeof(err)) == 0);
 
 	/* Largest first: blurry (flat), too small, then a good face: that one. */
-	fake_faces[0] = (tr_box) {125, 10, 70, 70};
-	fake_faces[1] = (tr_box) {5, 5, 40, 40};
-	fake_faces[2] = (tr_box) {10, 50, 60, 60};
+	fake_faces[0] = (tr_box) {125, 10, 70, 70, 0, 0};
+	fake_faces[1] = (tr_box) {5, 5, 40, 40, 0, 0};
+	fake_faces[2] = (tr_box) {10, 50, 60, 60, 0, 0};
 	fake_n = 3;
 	CHECK(tr_check_image(&cfg, pgm, len, NULL, NULL, &r, &sh, err, sizeof(err)) == TR_SKIP_NONE);
 	CHECK(r.x == 10 && r.y == 50 && r.w == 60 && sh > cfg.sharpness_threshold);
@@ -311,7 +311,7 @@ test_deepfeat(void)
 	fake_n = 2;
 	CHECK(tr_check_image(&cfg, pgm, len, NULL, NULL, &r, &sh, err, sizeof(err)) == TR_SKIP_BLURRY);
 	CHECK_MSG(strstr(err, "sharpness") != NULL, "%s", err);
-	fake_faces[0] = (tr_box) {5, 5, 40, 40};
+	fake_faces[0] = (tr_box) {5, 5, 40, 40, 0, 0};
 	fake_n = 1;
 	CHECK(tr_check_image(&cfg, pgm, len, NULL, NULL, &r, &sh, err, sizeof(err)) == TR_SKIP_TOO_SMALL);
 

@@ -92,7 +92,7 @@ test_features(void)
 		tr_image	a = texture(92, 112, ch, 1, 0),
 					a2 = texture(92, 112, ch, 1, 25),
 					b = texture(92, 112, ch, 2, 0);
-		tr_box		r = {0, 0, 92, 112};
+		tr_box		r = {0, 0, 92, 112, 0, 0};
 		float	   *fa = malloc(sizeof(float) * f->dim),
 				   *fa2 = malloc(sizeof(float) * f->dim),
 				   *fa3 = malloc(sizeof(float) * f->dim),
@@ -118,8 +118,8 @@ test_features(void)
 					  dist(fa, fa2, f->dim));
 		/* A sub-region and a tiny 1x1 region work too. */
 		{
-			tr_box		sub = {10, 20, 40, 50},
-						one = {5, 5, 1, 1};
+			tr_box		sub = {10, 20, 40, 50, 0, 0},
+						one = {5, 5, 1, 1, 0, 0};
 
 			CHECK(f->extract(f, &a, sub, fb, err, sizeof(err)) == 0);
 			CHECK_NEAR(norm(fb, f->dim), 1.0, 1e-4);
@@ -129,7 +129,7 @@ test_features(void)
 		if (type == 1)
 		{
 			tr_image	g = texture(50, 40, 1, 3, 0);
-			tr_box		gr = {0, 0, 50, 40};
+			tr_box		gr = {0, 0, 50, 40, 0, 0};
 
 			CHECK(f->extract(f, &g, gr, fb, err, sizeof(err)) == 0);
 			CHECK_NEAR(norm(fb, f->dim), 1.0, 1e-4);

@@ -250,7 +250,7 @@ test_weights(void)
 static void
 test_crop(void)
 {
-	nn_box		b = {-5.5, 10.7, 50.9, 200.2, 0.9};
+	nn_box		b = {-5.5, 10.7, 50.9, 200.2, 0.9, 0, 0};
 	int			r[4];
 	uint8_t		img[4 * 3 * 3];
 	uint8_t    *c;

@@ -112,7 +112,7 @@ test_quality(void)
 	{
 		tr_image	s = make_grey(2, 1);
 		float		out[4];
-		tr_box		all = {0, 0, 2, 1};
+		tr_box		all = {0, 0, 2, 1, 0, 0};
 
 		s.pixels[1] = 255;
 		tr_grey_resample(&s, all, 4, 1, out);
@@ -126,7 +126,7 @@ test_quality(void)
 	{
 		tr_image	s = make_grey(3, 1);
 		float		out[1];
-		tr_box		all = {0, 0, 3, 1};
+		tr_box		all = {0, 0, 3, 1, 0, 0};
 
 		s.pixels[0] = 10;
 		s.pixels[1] = 20;
@@ -179,8 +179,8 @@ test_quality(void)
 	/* min_face_size's side: a detected face filling a crop counts as the crop. */
 	{
 		tr_image	crop = {92, 112, 1, NULL};
-		tr_box		face = {9, 20, 75, 80};
-		tr_box		small = {30, 40, 40, 45};
+		tr_box		face = {9, 20, 75, 80, 0, 0};
+		tr_box		small = {30, 40, 40, 45, 0, 0};
 
 		CHECK(tr_face_side(&crop, face, 1) == 92);
 		CHECK(tr_face_side(&crop, face, 0) == 75);
@@ -188,7 +188,7 @@ test_quality(void)
 	}
 	{
 		tr_image	photo = {640, 480, 3, NULL};
-		tr_box		face = {200, 100, 150, 180};
+		tr_box		face = {200, 100, 150, 180, 0, 0};
 
 		CHECK(tr_face_side(&photo, face, 1) == 150);
 	}

@@ -306,6 +306,7 @@ nn_detect_image(const nn_detector *net, const nn_image *im, int border, int inpu
 		(*boxes)[kept].width = (c[i].x1 - c[i].x0) * width;
 		(*boxes)[kept].height = (c[i].y1 - c[i].y0) * height;
 		(*boxes)[kept].score = c[i].score;
+		(*boxes)[kept].dx = (*boxes)[kept].dy = 0;
 		kept++;
 	}
 	free(c);

@@ -202,6 +202,8 @@ nn_find_faces_image(const nn_detector *net, const nn_image *im, int border,
 		(*boxes)[kept].width = r[2];
 		(*boxes)[kept].height = r[3];
 		(*boxes)[kept].score = b.score;
+		(*boxes)[kept].dx = b.x - r[0];
+		(*boxes)[kept].dy = b.y - r[1];
 		kept++;
 	}
 	return kept;
@@ -270,8 +272,8 @@ nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det
 	nn_landmarks_relative(raw, rect[2], rect[3], pts);
 	for (int i = 0; i < NN_LANDMARK_POINTS; i++)
 	{
-		pts[2 * i] = pts[2 * i] * rect[2] + det->x;
-		pts[2 * i + 1] = pts[2 * i + 1] * rect[3] + det->y;
+		pts[2 * i] = pts[2 * i] * rect[2] + det->x + det->dx;
+		pts[2 * i + 1] = pts[2 * i + 1] * rect[3] + det->y + det->dy;
 	}
 	crop_wh[0] = rect[2];
 	crop_wh[1] = rect[3];

@@ -161,6 +161,13 @@ typedef struct nn_box
 				width,
 				height;			/* pixels of the input image */
 	double		score;
+	/*
+	 * The detector's own corner minus (x, y) when the box was clipped to the
+	 * image and rounded (nn_find_faces); face-api moves a face's landmarks by
+	 * that corner. 0 for a box as the detector gave it.
+	 */
+	double		dx,
+				dy;
 } nn_box;
 
 typedef struct nn_detector
@@ -294,7 +301,7 @@ extern int	nn_locate_faces_image(const nn_detector *net, const nn_image *im,
 /*
  * face-api's withFaceLandmarks() for one detected face: the landmark network
  * on the face's crop (nn_crop_rect of det), its points scaled to the crop and
- * moved by the detection's (unrounded) corner, in image coordinates.  Writes
+ * moved by the detection's own corner (det x + dx, y + dy), in image coordinates.  Writes
  * the crop's size to crop_wh.  Returns 0, or -1 with a message.
  */
 extern int	nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det,
