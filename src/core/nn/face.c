@@ -256,6 +256,8 @@ nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det
 				ch;
 	uint8_t    *crop;
 	float		raw[2 * NN_LANDMARK_POINTS];
+	double		sx,
+				sy;
 	int			rc;
 
 	if (!nn_crop_rect(det, im->width, im->height, rect))
@@ -270,10 +272,18 @@ nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det
 		return -1;
 	/* Positions relative to the full crop, whatever was copied of it. */
 	nn_landmarks_relative(raw, rect[2], rect[3], pts);
+	/*
+	 * Moved by the detection's corner, unrounded (face-api's way), but clipped
+	 * to the image: face-api moves them by a corner outside the image too, off
+	 * the pixels the network saw (by the whole border for a face found only
+	 * with the border); here they stay on the face.
+	 */
+	sx = fmax(det->x + det->dx, 0);
+	sy = fmax(det->y + det->dy, 0);
 	for (int i = 0; i < NN_LANDMARK_POINTS; i++)
 	{
-		pts[2 * i] = pts[2 * i] * rect[2] + det->x + det->dx;
-		pts[2 * i + 1] = pts[2 * i + 1] * rect[3] + det->y + det->dy;
+		pts[2 * i] = pts[2 * i] * rect[2] + sx;
+		pts[2 * i + 1] = pts[2 * i + 1] * rect[3] + sy;
 	}
 	crop_wh[0] = rect[2];
 	crop_wh[1] = rect[3];
@@ -323,6 +333,7 @@ nn_align_dlib(const double pts[2 * NN_LANDMARK_POINTS], const int crop_wh[2], nn
 	rect->width = fmin(size, crop_wh[0] + x);
 	rect->height = fmin(size, crop_wh[1] + y);
 	rect->score = 0;
+	rect->dx = rect->dy = 0;
 }
 
 int

@@ -301,7 +301,9 @@ extern int	nn_locate_faces_image(const nn_detector *net, const nn_image *im,
 /*
  * face-api's withFaceLandmarks() for one detected face: the landmark network
  * on the face's crop (nn_crop_rect of det), its points scaled to the crop and
- * moved by the detection's own corner (det x + dx, y + dy), in image coordinates.  Writes
+ * moved by the detection's own corner (det x + dx, y + dy, unrounded) clipped
+ * to the image, in image coordinates. (face-api does not clip that corner: for
+ * a box crossing the image's edge its points leave the face.)  Writes
  * the crop's size to crop_wh.  Returns 0, or -1 with a message.
  */
 extern int	nn_face_landmarks(const nn_landmarks *net, const nn_image *im, const nn_box *det,
