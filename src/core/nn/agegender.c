@@ -11,32 +11,6 @@
 
 static const float ag_mean[3] = {122.782f, 117.001f, 104.298f};
 
-/* tf.separableConv2d(x, dw, pw, 1, 'same') + bias, from *x into *out. */
-static int
-separable(const nn_agegender *net, const char *prefix, const nn_map *x,
-		  nn_map *out, char *err)
-{
-	const nn_tensor *dw = nn_weights_getf(&net->w, err, "%s/depthwise_filter", prefix);
-	const nn_tensor *pw = dw ? nn_weights_getf(&net->w, err, "%s/pointwise_filter", prefix) : NULL;
-	const nn_tensor *b = pw ? nn_weights_getf(&net->w, err, "%s/bias", prefix) : NULL;
-	nn_map		d;
-
-	if (!b)
-		return -1;
-	if (dw->size != (size_t) 9 * x->c || pw->ndim != 4 || pw->shape[2] != x->c ||
-		b->size != (size_t) pw->shape[3])
-		return nn_fail(err, "layer \"%s\" does not match its input", prefix);
-	if (nn_depthwise(x, dw->data, 3, 3, 1, NN_SAME, 0, &d) != 0)
-		return nn_fail(err, "out of memory in gender network");
-	if (nn_conv2d(&d, pw->data, 1, 1, pw->shape[3], b->data, 1, NN_VALID, 0, out) != 0)
-	{
-		nn_map_free(&d);
-		return nn_fail(err, "out of memory in gender network");
-	}
-	nn_map_free(&d);
-	return 0;
-}
-
 /* conv (SAME) + bias. */
 static int
 conv(const nn_agegender *net, const char *prefix, const nn_map *x, int stride,
@@ -86,11 +60,11 @@ reduction_block(const nn_agegender *net, const char *prefix, nn_map *x,
 	else
 		in = *x;
 	snprintf(p, sizeof(p), "%s/separable_conv0", prefix);
-	if (separable(net, p, &in, &a, err) != 0)
+	if (nn_separable(&net->w, p, &in, 1, &a, err) != 0)
 		goto fail_in;
 	nn_relu(&a);
 	snprintf(p, sizeof(p), "%s/separable_conv1", prefix);
-	if (separable(net, p, &a, &b, err) != 0)
+	if (nn_separable(&net->w, p, &a, 1, &b, err) != 0)
 	{
 		nn_map_free(&a);
 		goto fail_in;
@@ -146,7 +120,7 @@ main_block(const nn_agegender *net, const char *prefix, nn_map *x, char *err)
 		if (i > 0)
 			nn_relu(&cur);
 		snprintf(p, sizeof(p), "%s/separable_conv%d", prefix, i);
-		if (separable(net, p, &cur, &nxt, err) != 0)
+		if (nn_separable(&net->w, p, &cur, 1, &nxt, err) != 0)
 		{
 			nn_map_free(&cur);
 			return -1;
@@ -222,7 +196,7 @@ nn_agegender_predict(const nn_agegender *net, const uint8_t *rgb, int width,
 		main_block(net, "middle_flow/main_block_0", &x, err) != 0 ||
 		main_block(net, "middle_flow/main_block_1", &x, err) != 0 ||
 		reduction_block(net, "exit_flow/reduction_block", &x, 1, err) != 0 ||
-		separable(net, "exit_flow/separable_conv", &x, &y, err) != 0)
+		nn_separable(&net->w, "exit_flow/separable_conv", &x, 1, &y, err) != 0)
 	{
 		nn_map_free(&x);
 		return -1;

@@ -34,29 +34,6 @@ nn_landmarks_free(nn_landmarks *net)
 	nn_weights_free(&net->w);
 }
 
-/* tf.separableConv2d(x, dw, pw, stride, 'same') + bias, into *out. */
-static int
-separable(const nn_landmarks *net, const char *prefix, const nn_map *x, int stride,
-		  nn_map *out, char *err)
-{
-	const nn_tensor *dw = nn_weights_getf(&net->w, err, "%s/depthwise_filter", prefix);
-	const nn_tensor *pw = dw ? nn_weights_getf(&net->w, err, "%s/pointwise_filter", prefix) : NULL;
-	const nn_tensor *b = pw ? nn_weights_getf(&net->w, err, "%s/bias", prefix) : NULL;
-	nn_map		d;
-	int			rc;
-
-	if (!b)
-		return -1;
-	if (dw->size != (size_t) 9 * x->c || pw->ndim != 4 || pw->shape[2] != x->c ||
-		b->size != (size_t) pw->shape[3])
-		return nn_fail(err, "layer \"%s\" does not match its input", prefix);
-	if (nn_depthwise(x, dw->data, 3, 3, stride, NN_SAME, 0, &d) != 0)
-		return nn_fail(err, "out of memory in landmark network");
-	rc = nn_conv2d(&d, pw->data, 1, 1, pw->shape[3], b->data, 1, NN_VALID, 0, out);
-	nn_map_free(&d);
-	return rc != 0 ? nn_fail(err, "out of memory in landmark network") : 0;
-}
-
 /* The first layer: conv 3x3 stride 2 SAME + bias. */
 static int
 first_conv(const nn_landmarks *net, const nn_map *x, nn_map *out, char *err)
@@ -116,7 +93,7 @@ dense_block(const nn_landmarks *net, int block, nn_map *x, char *err)
 	else
 	{
 		snprintf(p, sizeof(p), "dense%d/conv0", block);
-		rc = separable(net, p, x, 2, &acc, err);
+		rc = nn_separable(&net->w, p, x, 2, &acc, err);
 	}
 	if (rc != 0)
 		return -1;
@@ -131,7 +108,7 @@ dense_block(const nn_landmarks *net, int block, nn_map *x, char *err)
 		/* out1 is already non-negative: the first input is out1 itself. */
 		relu_into(&in, &acc);
 		snprintf(p, sizeof(p), "dense%d/conv%d", block, k);
-		if (separable(net, p, &in, 1, &o, err) != 0)
+		if (nn_separable(&net->w, p, &in, 1, &o, err) != 0)
 		{
 			rc = -1;
 			break;

@@ -91,6 +91,12 @@ extern int	nn_conv2d(const nn_map *in, const float *filt, int kh, int kw,
 /* Depthwise convolution, channel multiplier 1 (direct loop). */
 extern int	nn_depthwise(const nn_map *in, const float *filt, int kh, int kw,
 						 int stride, nn_pad pad, int extra_pad, nn_map *out);
+/*
+ * tf.separableConv2d(x, <prefix>/depthwise_filter (3x3), <prefix>/pointwise_filter,
+ * stride, 'same') + <prefix>/bias, with the tensors of w.
+ */
+extern int	nn_separable(const nn_weights *w, const char *prefix, const nn_map *x, int stride,
+						 nn_map *out, char *err);
 extern int	nn_maxpool(const nn_map *in, int k, int stride, nn_pad pad, nn_map *out);
 extern int	nn_avgpool_valid(const nn_map *in, int k, int stride, nn_map *out);
 extern void nn_relu(nn_map *m);

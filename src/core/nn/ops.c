@@ -429,3 +429,25 @@ nn_prepare(const uint8_t *rgb, int width, int height, int size, int center,
 
 	return nn_prepare_image(&im, 0, size, center, mean, out);
 }
+
+int
+nn_separable(const nn_weights *w, const char *prefix, const nn_map *x, int stride,
+			 nn_map *out, char *err)
+{
+	const nn_tensor *dw = nn_weights_getf(w, err, "%s/depthwise_filter", prefix);
+	const nn_tensor *pw = dw ? nn_weights_getf(w, err, "%s/pointwise_filter", prefix) : NULL;
+	const nn_tensor *b = pw ? nn_weights_getf(w, err, "%s/bias", prefix) : NULL;
+	nn_map		d;
+	int			rc;
+
+	if (!b)
+		return -1;
+	if (dw->size != (size_t) 9 * x->c || pw->ndim != 4 || pw->shape[2] != x->c ||
+		b->size != (size_t) pw->shape[3])
+		return nn_fail(err, "layer \"%s\" does not match its input", prefix);
+	if (nn_depthwise(x, dw->data, 3, 3, stride, NN_SAME, 0, &d) != 0)
+		return nn_fail(err, "out of memory in layer \"%s\"", prefix);
+	rc = nn_conv2d(&d, pw->data, 1, 1, pw->shape[3], b->data, 1, NN_VALID, 0, out);
+	nn_map_free(&d);
+	return rc != 0 ? nn_fail(err, "out of memory in layer \"%s\"", prefix) : 0;
+}
