@@ -189,11 +189,11 @@ const tr_features tr_deep_kind = {
 
 /*
  * The aligned kind: face-api's detect -> 68 landmarks -> aligned square ->
- * descriptor. The region is the detection (moved by its unrounded corner, as
- * face-api moves the landmarks), the face box, or the whole image when no face
- * was found: aligning a face crop the detector missed helps too (ORL cropped
- * 8 pixels tighter, 5/5: 96.5 % aligned against 81.0 % as it is). A region whose square
- * is empty is embedded as it is, as the unaligned kind does.
+ * descriptor. The region is the detection (its landmarks moved by the
+ * detector's unrounded corner, clipped to the image), the face box, or the
+ * whole image when no face was found: aligning a face crop the detector missed
+ * helps too (bench/orl_tight.sh: 96.5 % top-1 aligned, 81.0 % as it is). A
+ * region whose square is empty is embedded as it is, as the unaligned kind does.
  */
 static int
 aligned_extract(const tr_features *self, const tr_image *img, tr_box r, float *out,
