@@ -5,18 +5,24 @@
  * for the feature kind a training of their dataset would use now (training.face_features
  * resolved as a training resolves it; the classic kind for landmarks), keeps them, and looks
  * for waiting trainings before the next batch, so trainings always go first. One pass walks the
- * images once in (time_created, id) order; one worker per database runs it at a time. While a
- * training of the database runs in another worker, the pass walks from the newest image down:
- * the training reads from the oldest up, so the two meet in the middle and share the work on
- * two cores. Images that change during a pass are found by the next one.
+ * images once in (time_created, id) order; one worker per database runs it at a time. When more
+ * than a batch waits, the pass asks the launcher for a helper (a second worker, within
+ * training.max_workers, after any database's waiting trainings), which walks from the newest
+ * image down; each publishes in shared memory how far it has fetched and stops short of the
+ * other's edge, so the two meet in the middle and share the work on two cores. While a training
+ * of the database runs in another worker, there is no helper, and the extractor walks that
+ * dataset's images from the newest down: the training reads from the oldest up. Images that
+ * change during a pass are found by the next one.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "deep.h"
 #include "deepfeat.h"
@@ -28,53 +34,238 @@
 /* Images measured per batch (a few seconds of work at most before trainings are looked at). */
 #define TR_EXTRACT_BATCH 8
 
-/* Where this process's pass stands (ascending; descending while a training runs). */
-static TrImageKey pass_key;
-static TrImageKey back_key;
+/*
+ * How long the pass measures, at least, before it makes room for another database waiting for a
+ * slot: databases with images to measure take turns of this length, not of a process start.
+ */
+#define TR_EXTRACT_TURN_MS 5000
 
-/* Whether the ascending pass has kept anything. */
-static bool pass_kept;
+/* What this worker measures in a database (take_turn). */
+typedef enum Turn
+{
+	TURN_NONE,					/* nothing: another worker does, or it is time to step back */
+	TURN_PASS,					/* the pass, from the oldest image up */
+	TURN_HELPER,				/* beside the pass, from the newest image down */
+	TURN_BEHIND,				/* beside a training, its dataset's images from the newest down */
+} Turn;
 
 /*
- * Become (or stay) the database's extractor; false when another worker is, or while another
- * database waits for a worker and every slot is taken (stepping back gives up the role).
- * *training: a training of the database runs in another worker, on *dataset (zero: not known yet).
+ * This process's role at its last batch, and where its walk stands: up (the pass, with whether
+ * it kept anything) or down (a helper, or behind a training of back_dataset). A new role starts
+ * a new walk.
  */
-static bool
-take_turn(Oid dboid, bool release, bool *training, pg_uuid_t *dataset)
+static Turn my_turn = TURN_NONE;
+static TimestampTz my_turn_since;
+static pg_uuid_t back_dataset;
+static TrImageKey pass_key;
+static TrImageKey back_key;
+static bool pass_kept;
+
+void
+tr_extract_forget(TrDbEntry *e)
 {
-	TrDbEntry  *e;
-	bool		mine;
-	bool		busy = false;
+	if (e->extractor == MyProcPid)
+	{
+		e->extractor = 0;
+		e->want_helper = false;
+		e->pass_edge.set = false;
+	}
+	if (e->helper == MyProcPid)
+	{
+		e->helper = 0;
+		e->helper_edge.set = false;
+	}
+	my_turn = TURN_NONE;
+}
+
+/*
+ * Walk the worker slots once (tr_shared->lock held): whether a training of the database runs in
+ * another worker (on *dataset), and whether every slot is taken while another database, not
+ * being served yet, waits for one.
+ */
+static void
+look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait)
+{
 	int			used = 0;
+	Oid			served[TR_MAX_WORKERS];
+	int			nserved = 0;
 
 	*training = false;
+	*others_wait = false;
 	memset(dataset, 0, sizeof(*dataset));
-	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < TR_MAX_WORKERS && !release; i++)
+	for (int i = 0; i < TR_MAX_WORKERS; i++)
 	{
 		TrWorkerSlot *sl = &tr_shared->slots[i];
 
 		if (sl->phase == TR_SLOT_FREE || sl->exited)
 			continue;
 		used++;
+		if (sl->phase == TR_SLOT_STARTING)
+			served[nserved++] = sl->dboid;
 		if (sl->dboid == dboid && sl->has_training && sl->pid != MyProcPid)
 		{
 			*training = true;
 			*dataset = sl->dataset;
 		}
 	}
-	for (int i = 0; i < TR_MAX_DBS && !release && used >= tr_max_workers; i++)
-		busy |= tr_shared->dbs[i].dboid != InvalidOid && tr_shared->dbs[i].dboid != dboid &&
-			tr_shared->dbs[i].pending && tr_shared->dbs[i].has_extension;
+	if (used < tr_max_workers)
+		return;
+	for (int i = 0; i < TR_MAX_DBS && !*others_wait; i++)
+	{
+		TrDbEntry  *o = &tr_shared->dbs[i];
+		bool		on_its_way = false;
+
+		if (o->dboid == InvalidOid || o->dboid == dboid || !o->pending || !o->has_extension || o->dropping)
+			continue;
+		for (int k = 0; k < nserved; k++)
+			on_its_way |= served[k] == o->dboid;
+		*others_wait = !on_its_way;
+	}
+}
+
+/*
+ * Become (or stay) the database's extractor, or its helper; none when others are, or when
+ * another database waits for a slot (the helper makes room first; stepping back gives up the
+ * role). While a training of the database runs in another worker there is one extractor, behind
+ * it, on its *dataset (zero: not known yet).
+ */
+static Turn
+take_turn(Oid dboid, bool release, pg_uuid_t *dataset, bool *yield)
+{
+	TrDbEntry  *e;
+	Turn		turn = TURN_NONE;
+	bool		training;
+	bool		others_wait;
+
+	*yield = false;
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	look_around(dboid, &training, dataset, &others_wait);
+	/* A helper makes room at once; a pass (or a walk behind a training) after its turn. */
+	others_wait &= my_turn == TURN_HELPER ||
+		(my_turn != TURN_NONE &&
+		 TimestampDifferenceExceeds(my_turn_since, GetCurrentTimestamp(), TR_EXTRACT_TURN_MS));
 	e = tr_db_entry(dboid, false);
-	mine = e != NULL && !release && !busy && (e->extractor == 0 || e->extractor == MyProcPid);
-	if (e != NULL && e->extractor == MyProcPid && !mine)
-		e->extractor = 0;
-	else if (mine)
-		e->extractor = MyProcPid;
+	if (e != NULL && !release)
+	{
+		bool		helped = e->helper != 0 && e->helper != MyProcPid;
+
+		if (training)
+			turn = (e->extractor == 0 || e->extractor == MyProcPid) && !others_wait ? TURN_BEHIND : TURN_NONE;
+		/* A helper whose pass ended becomes the pass: images added since are found. */
+		else if (e->extractor == 0 || e->extractor == MyProcPid)
+			turn = !others_wait || helped ? TURN_PASS : TURN_NONE;
+		else if ((e->helper == 0 || e->helper == MyProcPid) && !others_wait)
+			turn = TURN_HELPER;
+		/* Made room for another database: this one is looked at again when a slot is free. */
+		if (turn == TURN_NONE && others_wait)
+		{
+			*yield = true;
+			e->pending = true;
+		}
+	}
+	if (e != NULL)
+	{
+		if (e->extractor == MyProcPid && turn != TURN_PASS && turn != TURN_BEHIND)
+			e->extractor = 0;
+		if (e->helper == MyProcPid && turn != TURN_HELPER)
+		{
+			e->helper = 0;
+			e->helper_edge.set = false;
+		}
+		if (turn == TURN_PASS || turn == TURN_BEHIND)
+			e->extractor = MyProcPid;
+		if (turn == TURN_HELPER)
+			e->helper = MyProcPid;
+		/* No pass: no helper asked for, no edge to stop at. */
+		if (e->extractor == 0 || turn == TURN_BEHIND)
+		{
+			e->want_helper = false;
+			e->pass_edge.set = false;
+		}
+	}
 	LWLockRelease(tr_shared->lock);
-	return mine;
+	return turn;
+}
+
+static int
+key_cmp(TimestampTz t, const pg_uuid_t *id, const TrEdge *edge)
+{
+	if (t != edge->time_created)
+		return t < edge->time_created ? -1 : 1;
+	return memcmp(id, &edge->id, sizeof(pg_uuid_t));
+}
+
+/*
+ * Of the n rows a walk fetched (the pass: ascending; the helper: descending), keep those short
+ * of the other walk's edge and publish how far this one reaches, in one step under the lock:
+ * whichever walk comes second sees the other's edge, so no image is measured by both. Returns
+ * how many rows are kept.
+ */
+static int
+claim_rows(Oid dboid, Turn turn, const TrImageRow *rows, int n)
+{
+	TrDbEntry  *e;
+	int			kept = n;
+
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	e = tr_db_entry(dboid, false);
+	if (e != NULL)
+	{
+		TrEdge	   *mine = turn == TURN_PASS ? &e->pass_edge : &e->helper_edge;
+		const TrEdge *other = turn == TURN_PASS ? &e->helper_edge : &e->pass_edge;
+		int			sign = turn == TURN_PASS ? 1 : -1;
+
+		if (other->set)
+			for (kept = 0; kept < n; kept++)
+				if (sign * key_cmp(rows[kept].time_created, &rows[kept].id, other) >= 0)
+					break;
+		if (kept > 0)
+		{
+			mine->set = true;
+			mine->time_created = rows[kept - 1].time_created;
+			mine->id = rows[kept - 1].id;
+		}
+	}
+	LWLockRelease(tr_shared->lock);
+	return kept;
+}
+
+/*
+ * More than a batch waits and nobody helps the pass: ask the launcher for a second worker (one
+ * idle in the database, or a new one within training.max_workers).
+ */
+static void
+ask_helper(Oid dboid)
+{
+	TrDbEntry  *e;
+	Latch	   *latch = NULL;
+
+	if (tr_max_workers < 2)
+		return;
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	e = tr_db_entry(dboid, false);
+	if (e != NULL && e->extractor == MyProcPid && e->helper == 0 && !e->want_helper)
+	{
+		e->want_helper = true;
+		latch = tr_shared->launcher_latch;
+	}
+	LWLockRelease(tr_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* A helper makes room at once when another database waits for a slot. */
+static bool
+make_room(Oid dboid)
+{
+	bool		training;
+	bool		others_wait;
+	pg_uuid_t	dataset;
+
+	LWLockAcquire(tr_shared->lock, LW_SHARED);
+	look_around(dboid, &training, &dataset, &others_wait);
+	LWLockRelease(tr_shared->lock);
+	return others_wait;
 }
 
 /* The config a training of the type would measure with (its feature kind resolved). */
@@ -107,10 +298,13 @@ woken(Oid dboid)
 	return pending;
 }
 
-/* Measure the rows into keep[] (stopping early when woken); returns how many. */
+/*
+ * Measure the rows into keep[] (stopping early when woken, or, a helper, when another database
+ * waits for a slot); returns how many.
+ */
 static int
-measure_rows(Oid dboid, TrImageRow *rows, int n, const tr_config *face, const tr_config *landmark,
-			 TrKeep *keep, int *done)
+measure_rows(Oid dboid, bool helper, TrImageRow *rows, int n, const tr_config *face,
+			 const tr_config *landmark, TrKeep *keep, int *done)
 {
 	int			nk = 0;
 
@@ -122,9 +316,15 @@ measure_rows(Oid dboid, TrImageRow *rows, int n, const tr_config *face, const tr
 		char		err[TR_ERRLEN];
 		int			rc;
 
+		if (tr_test_image_delay > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 tr_test_image_delay, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
 		CHECK_FOR_INTERRUPTS();
 		/* Something woke the database (a new training, say): keep what is measured, look first. */
-		if (i > 0 && woken(dboid))
+		if (i > 0 && (woken(dboid) || (helper && make_room(dboid))))
 			break;
 		if (cfg->features[0] == '\0')
 			continue;
@@ -163,61 +363,93 @@ measure_rows(Oid dboid, TrImageRow *rows, int n, const tr_config *face, const tr
 }
 
 bool
-tr_extract_batch(Oid dboid)
+tr_extract_batch(Oid dboid, bool *yield)
 {
 	MemoryContext cxt,
 				old;
 	volatile int n = 0;
+	volatile bool bounded = false;
 	tr_config	face,
 				landmark;
-
-	bool		training;
+	Turn		turn;
 	pg_uuid_t	dataset;
 	TrImageKey *key;
 
 	if (!tr_background_features)
 	{
-		take_turn(dboid, true, &training, &dataset);
+		take_turn(dboid, true, &dataset, yield);
+		my_turn = TURN_NONE;
 		return false;
 	}
-	if (!take_turn(dboid, false, &training, &dataset))
-		return false;
+	turn = take_turn(dboid, false, &dataset, yield);
+	if (turn == TURN_BEHIND)
 	{
 		pg_uuid_t	zero;
 
 		memset(&zero, 0, sizeof(zero));
-		if (training && memcmp(&dataset, &zero, sizeof(zero)) == 0)
-			return false;		/* its dataset is not published yet: look again later */
+		/* Its dataset is not published yet: look again later, leaving the role to whoever looks. */
+		if (memcmp(&dataset, &zero, sizeof(zero)) == 0)
+		{
+			bool		ignored;
+
+			take_turn(dboid, true, &dataset, &ignored);
+			turn = TURN_NONE;
+		}
 	}
-	key = training ? &back_key : &pass_key;
-	if (!training)
+	/* A new role (or another training's dataset) starts a new walk. */
+	if (turn != my_turn || (turn == TURN_BEHIND && memcmp(&dataset, &back_dataset, sizeof(dataset)) != 0))
+	{
+		memset(&pass_key, 0, sizeof(pass_key));
 		memset(&back_key, 0, sizeof(back_key));
+		pass_kept = false;
+		my_turn_since = GetCurrentTimestamp();
+	}
+	my_turn = turn;
+	back_dataset = dataset;
+	if (turn == TURN_NONE)
+		return false;
+	key = turn == TURN_PASS ? &pass_key : &back_key;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "training extraction", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
 		TrImageRow *rows;
 		TrKeep	   *keep;
+		int			done;
+		int			fetched;
 
 		server_config(&face, TR_FACE);
 		server_config(&landmark, TR_LANDMARK);
 		/* Beside a training: its dataset's images, without the gender (it takes them as they are). */
-		if (training)
+		if (turn == TURN_BEHIND)
 			face.measure_gender = false;
-		n = store_unmeasured_batch(face.features[0] ? face.features : NULL, landmark.features,
-								   face.measure_gender, training ? &dataset : NULL,
-								   key, TR_EXTRACT_BATCH, &rows);
+		/* The pass fetches one image more than it measures: is there more than a batch? */
+		fetched = store_unmeasured_batch(face.features[0] ? face.features : NULL, landmark.features,
+										 face.measure_gender, turn == TURN_BEHIND ? &dataset : NULL,
+										 turn != TURN_PASS, key, TR_EXTRACT_BATCH + (turn == TURN_PASS), &rows);
+		n = Min(fetched, TR_EXTRACT_BATCH);
+		/* The pass and its helper measure only what the other has not fetched. */
+		if (turn != TURN_BEHIND && n > 0)
+		{
+			int			mine = claim_rows(dboid, turn, rows, n);
+
+			bounded = mine < n;
+			n = mine;
+		}
 		if (n > 0)
 		{
-			pgstat_report_activity(STATE_RUNNING, "training worker: measuring images for the embedding store");
-			int			done;
-
+			if (turn == TURN_PASS && fetched > TR_EXTRACT_BATCH && !bounded)
+				ask_helper(dboid);
+			pgstat_report_activity(STATE_RUNNING, turn == TURN_PASS
+								   ? "training worker: measuring images for the embedding store"
+								   : "training worker: measuring images for the embedding store, newest first");
 			keep = palloc0(sizeof(TrKeep) * n);
-			if (store_keep_measures(keep, measure_rows(dboid, rows, n, &face, &landmark, keep, &done)) > 0 &&
-				!training)
+			if (store_keep_measures(keep, measure_rows(dboid, turn == TURN_HELPER, rows, n, &face, &landmark,
+													   keep, &done)) > 0 &&
+				turn == TURN_PASS)
 				pass_kept = true;
-			/* Stopped early: the pass goes on after the last image measured. */
-			if (done < n)
+			/* Stopped early, or rows fetched beyond what was measured: go on after the last one. */
+			if (done < fetched)
 			{
 				key->time_created = rows[done - 1].time_created;
 				key->id = rows[done - 1].id;
@@ -235,32 +467,27 @@ tr_extract_batch(Oid dboid)
 		ereport(LOG, (errmsg("training: measuring images in the background stopped: %s", edata->message)));
 		FreeErrorData(edata);
 		n = 0;
+		bounded = false;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
-	if (n == 0 && training)
+	if (n > 0)
+		return true;
+	/*
+	 * Nothing left on this walk. A walk down ends: the pass or the training measures the rest. A
+	 * pass that met its helper ends too: the helper, the pass once this role is free, ends with
+	 * a whole pass of its own. A pass that went to the last image is followed by one more if it
+	 * kept something, for images changed behind it meanwhile; one that keeps nothing ends the
+	 * work (images that cannot be measured are not looked at again until the next wake).
+	 */
+	if (turn == TURN_PASS && pass_kept && !bounded)
 	{
-		/* Nothing left behind the training: it measures the rest itself. */
-		memset(&back_key, 0, sizeof(back_key));
-		take_turn(dboid, true, &training, &dataset);
-		return false;
-	}
-	if (n == 0)
-	{
-		/*
-		 * The pass is over: the next one starts from the first image. A pass that kept something
-		 * is followed by one more, for images changed behind it meanwhile; a pass that keeps
-		 * nothing ends the work (images that cannot be measured are not looked at again until
-		 * the next wake).
-		 */
-		bool		again = pass_kept;
-
 		memset(&pass_key, 0, sizeof(pass_key));
 		pass_kept = false;
-		if (!again)
-			take_turn(dboid, true, &training, &dataset);
-		return again;
+		return true;
 	}
-	return true;
+	take_turn(dboid, true, &dataset, yield);
+	my_turn = TURN_NONE;
+	return false;
 }

@@ -89,9 +89,9 @@ tr_guc_init(void)
 							&tr_max_attempts, TR_DEFAULT_MAX_ATTEMPTS, 1, 100, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("training.test_image_delay",
-							"Fault injection for tests: pause this long after each image a worker streams.",
-							"Makes a small training last long enough to cancel, kill or shut down "
-							"in the middle; leave at 0 in production.",
+							"Fault injection for tests: pause this long before each image a worker streams or measures.",
+							"Makes a small training (or a background measurement) last long enough to "
+							"cancel, kill or shut down in the middle; leave at 0 in production.",
 							&tr_test_image_delay, TR_DEFAULT_TEST_IMAGE_DELAY, 0, 10000, PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomBoolVariable("training.background_features",

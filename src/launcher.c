@@ -7,7 +7,8 @@
  * (src/hooks.c); the launcher also marks every database pending when it starts (crash recovery)
  * and the databases known to have the extension every training.naptime (the fallback). For a
  * pending database it starts one dynamic worker (src/worker.c), or hands the work to a worker
- * idle there, within training.max_workers. A worker claims trainings there until none is left
+ * idle there, within training.max_workers; the same for a database whose background extractor
+ * asks for a helper (src/extract.c), without making an idle worker elsewhere quit. A worker claims trainings there until none is left
  * and exits: nothing stays connected to a database while idle, so DROP DATABASE is never blocked
  * by an idle launcher. SIGTERM is die(); the postmaster restarts the launcher after 1 s.
  */
@@ -236,19 +237,24 @@ reap_workers(void)
  * One pass over the slots under the lock.
  */
 static int
-reserve_slot(int d, Oid dboid)
+reserve_slot(int d, Oid dboid, bool *for_trainings)
 {
 	TrDbEntry  *e = &tr_shared->dbs[d];
 	TrWorkerSlot *idle_here = NULL;
 	TrWorkerSlot *idle_other = NULL;
-	bool		starting = false;
+	bool		starting = false;	/* a worker looks for trainings here, or is on its way */
+	bool		coming = false;		/* one on its way, besides the extractor */
+	bool		needed;
 	int			slotno = -1;
 	int			running = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
-	/* Still pending since the launcher looked? */
-	if (e->dboid != dboid || !e->pending || e->dropping)
+	/* A helper is asked for while the extractor runs alone (src/extract.c). */
+	if (e->want_helper && (e->extractor == 0 || e->helper != 0))
+		e->want_helper = false;
+	/* Still pending (or asking for a helper) since the launcher looked? */
+	if (e->dboid != dboid || !(e->pending || e->want_helper) || e->dropping)
 	{
 		LWLockRelease(tr_shared->lock);
 		return -1;
@@ -259,8 +265,15 @@ reserve_slot(int d, Oid dboid)
 
 		if (s->phase != TR_SLOT_FREE)
 			running++;
+		/*
+		 * One worker looks for trainings in a database at a time; the extractor is one (it looks
+		 * between batches), but its helper is asked for beside it.
+		 */
 		if (s->phase == TR_SLOT_STARTING && s->dboid == dboid)
-			starting = true;	/* one worker looks for trainings in a database at a time */
+		{
+			starting = true;
+			coming |= s->pid == 0 || s->pid != e->extractor;
+		}
 		if (s->phase == TR_SLOT_FREE && slotno < 0)
 			slotno = i;
 		if (s->phase == TR_SLOT_IDLE && !s->quit && s->latch)
@@ -271,20 +284,24 @@ reserve_slot(int d, Oid dboid)
 				idle_other = s;
 		}
 	}
-	/* All workers busy: one idle in another database gives its place up. */
-	if (running >= tr_max_workers && idle_other != NULL)
+	/* All workers busy: one idle in another database gives its place up (not for a helper). */
+	if (running >= tr_max_workers && idle_other != NULL && e->pending)
 	{
 		idle_other->quit = true;
 		SetLatch(idle_other->latch);
 	}
+	/* One more worker: for waiting trainings with none looking, or for the helper asked for. */
+	*for_trainings = e->pending && !starting;
+	needed = *for_trainings || (e->want_helper && !coming);
 	/* A worker idle in this database takes it at once: no process start. */
-	if (!starting && idle_here != NULL)
+	if (needed && idle_here != NULL)
 	{
 		idle_here->phase = TR_SLOT_STARTING;
 		SetLatch(idle_here->latch);
-		starting = true;
+		coming = true;
+		needed = false;
 	}
-	if (starting || slotno < 0 || running >= tr_max_workers)
+	if (!needed || slotno < 0 || running >= tr_max_workers)
 		slotno = -1;
 	else
 	{
@@ -294,37 +311,47 @@ reserve_slot(int d, Oid dboid)
 		s->phase = TR_SLOT_STARTING;
 		s->dboid = dboid;
 		s->registered = now;
+		coming = true;
 	}
+	/* The worker on its way is the helper asked for (or takes a training instead). */
+	if (coming)
+		e->want_helper = false;
 	LWLockRelease(tr_shared->lock);
 	return slotno;
 }
 
 /*
- * Start a worker for each pending database, within training.max_workers. Returns false when
- * no background worker slot was free (max_worker_processes): the caller retries soon.
+ * Start a worker for each pending database, within training.max_workers, then for each database
+ * whose extractor asks for a helper. Returns false when no background worker slot was free
+ * (max_worker_processes) for waiting trainings: the caller retries soon. A helper that cannot
+ * start is not retried (nor warned about): its extractor asks again after its next batch.
  */
 static bool
 start_workers(void)
 {
 	static int	next_db = 0;
 	static TimestampTz last_warning = 0;
-	int			pending[TR_MAX_DBS];
-	Oid			pending_oid[TR_MAX_DBS];
+	int			pending[TR_MAX_DBS * 2];
+	Oid			pending_oid[TR_MAX_DBS * 2];
 	int			npending = 0;
 
-	/* The pending databases, round robin from where the last start left off: one pass. */
+	/*
+	 * The pending databases, round robin from where the last start left off, then the helpers
+	 * asked for (trainings first): one pass each.
+	 */
 	LWLockAcquire(tr_shared->lock, LW_SHARED);
-	for (int k = 0; k < TR_MAX_DBS; k++)
-	{
-		int			d = (next_db + k) % TR_MAX_DBS;
-		TrDbEntry  *e = &tr_shared->dbs[d];
-
-		if (e->dboid != InvalidOid && e->pending && !e->dropping)
+	for (int h = 0; h < 2; h++)
+		for (int k = 0; k < TR_MAX_DBS; k++)
 		{
-			pending[npending] = d;
-			pending_oid[npending++] = e->dboid;
+			int			d = (next_db + k) % TR_MAX_DBS;
+			TrDbEntry  *e = &tr_shared->dbs[d];
+
+			if (e->dboid != InvalidOid && !e->dropping && (h ? !e->pending && e->want_helper : e->pending))
+			{
+				pending[npending] = d;
+				pending_oid[npending++] = e->dboid;
+			}
 		}
-	}
 	LWLockRelease(tr_shared->lock);
 
 	for (int k = 0; k < npending; k++)
@@ -332,10 +359,11 @@ start_workers(void)
 		int			d = pending[k];
 		Oid			dboid = pending_oid[k];
 		int			slotno;
+		bool		for_trainings;
 		BackgroundWorker bgw;
 		BackgroundWorkerHandle *handle;
 
-		slotno = reserve_slot(d, dboid);
+		slotno = reserve_slot(d, dboid, &for_trainings);
 		if (slotno < 0)
 			continue;
 
@@ -356,6 +384,8 @@ start_workers(void)
 			LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 			memset(&tr_shared->slots[slotno], 0, sizeof(TrWorkerSlot));
 			LWLockRelease(tr_shared->lock);
+			if (!for_trainings)
+				continue;
 			if (last_warning == 0 ||
 				TimestampDifferenceExceeds(last_warning, GetCurrentTimestamp(), 60000))
 			{

@@ -43,6 +43,14 @@ typedef struct TrWorkerSlot
 	bool		quit;			/* an idle worker must exit (its slot or database is needed) */
 } TrWorkerSlot;
 
+/* How far a walk of the background measurement has fetched images (src/extract.c). */
+typedef struct TrEdge
+{
+	bool		set;
+	TimestampTz time_created;
+	pg_uuid_t	id;
+} TrEdge;
+
 typedef struct TrDbEntry
 {
 	Oid			dboid;			/* InvalidOid = unused entry */
@@ -52,6 +60,10 @@ typedef struct TrDbEntry
 	bool		recovered;		/* a worker recovered orphans here since the server started */
 	bool		needs_recovery;	/* a worker exited leaving a training 'processing' */
 	pid_t		extractor;		/* the worker measuring images in the background (0: none) */
+	pid_t		helper;			/* a second one, from the newest image down (0: none) */
+	bool		want_helper;	/* the extractor asks the launcher for that second worker */
+	TrEdge		pass_edge;		/* the newest image the extractor's pass has fetched */
+	TrEdge		helper_edge;	/* the oldest image the helper has fetched */
 } TrDbEntry;
 
 typedef struct TrShared

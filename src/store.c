@@ -723,9 +723,9 @@ static const char *unmeasured_desc_sql = UNMEASURED_SQL("<", "DESC");
 
 int
 store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
-					   const pg_uuid_t *dataset, TrImageKey *key, int limit, TrImageRow **rows)
+					   const pg_uuid_t *dataset, bool descending, TrImageKey *key, int limit,
+					   TrImageRow **rows)
 {
-	bool		descending = dataset != NULL;
 	MemoryContext caller;
 	MemoryContext spi_cxt;
 	Oid			types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, INT4OID, BOOLOID, UUIDOID};

@@ -117,13 +117,15 @@ extern bool store_measure_serves(const TrImageRow *row, const TrBatchNeeds *need
 extern int	store_keep_measures(const TrKeep *keep, int n);
 
 /*
- * Own transaction: the next images after *key (any class, active or not; with a dataset: its
- * images only, before *key, newest first) without a kept measurement of their current content
- * for the kind of their dataset type (face_kind: NULL when none is usable; landmark_kind), or,
- * with face_gender, a face's kept without gender; with their data; advances *key.
+ * Own transaction: the next images after *key (descending: before *key, newest first; any
+ * class, active or not; with a dataset: its images only) without a kept measurement of their
+ * current content for the kind of their dataset type (face_kind: NULL when none is usable;
+ * landmark_kind), or, with face_gender, a face's kept without gender; with their data; advances
+ * *key.
  */
 extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_kind, bool face_gender,
-								   const pg_uuid_t *dataset, TrImageKey *key, int limit, TrImageRow **rows);
+								   const pg_uuid_t *dataset, bool descending, TrImageKey *key, int limit,
+								   TrImageRow **rows);
 
 /*
  * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another

@@ -105,8 +105,8 @@ worker_detach(int code, Datum arg)
 	{
 		TrDbEntry  *e = tr_db_entry(my_dboid, false);
 
-		if (e && e->extractor == MyProcPid)
-			e->extractor = 0;
+		if (e)
+			tr_extract_forget(e);
 	}
 	latch = tr_shared->launcher_latch;
 	LWLockRelease(tr_shared->lock);
@@ -169,8 +169,8 @@ on_claim(const pg_uuid_t *id)
 		/* Its background pass is another worker's to take now (src/extract.c). */
 		TrDbEntry  *e = tr_db_entry(my_dboid, false);
 
-		if (e && e->extractor == MyProcPid)
-			e->extractor = 0;
+		if (e)
+			tr_extract_forget(e);
 	}
 	LWLockRelease(tr_shared->lock);
 	open_training = *id;
@@ -835,6 +835,7 @@ static bool
 wait_idle(void)
 {
 	TimestampTz deadline;
+	Latch	   *latch;
 
 	if (tr_worker_idle_timeout <= 0)
 		return false;
@@ -845,7 +846,11 @@ wait_idle(void)
 		return false;
 	}
 	my_slot()->phase = TR_SLOT_IDLE;
+	latch = tr_shared->launcher_latch;
 	LWLockRelease(tr_shared->lock);
+	/* A database that waits for a slot gets this one (the launcher makes an idle worker quit). */
+	if (latch)
+		SetLatch(latch);
 	pgstat_report_activity(STATE_IDLE, "training worker: waiting for the next training");
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tr_worker_idle_timeout);
 
@@ -1018,12 +1023,17 @@ tr_worker_main(Datum arg)
 		if (!store_claim(MyProcPid, on_claim, &claim, &more))
 		{
 			/* Nothing waits: measure a batch of new images, then look for trainings again. */
-			if (tr_extract_batch(my_dboid))
+			bool		yield;
+
+			if (tr_extract_batch(my_dboid, &yield))
 			{
 				ran_one = true;
 				MemoryContextReset(worker_cxt);
 				continue;
 			}
+			/* Another database waits for this slot: leave it (this one is pending again). */
+			if (yield)
+				break;
 			/* Only a worker that ran something waits for more; a probe leaves at once. */
 			if (ran_one && wait_idle())
 				continue;

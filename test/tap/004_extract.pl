@@ -1,0 +1,61 @@
+# The embedding store is filled at upload on both cores: with more than a batch to measure, the
+# background pass (oldest image up) gets a helper (newest image down), the two meet without
+# measuring the same images, and a training created meanwhile is still taken at once. With one
+# worker allowed, the pass measures alone, in upload order.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use TrainingTest;
+
+# 100 ms per image: a pass over 48 images lasts about 5 s, long enough for a second worker to start.
+my $node = new_node('extract', 'training.max_workers' => 2, 'training.face_features' => "'classic'",
+	'training.test_image_delay' => "'100ms'");
+setup_db($node, 'db');
+
+# The images in upload order, with when their measurement was kept.
+my $order = q{
+	SELECT i.id, f.time_created AS kept, row_number() OVER (ORDER BY i.time_created, i.id) AS n
+	  FROM training.images i JOIN training.image_features f ON f.image_id = i.id
+	                                                     AND f.content_version = i.content_version};
+my $all_kept = "SELECT count(*) = 48 FROM ($order) o";
+# An image uploaded later was kept before one uploaded earlier: not one pass in upload order.
+my $out_of_order = "SELECT EXISTS (SELECT FROM ($order) a, ($order) b WHERE a.n < b.n AND a.kept > b.kept)";
+
+my $measuring = q{
+	SELECT count(*) = 2 FROM pg_stat_activity
+	 WHERE backend_type = 'training worker' AND datname = 'db' AND query LIKE 'training worker: measuring images%'};
+my $ds = make_dataset($node, 'db', 'both ends', 4, 12);
+ok(wait_for($node, 'db', $measuring), 'two workers measure the uploaded images at once');
+ok(wait_for($node, 'db', $all_kept), 'every image gets its measurement kept');
+is($node->safe_psql('db', $out_of_order), 't', 'the newest images were measured before the pass reached them');
+ok(wait_for($node, 'db', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'training worker'}),
+	'the workers leave when the store is full');
+# Each walk measures only what the other has not fetched: no measurement is written twice.
+is($node->safe_psql('db', q{SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'training.image_features'::regclass}),
+	'0', 'the two walks do not measure the same images');
+
+# A training created while both measure is taken at once (each worker looks between images).
+$node->safe_psql('db', 'DELETE FROM training.datasets');
+$ds = make_dataset($node, 'db', 'meanwhile', 4, 12);
+ok(wait_for($node, 'db', $measuring), 'two workers measure again');
+my $t = create_training($node, 'db', $ds, 'meanwhile');
+ok(wait_state($node, 'db', $t, 'completed'), 'the training completes');
+is( $node->safe_psql('db', "SELECT time_started - time_created < interval '3 s' FROM training.trainings WHERE id = '$t'"),
+	't', 'and started within 3 s of its creation');
+ok(wait_for($node, 'db', $all_kept), 'every image of that dataset is measured too');
+
+# One worker allowed: no helper, the pass keeps the images in upload order.
+$node->safe_psql('db', 'ALTER SYSTEM SET training.max_workers = 1; SELECT pg_reload_conf()');
+$node->safe_psql('db', 'DELETE FROM training.datasets');
+ok(wait_for($node, 'db', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'training worker'}),
+	'the workers are gone');
+make_dataset($node, 'db', 'one end', 4, 12);
+ok(wait_for($node, 'db', $all_kept), 'with training.max_workers = 1 every image is measured too');
+is($node->safe_psql('db', $out_of_order), 'f', 'by one pass, in upload order');
+
+$node->stop;
+done_testing();
