@@ -19,21 +19,10 @@ psql -X -q -d $db -c "CREATE EXTENSION training"
 for workers in 1 2 2 1; do
     psql -X -q -d postgres -c "ALTER SYSTEM SET training.max_workers = $workers" -c "SELECT pg_reload_conf()" >/dev/null
     sleep 1
-    psql -X -q -At -d $db -v ON_ERROR_STOP=1 -v orl="$orl" -v workers="$workers" <<'SQL' 2>&1 | sed 's/^NOTICE:  //'
-SELECT set_config('b.orl', :'orl', false), set_config('b.workers', :'workers', false) \g /dev/null
-DELETE FROM training.datasets;
-DO $$
-DECLARE ds uuid; cl uuid;
-BEGIN
-  ds := (training.create_dataset(name => 'orl', type => 'face')->>'id')::uuid;
-  FOR c IN 1..40 LOOP
-    cl := (training.create_class(dataset_id => ds, label => 's' || c)->>'id')::uuid;
-    FOR i IN 1..10 LOOP
-      PERFORM training.add_image(class_id => cl,
-        data => pg_read_binary_file(current_setting('b.orl') || '/s' || c || '/' || i || '.pgm'));
-    END LOOP;
-  END LOOP;
-END $$;
+    psql -X -q -d $db -c "DELETE FROM training.datasets"
+    orl_upload $db 10
+    psql -X -q -At -d $db -v ON_ERROR_STOP=1 -v workers="$workers" <<'SQL' 2>&1 | sed 's/^NOTICE:  //'
+SELECT set_config('b.workers', :'workers', false) \g /dev/null
 DO $$
 DECLARE t0 timestamptz := clock_timestamp(); n int; most int := 0; busy int; secs numeric;
 BEGIN

@@ -13,20 +13,8 @@ top=$(pwd)
 db=training_bench_quality
 psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" 2>/dev/null
 psql -X -q -d $db -c "CREATE EXTENSION training"
-psql -X -q -At -d $db -v ON_ERROR_STOP=1 -v orl="$orl" <<'SQL' 2>&1 | sed 's/^NOTICE:  //'
-SELECT set_config('b.orl', :'orl', false) \g /dev/null
-DO $$
-DECLARE ds uuid; cl uuid;
-BEGIN
-  ds := (training.create_dataset(name => 'orl', type => 'face')->>'id')::uuid;
-  FOR c IN 1..40 LOOP
-    cl := (training.create_class(dataset_id => ds, label => 's' || c)->>'id')::uuid;
-    FOR i IN 1..5 LOOP
-      PERFORM training.add_image(class_id => cl,
-        data => pg_read_binary_file(current_setting('b.orl') || '/s' || c || '/' || i || '.pgm'));
-    END LOOP;
-  END LOOP;
-END $$;
+orl_upload $db 5
+psql -X -q -At -d $db -v ON_ERROR_STOP=1 <<'SQL' 2>&1 | sed 's/^NOTICE:  //'
 CREATE PROCEDURE pg_temp.evaluate(what text) LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp(); d jsonb; w text;
 BEGIN
