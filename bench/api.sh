@@ -200,7 +200,8 @@ mkdir -p bench/out
 {
     echo "training API throughput (pgbench -M prepared, median of $rounds rounds of ${secs}s per run, $(nproc) cores; tps = transactions/s)"
     echo "PostgreSQL $(psql -XAt -c 'SHOW server_version'); 1000 trainings of a 40x10-image face dataset"
-    printf '%-34s %7s %12s %12s %7s %12s\n' "benchmark (vs plain SQL)" clients "function" "plain" ratio "bare"
+    # "rounds": the lowest and highest of the rounds' ratios, to show how far one run can stray.
+    printf '%-34s %7s %12s %12s %7s %11s %12s\n' "benchmark (vs plain SQL)" clients "function" "plain" ratio rounds "bare"
     # create_training last: it adds rows, which would change what list_trainings counts.
     for b in "get_training:get:get_plain:postgres" "get_training as RLS role:get_rls:get_rls_plain:bench_user" \
              "list_trainings:list:list_plain:postgres" "list_trainings as RLS role:list:list_plain:bench_user" \
@@ -221,7 +222,8 @@ mkdir -p bench/out
             awk -v n="$name" -v c="$c" -v a="$(echo $fs | tr ' ' '\n' | median)" \
                 -v b="$(echo $ps | tr ' ' '\n' | median)" -v r="$(echo $rs | tr ' ' '\n' | median)" \
                 -v x="$([ -n "$bs" ] && echo $bs | tr ' ' '\n' | median)" \
-                'BEGIN { printf "%-34s %7s %12.0f %12.0f %7.2f %12s\n", n, c, a, b, r, x == "" ? "" : sprintf("%.0f", x) }'
+                -v lo="$(echo $rs | tr ' ' '\n' | sort -g | head -1)" -v hi="$(echo $rs | tr ' ' '\n' | sort -g | tail -1)" \
+                'BEGIN { printf "%-34s %7s %12.0f %12.0f %7.2f %5.2f-%.2f %12s\n", n, c, a, b, r, lo, hi, x == "" ? "" : sprintf("%.0f", x) }'
         done
     done
 } | tee bench/out/api.txt
