@@ -50,16 +50,14 @@ typedef enum Turn
 } Turn;
 
 /*
- * This process's role at its last batch, and where its walk stands: up (the pass, with whether
- * it kept anything) or down (a helper, or behind a training of back_dataset). A new role starts
- * a new walk.
+ * This process's role at its last batch, and where its walk stands: up (the pass) or down (a
+ * helper, or behind a training of back_dataset). A new role starts a new walk.
  */
 static Turn my_turn = TURN_NONE;
 static TimestampTz my_turn_since;
 static pg_uuid_t back_dataset;
 static TrImageKey pass_key;
 static TrImageKey back_key;
-static bool pass_kept;
 
 void
 tr_extract_forget(TrDbEntry *e)
@@ -81,10 +79,12 @@ tr_extract_forget(TrDbEntry *e)
 /*
  * Walk the worker slots once (tr_shared->lock held): whether a training of the database runs in
  * another worker (on *dataset), and whether every slot is taken while another database, not
- * being served yet, waits for one.
+ * being served yet, waits for one (*trainings_wait: one waits for trainings, not only to measure).
+ * A database is served by a worker on its way there or by its extractor, which looks for
+ * trainings between its batches; an idle worker gives its slot up to a database that waits.
  */
 static void
-look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait)
+look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait, bool *trainings_wait)
 {
 	int			used = 0;
 	Oid			served[TR_MAX_WORKERS];
@@ -92,6 +92,7 @@ look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait)
 
 	*training = false;
 	*others_wait = false;
+	*trainings_wait = false;
 	memset(dataset, 0, sizeof(*dataset));
 	for (int i = 0; i < TR_MAX_WORKERS; i++)
 	{
@@ -99,7 +100,8 @@ look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait)
 
 		if (sl->phase == TR_SLOT_FREE || sl->exited)
 			continue;
-		used++;
+		if (sl->phase != TR_SLOT_IDLE)
+			used++;
 		if (sl->phase == TR_SLOT_STARTING)
 			served[nserved++] = sl->dboid;
 		if (sl->dboid == dboid && sl->has_training && sl->pid != MyProcPid)
@@ -110,24 +112,27 @@ look_around(Oid dboid, bool *training, pg_uuid_t *dataset, bool *others_wait)
 	}
 	if (used < tr_max_workers)
 		return;
-	for (int i = 0; i < TR_MAX_DBS && !*others_wait; i++)
+	for (int i = 0; i < TR_MAX_DBS && !*trainings_wait; i++)
 	{
 		TrDbEntry  *o = &tr_shared->dbs[i];
-		bool		on_its_way = false;
+		bool		on_its_way = o->extractor != 0;
 
 		if (o->dboid == InvalidOid || o->dboid == dboid || !o->pending || !o->has_extension || o->dropping)
 			continue;
 		for (int k = 0; k < nserved; k++)
 			on_its_way |= served[k] == o->dboid;
-		*others_wait = !on_its_way;
+		if (on_its_way)
+			continue;
+		*others_wait = true;
+		*trainings_wait = o->trainings;
 	}
 }
 
 /*
- * Become (or stay) the database's extractor, or its helper; none when others are, or when
- * another database waits for a slot (the helper makes room first; stepping back gives up the
- * role). While a training of the database runs in another worker there is one extractor, behind
- * it, on its *dataset (zero: not known yet).
+ * Become (or stay) the database's extractor, or its helper; none when others are, when the walks
+ * are done, or when another database waits for a slot (stepping back gives up the role). While a
+ * training of the database runs in another worker there is one extractor, behind it, on its
+ * *dataset (zero: not known yet).
  */
 static Turn
 take_turn(Oid dboid, bool release, pg_uuid_t *dataset, bool *yield)
@@ -136,32 +141,50 @@ take_turn(Oid dboid, bool release, pg_uuid_t *dataset, bool *yield)
 	Turn		turn = TURN_NONE;
 	bool		training;
 	bool		others_wait;
+	bool		trainings_wait;
+	bool		pass_steps_back;
 
 	*yield = false;
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
-	look_around(dboid, &training, dataset, &others_wait);
-	/* A helper makes room at once; a pass (or a walk behind a training) after its turn. */
-	others_wait &= my_turn == TURN_HELPER ||
-		(my_turn != TURN_NONE &&
+	look_around(dboid, &training, dataset, &others_wait, &trainings_wait);
+	/*
+	 * A helper makes room at once; a pass (or a walk behind a training) for a training at once,
+	 * for measuring after its turn (a fresh one measures a batch first).
+	 */
+	pass_steps_back = trainings_wait ||
+		(others_wait && my_turn != TURN_NONE &&
 		 TimestampDifferenceExceeds(my_turn_since, GetCurrentTimestamp(), TR_EXTRACT_TURN_MS));
 	e = tr_db_entry(dboid, false);
 	if (e != NULL && !release)
 	{
 		bool		helped = e->helper != 0 && e->helper != MyProcPid;
+		bool		extractor = e->extractor == 0 || e->extractor == MyProcPid;
 
 		if (training)
-			turn = (e->extractor == 0 || e->extractor == MyProcPid) && !others_wait ? TURN_BEHIND : TURN_NONE;
-		/* A helper whose pass ended becomes the pass: images added since are found. */
-		else if (e->extractor == 0 || e->extractor == MyProcPid)
-			turn = !others_wait || helped ? TURN_PASS : TURN_NONE;
+			turn = extractor && !pass_steps_back ? TURN_BEHIND : TURN_NONE;
+		else if (extractor)
+		{
+			/*
+			 * A helper whose pass ended becomes the pass, for images added or changed since the
+			 * pass began; when nothing was (nor kept), the walks are done.
+			 */
+			if (my_turn == TURN_HELPER && e->extractor == 0 && !e->rewalk)
+				turn = TURN_NONE;
+			else
+				turn = !pass_steps_back || helped ? TURN_PASS : TURN_NONE;
+		}
 		else if ((e->helper == 0 || e->helper == MyProcPid) && !others_wait)
 			turn = TURN_HELPER;
 		/* Made room for another database: this one is looked at again when a slot is free. */
-		if (turn == TURN_NONE && others_wait)
+		if (turn == TURN_NONE && (extractor ? pass_steps_back : others_wait))
 		{
 			*yield = true;
-			e->pending = true;
+			if (extractor)
+				e->pending = true;
 		}
+		/* A new pass: what happens from now on decides whether another one follows. */
+		if (turn == TURN_PASS && my_turn != TURN_PASS)
+			e->rewalk = false;
 	}
 	if (e != NULL)
 	{
@@ -260,12 +283,44 @@ make_room(Oid dboid)
 {
 	bool		training;
 	bool		others_wait;
+	bool		trainings_wait;
 	pg_uuid_t	dataset;
 
 	LWLockAcquire(tr_shared->lock, LW_SHARED);
-	look_around(dboid, &training, &dataset, &others_wait);
+	look_around(dboid, &training, &dataset, &others_wait, &trainings_wait);
 	LWLockRelease(tr_shared->lock);
 	return others_wait;
+}
+
+/* Something was kept: a pass that reaches the last image goes round once more. */
+static void
+note_kept(Oid dboid)
+{
+	TrDbEntry  *e;
+
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	e = tr_db_entry(dboid, false);
+	if (e != NULL)
+		e->rewalk = true;
+	LWLockRelease(tr_shared->lock);
+}
+
+/* Whether a pass that reached the last image goes round once more (and it starts). */
+static bool
+take_rewalk(Oid dboid)
+{
+	TrDbEntry  *e;
+	bool		again = false;
+
+	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
+	e = tr_db_entry(dboid, false);
+	if (e != NULL)
+	{
+		again = e->rewalk;
+		e->rewalk = false;
+	}
+	LWLockRelease(tr_shared->lock);
+	return again;
 }
 
 /* The config a training of the type would measure with (its feature kind resolved). */
@@ -284,7 +339,7 @@ server_config(tr_config *cfg, tr_type type)
 	cfg->measure_gender = type == TR_FACE && tr_deep_gender_available(cfg->model_dir);
 }
 
-/* Whether a commit woke the database since this worker last looked for trainings. */
+/* Whether a training may wait since this worker last looked (new images wait their turn). */
 static bool
 woken(Oid dboid)
 {
@@ -293,7 +348,7 @@ woken(Oid dboid)
 
 	LWLockAcquire(tr_shared->lock, LW_SHARED);
 	e = tr_db_entry(dboid, false);
-	pending = e != NULL && e->pending;
+	pending = e != NULL && e->pending && e->trainings;
 	LWLockRelease(tr_shared->lock);
 	return pending;
 }
@@ -323,8 +378,11 @@ measure_rows(Oid dboid, bool helper, TrImageRow *rows, int n, const tr_config *f
 			ResetLatch(MyLatch);
 		}
 		CHECK_FOR_INTERRUPTS();
-		/* Something woke the database (a new training, say): keep what is measured, look first. */
-		if (i > 0 && (woken(dboid) || (helper && make_room(dboid))))
+		/*
+		 * Something woke the database (a new training, say): keep what is measured, look first.
+		 * A helper makes room for another database before its first image too.
+		 */
+		if ((i > 0 && woken(dboid)) || (helper && make_room(dboid)))
 			break;
 		if (cfg->features[0] == '\0')
 			continue;
@@ -401,7 +459,6 @@ tr_extract_batch(Oid dboid, bool *yield)
 	{
 		memset(&pass_key, 0, sizeof(pass_key));
 		memset(&back_key, 0, sizeof(back_key));
-		pass_kept = false;
 		my_turn_since = GetCurrentTimestamp();
 	}
 	my_turn = turn;
@@ -446,10 +503,13 @@ tr_extract_batch(Oid dboid, bool *yield)
 			keep = palloc0(sizeof(TrKeep) * n);
 			if (store_keep_measures(keep, measure_rows(dboid, turn == TURN_HELPER, rows, n, &face, &landmark,
 													   keep, &done)) > 0 &&
-				turn == TURN_PASS)
-				pass_kept = true;
-			/* Stopped early, or rows fetched beyond what was measured: go on after the last one. */
-			if (done < fetched)
+				turn != TURN_BEHIND)
+				note_kept(dboid);
+			/*
+			 * Stopped early, or rows fetched beyond what was measured: go on after the last one
+			 * (a helper that made room before its first image starts where it was).
+			 */
+			if (done > 0 && done < fetched)
 			{
 				key->time_created = rows[done - 1].time_created;
 				key->id = rows[done - 1].id;
@@ -476,15 +536,15 @@ tr_extract_batch(Oid dboid, bool *yield)
 		return true;
 	/*
 	 * Nothing left on this walk. A walk down ends: the pass or the training measures the rest. A
-	 * pass that met its helper ends too: the helper, the pass once this role is free, ends with
-	 * a whole pass of its own. A pass that went to the last image is followed by one more if it
-	 * kept something, for images changed behind it meanwhile; one that keeps nothing ends the
-	 * work (images that cannot be measured are not looked at again until the next wake).
+	 * pass that met its helper ends too: the helper, the pass once this role is free, goes on
+	 * with a whole pass of its own (take_turn). A pass that went to the last image is followed
+	 * by one more, for images changed behind it meanwhile, if either walk kept something or a
+	 * commit woke the database since it began; otherwise the work ends (images that cannot be
+	 * measured, or kept, are not looked at again until the next wake).
 	 */
-	if (turn == TURN_PASS && pass_kept && !bounded)
+	if (turn == TURN_PASS && !bounded && take_rewalk(dboid))
 	{
 		memset(&pass_key, 0, sizeof(pass_key));
-		pass_kept = false;
 		return true;
 	}
 	take_turn(dboid, true, &dataset, yield);

@@ -38,6 +38,7 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 /* Backend-local: what the current transaction asks for at commit. */
 static bool xact_callback_registered = false;
 static bool wake_at_commit = false;
+static bool trainings_at_commit = false;	/* a training was written, not only images */
 static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 
 PG_FUNCTION_INFO_V1(training_wake_trigger);
@@ -56,17 +57,17 @@ tr_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 			if (wake_at_commit)
-				tr_wake_database(MyDatabaseId);
+				tr_wake_database(MyDatabaseId, trainings_at_commit);
 			foreach(lc, cancel_at_commit)
 				tr_cancel_training(MyDatabaseId, (pg_uuid_t *) lfirst(lc));
-			wake_at_commit = false;
+			wake_at_commit = trainings_at_commit = false;
 			cancel_at_commit = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction is found by the naptime poll once committed. */
-			wake_at_commit = false;
+			wake_at_commit = trainings_at_commit = false;
 			cancel_at_commit = NIL;
 			break;
 		default:
@@ -108,7 +109,7 @@ tr_wake_at_commit(void)
 	if (running)
 	{
 		register_xact_callback();
-		wake_at_commit = true;
+		wake_at_commit = trainings_at_commit = true;
 	}
 }
 

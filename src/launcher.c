@@ -144,7 +144,7 @@ scan_databases(bool all)
 		}
 		seen[found - oids] = true;
 		if (all || e->has_extension)
-			e->pending = true;
+			e->pending = e->trainings = true;
 	}
 	/* Databases never probed: into free entries while there are some. */
 	for (int j = 0, i = 0; j < n; j++)
@@ -159,6 +159,7 @@ scan_databases(bool all)
 		tr_shared->dbs[i].dboid = oids[j];
 		tr_shared->dbs[i].has_extension = true;	/* assume so until a worker finds out */
 		tr_shared->dbs[i].pending = true;
+		tr_shared->dbs[i].trainings = true;
 	}
 	LWLockRelease(tr_shared->lock);
 	pfree(seen);
@@ -220,7 +221,7 @@ reap_workers(void)
 
 					if (e)
 					{
-						e->pending = true;
+						e->pending = e->trainings = true;
 						e->needs_recovery = true;
 					}
 				}
@@ -231,13 +232,22 @@ reap_workers(void)
 	}
 }
 
+/* The rounds of start_workers(), in the order databases are given a worker. */
+typedef enum Round
+{
+	ROUND_TRAININGS,			/* pending for waiting trainings (or not known) */
+	ROUND_MEASURE,				/* pending only for images to measure */
+	ROUND_HELPER,				/* a second worker beside the extractor */
+	ROUND_COUNT
+} Round;
+
 /*
- * Give a pending database a worker: one idle there, or a free slot reserved for a new one.
- * Returns the reserved slot, or -1 (nothing to start: one is on its way, or no room).
- * One pass over the slots under the lock.
+ * Give a database a worker for the round: one idle there, or a free slot reserved for a new one.
+ * Returns the reserved slot, or -1 (nothing to start: one is on its way, none is needed, or no
+ * room). One pass over the slots under the lock.
  */
 static int
-reserve_slot(int d, Oid dboid, bool *for_trainings)
+reserve_slot(int d, Oid dboid, Round round)
 {
 	TrDbEntry  *e = &tr_shared->dbs[d];
 	TrWorkerSlot *idle_here = NULL;
@@ -254,7 +264,7 @@ reserve_slot(int d, Oid dboid, bool *for_trainings)
 	if (e->want_helper && (e->extractor == 0 || e->helper != 0))
 		e->want_helper = false;
 	/* Still pending (or asking for a helper) since the launcher looked? */
-	if (e->dboid != dboid || !(e->pending || e->want_helper) || e->dropping)
+	if (e->dboid != dboid || e->dropping || !(round == ROUND_HELPER ? e->want_helper : e->pending))
 	{
 		LWLockRelease(tr_shared->lock);
 		return -1;
@@ -284,15 +294,17 @@ reserve_slot(int d, Oid dboid, bool *for_trainings)
 				idle_other = s;
 		}
 	}
+	/*
+	 * One more worker: for a pending database where none looks (the extractor looks between its
+	 * batches), or for the helper asked for.
+	 */
+	needed = round == ROUND_HELPER ? e->want_helper && !coming : !starting && e->extractor == 0;
 	/* All workers busy: one idle in another database gives its place up (not for a helper). */
-	if (running >= tr_max_workers && idle_other != NULL && e->pending)
+	if (needed && round != ROUND_HELPER && running >= tr_max_workers && idle_other != NULL)
 	{
 		idle_other->quit = true;
 		SetLatch(idle_other->latch);
 	}
-	/* One more worker: for waiting trainings with none looking, or for the helper asked for. */
-	*for_trainings = e->pending && !starting;
-	needed = *for_trainings || (e->want_helper && !coming);
 	/* A worker idle in this database takes it at once: no process start. */
 	if (needed && idle_here != NULL)
 	{
@@ -321,33 +333,37 @@ reserve_slot(int d, Oid dboid, bool *for_trainings)
 }
 
 /*
- * Start a worker for each pending database, within training.max_workers, then for each database
- * whose extractor asks for a helper. Returns false when no background worker slot was free
- * (max_worker_processes) for waiting trainings: the caller retries soon. A helper that cannot
- * start is not retried (nor warned about): its extractor asks again after its next batch.
+ * Start a worker for each pending database, within training.max_workers (databases with waiting
+ * trainings first, then those with only images to measure), then for each database whose
+ * extractor asks for a helper. Returns false when no background worker slot was free
+ * (max_worker_processes) for waiting trainings: the caller retries soon. Measuring that cannot
+ * start is not retried (nor warned about): a later wake, or the extractor's next batch, asks again.
  */
 static bool
 start_workers(void)
 {
 	static int	next_db = 0;
 	static TimestampTz last_warning = 0;
-	int			pending[TR_MAX_DBS * 2];
-	Oid			pending_oid[TR_MAX_DBS * 2];
+	int			pending[TR_MAX_DBS * ROUND_COUNT];
+	Oid			pending_oid[TR_MAX_DBS * ROUND_COUNT];
+	Round		rounds[TR_MAX_DBS * ROUND_COUNT];
 	int			npending = 0;
 
 	/*
-	 * The pending databases, round robin from where the last start left off, then the helpers
-	 * asked for (trainings first): one pass each.
+	 * Databases pending for trainings, then those pending only for images to measure, then the
+	 * helpers asked for, each round robin from where the last start left off.
 	 */
 	LWLockAcquire(tr_shared->lock, LW_SHARED);
-	for (int h = 0; h < 2; h++)
+	for (int r = 0; r < ROUND_COUNT; r++)
 		for (int k = 0; k < TR_MAX_DBS; k++)
 		{
 			int			d = (next_db + k) % TR_MAX_DBS;
 			TrDbEntry  *e = &tr_shared->dbs[d];
 
-			if (e->dboid != InvalidOid && !e->dropping && (h ? !e->pending && e->want_helper : e->pending))
+			if (e->dboid != InvalidOid && !e->dropping &&
+				(r == ROUND_HELPER ? e->want_helper : e->pending && e->trainings == (r == ROUND_TRAININGS)))
 			{
+				rounds[npending] = (Round) r;
 				pending[npending] = d;
 				pending_oid[npending++] = e->dboid;
 			}
@@ -359,11 +375,10 @@ start_workers(void)
 		int			d = pending[k];
 		Oid			dboid = pending_oid[k];
 		int			slotno;
-		bool		for_trainings;
 		BackgroundWorker bgw;
 		BackgroundWorkerHandle *handle;
 
-		slotno = reserve_slot(d, dboid, &for_trainings);
+		slotno = reserve_slot(d, dboid, rounds[k]);
 		if (slotno < 0)
 			continue;
 
@@ -384,7 +399,8 @@ start_workers(void)
 			LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 			memset(&tr_shared->slots[slotno], 0, sizeof(TrWorkerSlot));
 			LWLockRelease(tr_shared->lock);
-			if (!for_trainings)
+			/* Measuring waits for the next wake; only waiting trainings are retried and warned about. */
+			if (rounds[k] != ROUND_TRAININGS)
 				continue;
 			if (last_warning == 0 ||
 				TimestampDifferenceExceeds(last_warning, GetCurrentTimestamp(), 60000))

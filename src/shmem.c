@@ -108,9 +108,9 @@ tr_db_entry(Oid dboid, bool create)
 	return free_entry;
 }
 
-/* Ask the launcher to look for waiting trainings in a database. */
+/* Ask the launcher to look at a database: for waiting trainings, or for images to measure. */
 void
-tr_wake_database(Oid dboid)
+tr_wake_database(Oid dboid, bool trainings)
 {
 	Latch	   *latch;
 	Latch	   *worker_latch = NULL;
@@ -125,8 +125,11 @@ tr_wake_database(Oid dboid)
 	e = tr_db_entry(dboid, true);
 	if (e)
 	{
-		was_pending = e->pending;
+		/* Pending for images only: a training now waits too, so the launcher must look again. */
+		was_pending = e->pending && (e->trainings || !trainings);
 		e->pending = true;
+		e->trainings |= trainings;
+		e->rewalk = true;
 		e->has_extension = true;
 		/* A worker idle in this database is handed the work directly, without the launcher. */
 		for (int i = 0; i < TR_MAX_WORKERS && tr_enabled; i++)
@@ -275,6 +278,7 @@ tr_forget_dropping(Oid dboid, bool failed)
 	{
 		e->dropping = false;
 		e->pending = true;
+		e->trainings = true;
 		e->needs_recovery = true;
 		latch = tr_shared->launcher_latch;	/* it skipped the database while dropping */
 	}

@@ -54,7 +54,8 @@ typedef struct TrEdge
 typedef struct TrDbEntry
 {
 	Oid			dboid;			/* InvalidOid = unused entry */
-	bool		pending;		/* a worker should look for waiting trainings */
+	bool		pending;		/* a worker should look here: trainings, or images to measure */
+	bool		trainings;		/* pending for trainings (or not known), not only for images */
 	bool		has_extension;	/* last known; unknown databases are probed */
 	bool		dropping;		/* DROP DATABASE in progress: start nothing there */
 	bool		recovered;		/* a worker recovered orphans here since the server started */
@@ -64,6 +65,7 @@ typedef struct TrDbEntry
 	bool		want_helper;	/* the extractor asks the launcher for that second worker */
 	TrEdge		pass_edge;		/* the newest image the extractor's pass has fetched */
 	TrEdge		helper_edge;	/* the oldest image the helper has fetched */
+	bool		rewalk;			/* a commit or a kept measurement since the pass began */
 } TrDbEntry;
 
 typedef struct TrShared
@@ -87,8 +89,11 @@ extern void tr_shmem_init(void);
 /* The entry of a database, or a new one when create; NULL when absent (or full). Lock held (exclusive to create). */
 extern TrDbEntry *tr_db_entry(Oid dboid, bool create);
 
-/* Ask the launcher (or a worker idle there) to look for waiting trainings in a database. */
-extern void tr_wake_database(Oid dboid);
+/*
+ * Ask the launcher (or a worker idle there) to look at a database: for waiting trainings, or
+ * (trainings false) only for images to measure.
+ */
+extern void tr_wake_database(Oid dboid, bool trainings);
 
 /* Is this training being run by a live worker of this database? (store_recover_orphans) */
 extern bool tr_training_is_live(int pid, const pg_uuid_t *id);

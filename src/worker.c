@@ -151,7 +151,7 @@ worker_release(int code, Datum arg)
 		LWLockRelease(tr_shared->lock);
 		/* Another worker takes it over at once (after a restart, the new launcher does). */
 		if (requeued)
-			tr_wake_database(MyDatabaseId);
+			tr_wake_database(MyDatabaseId, true);
 	}
 }
 
@@ -916,7 +916,7 @@ attach_slot(void)
 	my_slot()->latch = MyLatch;
 	/* Cleared before the first claim: a later commit wakes the launcher again. */
 	if (e)
-		e->pending = false;
+		e->pending = e->trainings = false;
 	LWLockRelease(tr_shared->lock);
 	return ok;
 }
@@ -929,8 +929,9 @@ set_db_flags(bool set_pending, bool pending, bool set_ext, bool has_extension)
 
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	e = tr_db_entry(my_dboid, false);
+	/* Pending again: for trainings (a claim looks at all of them, clearing it). */
 	if (e && set_pending)
-		e->pending = pending;
+		e->pending = e->trainings = pending;
 	if (e && set_ext)
 		e->has_extension = has_extension;
 	latch = tr_shared->launcher_latch;

@@ -180,6 +180,8 @@ $node->safe_psql('postgres', 'DROP DATABASE db1copy');
 
 setup_db($node, 'db4');
 my $ds4 = make_dataset($node, 'db4', 'faces', 2, 8);
+# Measured first: a pass that made room for db1's training would take the slot back afterwards.
+ok(wait_for($node, 'db4', 'SELECT count(*) = 16 FROM training.image_features'), 'the images of db4 are measured');
 $ta = create_training($node, 'db1', $ds1, 'idle-a2');
 ok(wait_state($node, 'db1', $ta, 'completed'), 'training in db1 completes');
 ok( wait_for($node, 'postgres', q{

@@ -1,7 +1,8 @@
 # The embedding store is filled at upload on both cores: with more than a batch to measure, the
 # background pass (oldest image up) gets a helper (newest image down), the two meet without
-# measuring the same images, and a training created meanwhile is still taken at once. With one
-# worker allowed, the pass measures alone, in upload order.
+# measuring the same images, and a training created meanwhile is still taken at once. Images that
+# cannot be kept are walked once per wake. With one worker allowed, the pass measures alone, in
+# upload order, and makes room at once for a training of another database.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -10,6 +11,7 @@ use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
 use TrainingTest;
+use Time::HiRes qw(time usleep);
 
 # 100 ms per image: a pass over 48 images lasts about 5 s, long enough for a second worker to start.
 my $node = new_node('extract', 'training.max_workers' => 2, 'training.face_features' => "'classic'",
@@ -48,6 +50,37 @@ is( $node->safe_psql('db', "SELECT time_started - time_created < interval '3 s' 
 	't', 'and started within 3 s of its creation');
 ok(wait_for($node, 'db', $all_kept), 'every image of that dataset is measured too');
 
+# Images whose measurement cannot be kept (their rows locked by another session) are measured
+# once per wake: the pass and its helper meet and stop; they do not swap roles and walk again.
+my $workers_gone = q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'training worker'};
+$node->safe_psql('db', 'DELETE FROM training.datasets');
+$node->safe_psql('db',
+	'ALTER SYSTEM SET training.background_features = off; ALTER SYSTEM SET training.naptime = 3600; SELECT pg_reload_conf()');
+my $locked = make_dataset($node, 'db', 'locked', 4, 6);
+my $holder = $node->background_psql('db');
+$holder->query_safe('BEGIN');
+$holder->query_safe('SELECT id FROM training.images FOR NO KEY UPDATE');
+$node->safe_psql('db', 'ALTER SYSTEM SET training.background_features = on; SELECT pg_reload_conf()');
+# One image more wakes the workers: it is kept, the 24 others cannot be.
+$node->safe_psql('db', qq{SELECT training.add_image(class_id => (SELECT id FROM training.classes WHERE dataset_id = '$locked' LIMIT 1),
+                                                   data => test_pgm(99, 60))});
+my $woke = time;
+ok(wait_for($node, 'db', 'SELECT count(*) = 1 FROM training.image_features'), 'the image not locked is kept');
+ok(wait_for($node, 'db', $workers_gone), 'the workers stop when the locked images cannot be kept');
+# A round takes about 1.2 s (24 images of 100 ms on two workers), the workers' idle wait 2 s.
+my $stopped = time - $woke;
+ok($stopped < 20, sprintf('within seconds (%.1f s), after a round or two', $stopped));
+my $back = 0;
+for (1 .. 8)
+{
+	$back++ if $node->safe_psql('db', $workers_gone) eq 'f';
+	usleep(500_000);
+}
+is($back, 0, 'and do not walk them again until the next wake');
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->safe_psql('db', 'ALTER SYSTEM RESET training.naptime; SELECT pg_reload_conf()');
+
 # One worker allowed: no helper, the pass keeps the images in upload order.
 $node->safe_psql('db', 'ALTER SYSTEM SET training.max_workers = 1; SELECT pg_reload_conf()');
 $node->safe_psql('db', 'DELETE FROM training.datasets');
@@ -56,6 +89,23 @@ ok(wait_for($node, 'db', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backe
 make_dataset($node, 'db', 'one end', 4, 12);
 ok(wait_for($node, 'db', $all_kept), 'with training.max_workers = 1 every image is measured too');
 is($node->safe_psql('db', $out_of_order), 'f', 'by one pass, in upload order');
+
+# A training in another database does not wait for the pass's turn (5 s) on the only worker:
+# the pass makes room after the batch it measures.
+setup_db($node, 'db2');
+my $ds2 = make_dataset($node, 'db2', 'elsewhere', 2, 3);
+ok(wait_for($node, 'db2', 'SELECT count(*) = 6 FROM training.image_features'), 'the other database is measured first');
+$node->safe_psql('db', 'DELETE FROM training.datasets');
+make_dataset($node, 'db', 'long pass', 8, 12);
+ok( wait_for(
+		$node, 'db', q{SELECT count(*) = 1 FROM pg_stat_activity
+		                WHERE datname = 'db' AND query LIKE 'training worker: measuring images%'}),
+	'the pass measures 96 images on the only worker');
+my $t2 = create_training($node, 'db2', $ds2, 'elsewhere');
+ok(wait_state($node, 'db2', $t2, 'completed'), 'the training in the other database completes');
+is( $node->safe_psql('db2', "SELECT time_started - time_created < interval '3 s' FROM training.trainings WHERE id = '$t2'"),
+	't', 'and started within 3 s of its creation');
+ok(wait_for($node, 'db', $all_kept =~ s/= 48/= 96/r), 'the pass measures the rest afterwards');
 
 $node->stop;
 done_testing();
