@@ -83,6 +83,8 @@ SELECT pg_temp.try($$SELECT training.validate_config('face', '{"min_face_size": 
 SELECT pg_temp.try($$SELECT training.validate_config('landmark', '{"min_face_size": 80}')$$);
 SELECT pg_temp.try($$SELECT training.validate_config('voice', '{}')$$);
 SELECT pg_temp.try(format('SELECT training.validate_config(%L, %L)', 'face', jsonb_build_object(repeat('k', 300), 1)));
+-- A large config is refused by its size, before it is printed and parsed.
+SELECT pg_temp.try($$SELECT training.validate_config('face', jsonb_build_object('zz', (SELECT jsonb_agg(0) FROM generate_series(1, 20000))))$$);
 SELECT training.check_image(pg_temp.img(0, 1), NULL, 'face', '{"min_face_size": 8e1}') ->> 'reason' AS too_small;
 SELECT training.evaluate_dataset(:'ds', '{}') -> 'evaluation_result' ->> 'images_usable' AS usable;
 
@@ -210,7 +212,17 @@ SELECT training.create_class(:'hds', 'only') ->> 'id' AS hcl \gset
 SELECT training.add_image(:'hcl', pg_temp.img(0, 1)) IS NOT NULL AS added;
 SELECT pg_temp.try('LOCK TABLE training.images IN ACCESS EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK TABLE training.trainings');
+-- Nor through a view (locking a view locks what it reads), at any depth; its own tables, yes.
+CREATE TEMP VIEW hostile_classes AS SELECT * FROM training.classes;
+CREATE TEMP VIEW hostile_deeper AS SELECT 1 AS one WHERE EXISTS (SELECT FROM hostile_classes);
+SELECT pg_temp.try('LOCK TABLE hostile_classes IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK TABLE hostile_deeper');
 CREATE TEMP TABLE poke (x int);
+CREATE TEMP VIEW own_poke AS SELECT * FROM poke;
+BEGIN;
+LOCK TABLE own_poke;
+ROLLBACK;
+DROP VIEW own_poke, hostile_deeper, hostile_classes;
 CREATE FUNCTION pg_temp.forge() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE training.datasets SET number_of_trainable_classes = 99 WHERE name = 'hostile';

@@ -19,6 +19,11 @@
 #define TR_HAVE_SHMEM_REQUEST_HOOK 1
 #endif
 
+/* PostgreSQL 16 made the owner checks one function for every kind of object (src/hooks.c). */
+#if PG_VERSION_NUM >= 160000
+#define pg_database_ownercheck(db, role) object_ownercheck(DatabaseRelationId, (db), (role))
+#endif
+
 /* The ProcessUtility hook's parameters (readOnlyTree since PostgreSQL 14), src/hooks.c. */
 #if PG_VERSION_NUM >= 140000
 #define TR_PROCESS_UTILITY_PARAMS \

@@ -16,6 +16,9 @@
 PG_FUNCTION_INFO_V1(training_validate_config);
 PG_FUNCTION_INFO_V1(training_effective_config);
 
+/* The largest config accepted, in bytes of its jsonb (a few settings take a hundred). */
+#define TR_CONFIG_MAX_BYTES 65536
+
 tr_type
 tr_config_from_sql(tr_config *cfg, text *type, Jsonb *config)
 {
@@ -35,6 +38,12 @@ tr_config_from_sql(tr_config *cfg, text *type, Jsonb *config)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config must be a JSON object, got NULL"),
 				 errhint("Pass {} for the defaults.")));
+	/* A few numbers: refuse a large object before it is printed and parsed (memory, time). */
+	if (VARSIZE(config) > TR_CONFIG_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("config is too large: %zu bytes, at most %d", (size_t) VARSIZE(config), TR_CONFIG_MAX_BYTES),
+				 errhint("A config holds a few settings, e.g. {\"min_face_size\": 40}; see training.validate_config().")));
 	json = JsonbToCString(NULL, &config->root, VARSIZE(config));
 	if (tr_config_read(cfg, (tr_type) ty, json, &e) != 0)
 		ereport(ERROR,

@@ -11,16 +11,21 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -272,6 +277,57 @@ training_cancel_trigger(PG_FUNCTION_ARGS)
  * would let a tenant take ACCESS EXCLUSIVE and stop every worker's reads; row locks are enough
  * for a client, and the workers skip or outwait those.
  */
+typedef struct ViewWalk
+{
+	Oid			nsp;			/* the extension's schema */
+	List	   *views;			/* the views being expanded (a view's query names itself) */
+} ViewWalk;
+
+static bool reaches_training(Oid relid, ViewWalk *w);
+
+/* Whether a view's query reads a relation of the schema (LOCK TABLE on the view locks it). */
+static bool
+view_walker(Node *node, ViewWalk *w)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((Query *) node)->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION && !list_member_oid(w->views, rte->relid) &&
+				reaches_training(rte->relid, w))
+				return true;
+		}
+		return query_tree_walker((Query *) node, view_walker, w, 0);
+	}
+	return expression_tree_walker(node, view_walker, w);
+}
+
+/* The relation is in the schema, or is a view that reads one that is, at any depth. */
+static bool
+reaches_training(Oid relid, ViewWalk *w)
+{
+	Relation	rel;
+	bool		reaches;
+
+	check_stack_depth();
+	if (get_rel_namespace(relid) == w->nsp)
+		return true;
+	if (get_rel_relkind(relid) != RELKIND_VIEW)
+		return false;
+	rel = relation_open(relid, AccessShareLock);
+	w->views = lappend_oid(w->views, relid);
+	reaches = view_walker((Node *) get_view_query(rel), w);
+	w->views = list_delete_last(w->views);
+	relation_close(rel, AccessShareLock);
+	return reaches;
+}
+
 static void
 refuse_table_locks(LockStmt *stmt)
 {
@@ -284,14 +340,25 @@ refuse_table_locks(LockStmt *stmt)
 	{
 		RangeVar   *rv = lfirst(lc);
 		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		ViewWalk	w = {nsp, NIL};
 
-		if (OidIsValid(relid) && get_rel_namespace(relid) == nsp)
+		/* A view locks the relations it reads, too. */
+		if (OidIsValid(relid) && reaches_training(relid, &w))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("LOCK TABLE on %s is reserved to superusers", rv->relname),
 					 errdetail("A table lock would stop the training workers and other roles' calls."),
 					 errhint("Lock rows instead (SELECT ... FOR UPDATE); the workers skip locked rows.")));
 	}
+}
+
+/* The current role owns the database (or is a superuser): it may drop, rename or alter it. */
+static bool
+may_alter_database(const char *name)
+{
+	Oid			dboid = get_database_oid(name, true);
+
+	return OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId());
 }
 
 static void
@@ -308,7 +375,7 @@ tr_process_utility(TR_PROCESS_UTILITY_PARAMS)
 		const char *other = NULL;
 		Node	   *n = pstmt->utilityStmt;
 
-		if (IsA(n, CreatedbStmt))
+		if (IsA(n, CreatedbStmt) && have_createdb_privilege())
 		{
 			ListCell   *lc;
 
@@ -324,10 +391,12 @@ tr_process_utility(TR_PROCESS_UTILITY_PARAMS)
 			other = ((RenameStmt *) n)->subname;
 		else if (IsA(n, AlterDatabaseStmt))
 			other = ((AlterDatabaseStmt *) n)->dbname;
-		if (other)
+		/* Only for a role the command will let through: others get its error, nothing else. */
+		if (other && (IsA(n, CreatedbStmt) || may_alter_database(other)))
 			tr_release_idle_workers(get_database_oid(other, true));
 	}
-	if (tr_shared != NULL && IsA(pstmt->utilityStmt, DropdbStmt))
+	if (tr_shared != NULL && IsA(pstmt->utilityStmt, DropdbStmt) &&
+		may_alter_database(((DropdbStmt *) pstmt->utilityStmt)->dbname))
 	{
 		DropdbStmt *stmt = (DropdbStmt *) pstmt->utilityStmt;
 

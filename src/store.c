@@ -148,7 +148,11 @@ store_extension_installed(void)
 	return true;
 }
 
-/* Requeue (or fail at the last attempt) a processing training; pid 0 matches any worker. */
+/*
+ * Requeue (or fail at the last attempt) a processing training; pid 0 matches any worker. A row
+ * another session holds is skipped, never waited for (a worker's exit cannot time a wait out):
+ * recovery finds it once the lock is gone.
+ */
 static const char *release_sql =
 "UPDATE training.trainings SET "
 "  state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'waiting' END, "
@@ -162,7 +166,9 @@ static const char *release_sql =
 "  time_started = CASE WHEN attempts >= $2 THEN time_started END, "
 "  time_completed = CASE WHEN attempts >= $2 THEN clock_timestamp() END, "
 "  worker_pid = NULL "
-"WHERE id = $1 AND state = 'processing' AND ($4 = 0 OR worker_pid = $4) "
+"WHERE id = (SELECT x.id FROM training.trainings x "
+"            WHERE x.id = $1 AND x.state = 'processing' AND ($4 = 0 OR x.worker_pid = $4) "
+"            FOR UPDATE SKIP LOCKED) "
 "RETURNING state = 'waiting'";
 
 /* Returns 0 when the row was not ours, 1 when it is queued again, 2 when it failed. */
@@ -943,13 +949,18 @@ store_fail(const pg_uuid_t *id, int pid, const char *error)
 	values[0] = UUIDPGetDatum(id);
 	values[1] = Int32GetDatum(pid);
 	values[2] = CStringGetTextDatum(error && error[0] ? error : "training failed");
+	/* A row another session holds is skipped, never waited for: recovery finds it later. */
 	n = run("UPDATE training.trainings SET state = 'failed', error = $3, stage = 'failed', "
 			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
 			"  time_completed = clock_timestamp(), worker_pid = NULL "
-			"WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+			"WHERE id = (SELECT x.id FROM training.trainings x "
+			"            WHERE x.id = $1 AND x.state = 'processing' AND x.worker_pid = $2 "
+			"            FOR UPDATE SKIP LOCKED)",
 			3, types, values, NULL, SPI_OK_UPDATE);
+	if (n == 0 && still_ours(id, pid))
+		n = -1;
 	tx_end(caller);
-	return n == 1 ? TR_STORE_OK : TR_STORE_GONE;
+	return n == 1 ? TR_STORE_OK : n < 0 ? TR_STORE_BUSY : TR_STORE_GONE;
 }
 
 TrStoreResult

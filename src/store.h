@@ -142,7 +142,10 @@ extern TrStoreResult store_progress(const pg_uuid_t *id, int pid, double progres
 extern TrStoreResult store_finish(const pg_uuid_t *id, int pid, const void *parameters,
 								  size_t parameters_len, Jsonb *metrics, int *version);
 
-/* Own transaction: mark the training failed with a readable error. */
+/*
+ * Own transaction: mark the training failed with a readable error. TR_STORE_BUSY: another
+ * session holds its row (skipped, not waited for); TR_STORE_GONE: deleted or not ours.
+ */
 extern TrStoreResult store_fail(const pg_uuid_t *id, int pid, const char *error);
 
 /*

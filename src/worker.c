@@ -365,6 +365,25 @@ mark_needs_recovery(void)
 	LWLockRelease(tr_shared->lock);
 }
 
+static double seconds_since(TimestampTz t);
+
+/* Log what became of a training whose failure was written (or could not be: st). */
+static void
+report_failure(const TrRun *r, TrStoreResult st, const char *error)
+{
+	if (st == TR_STORE_OK)
+		ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr, seconds_since(r->started), error)));
+	else if (st == TR_STORE_BUSY)
+	{
+		/* Recovery writes it once the lock is gone (queued again, as an attempt). */
+		ereport(LOG, (errmsg("training %s failed (%s), but another session holds its row; it is queued again once released",
+							 r->idstr, error)));
+		mark_needs_recovery();
+	}
+	else
+		ereport(LOG, (errmsg("training %s canceled: it was deleted while processing", r->idstr)));
+}
+
 /*
  * Keep what this training measured in the embedding store. A failure to keep (a store that
  * cannot be written) costs a later measurement, not the training: it is logged; a cancel is not
@@ -708,11 +727,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				handle_signals();
 				sync_progress(r, true);
 			}
-			if (store_fail(&claim->id, MyProcPid, err[0] ? err : "training failed") == TR_STORE_OK)
-				ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr,
-									 seconds_since(r->started), err)));
-			else
-				ereport(LOG, (errmsg("training %s was deleted while processing", r->idstr)));
+			report_failure(r, store_fail(&claim->id, MyProcPid, err[0] ? err : "training failed"), err);
 		}
 		else
 		{
@@ -771,11 +786,8 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			ereport(LOG, (errmsg("training %s stopped: the extension was dropped", r->idstr)));
 			keep_going = false;
 		}
-		else if (store_fail(&claim->id, MyProcPid, edata->message) == TR_STORE_OK)
-			ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr,
-								 seconds_since(r->started), edata->message)));
 		else
-			ereport(LOG, (errmsg("training %s canceled: it was deleted while processing", r->idstr)));
+			report_failure(r, store_fail(&claim->id, MyProcPid, edata->message), edata->message);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
