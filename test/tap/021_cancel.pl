@@ -77,7 +77,7 @@ $node->safe_psql('db', q{
 	BEGIN
 	    FOR c IN 1..2 LOOP
 	        INSERT INTO training.images (class_id, data)
-	        SELECT (training.create_class(ds, 'c' || c) ->> 'id')::uuid, img FROM big, generate_series(1, 2);
+	        SELECT (training.create_class(ds, 'c' || c) ->> 'id')::uuid, img FROM big, generate_series(1, 6);
 	    END LOOP;
 	END $$});
 my ($took, $err) = timed(q{SELECT training.evaluate_dataset(id) FROM training.datasets WHERE name = 'big'}, '300ms');
@@ -89,8 +89,10 @@ ok($took < 0.8, sprintf('within 0.5 s of the timeout (%.2f s)', $took));
 my $ds = $node->safe_psql('db', "SELECT id FROM training.datasets WHERE name = 'big'");
 my $t = create_training($node, 'db', $ds, 'big');
 ok(wait_for($node, 'db', "SELECT stage = 'loading' FROM training.trainings WHERE id = '$t'"), 'the big training is loading');
-usleep(300_000);
+# 12 images of 36 MP: seconds of decoding even on a fast machine (0.25 s each seen).
 my $wpid = training_worker_pid($node, 'db', $t);
+isnt($wpid, '', 'it is processing in a worker');
+usleep(300_000);
 $t0 = time;
 $node->safe_psql('db', "SELECT training.delete_training('$t')");
 ok(wait_for($node, 'db', "SELECT count(*) = 0 FROM pg_stat_activity WHERE query LIKE 'training $t:%'"),
