@@ -159,6 +159,7 @@ take_turn(Oid dboid, bool release, pg_uuid_t *dataset, bool *yield)
 	{
 		bool		helped = e->helper != 0 && e->helper != MyProcPid;
 		bool		extractor = e->extractor == 0 || e->extractor == MyProcPid;
+		bool		done = false;
 
 		if (training)
 			turn = extractor && !pass_steps_back ? TURN_BEHIND : TURN_NONE;
@@ -169,14 +170,14 @@ take_turn(Oid dboid, bool release, pg_uuid_t *dataset, bool *yield)
 			 * pass began; when nothing was (nor kept), the walks are done.
 			 */
 			if (my_turn == TURN_HELPER && e->extractor == 0 && !e->rewalk)
-				turn = TURN_NONE;
+				done = true;
 			else
 				turn = !pass_steps_back || helped ? TURN_PASS : TURN_NONE;
 		}
 		else if ((e->helper == 0 || e->helper == MyProcPid) && !others_wait)
 			turn = TURN_HELPER;
 		/* Made room for another database: this one is looked at again when a slot is free. */
-		if (turn == TURN_NONE && (extractor ? pass_steps_back : others_wait))
+		if (turn == TURN_NONE && !done && (extractor ? pass_steps_back : others_wait))
 		{
 			*yield = true;
 			if (extractor)
@@ -506,9 +507,12 @@ tr_extract_batch(Oid dboid, bool *yield)
 				turn != TURN_BEHIND)
 				note_kept(dboid);
 			/*
-			 * Stopped early, or rows fetched beyond what was measured: go on after the last one
-			 * (a helper that made room before its first image starts where it was).
+			 * Stopped early, or rows fetched beyond what was measured: go on after the last one.
+			 * A helper that made room before its first image starts where it was, and the rows
+			 * it claimed are walked again (its pass may have ended at its edge).
 			 */
+			if (done == 0 && turn == TURN_HELPER)
+				note_kept(dboid);
 			if (done > 0 && done < fetched)
 			{
 				key->time_created = rows[done - 1].time_created;

@@ -281,6 +281,7 @@ typedef struct ViewWalk
 {
 	Oid			nsp;			/* the extension's schema */
 	List	   *views;			/* the views being expanded (a view's query names itself) */
+	List	   *clean;			/* views already found not to reach it */
 } ViewWalk;
 
 static bool reaches_training(Oid relid, ViewWalk *w);
@@ -300,7 +301,7 @@ view_walker(Node *node, ViewWalk *w)
 			RangeTblEntry *rte = lfirst(lc);
 
 			if (rte->rtekind == RTE_RELATION && !list_member_oid(w->views, rte->relid) &&
-				reaches_training(rte->relid, w))
+				!list_member_oid(w->clean, rte->relid) && reaches_training(rte->relid, w))
 				return true;
 		}
 		return query_tree_walker((Query *) node, view_walker, w, 0);
@@ -308,7 +309,11 @@ view_walker(Node *node, ViewWalk *w)
 	return expression_tree_walker(node, view_walker, w);
 }
 
-/* The relation is in the schema, or is a view that reads one that is, at any depth. */
+/*
+ * The relation is in the schema, or is a view that reads one that is, at any depth. The views
+ * stay locked (shared) until the end of the transaction, so that the LOCK TABLE after this check
+ * sees the definitions checked, not ones replaced in between.
+ */
 static bool
 reaches_training(Oid relid, ViewWalk *w)
 {
@@ -316,6 +321,7 @@ reaches_training(Oid relid, ViewWalk *w)
 	bool		reaches;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	if (get_rel_namespace(relid) == w->nsp)
 		return true;
 	if (get_rel_relkind(relid) != RELKIND_VIEW)
@@ -324,7 +330,9 @@ reaches_training(Oid relid, ViewWalk *w)
 	w->views = lappend_oid(w->views, relid);
 	reaches = view_walker((Node *) get_view_query(rel), w);
 	w->views = list_delete_last(w->views);
-	relation_close(rel, AccessShareLock);
+	if (!reaches)
+		w->clean = lappend_oid(w->clean, relid);
+	relation_close(rel, NoLock);
 	return reaches;
 }
 
@@ -339,8 +347,11 @@ refuse_table_locks(LockStmt *stmt)
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst(lc);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-		ViewWalk	w = {nsp, NIL};
+		/* Locked (shared) until the end of the transaction: the name stays what was checked. */
+		Oid			relid = RangeVarGetRelidExtended(rv, AccessShareLock,
+													 RVR_MISSING_OK | (stmt->nowait ? RVR_NOWAIT : 0),
+													 NULL, NULL);
+		ViewWalk	w = {nsp, NIL, NIL};
 
 		/* A view locks the relations it reads, too. */
 		if (OidIsValid(relid) && reaches_training(relid, &w))

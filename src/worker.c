@@ -367,6 +367,24 @@ mark_needs_recovery(void)
 
 static double seconds_since(TimestampTz t);
 
+/*
+ * Write the failure. A row another session holds is skipped, not waited for: tried again for
+ * about 2 s (a recovery in another worker locks every processing row for a moment), then left
+ * to recovery, which queues it again.
+ */
+static TrStoreResult
+fail(const TrRun *r, const char *error)
+{
+	TrStoreResult st = store_fail(&r->claim->id, MyProcPid, error);
+
+	for (int i = 1; i < TR_FINISH_TRIES && st == TR_STORE_BUSY; i++)
+	{
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 500, PG_WAIT_EXTENSION);
+		st = store_fail(&r->claim->id, MyProcPid, error);
+	}
+	return st;
+}
+
 /* Log what became of a training whose failure was written (or could not be: st). */
 static void
 report_failure(const TrRun *r, TrStoreResult st, const char *error)
@@ -727,7 +745,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				handle_signals();
 				sync_progress(r, true);
 			}
-			report_failure(r, store_fail(&claim->id, MyProcPid, err[0] ? err : "training failed"), err);
+			report_failure(r, fail(r, err[0] ? err : "training failed"), err);
 		}
 		else
 		{
@@ -787,7 +805,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			keep_going = false;
 		}
 		else
-			report_failure(r, store_fail(&claim->id, MyProcPid, edata->message), edata->message);
+			report_failure(r, fail(r, edata->message), edata->message);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

@@ -14,8 +14,9 @@ use TrainingTest;
 use Time::HiRes qw(time usleep);
 
 # 100 ms per image: a pass over 48 images lasts about 5 s, long enough for a second worker to start.
+# No naptime poll: every wake here comes from a commit (a poll would walk the locked images again).
 my $node = new_node('extract', 'training.max_workers' => 2, 'training.face_features' => "'classic'",
-	'training.test_image_delay' => "'100ms'");
+	'training.test_image_delay' => "'100ms'", 'training.naptime' => 3600);
 setup_db($node, 'db');
 
 # The images in upload order, with when their measurement was kept.
@@ -54,8 +55,7 @@ ok(wait_for($node, 'db', $all_kept), 'every image of that dataset is measured to
 # once per wake: the pass and its helper meet and stop; they do not swap roles and walk again.
 my $workers_gone = q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'training worker'};
 $node->safe_psql('db', 'DELETE FROM training.datasets');
-$node->safe_psql('db',
-	'ALTER SYSTEM SET training.background_features = off; ALTER SYSTEM SET training.naptime = 3600; SELECT pg_reload_conf()');
+$node->safe_psql('db', 'ALTER SYSTEM SET training.background_features = off; SELECT pg_reload_conf()');
 my $locked = make_dataset($node, 'db', 'locked', 4, 6);
 my $holder = $node->background_psql('db');
 $holder->query_safe('BEGIN');
@@ -79,7 +79,6 @@ for (1 .. 8)
 is($back, 0, 'and do not walk them again until the next wake');
 $holder->query_safe('COMMIT');
 $holder->quit;
-$node->safe_psql('db', 'ALTER SYSTEM RESET training.naptime; SELECT pg_reload_conf()');
 
 # One worker allowed: no helper, the pass keeps the images in upload order.
 $node->safe_psql('db', 'ALTER SYSTEM SET training.max_workers = 1; SELECT pg_reload_conf()');
