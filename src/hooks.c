@@ -272,11 +272,6 @@ training_cancel_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/*
- * LOCK TABLE on the extension's tables: UPDATE or DELETE privilege (which grant_access gives)
- * would let a tenant take ACCESS EXCLUSIVE and stop every worker's reads; row locks are enough
- * for a client, and the workers skip or outwait those.
- */
 typedef struct ViewWalk
 {
 	Oid			nsp;			/* the extension's schema */
@@ -336,6 +331,11 @@ reaches_training(Oid relid, ViewWalk *w)
 	return reaches;
 }
 
+/*
+ * LOCK TABLE on the extension's tables: UPDATE or DELETE privilege (which grant_access gives)
+ * would let a tenant take ACCESS EXCLUSIVE and stop every worker's reads; row locks are enough
+ * for a client, and the workers skip or outwait those.
+ */
 static void
 refuse_table_locks(LockStmt *stmt)
 {
