@@ -293,35 +293,25 @@ make_room(Oid dboid)
 	return others_wait;
 }
 
-/* Something was kept: a pass that reaches the last image goes round once more. */
-static void
-note_kept(Oid dboid)
-{
-	TrDbEntry  *e;
-
-	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
-	e = tr_db_entry(dboid, false);
-	if (e != NULL)
-		e->rewalk = true;
-	LWLockRelease(tr_shared->lock);
-}
-
-/* Whether a pass that reached the last image goes round once more (and it starts). */
+/*
+ * Set the database's rewalk flag (true: something was kept, or rows were left, so a pass that
+ * reaches the last image goes round once more; false: that round starts); returns what it was.
+ */
 static bool
-take_rewalk(Oid dboid)
+swap_rewalk(Oid dboid, bool value)
 {
 	TrDbEntry  *e;
-	bool		again = false;
+	bool		was = false;
 
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	e = tr_db_entry(dboid, false);
 	if (e != NULL)
 	{
-		again = e->rewalk;
-		e->rewalk = false;
+		was = e->rewalk;
+		e->rewalk = value;
 	}
 	LWLockRelease(tr_shared->lock);
-	return again;
+	return was;
 }
 
 /* The config a training of the type would measure with (its feature kind resolved). */
@@ -505,14 +495,14 @@ tr_extract_batch(Oid dboid, bool *yield)
 			if (store_keep_measures(keep, measure_rows(dboid, turn == TURN_HELPER, rows, n, &face, &landmark,
 													   keep, &done)) > 0 &&
 				turn != TURN_BEHIND)
-				note_kept(dboid);
+				(void) swap_rewalk(dboid, true);
 			/*
 			 * Stopped early, or rows fetched beyond what was measured: go on after the last one.
 			 * A helper that made room before its first image starts where it was, and the rows
 			 * it claimed are walked again (its pass may have ended at its edge).
 			 */
 			if (done == 0 && turn == TURN_HELPER)
-				note_kept(dboid);
+				(void) swap_rewalk(dboid, true);
 			if (done > 0 && done < fetched)
 			{
 				key->time_created = rows[done - 1].time_created;
@@ -546,7 +536,7 @@ tr_extract_batch(Oid dboid, bool *yield)
 	 * commit woke the database since it began; otherwise the work ends (images that cannot be
 	 * measured, or kept, are not looked at again until the next wake).
 	 */
-	if (turn == TURN_PASS && !bounded && take_rewalk(dboid))
+	if (turn == TURN_PASS && !bounded && swap_rewalk(dboid, false))
 	{
 		memset(&pass_key, 0, sizeof(pass_key));
 		return true;

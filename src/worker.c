@@ -368,12 +368,12 @@ mark_needs_recovery(void)
 static double seconds_since(TimestampTz t);
 
 /*
- * Write the failure. A row another session holds is skipped, not waited for: tried again for
- * about 2 s (a recovery in another worker locks every processing row for a moment), then left
- * to recovery, which queues it again.
+ * Write the training's failure and log what became of it. A row another session holds is
+ * skipped, not waited for: tried again for about 2 s (a recovery in another worker locks every
+ * processing row for a moment), then left to recovery, which queues it again.
  */
-static TrStoreResult
-fail(const TrRun *r, const char *error)
+static void
+fail_training(const TrRun *r, const char *error)
 {
 	TrStoreResult st = store_fail(&r->claim->id, MyProcPid, error);
 
@@ -382,18 +382,11 @@ fail(const TrRun *r, const char *error)
 		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 500, PG_WAIT_EXTENSION);
 		st = store_fail(&r->claim->id, MyProcPid, error);
 	}
-	return st;
-}
-
-/* Log what became of a training whose failure was written (or could not be: st). */
-static void
-report_failure(const TrRun *r, TrStoreResult st, const char *error)
-{
 	if (st == TR_STORE_OK)
 		ereport(LOG, (errmsg("training %s failed after %.1f s: %s", r->idstr, seconds_since(r->started), error)));
 	else if (st == TR_STORE_BUSY)
 	{
-		/* Recovery writes it once the lock is gone (queued again, as an attempt). */
+		/* Recovery queues it again (as an attempt) once the lock is gone. */
 		ereport(LOG, (errmsg("training %s failed (%s), but another session holds its row; it is queued again once released",
 							 r->idstr, error)));
 		mark_needs_recovery();
@@ -745,7 +738,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				handle_signals();
 				sync_progress(r, true);
 			}
-			report_failure(r, fail(r, err[0] ? err : "training failed"), err);
+			fail_training(r, err[0] ? err : "training failed");
 		}
 		else
 		{
@@ -805,7 +798,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 			keep_going = false;
 		}
 		else
-			report_failure(r, fail(r, edata->message), edata->message);
+			fail_training(r, edata->message);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
