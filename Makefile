@@ -2,7 +2,7 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.6.0
+EXTVERSION = 0.7.0
 
 MODULE_big = training
 
@@ -76,6 +76,8 @@ $(shlib): $(CORE_LIB)
 core: $(CORE_LIB)
 # PGXS tracks no header dependencies: the server objects are rebuilt when any header changes.
 $(OBJS): $(wildcard src/*.h) $(CORE_HDRS)
+# The library's version (TR_EXTVERSION) comes from this file.
+src/store.o: Makefile
 
 .PHONY: installcheck-worker installcheck-deep
 installcheck-worker:

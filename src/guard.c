@@ -2,7 +2,8 @@
  * guard.c: who may write the read-only columns of training.trainings.
  *
  * Only the extension's own background workers (the launcher and the training workers, which
- * src/launcher.c registers with bgw_library_name "training") may change a training's state,
+ * src/launcher.c registers with bgw_library_name "training"), and training-worker through the
+ * training.worker_* functions, may change a training's state,
  * progress, times and so on (contract 2). The guard trigger (src/validate.c) asks tr_in_background_worker().
  * A client backend cannot pretend to be one, whatever it sets; nor can another extension's
  * background worker (pg_cron's job runners, for one) or a parallel worker.
@@ -17,13 +18,21 @@
 #include "utils/rls.h"
 
 #include "guard.h"
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
-/* True in a background worker of this extension. */
+/*
+ * True in a background worker of this extension, and inside the training.worker_* functions
+ * that training-worker calls: they are owned by a superuser, executable only by the
+ * training_worker role, and set training.worker_scope (PGC_SUSET, so no other role can) in
+ * their SET clause, which PostgreSQL undoes when they return or fail.
+ */
 bool
 tr_in_background_worker(void)
 {
+	if (tr_worker_scope && superuser())
+		return true;
 	return MyBackendType == B_BG_WORKER
 		&& !IsParallelWorker()
 		&& MyBgworkerEntry != NULL

@@ -20,6 +20,8 @@ bool		tr_enabled = TR_DEFAULT_ENABLED;
 bool		tr_background_features = TR_DEFAULT_BACKGROUND_FEATURES;
 int			tr_test_image_delay = TR_DEFAULT_TEST_IMAGE_DELAY;
 int			tr_worker_idle_timeout = TR_DEFAULT_WORKER_IDLE_TIMEOUT;
+int			tr_lease_timeout = TR_DEFAULT_LEASE_TIMEOUT;
+bool		tr_worker_scope = false;
 int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 char	   *tr_model_path = NULL;
 int			tr_face_features = TR_FACE_FEATURES_AUTO;
@@ -77,6 +79,20 @@ tr_guc_init(void)
 							"and DROP DATABASE stops the worker at once.",
 							&tr_worker_idle_timeout, TR_DEFAULT_WORKER_IDLE_TIMEOUT, 0, 4000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("training.lease_timeout",
+							"How long a claim on a processing training lasts unless its worker renews it.",
+							"Workers renew their lease with every progress write; a training whose "
+							"lease expired (its worker died, froze or lost its connection) is queued "
+							"again by the next claim, and its old worker can write nothing more.",
+							&tr_lease_timeout, TR_DEFAULT_LEASE_TIMEOUT, 2, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	/* Set only by the SET clause of the training.worker_* functions (superuser-owned). */
+	DefineCustomBoolVariable("training.worker_scope",
+							 "Internal: set while a training.worker_* function runs.",
+							 NULL,
+							 &tr_worker_scope, false, PGC_SUSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("training.progress_interval",
 							"Minimum time between two progress writes of a training.",
 							NULL,

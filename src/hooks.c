@@ -104,7 +104,8 @@ tr_wake_at_commit(void)
 			ereport(WARNING,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the training background worker is not running, so nothing will process this training"),
-					 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server.")));
+					 errhint("Add 'training' to shared_preload_libraries in postgresql.conf and restart the server, "
+							 "or run training-worker.")));
 		else
 			ereport(WARNING,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -116,6 +117,12 @@ tr_wake_at_commit(void)
 		register_xact_callback();
 		wake_at_commit = trainings_at_commit = true;
 	}
+	/*
+	 * No in-server worker will take it: training-worker processes (LISTEN training_waiting) do,
+	 * woken at commit. Only then: a NOTIFY makes committing transactions take turns.
+	 */
+	if ((!running || tr_max_workers == 0) && !IsBinaryUpgrade)
+		Async_Notify("training_waiting", "");
 }
 
 /* The AFTER INSERT statement trigger of 0.3.0 catalogs (0.4.0 wakes from trainings_before). */

@@ -16,6 +16,7 @@
 #define TR_DEFAULT_BACKGROUND_FEATURES true
 #define TR_DEFAULT_TEST_IMAGE_DELAY 0		/* milliseconds */
 #define TR_DEFAULT_WORKER_IDLE_TIMEOUT 2000	/* milliseconds */
+#define TR_DEFAULT_LEASE_TIMEOUT 30		/* seconds */
 
 /* The worker (src/worker.c, src/launcher.c, src/hooks.c, src/shmem.c). */
 extern int	tr_max_workers;
@@ -27,6 +28,8 @@ extern bool tr_enabled;
 extern bool tr_background_features;	/* idle workers fill the embedding store (src/extract.c) */
 extern int	tr_test_image_delay;	/* milliseconds, tests only */
 extern int	tr_worker_idle_timeout;	/* milliseconds */
+extern int	tr_lease_timeout;		/* seconds */
+extern bool tr_worker_scope;		/* inside a training.worker_* function (src/guard.c) */
 
 /* Images: largest width x height stored, trained on or recognized. */
 extern int	tr_max_image_pixels;

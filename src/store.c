@@ -149,44 +149,29 @@ store_extension_installed(void)
 }
 
 /*
- * Requeue (or fail at the last attempt) a processing training; pid 0 matches any worker. A row
- * another session holds is skipped, never waited for (a worker's exit cannot time a wait out):
- * recovery finds it once the lock is gone.
+ * Requeue (or fail at the last attempt) a processing training (training._worker_release);
+ * attempt 0 matches any claim. A row another session holds is skipped, never waited for (a
+ * worker's exit cannot time a wait out): recovery finds it once the lock is gone. Returns 0 when
+ * the row was not that claim's, 1 when it is queued again, 2 when it failed.
  */
-static const char *release_sql =
-"UPDATE training.trainings SET "
-"  state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'waiting' END, "
-"  error = CASE WHEN attempts >= $2 "
-"          THEN format('gave up after %s attempts (training.max_attempts = %s): %s', attempts, $2, $3) "
-"          ELSE '' END, "
-"  stage = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'requeued: ' || $3 END, "
-"  progress = CASE WHEN attempts >= $2 THEN progress ELSE 0 END, "
-"  duration = CASE WHEN attempts >= $2 AND time_started IS NOT NULL "
-"             THEN extract(epoch FROM clock_timestamp() - time_started)::float8 ELSE 0 END, "
-"  time_started = CASE WHEN attempts >= $2 THEN time_started END, "
-"  time_completed = CASE WHEN attempts >= $2 THEN clock_timestamp() END, "
-"  worker_pid = NULL "
-"WHERE id = (SELECT x.id FROM training.trainings x "
-"            WHERE x.id = $1 AND x.state = 'processing' AND ($4 = 0 OR x.worker_pid = $4) "
-"            FOR UPDATE SKIP LOCKED) "
-"RETURNING state = 'waiting'";
-
-/* Returns 0 when the row was not ours, 1 when it is queued again, 2 when it failed. */
 static int
-release_one(const pg_uuid_t *id, int pid, int max_attempts, const char *cause)
+release_one(const pg_uuid_t *id, int attempt, int max_attempts, const char *cause)
 {
 	bool		isnull;
-
-	Oid			types[4] = {UUIDOID, INT4OID, TEXTOID, INT4OID};
+	Datum		d;
+	Oid			types[4] = {UUIDOID, INT4OID, INT4OID, TEXTOID};
 	Datum		values[4];
+	char		nulls[4] = {' ', attempt > 0 ? ' ' : 'n', ' ', ' '};
 
 	values[0] = UUIDPGetDatum(id);
-	values[1] = Int32GetDatum(max_attempts);
-	values[2] = CStringGetTextDatum(cause);
-	values[3] = Int32GetDatum(pid);
-	if (run(release_sql, 4, types, values, NULL, SPI_OK_UPDATE_RETURNING) == 0)
+	values[1] = Int32GetDatum(attempt);
+	values[2] = Int32GetDatum(max_attempts);
+	values[3] = CStringGetTextDatum(cause);
+	run("SELECT training._worker_release($1, $2, $3, $4)", 4, types, values, nulls, SPI_OK_SELECT);
+	d = col(0, 1, &isnull);
+	if (isnull)
 		return 0;
-	return DatumGetBool(col(0, 1, &isnull)) ? 1 : 2;
+	return strcmp(TextDatumGetCString(d), "waiting") == 0 ? 1 : 2;
 }
 
 int
@@ -200,12 +185,16 @@ store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause
 	bool		isnull;
 
 	caller = tx_begin();
-	run("SELECT count(*) FROM training.trainings WHERE state = 'processing'",
+	/*
+	 * Rows of in-server workers (with a pid); training-worker's have none, and their leases
+	 * decide (every claim queues again the expired ones: training._requeue_expired).
+	 */
+	run("SELECT count(*) FROM training.trainings WHERE state = 'processing' AND worker_pid IS NOT NULL",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	*skipped = (int) DatumGetInt64(col(0, 1, &isnull));
 	/* Locked rows belong to a claim or a worker write in progress: their owner is alive. */
-	n = run("SELECT id, coalesce(worker_pid, 0) FROM training.trainings "
-			"WHERE state = 'processing' FOR UPDATE SKIP LOCKED",
+	n = run("SELECT id, worker_pid FROM training.trainings "
+			"WHERE state = 'processing' AND worker_pid IS NOT NULL FOR UPDATE SKIP LOCKED",
 			0, NULL, NULL, NULL, SPI_OK_SELECT);
 	*skipped -= n;
 	ids = palloc(sizeof(pg_uuid_t) * (n + 1));
@@ -275,7 +264,7 @@ store_claim(int pid, tr_on_claim_fn on_claim, TrClaim *out, bool *more)
 	*more = DatumGetBool(col(0, 1, &isnull));
 
 	/* Publish the claim before it commits, so recovery never takes it for an orphan. */
-	on_claim(&out->id);
+	on_claim(&out->id, out->attempts);
 	tx_end(caller);
 	return true;
 }
@@ -361,13 +350,6 @@ store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int *nclasses)
 	return strcpy(SPI_palloc(strlen(type) + 1), type);
 }
 
-/* The status column of image_features for a measurement's status. */
-static const char *
-measure_status_name(tr_skip status)
-{
-	return status == TR_SKIP_NONE ? "measured" : tr_skip_name(status);
-}
-
 /* A float4 matrix column: rows x cols floats (cols fixed), or false when it is not one. */
 static bool
 float_matrix(Datum d, int cols, int max_rows, int *rows, const float **data)
@@ -406,14 +388,7 @@ measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
 	if (isnull)
 		return false;
 	status = TextDatumGetCString(d);
-	m->status = TR_SKIP_COUNT;
-	if (strcmp(status, "measured") == 0)
-		m->status = TR_SKIP_NONE;
-	else
-		for (int k = 0; k < TR_SKIP_COUNT; k++)
-			if (strcmp(status, tr_skip_name((tr_skip) k)) == 0)
-				m->status = (tr_skip) k;
-	if (m->status == TR_SKIP_COUNT)
+	if (tr_measure_status_parse(status, &m->status) != 0)
 		return false;
 	d = col(row, first + 1, &isnull);
 	if (!isnull)
@@ -421,24 +396,9 @@ measure_from_row(int row, int first, tr_measure *m, MemoryContext mcxt)
 	m->max_pixels = (size_t) DatumGetInt64(col(row, first + 2, &isnull));
 	m->width = DatumGetInt32(col(row, first + 3, &isnull));
 	m->height = DatumGetInt32(col(row, first + 4, &isnull));
-	if (!float_matrix(col(row, first + 5, &isnull), TR_REGION_FLOATS, TR_MEASURE_REGIONS, &n, &fl))
+	if (!float_matrix(col(row, first + 5, &isnull), TR_REGION_FLOATS, TR_MEASURE_REGIONS, &n, &fl) ||
+		tr_measure_set_regions(m, fl, n) != 0)
 		return false;
-	m->nregions = n;
-	for (int i = 0; i < n; i++)
-	{
-		const float *g = fl + i * TR_REGION_FLOATS;
-		tr_measure_region *r = &m->regions[i];
-
-		r->box.x = (int) g[0];
-		r->box.y = (int) g[1];
-		r->box.w = (int) g[2];
-		r->box.h = (int) g[3];
-		r->box.dx = r->box.dy = 0;	/* the features were made with them */
-		r->detected = g[4] != 0;
-		r->side = (int) g[5];
-		r->sharpness = g[6];
-		r->p_male = g[7];
-	}
 	if (m->status == TR_SKIP_NONE && n == 0)
 		return false;
 	d = col(row, first + 6, &isnull);
@@ -474,20 +434,8 @@ float_matrix_datum(const float *v, int rows, int cols)
 bool
 store_measure_serves(const TrImageRow *row, const TrBatchNeeds *needs)
 {
-	const tr_measure *m = &row->measure;
-
-	if (!row->has_measure)
-		return false;
-	if (m->status == TR_SKIP_TOO_LARGE)
-		return m->max_pixels == needs->max_pixels;
-	if (m->status != TR_SKIP_NONE)
-		return true;
-	if (m->features == NULL || m->dim != needs->dim)
-		return false;
-	for (int k = 0; needs->gender && k < m->nregions; k++)
-		if (m->regions[k].p_male == TR_GENDER_UNMEASURED)
-			return false;
-	return true;
+	return row->has_measure &&
+		tr_measure_serves(&row->measure, needs->dim, needs->max_pixels, needs->gender);
 }
 
 /* A uuid[] of the rows' ids (those with pick[i], or all when pick is NULL). */
@@ -781,23 +729,10 @@ keep_one(const char *sql, const TrKeep *k)
 	const tr_measure *m = &k->measure;
 	float		regions[TR_MEASURE_REGIONS * TR_REGION_FLOATS];
 
-	for (int i = 0; i < m->nregions; i++)
-	{
-		const tr_measure_region *r = &m->regions[i];
-		float	   *g = regions + i * TR_REGION_FLOATS;
-
-		g[0] = r->box.x;
-		g[1] = r->box.y;
-		g[2] = r->box.w;
-		g[3] = r->box.h;
-		g[4] = r->detected;
-		g[5] = r->side;
-		g[6] = r->sharpness;
-		g[7] = r->p_male;
-	}
+	tr_measure_region_floats(m, regions);
 	values[0] = UUIDPGetDatum(&k->id);
 	values[1] = CStringGetTextDatum(k->kind);
-	values[2] = CStringGetTextDatum(measure_status_name(m->status));
+	values[2] = CStringGetTextDatum(tr_measure_status_name(m->status));
 	values[3] = CStringGetTextDatum(m->status == TR_SKIP_NONE ? "" : m->message);
 	values[4] = Int64GetDatum((int64) m->max_pixels);
 	values[5] = Int32GetDatum(m->width);
@@ -808,26 +743,17 @@ keep_one(const char *sql, const TrKeep *k)
 	else
 		nulls[8] = 'n';
 	values[9] = Int64GetDatum(k->content_version);
-	return run(sql, 10, types, values, nulls, SPI_OK_INSERT);
+	run(sql, 10, types, values, nulls, SPI_OK_SELECT);
+	{
+		bool		isnull;
+		Datum		d = col(0, 1, &isnull);
+
+		return !isnull && DatumGetBool(d) ? 1 : 0;
+	}
 }
 
-/*
- * Kept for the content_version it was measured from, while the image still has it; the image's
- * row is locked meanwhile so that a change of its data or face box (whose trigger forgets the
- * old rows) comes after, not between. A row another session holds is skipped, never waited for:
- * its writer is a worker or an evaluation writing the same measurement, or a session changing
- * the image. NO KEY UPDATE, not SHARE: two writers of one measurement never both get as far as
- * the insert, whose unique index would make one wait for the other.
- */
-static const char *keep_sql =
-"INSERT INTO training.image_features AS f "
-"       (image_id, kind, content_version, owner, status, message, max_pixels, width, height, regions, features) "
-"SELECT i.id, $2, i.content_version, i.owner, $3, $4, $5, $6, $7, $8, $9 FROM training.images i "
-" WHERE i.id = $1 AND i.content_version = $10 FOR NO KEY UPDATE OF i SKIP LOCKED "
-"ON CONFLICT (image_id, kind) DO UPDATE SET content_version = excluded.content_version, "
-"       owner = excluded.owner, status = excluded.status, message = excluded.message, "
-"       max_pixels = excluded.max_pixels, width = excluded.width, height = excluded.height, "
-"       regions = excluded.regions, features = excluded.features, time_created = excluded.time_created";
+/* Kept for the content_version it was measured from, while the image still has it (training._keep_measure). */
+static const char *keep_sql = "SELECT training._keep_measure($1, $2, $10, $3, $4, $5, $6, $7, $8, $9)";
 
 int
 store_api_keep_measures(const TrKeep *keep, int n)
@@ -867,7 +793,10 @@ store_keep_measures(const TrKeep *keep, int n)
 	return kept;
 }
 
-/* Is the training still processing by this worker? (A plain read: waits for no lock.) */
+/*
+ * Is the training still processing by this worker, within its lease? (A plain read: waits for
+ * no lock.)
+ */
 static bool
 still_ours(const pg_uuid_t *id, int pid)
 {
@@ -876,7 +805,8 @@ still_ours(const pg_uuid_t *id, int pid)
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = Int32GetDatum(pid);
-	return run("SELECT 1 FROM training.trainings WHERE id = $1 AND state = 'processing' AND worker_pid = $2",
+	return run("SELECT 1 FROM training.trainings WHERE id = $1 AND state = 'processing' AND worker_pid = $2 "
+			   "  AND lease_expires > clock_timestamp()",
 			   2, types, values, NULL, SPI_OK_SELECT) == 1;
 }
 
@@ -896,9 +826,10 @@ store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage)
 	n = run("UPDATE training.trainings SET "
 			"  progress = greatest(progress, least(greatest($3, 0), 1)), "
 			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
-			"  stage = $4 "
+			"  stage = $4, lease_expires = clock_timestamp() + training._lease_timeout() "
 			"WHERE id = (SELECT x.id FROM training.trainings x "
 			"            WHERE x.id = $1 AND x.state = 'processing' AND x.worker_pid = $2 "
+			"              AND x.lease_expires > clock_timestamp() "
 			"            FOR UPDATE SKIP LOCKED)",
 			4, types, values, NULL, SPI_OK_UPDATE);
 	if (n == 0)
@@ -952,9 +883,10 @@ store_fail(const pg_uuid_t *id, int pid, const char *error)
 	/* A row another session holds is skipped, never waited for: recovery finds it later. */
 	n = run("UPDATE training.trainings SET state = 'failed', error = $3, stage = 'failed', "
 			"  duration = extract(epoch FROM clock_timestamp() - time_started)::float8, "
-			"  time_completed = clock_timestamp(), worker_pid = NULL "
+			"  time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL "
 			"WHERE id = (SELECT x.id FROM training.trainings x "
 			"            WHERE x.id = $1 AND x.state = 'processing' AND x.worker_pid = $2 "
+			"              AND x.lease_expires > clock_timestamp() "
 			"            FOR UPDATE SKIP LOCKED)",
 			3, types, values, NULL, SPI_OK_UPDATE);
 	if (n == 0 && still_ours(id, pid))
@@ -964,13 +896,13 @@ store_fail(const pg_uuid_t *id, int pid, const char *error)
 }
 
 TrStoreResult
-store_release(const pg_uuid_t *id, int pid, int max_attempts, const char *cause, bool *requeued)
+store_release(const pg_uuid_t *id, int attempt, int max_attempts, const char *cause, bool *requeued)
 {
 	MemoryContext caller;
 	int			n;
 
 	caller = tx_begin();
-	n = release_one(id, pid, max_attempts, cause);
+	n = release_one(id, attempt, max_attempts, cause);
 	tx_end(caller);
 	*requeued = (n == 1);
 	return n != 0 ? TR_STORE_OK : TR_STORE_GONE;

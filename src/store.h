@@ -66,15 +66,17 @@ typedef enum TrStoreResult
 } TrStoreResult;
 
 typedef bool (*tr_is_live_fn) (int pid, const pg_uuid_t *id);
-typedef void (*tr_on_claim_fn) (const pg_uuid_t *id);
+typedef void (*tr_on_claim_fn) (const pg_uuid_t *id, int attempt);
 
 /* Own transaction: is the extension installed in this database, at this library's version? */
 extern bool store_extension_installed(void);
 
 /*
- * Own transaction: trainings left 'processing' by a worker that is gone go back to 'waiting', or
- * to 'failed' when they were started max_attempts times. Returns how many were touched;
- * *skipped counts processing rows locked by another session (looked at again later).
+ * Own transaction: trainings left 'processing' by an in-server worker that is gone go back to
+ * 'waiting', or to 'failed' when they were started max_attempts times. Returns how many were
+ * touched; *skipped counts processing rows locked by another session (looked at again later).
+ * (Trainings of training-worker, and of a worker whose lease expired, are queued again by the
+ * next claim: training._requeue_expired.)
  */
 extern int	store_recover_orphans(tr_is_live_fn is_live, int max_attempts, const char *cause,
 								  int *skipped);
@@ -128,8 +130,9 @@ extern int	store_unmeasured_batch(const char *face_kind, const char *landmark_ki
 								   TrImageRow **rows);
 
 /*
- * Own transaction: write progress (kept monotonic), duration and stage. A row locked by another
- * session is skipped (TR_STORE_BUSY), never waited for.
+ * Own transaction: write progress (kept monotonic), duration and stage, and renew the lease. A
+ * row locked by another session is skipped (TR_STORE_BUSY), never waited for; a claim whose lease
+ * expired is gone.
  */
 extern TrStoreResult store_progress(const pg_uuid_t *id, int pid, double progress, const char *stage);
 
@@ -150,10 +153,10 @@ extern TrStoreResult store_fail(const pg_uuid_t *id, int pid, const char *error)
 
 /*
  * Own transaction: the worker is going away mid-training: queue it again, or fail it when it was
- * started max_attempts times. cause says why (it ends up in stage, or in error when failed).
- * *requeued tells which of the two happened.
+ * started max_attempts times. attempt: the claim's (TrClaim.attempts). cause says why (it ends
+ * up in stage, or in error when failed). *requeued tells which of the two happened.
  */
-extern TrStoreResult store_release(const pg_uuid_t *id, int pid, int max_attempts, const char *cause,
+extern TrStoreResult store_release(const pg_uuid_t *id, int attempt, int max_attempts, const char *cause,
 									bool *requeued);
 
 /* ---------------------------------------------------------------------------------------------

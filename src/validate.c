@@ -56,13 +56,15 @@ enum
 	C_ID, C_OWNER, C_SOURCE_DATASET_ID, C_OUTPUT_MODEL_NAME, C_OUTPUT_MODEL_DESCRIPTION,
 	C_OUTPUT_MODEL_CHANGELOG, C_CONFIG, C_TYPE, C_STATE, C_ERROR, C_PROGRESS, C_DURATION,
 	C_STAGE, C_ATTEMPTS, C_WORKER_PID, C_OUTPUT_MODEL_ID, C_OUTPUT_MODEL_VERSION,
-	C_OUTPUT_MODEL_VERSION_ID, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED, C_NCOLS
+	C_OUTPUT_MODEL_VERSION_ID, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED, C_WORKER,
+	C_LEASE_EXPIRES, C_NCOLS
 };
 static const char *const column_names[C_NCOLS] = {
 	"id", "owner", "source_dataset_id", "output_model_name", "output_model_description",
 	"output_model_changelog", "config", "type", "state", "error", "progress", "duration",
 	"stage", "attempts", "worker_pid", "output_model_id", "output_model_version",
-	"output_model_version_id", "time_created", "time_started", "time_completed"
+	"output_model_version_id", "time_created", "time_started", "time_completed", "worker",
+	"lease_expires"
 };
 
 /* A row of the trigger: its values and nulls, by the enum above. */
@@ -206,6 +208,10 @@ check_new(const Row *r)
 		refuse_read_only("time_started", RO_HINT);
 	if (!r->n[C_TIME_COMPLETED])
 		refuse_read_only("time_completed", RO_HINT);
+	if (!r->n[C_WORKER])
+		refuse_read_only("worker", RO_HINT);
+	if (!r->n[C_LEASE_EXPIRES])
+		refuse_read_only("lease_expires", RO_HINT);
 }
 
 /*
@@ -218,7 +224,8 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
 {
 	static const int in_order[] = {
 		C_STATE, C_ERROR, C_PROGRESS, C_DURATION, C_STAGE, C_ATTEMPTS, C_WORKER_PID,
-		C_OUTPUT_MODEL_VERSION, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED
+		C_OUTPUT_MODEL_VERSION, C_TIME_CREATED, C_TIME_STARTED, C_TIME_COMPLETED, C_WORKER,
+		C_LEASE_EXPIRES
 	};
 	static const int settings[] = {
 		C_SOURCE_DATASET_ID, C_OUTPUT_MODEL_NAME, C_OUTPUT_MODEL_DESCRIPTION,

@@ -30,7 +30,6 @@
 #include "deepfeat.h"
 #include "extract.h"
 #include "interrupt.h"
-#include "json.h"
 #include "pipeline.h"
 #include "store.h"
 #include "trconfig.h"
@@ -77,6 +76,7 @@ static Oid	my_dboid = InvalidOid;
 static volatile sig_atomic_t got_sigterm = false;
 static bool training_open = false;	/* a claimed training not yet settled */
 static pg_uuid_t open_training;
+static int	open_attempt;			/* its claim's attempt */
 
 static TrWorkerSlot *
 my_slot(void)
@@ -140,7 +140,7 @@ worker_release(int code, Datum arg)
 		? "its worker was terminated (pg_terminate_backend or server shutdown)"
 		: "its worker process exited with an error";
 	AbortOutOfAnyTransaction();
-	if (store_release(&open_training, MyProcPid, tr_max_attempts, cause, &requeued) == TR_STORE_OK)
+	if (store_release(&open_training, open_attempt, tr_max_attempts, cause, &requeued) == TR_STORE_OK)
 	{
 		ereport(LOG,
 				(errmsg("training %s interrupted: %s; %s",
@@ -157,7 +157,7 @@ worker_release(int code, Datum arg)
 
 /* Publish the claim in shared memory before it commits (see store_claim). */
 static void
-on_claim(const pg_uuid_t *id)
+on_claim(const pg_uuid_t *id, int attempt)
 {
 	LWLockAcquire(tr_shared->lock, LW_EXCLUSIVE);
 	my_slot()->phase = TR_SLOT_RUNNING;
@@ -174,6 +174,7 @@ on_claim(const pg_uuid_t *id)
 	}
 	LWLockRelease(tr_shared->lock);
 	open_training = *id;
+	open_attempt = attempt;
 	training_open = true;
 }
 
@@ -247,61 +248,17 @@ worker_interrupted(void)
 #define TR_LOCK_TIMEOUT "2s"
 #define TR_FINISH_TRIES 5
 
-/* The metrics of a training as model_versions.metrics. */
+/* The metrics of a training as model_versions.metrics (the core's rendering). */
 static Jsonb *
 metrics_jsonb(const tr_metrics *m, bool has_metrics)
 {
-	JsonBuilder b;
+	char		buf[TR_METRICS_JSON_LEN];
 
-	jb_init(&b);
-	jb_begin_object(&b);
-	if (has_metrics)
-	{
-		jb_key(&b, "train_accuracy");
-		jb_float_fixed(&b, m->train_accuracy, 6);
-		jb_key(&b, "validation_accuracy");
-		if (m->validation_accuracy >= 0)
-			jb_float_fixed(&b, m->validation_accuracy, 6);
-		else
-			jb_null(&b);
-		jb_key(&b, "validation_images");
-		jb_int(&b, m->validation_images);
-		jb_key(&b, "images_used");
-		jb_int(&b, (int64) m->images_used);
-		/* Images decoded by this training: the rest came from the embedding store. */
-		jb_key(&b, "images_measured");
-		jb_int(&b, (int64) m->images_measured);
-		jb_key(&b, "images_skipped");
-		jb_begin_object(&b);
-		for (int k = 0; k < TR_SKIP_COUNT; k++)
-		{
-			jb_key(&b, tr_skip_name((tr_skip) k));
-			jb_int(&b, m->images_skipped[k]);
-		}
-		jb_end_object(&b);
-		jb_key(&b, "images_skipped_total");
-		jb_int(&b, m->images_skipped_total);
-		jb_key(&b, "epochs");
-		jb_int(&b, m->epochs);
-		jb_key(&b, "epochs_run");
-		jb_int(&b, m->epochs_run);
-		jb_key(&b, "classes");
-		jb_int(&b, m->classes);
-		jb_key(&b, "classes_without_usable_images");
-		jb_int(&b, m->classes_without_usable_images);
-		jb_key(&b, "feature_kind");
-		jb_cstring(&b, m->feature_kind);
-		jb_key(&b, "feature_dim");
-		jb_int(&b, m->feature_dim);
-		jb_key(&b, "embedding_dim");
-		jb_int(&b, m->embedding_dim);
-		jb_key(&b, "train_seconds");
-		jb_float_fixed(&b, m->train_seconds, 3);
-		jb_key(&b, "gflop");
-		jb_float_fixed(&b, m->gflop, 3);
-	}
-	jb_end_object(&b);
-	return jb_finish(&b);
+	if (tr_metrics_json(m, has_metrics, buf, sizeof(buf)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the metrics of the training do not fit in %d bytes", TR_METRICS_JSON_LEN)));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
 }
 
 /* Run store_finish; a lock_timeout (another session's lock) is TR_STORE_BUSY, not an error. */

@@ -266,3 +266,85 @@ tr_check_image(const tr_config *cfg, const uint8_t *data, size_t len, const int 
 	tr_measure_free(&m);
 	return s;
 }
+
+const char *
+tr_measure_status_name(tr_skip status)
+{
+	return status == TR_SKIP_NONE ? "measured" : tr_skip_name(status);
+}
+
+int
+tr_measure_status_parse(const char *name, tr_skip *status)
+{
+	if (strcmp(name, "measured") == 0)
+	{
+		*status = TR_SKIP_NONE;
+		return 0;
+	}
+	for (int k = 0; k < TR_SKIP_COUNT; k++)
+		if (strcmp(name, tr_skip_name((tr_skip) k)) == 0)
+		{
+			*status = (tr_skip) k;
+			return 0;
+		}
+	return -1;
+}
+
+void
+tr_measure_region_floats(const tr_measure *m, float *out)
+{
+	for (int i = 0; i < m->nregions; i++)
+	{
+		const tr_measure_region *r = &m->regions[i];
+		float	   *g = out + i * TR_REGION_FLOATS;
+
+		g[0] = r->box.x;
+		g[1] = r->box.y;
+		g[2] = r->box.w;
+		g[3] = r->box.h;
+		g[4] = r->detected;
+		g[5] = r->side;
+		g[6] = r->sharpness;
+		g[7] = r->p_male;
+	}
+}
+
+int
+tr_measure_set_regions(tr_measure *m, const float *rows, int n)
+{
+	if (n < 0 || n > TR_MEASURE_REGIONS)
+		return -1;
+	m->nregions = n;
+	for (int i = 0; i < n; i++)
+	{
+		const float *g = rows + i * TR_REGION_FLOATS;
+		tr_measure_region *r = &m->regions[i];
+
+		memset(r, 0, sizeof(*r));
+		r->box.x = (int) g[0];
+		r->box.y = (int) g[1];
+		r->box.w = (int) g[2];
+		r->box.h = (int) g[3];
+		r->box.dx = r->box.dy = 0;	/* the features were made with them */
+		r->detected = g[4] != 0;
+		r->side = (int) g[5];
+		r->sharpness = g[6];
+		r->p_male = g[7];
+	}
+	return 0;
+}
+
+int
+tr_measure_serves(const tr_measure *m, int dim, size_t max_pixels, int gender)
+{
+	if (m->status == TR_SKIP_TOO_LARGE)
+		return m->max_pixels == max_pixels;
+	if (m->status != TR_SKIP_NONE)
+		return 1;
+	if (m->features == NULL || m->dim != dim)
+		return 0;
+	for (int k = 0; gender && k < m->nregions; k++)
+		if (m->regions[k].p_male == TR_GENDER_UNMEASURED)
+			return 0;
+	return 1;
+}

@@ -77,4 +77,24 @@ void		tr_measure_free(tr_measure *m);
 tr_skip		tr_measure_choose(const tr_config *cfg, const tr_measure *m, int *region,
 							  double *sharpness, char *err, size_t errlen);
 
+/*
+ * The embedding store's row format (training.image_features), shared by the server (src/store.c)
+ * and training-worker: the status column's text, the regions column (nregions rows of
+ * TR_REGION_FLOATS: x, y, width, height, detected, side, sharpness, p_male).
+ */
+const char *tr_measure_status_name(tr_skip status);
+/* The status of a status column's text; -1 when it names none. */
+int			tr_measure_status_parse(const char *name, tr_skip *status);
+/* Write m's regions as nregions * TR_REGION_FLOATS floats into out. */
+void		tr_measure_region_floats(const tr_measure *m, float *out);
+/* Set m's regions from n rows of floats; -1 when n is out of range (m's regions unset). */
+int			tr_measure_set_regions(tr_measure *m, const float *rows, int n);
+
+/*
+ * Whether a kept measurement serves a reader of a kind with dim floats, decoding under
+ * max_pixels, with (gender) or without the gender of each region; else the image is read and
+ * measured again.
+ */
+int			tr_measure_serves(const tr_measure *m, int dim, size_t max_pixels, int gender);
+
 #endif

@@ -677,3 +677,70 @@ tr_recognize_faces(const tr_model *model, const char *model_dir, const uint8_t *
 	tr_image_free(&img);
 	return rc;
 }
+
+/* A number with decimals; JSON has no NaN or infinity: they are strings, as the server writes them. */
+static int
+json_fixed(char *buf, size_t len, double f, int decimals)
+{
+	if (isnan(f))
+		return snprintf(buf, len, "\"NaN\"");
+	if (isinf(f))
+		return snprintf(buf, len, f > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+	return snprintf(buf, len, "%.*f", decimals, f);
+}
+
+int
+tr_metrics_json(const tr_metrics *m, bool has_metrics, char *buf, size_t len)
+{
+	size_t		o = 0;
+	int			w;
+
+#define PUT(...) \
+	do { \
+		w = snprintf(buf + o, len - o, __VA_ARGS__); \
+		if (w < 0 || (size_t) w >= len - o) \
+			return -1; \
+		o += (size_t) w; \
+	} while (0)
+#define PUT_FIXED(f, d) \
+	do { \
+		w = json_fixed(buf + o, len - o, (f), (d)); \
+		if (w < 0 || (size_t) w >= len - o) \
+			return -1; \
+		o += (size_t) w; \
+	} while (0)
+
+	if (len == 0)
+		return -1;
+	if (!has_metrics)
+	{
+		PUT("{}");
+		return (int) o;
+	}
+	PUT("{\"train_accuracy\": ");
+	PUT_FIXED(m->train_accuracy, 6);
+	PUT(", \"validation_accuracy\": ");
+	if (m->validation_accuracy >= 0)
+		PUT_FIXED(m->validation_accuracy, 6);
+	else
+		PUT("null");
+	PUT(", \"validation_images\": %d, \"images_used\": %zu, \"images_measured\": %zu, \"images_skipped\": {",
+		m->validation_images, m->images_used, m->images_measured);
+	for (int k = 0; k < TR_SKIP_COUNT; k++)
+		PUT("%s\"%s\": %ld", k ? ", " : "", tr_skip_name((tr_skip) k), m->images_skipped[k]);
+	PUT("}, \"images_skipped_total\": %ld, \"epochs\": %d, \"epochs_run\": %d, \"classes\": %d, "
+		"\"classes_without_usable_images\": %d, \"feature_kind\": \"",
+		m->images_skipped_total, m->epochs, m->epochs_run, m->classes, m->classes_without_usable_images);
+	/* A kind's name is letters, digits and dashes; anything else is left out rather than escaped. */
+	for (const char *c = m->feature_kind; *c && c < m->feature_kind + sizeof(m->feature_kind); c++)
+		if (*c != '"' && *c != '\\' && (unsigned char) *c >= 0x20)
+			PUT("%c", *c);
+	PUT("\", \"feature_dim\": %d, \"embedding_dim\": %d, \"train_seconds\": ", m->feature_dim, m->embedding_dim);
+	PUT_FIXED(m->train_seconds, 3);
+	PUT(", \"gflop\": ");
+	PUT_FIXED(m->gflop, 3);
+	PUT("}");
+#undef PUT
+#undef PUT_FIXED
+	return (int) o;
+}

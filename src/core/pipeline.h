@@ -159,6 +159,13 @@ typedef struct tr_metrics
 	double		gflop;
 } tr_metrics;
 
+/*
+ * The metrics as a JSON object (model_versions.metrics; "{}" without metrics), the one rendering
+ * of the server and training-worker. Returns the length written, or -1 when len is too small.
+ */
+#define TR_METRICS_JSON_LEN 1024
+int			tr_metrics_json(const tr_metrics *m, bool has_metrics, char *buf, size_t len);
+
 /* What a training produces: the serialized model version and its metrics. */
 typedef struct tr_result
 {

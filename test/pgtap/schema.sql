@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS training;
-SELECT plan(143);
+SELECT plan(146);
 
 -- Tables and primary keys.
 SELECT tables_are('training',
@@ -31,7 +31,8 @@ SELECT has_column('training', 'trainings', c, 'trainings.' || c)
   FROM unnest(ARRAY['state', 'error', 'progress', 'duration', 'stage', 'attempts', 'worker_pid',
                     'output_model_id', 'output_model_version', 'time_started', 'time_completed',
                     'owner', 'config', 'type', 'source_dataset_id', 'output_model_name',
-                    'output_model_description', 'output_model_changelog', 'time_created']) c;
+                    'output_model_description', 'output_model_changelog', 'time_created',
+                    'worker', 'lease_expires']) c;
 SELECT has_column('training', 'model_versions', c, 'model_versions.' || c)
   FROM unnest(ARRAY['model_id', 'version_number', 'training_id', 'changelog', 'dataset',
                     'parameters', 'metrics', 'owner']) c;
@@ -134,8 +135,15 @@ SELECT is((SELECT count(*) FROM pg_proc p
               AND p.proname NOT IN ('grant_access', 'revoke_access',
                                     '_images_count', '_images_outdate', '_classes_count',
                                     '_trainings_count', '_datasets_follow',
-                                    '_images_features_forget')), 0::bigint,
+                                    '_images_features_forget')
+              AND p.proname NOT LIKE 'worker\_%'), 0::bigint,
           'no API function is SECURITY DEFINER');
+-- training-worker's functions check the claim and write as the owner, for training_worker only.
+SELECT is((SELECT count(*) FROM pg_proc p
+            WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE 'worker\_%'
+              AND p.prosecdef AND has_function_privilege('training_worker', p.oid, 'EXECUTE')
+              AND p.proconfig @> ARRAY['training.worker_scope=on', 'search_path=pg_catalog, pg_temp']), 9::bigint,
+          'the 9 worker_* functions: SECURITY DEFINER, pinned search_path, for training_worker');
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0::bigint,

@@ -1,0 +1,479 @@
+-- training: claims, leases and the functions of training-worker (workers outside the server).
+--
+-- In-server workers (src/worker.c) and training-worker processes on any host share one queue,
+-- the trainings table. A claim is (training id, attempt): attempts goes up by one at every
+-- claim, so a claim that was lost can never match again. A claim holds a lease
+-- (training.lease_timeout, 30 s) that every progress write renews; any claim first queues
+-- again the trainings whose lease expired (their worker died, froze or lost its connection),
+-- and a write whose claim no longer matches, or whose lease expired, writes nothing.
+
+ALTER TABLE training.trainings ADD COLUMN worker text;
+ALTER TABLE training.trainings ADD COLUMN lease_expires timestamptz;
+COMMENT ON COLUMN training.trainings.worker IS
+    'While processing: who runs it, "training worker <pid>" (in the server) or "training-worker <host>:<pid>" (read-only)';
+COMMENT ON COLUMN training.trainings.lease_expires IS
+    'While processing: when its claim lapses unless its worker renews it (training.lease_timeout); then the next claim queues it again (read-only)';
+
+-- The role of training-worker: EXECUTE on the worker_* functions below and nothing else (no
+-- table privileges: the functions check the claim and write as their owner). Roles are
+-- cluster-wide: created only when missing, and it survives DROP EXTENSION.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'training_worker') THEN
+        CREATE ROLE training_worker NOLOGIN;
+        COMMENT ON ROLE training_worker IS
+            'training extension: members may run training-worker (claim, read and finish every owner''s trainings)';
+    END IF;
+END
+$$;
+
+-- The processing trainings, by lease: each claim looks for expired ones.
+CREATE INDEX trainings_lease ON training.trainings (lease_expires) WHERE state = 'processing';
+
+-- The settings as SQL sees them: training.lease_timeout and training.max_attempts, their
+-- defaults where the library is not loaded.
+CREATE FUNCTION training._lease_timeout() RETURNS interval
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('training.lease_timeout', true), ''), '30s')::interval
+$$;
+CREATE FUNCTION training._max_attempts() RETURNS integer
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('training.max_attempts', true), '')::integer, 3)
+$$;
+
+-- Claim the oldest waiting training (FOR UPDATE SKIP LOCKED, so two claimers never take the
+-- same one) for a worker, with a lease; committed at once by the caller.
+CREATE FUNCTION training._claim(worker_pid integer, worker text)
+    RETURNS TABLE (id uuid, type text, config jsonb, source_dataset_id uuid, attempts integer)
+    LANGUAGE sql AS $$
+    UPDATE training.trainings t
+       SET state = 'processing', worker_pid = $1, worker = $2, attempts = t.attempts + 1,
+           time_started = clock_timestamp(), time_completed = NULL,
+           lease_expires = clock_timestamp() + training._lease_timeout(),
+           progress = 0, duration = 0, stage = 'starting', error = ''
+     WHERE t.id = (SELECT w.id FROM training.trainings w
+                    WHERE w.state = 'waiting'
+                    ORDER BY w.time_created, w.id
+                    FOR UPDATE SKIP LOCKED LIMIT 1)
+    RETURNING t.id, t.type, t.config, t.source_dataset_id, t.attempts
+$$
+    SET search_path = pg_catalog, pg_temp;
+
+-- Queue a processing training again, or fail it when it was started max_attempts times. attempt
+-- NULL: whatever the claim (recovery, which holds the row locked). A row another session holds
+-- is skipped, never waited for (an exiting worker cannot time a wait out). Returns 'waiting' or
+-- 'failed'; NULL when the row is not that claim's, or is locked.
+CREATE FUNCTION training._worker_release(training_id uuid, attempt integer, max_attempts integer, cause text)
+    RETURNS text
+    LANGUAGE sql AS $$
+    UPDATE training.trainings SET
+      state = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'waiting' END,
+      error = CASE WHEN attempts >= $3
+              THEN format('gave up after %s attempts (training.max_attempts = %s): %s', attempts, $3, $4)
+              ELSE '' END,
+      stage = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'requeued: ' || $4 END,
+      progress = CASE WHEN attempts >= $3 THEN progress ELSE 0 END,
+      duration = CASE WHEN attempts >= $3 AND time_started IS NOT NULL
+                 THEN extract(epoch FROM clock_timestamp() - time_started)::float8 ELSE 0 END,
+      time_started = CASE WHEN attempts >= $3 THEN time_started END,
+      time_completed = CASE WHEN attempts >= $3 THEN clock_timestamp() END,
+      worker_pid = NULL, worker = NULL, lease_expires = NULL
+    WHERE id = (SELECT x.id FROM training.trainings x
+                WHERE x.id = $1 AND x.state = 'processing' AND ($2 IS NULL OR x.attempts = $2)
+                FOR UPDATE SKIP LOCKED)
+    RETURNING state
+$$
+    SET search_path = pg_catalog, pg_temp;
+
+-- Queue again (or fail, at training.max_attempts) the trainings whose lease expired: every claim
+-- runs this first. Rows locked by another session are left for the next claim. Returns how many
+-- it touched.
+CREATE FUNCTION training._requeue_expired() RETURNS integer
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    st text;
+BEGIN
+    -- A row without a lease was claimed by a worker of 0.6.0: its pid tells (src/worker.c).
+    FOR r IN SELECT x.id, x.worker FROM training.trainings x
+              WHERE x.state = 'processing'
+                AND (x.lease_expires < clock_timestamp() OR (x.lease_expires IS NULL AND x.worker_pid IS NULL))
+                FOR UPDATE SKIP LOCKED
+    LOOP
+        st := training._worker_release(r.id, NULL, training._max_attempts(),
+                  format('the lease of %s expired (training.lease_timeout = %s): it died, froze or lost its connection',
+                         coalesce(r.worker, 'its worker'), training._lease_timeout()));
+        IF st IS NOT NULL THEN
+            n := n + 1;
+            RAISE LOG 'training %: the lease of % expired; %', r.id, coalesce(r.worker, 'its worker'),
+                CASE st WHEN 'waiting' THEN 'queued again' ELSE 'failed (training.max_attempts reached)' END;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- The in-server worker's claim (its pid lets the server see at once that it is gone).
+CREATE FUNCTION training._worker_claim(worker_pid integer)
+    RETURNS TABLE (id uuid, type text, config jsonb, source_dataset_id uuid, attempts integer)
+    LANGUAGE sql AS $$
+    SELECT training._requeue_expired();
+    SELECT * FROM training._claim($1, 'training worker ' || $1)
+$$
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training._worker_claim(integer) IS
+    'Background worker: queue again the trainings whose lease expired, then claim the oldest waiting one (FOR UPDATE SKIP LOCKED) for the given worker process.';
+
+-- The claim (training_id, attempt) holds and its lease runs: the dataset it trains on (NULL
+-- once deleted). Otherwise 55000: the training was deleted, finished, or queued again.
+CREATE FUNCTION training._claimed(training_id uuid, attempt integer) RETURNS uuid
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ds uuid;
+BEGIN
+    SELECT x.source_dataset_id INTO ds FROM training.trainings x
+     WHERE x.id = training_id AND x.state = 'processing' AND x.attempts = attempt
+       AND x.lease_expires > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'training % is not claimed by attempt %', training_id, attempt
+            USING ERRCODE = '55000',
+                  DETAIL = 'It was deleted, it finished, or its lease expired and it was queued again.',
+                  HINT = 'Stop this training and claim the next one.';
+    END IF;
+    RETURN ds;
+END $$;
+
+-- Keep a measurement in the embedding store, for the content_version it was measured from, while
+-- the image still has it. The image's row is locked meanwhile so that a change of its data or
+-- face box (whose trigger forgets the old rows) comes after, not between; a row another session
+-- holds is skipped, never waited for. NO KEY UPDATE, not SHARE: two writers of one measurement
+-- never both get as far as the insert, whose unique index would make one wait for the other.
+CREATE FUNCTION training._keep_measure(image_id uuid, kind text, content_version bigint, status text,
+                                       message text, max_pixels bigint, width integer, height integer,
+                                       regions real[], features real[])
+    RETURNS boolean
+    LANGUAGE sql AS $$
+    WITH kept AS (
+        INSERT INTO training.image_features AS f
+               (image_id, kind, content_version, owner, status, message, max_pixels, width, height, regions, features)
+        SELECT i.id, $2, i.content_version, i.owner, $4, $5, $6, $7, $8, $9, $10 FROM training.images i
+         WHERE i.id = $1 AND i.content_version = $3 FOR NO KEY UPDATE OF i SKIP LOCKED
+        ON CONFLICT (image_id, kind) DO UPDATE SET content_version = excluded.content_version,
+               owner = excluded.owner, status = excluded.status, message = excluded.message,
+               max_pixels = excluded.max_pixels, width = excluded.width, height = excluded.height,
+               regions = excluded.regions, features = excluded.features, time_created = excluded.time_created
+        RETURNING 1)
+    SELECT EXISTS (SELECT FROM kept)
+$$
+    SET search_path = pg_catalog, pg_temp;
+
+-- Finish a claimed training: create the model on first use, add the next version and mark the
+-- training completed, in the caller's transaction. worker_pid: the in-server worker's pid, NULL
+-- for a training-worker's claim (whose attempt worker_finish checked). Returns the version number,
+-- NULL when the training is no longer this worker's (deleted, re-queued, or its lease expired),
+-- or -1 when another session holds its row locked (a tenant's SELECT ... FOR UPDATE): the worker
+-- never waits for a tenant's lock. The version number comes from the model's counter, which only
+-- goes up, so a deleted number is never given again; the counter's row lock orders concurrent
+-- completions of one model.
+CREATE FUNCTION training._worker_finish(training_id uuid, worker_pid integer, parameters bytea, metrics jsonb)
+    RETURNS integer
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t training.trainings;
+    m training.models;
+    vid uuid;
+BEGIN
+    SELECT * INTO t FROM training.trainings x
+     WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
+       AND x.worker_pid IS NOT DISTINCT FROM _worker_finish.worker_pid AND x.lease_expires > clock_timestamp()
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                                  WHERE x.id = _worker_finish.training_id AND x.state = 'processing'
+                                    AND x.worker_pid IS NOT DISTINCT FROM _worker_finish.worker_pid
+                                    AND x.lease_expires > clock_timestamp()) THEN -1 END;
+    END IF;
+    -- The model row, created by the first training of a name. NOWAIT: a tenant's lock on it (an
+    -- uncommitted DELETE) fails this at once (55P03), and the worker tries again a little later.
+    SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+       FOR UPDATE NOWAIT;
+    IF NOT FOUND THEN
+        INSERT INTO training.models (owner, name, type, description)
+        VALUES (t.owner, t.output_model_name, t.type, t.output_model_description)
+        ON CONFLICT (owner, name) DO NOTHING;
+        SELECT * INTO m FROM training.models x WHERE x.owner = t.owner AND x.name = t.output_model_name
+           FOR UPDATE NOWAIT;
+    END IF;
+    -- greatest(): a counter behind the versions (rows restored from a 0.1.0 dump) catches up.
+    UPDATE training.models x
+       SET last_version = greatest(x.last_version, (SELECT max(v.version_number) FROM training.model_versions v
+                                                     WHERE v.model_id = x.id)) + 1,
+           time_updated = now()
+     WHERE x.id = m.id
+    RETURNING * INTO m;
+    -- A dataset emptied while the training ran: its model would describe classes that are gone.
+    IF t.source_dataset_id IS NOT NULL
+       AND (SELECT d.number_of_trainable_classes FROM training.datasets d WHERE d.id = t.source_dataset_id) < 2 THEN
+        RAISE EXCEPTION 'the dataset lost its classes while the training ran: fewer than two are left to train on'
+            USING ERRCODE = '55000', HINT = 'Add classes with images again, then create a new training.';
+    END IF;
+    IF m.type <> t.type THEN
+        RAISE EXCEPTION 'model % is a % model; a % training cannot add a version to it',
+                quote_literal(left(m.name, 100)), m.type, t.type
+            USING ERRCODE = '22023', HINT = format('Use another output_model_name, or train on a %s dataset.', m.type);
+    END IF;
+    INSERT INTO training.model_versions (model_id, version_number, training_id, changelog, dataset, parameters,
+                                         metrics, owner)
+    VALUES (m.id, m.last_version, t.id, t.output_model_changelog,
+            CASE WHEN t.source_dataset_id IS NULL THEN '{}'::jsonb ELSE training.get_dataset(t.source_dataset_id) END,
+            _worker_finish.parameters, coalesce(_worker_finish.metrics, '{}'), t.owner)
+    RETURNING id INTO vid;
+    UPDATE training.trainings x
+       SET state = 'completed', progress = 1, stage = 'completed',
+           duration = extract(epoch FROM clock_timestamp() - x.time_started)::float8,
+           time_completed = clock_timestamp(), output_model_id = m.id,
+           output_model_version = m.last_version, output_model_version_id = vid,
+           worker_pid = NULL, worker = NULL, lease_expires = NULL
+     WHERE x.id = t.id;
+    RETURN m.last_version;
+END $$;
+COMMENT ON FUNCTION training._worker_finish(uuid, integer, bytea, jsonb) IS
+    'Background worker: write the model version of a claimed training and complete it; the version number never repeats';
+
+-- The functions of training-worker (src: tools/training-worker.c; docs/remote-workers.md).
+-- SECURITY DEFINER: they check the claim and write as their owner (a superuser: row-level
+-- security does not hide other owners' rows), inside training.worker_scope, which the guard of
+-- the read-only columns accepts (src/guard.c). EXECUTE: training_worker only.
+
+CREATE FUNCTION training.worker_claim(worker text)
+    RETURNS TABLE (id uuid, type text, config text, source_dataset_id uuid, attempt integer, lease_timeout integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+#variable_conflict use_column
+BEGIN
+    IF worker_claim.worker IS NULL OR length(worker_claim.worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'worker must name the claiming worker in 1 to 200 characters'
+            USING ERRCODE = '22023', HINT = 'training-worker passes "training-worker <host>:<pid>".';
+    END IF;
+    -- training.enabled = off (for the cluster, or ALTER DATABASE ... SET) stops every claim.
+    IF NOT coalesce(nullif(current_setting('training.enabled', true), '')::boolean, true) THEN
+        RETURN;
+    END IF;
+    PERFORM training._requeue_expired();
+    RETURN QUERY
+        SELECT c.id, c.type, c.config::text, c.source_dataset_id, c.attempts,
+               extract(epoch FROM training._lease_timeout())::integer
+          FROM training._claim(NULL, worker_claim.worker) c;
+END $$;
+COMMENT ON FUNCTION training.worker_claim(text) IS
+    'training-worker: queue again the trainings whose lease expired, then claim the oldest waiting one; the claim is (id, attempt)';
+
+CREATE FUNCTION training.worker_classes(training_id uuid, attempt integer)
+    RETURNS TABLE (class_id uuid, label text, images bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+BEGIN
+    RETURN QUERY
+        SELECT c.id, c.label,
+               (SELECT count(*) FROM training.images i WHERE i.class_id = c.id AND i.active)
+          FROM training.classes c
+         WHERE c.dataset_id = training._claimed(worker_classes.training_id, worker_classes.attempt) AND c.active
+           AND (c.expiration_date IS NULL OR c.expiration_date > now())
+         ORDER BY c.time_created, c.id;
+END $$;
+COMMENT ON FUNCTION training.worker_classes(uuid, integer) IS
+    'training-worker: the active classes of a claimed training''s dataset, in training order, with their active images';
+
+CREATE FUNCTION training.worker_images(training_id uuid, attempt integer, class_id uuid, after_time timestamptz,
+                                       after_id uuid, batch integer, kind text)
+    RETURNS TABLE (id uuid, time_created timestamptz, content_version bigint, face_box integer[],
+                   status text, message text, max_pixels bigint, width integer, height integer,
+                   regions real[], features real[])
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    ds uuid := training._claimed(worker_images.training_id, worker_images.attempt);
+BEGIN
+    RETURN QUERY
+        SELECT i.id, i.time_created, i.content_version, i.face_box,
+               f.status, f.message, f.max_pixels, f.width, f.height, f.regions, f.features
+          FROM training.images i
+          JOIN training.classes c ON c.id = i.class_id AND c.dataset_id = ds
+          LEFT JOIN training.image_features f
+                 ON f.image_id = i.id AND f.kind = worker_images.kind AND f.content_version = i.content_version
+         WHERE i.class_id = worker_images.class_id AND i.active
+           AND (i.time_created, i.id) > (coalesce(worker_images.after_time, '-infinity'),
+                                         coalesce(worker_images.after_id, '00000000-0000-0000-0000-000000000000'))
+         ORDER BY i.time_created, i.id
+         LIMIT greatest(1, least(coalesce(worker_images.batch, 16), 64));
+END $$;
+COMMENT ON FUNCTION training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text) IS
+    'training-worker: the next batch (at most 64) of a class''s active images after a key, with their kept measurement of a feature kind';
+
+CREATE FUNCTION training.worker_image_data(training_id uuid, attempt integer, ids uuid[])
+    RETURNS TABLE (id uuid, content_version bigint, face_box integer[], data bytea)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    ds uuid := training._claimed(worker_image_data.training_id, worker_image_data.attempt);
+BEGIN
+    IF cardinality(worker_image_data.ids) > 64 THEN
+        RAISE EXCEPTION 'at most 64 images at a time (got %)', cardinality(worker_image_data.ids)
+            USING ERRCODE = '54000', HINT = 'Ask for the data of one batch at a time.';
+    END IF;
+    RETURN QUERY
+        SELECT i.id, i.content_version, i.face_box, i.data
+          FROM training.images i
+          JOIN training.classes c ON c.id = i.class_id AND c.dataset_id = ds
+         WHERE i.id = ANY (worker_image_data.ids);
+END $$;
+COMMENT ON FUNCTION training.worker_image_data(uuid, integer, uuid[]) IS
+    'training-worker: the data of images of a claimed training''s dataset (at most 64)';
+
+CREATE FUNCTION training.worker_keep(training_id uuid, attempt integer, image_id uuid, content_version bigint,
+                                     kind text, status text, message text, max_pixels bigint, width integer,
+                                     height integer, regions real[], features real[])
+    RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    ds uuid := training._claimed(worker_keep.training_id, worker_keep.attempt);
+BEGIN
+    -- Only an image of the training's dataset.
+    IF NOT EXISTS (SELECT FROM training.images i JOIN training.classes c ON c.id = i.class_id
+                    WHERE i.id = worker_keep.image_id AND c.dataset_id = ds) THEN
+        RETURN false;
+    END IF;
+    RETURN training._keep_measure(worker_keep.image_id, worker_keep.kind, worker_keep.content_version,
+                                  worker_keep.status, coalesce(worker_keep.message, ''), worker_keep.max_pixels,
+                                  worker_keep.width, worker_keep.height, worker_keep.regions, worker_keep.features);
+END $$;
+COMMENT ON FUNCTION training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]) IS
+    'training-worker: keep a measurement made by a claimed training in the embedding store';
+
+-- Writes: 'ok', 'busy' (another session holds the row: nothing written, try later), or 'gone'.
+CREATE FUNCTION training.worker_progress(training_id uuid, attempt integer, progress double precision, stage text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+BEGIN
+    UPDATE training.trainings t
+       SET progress = greatest(t.progress, least(greatest(coalesce(worker_progress.progress, 0), 0), 1)),
+           duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
+           stage = left(coalesce(worker_progress.stage, ''), 100),
+           lease_expires = clock_timestamp() + training._lease_timeout()
+     WHERE t.id = (SELECT x.id FROM training.trainings x
+                    WHERE x.id = worker_progress.training_id AND x.state = 'processing'
+                      AND x.attempts = worker_progress.attempt AND x.lease_expires > clock_timestamp()
+                      FOR UPDATE SKIP LOCKED);
+    IF FOUND THEN
+        RETURN 'ok';
+    END IF;
+    RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                              WHERE x.id = worker_progress.training_id AND x.state = 'processing'
+                                AND x.attempts = worker_progress.attempt AND x.lease_expires > clock_timestamp())
+                THEN 'busy' ELSE 'gone' END;
+END $$;
+COMMENT ON FUNCTION training.worker_progress(uuid, integer, double precision, text) IS
+    'training-worker: write the progress and stage of a claimed training and renew its lease';
+
+CREATE FUNCTION training.worker_finish(training_id uuid, attempt integer, parameters bytea, metrics jsonb)
+    RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+BEGIN
+    -- The claim, locked: _worker_finish takes the same row again (SKIP LOCKED passes our own lock).
+    PERFORM FROM training.trainings x
+      WHERE x.id = worker_finish.training_id AND x.state = 'processing' AND x.attempts = worker_finish.attempt
+        AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp()
+        FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                                  WHERE x.id = worker_finish.training_id AND x.state = 'processing'
+                                    AND x.attempts = worker_finish.attempt AND x.worker_pid IS NULL
+                                    AND x.lease_expires > clock_timestamp()) THEN -1 END;
+    END IF;
+    RETURN training._worker_finish(worker_finish.training_id, NULL, worker_finish.parameters, worker_finish.metrics);
+END $$;
+COMMENT ON FUNCTION training.worker_finish(uuid, integer, bytea, jsonb) IS
+    'training-worker: write the model version of a claimed training and complete it (-1: busy, NULL: the claim is lost)';
+
+CREATE FUNCTION training.worker_fail(training_id uuid, attempt integer, error text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+BEGIN
+    UPDATE training.trainings t
+       SET state = 'failed', error = left(coalesce(nullif(worker_fail.error, ''), 'training failed'), 2000),
+           stage = 'failed', duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
+           time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL
+     WHERE t.id = (SELECT x.id FROM training.trainings x
+                    WHERE x.id = worker_fail.training_id AND x.state = 'processing'
+                      AND x.attempts = worker_fail.attempt AND x.lease_expires > clock_timestamp()
+                      FOR UPDATE SKIP LOCKED);
+    IF FOUND THEN
+        RETURN 'ok';
+    END IF;
+    RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                              WHERE x.id = worker_fail.training_id AND x.state = 'processing'
+                                AND x.attempts = worker_fail.attempt AND x.lease_expires > clock_timestamp())
+                THEN 'busy' ELSE 'gone' END;
+END $$;
+COMMENT ON FUNCTION training.worker_fail(uuid, integer, text) IS
+    'training-worker: mark a claimed training failed with a readable error';
+
+CREATE FUNCTION training.worker_release(training_id uuid, attempt integer, cause text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    st text := training._worker_release(worker_release.training_id, worker_release.attempt, training._max_attempts(),
+                   left(coalesce(nullif(worker_release.cause, ''), 'its training-worker stopped'), 500));
+BEGIN
+    IF st IS NOT NULL THEN
+        RETURN st;
+    END IF;
+    RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
+                              WHERE x.id = worker_release.training_id AND x.state = 'processing'
+                                AND x.attempts = worker_release.attempt)
+                THEN 'busy' ELSE 'gone' END;
+END $$;
+COMMENT ON FUNCTION training.worker_release(uuid, integer, text) IS
+    'training-worker: give a claimed training back: queued again, or failed at training.max_attempts';
+
+COMMENT ON FUNCTION training._lease_timeout() IS
+    'Internal: training.lease_timeout as an interval (30 s where the library is not loaded)';
+COMMENT ON FUNCTION training._max_attempts() IS
+    'Internal: training.max_attempts (3 where the library is not loaded)';
+COMMENT ON FUNCTION training._claim(integer, text) IS
+    'Internal: claim the oldest waiting training (FOR UPDATE SKIP LOCKED) with a lease, for an in-server worker (pid) or a training-worker (NULL)';
+COMMENT ON FUNCTION training._worker_release(uuid, integer, integer, text) IS
+    'Internal: queue a processing training again, or fail it at max_attempts; returns waiting or failed, NULL when not that claim''s or locked';
+COMMENT ON FUNCTION training._requeue_expired() IS
+    'Internal: queue again the processing trainings whose lease expired (every claim runs it first)';
+COMMENT ON FUNCTION training._claimed(uuid, integer) IS
+    'Internal: the dataset of a claimed training whose lease runs; 55000 when the claim is lost';
+COMMENT ON FUNCTION training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]) IS
+    'Internal: keep a measurement in the embedding store while the image has that content_version (its row is skipped when locked)';
+
+-- Internal functions are the workers': not for tenants. The worker_* functions: training_worker only.
+REVOKE ALL ON FUNCTION training._lease_timeout(), training._max_attempts(), training._claim(integer, text),
+    training._worker_claim(integer), training._worker_release(uuid, integer, integer, text), training._requeue_expired(),
+    training._claimed(uuid, integer),
+    training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]),
+    training._worker_finish(uuid, integer, bytea, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION training.worker_claim(text), training.worker_classes(uuid, integer),
+    training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text),
+    training.worker_image_data(uuid, integer, uuid[]),
+    training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
+    training.worker_progress(uuid, integer, double precision, text),
+    training.worker_finish(uuid, integer, bytea, jsonb), training.worker_fail(uuid, integer, text),
+    training.worker_release(uuid, integer, text) FROM PUBLIC;
+GRANT USAGE ON SCHEMA training TO training_worker;
+GRANT EXECUTE ON FUNCTION training.worker_claim(text), training.worker_classes(uuid, integer),
+    training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text),
+    training.worker_image_data(uuid, integer, uuid[]),
+    training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
+    training.worker_progress(uuid, integer, double precision, text),
+    training.worker_finish(uuid, integer, bytea, jsonb), training.worker_fail(uuid, integer, text),
+    training.worker_release(uuid, integer, text) TO training_worker;
