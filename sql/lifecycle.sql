@@ -176,12 +176,11 @@ SELECT count(*) AS internal, count(*) FILTER (WHERE has_function_privilege('regr
   FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE '\_%';
 SELECT count(*) FILTER (WHERE NOT has_function_privilege('regress_tenant', p.oid, 'EXECUTE')) AS closed_api
   FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname NOT LIKE '\_%'
-   AND p.proname NOT IN ('grant_access', 'revoke_access', 'recount_trainings')  -- administrators' only
-   AND p.proname NOT LIKE 'worker\_%';  -- training-worker's (below)
+   AND p.proname NOT IN ('grant_access', 'revoke_access', 'recount_trainings');  -- administrators' only
 SET ROLE regress_tenant;
 SELECT pg_temp.try($$SELECT training._worker_finish(gen_random_uuid(), 1, '\x00', '{}')$$);
 SELECT pg_temp.try($$SELECT training._worker_claim(1)$$);
-SELECT pg_temp.try($$SELECT training.worker_claim('forged')$$);
+SELECT pg_temp.try($$SELECT training_worker.claim('forged')$$);
 RESET ROLE;
 
 -- training-worker's functions: for the training_worker role only (not tenants, not PUBLIC).
@@ -190,7 +189,10 @@ SELECT count(*) AS worker_functions,
        count(*) FILTER (WHERE has_function_privilege('regress_tw', p.oid, 'EXECUTE')) AS for_training_worker,
        count(*) FILTER (WHERE has_function_privilege('regress_tenant', p.oid, 'EXECUTE')) AS for_tenants,
        count(*) FILTER (WHERE p.prosecdef AND p.proconfig @> ARRAY['training.worker_scope=on']) AS definer_in_scope
-  FROM pg_proc p WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE 'worker\_%';
+  FROM pg_proc p WHERE p.pronamespace = 'training_worker'::regnamespace;
+SELECT has_schema_privilege('regress_tw', 'training_worker', 'USAGE') AS tw_usage,
+       has_schema_privilege('regress_tw', 'training', 'USAGE') AS tw_training_usage,
+       has_schema_privilege('regress_tenant', 'training_worker', 'USAGE') AS tenant_usage;
 -- Nor can a tenant set the scope that lets them write the read-only columns.
 SET ROLE regress_tenant;
 SELECT pg_temp.try($$SET training.worker_scope = on$$);
@@ -202,15 +204,15 @@ RESET ROLE;
 BEGIN;
 SELECT training.create_training(:'ds', 'remote') ->> 'id' AS tr \gset
 SET LOCAL ROLE regress_tw;
-SELECT c.id = :'tr' AS claimed, c.attempt, c.lease_timeout, c.type FROM training.worker_claim('regress host:1') c;
-SELECT count(*) AS classes, sum(images) AS images FROM training.worker_classes(:'tr', 1);
-SELECT count(*) AS first_batch FROM training.worker_classes(:'tr', 1) c,
-       training.worker_images(:'tr', 1, c.class_id, NULL, NULL, 2, 'landmark-colour-hog-v1') i;
-SELECT training.worker_progress(:'tr', 1, 0.25, 'loading') AS ours,
-       training.worker_progress(:'tr', 2, 0.5, 'forged') AS other_attempt,
-       training.worker_progress(gen_random_uuid(), 1, 0.5, 'forged') AS other_training;
-SELECT pg_temp.try(format('SELECT * FROM training.worker_classes(%L, 2)', :'tr'));
-SELECT pg_temp.try(format('SELECT * FROM training.worker_image_data(%L, 1, array_fill(gen_random_uuid(), ARRAY[65]))', :'tr'));
+SELECT c.id = :'tr' AS claimed, c.attempt, c.lease_timeout, c.type FROM training_worker.claim('regress host:1') c;
+SELECT count(*) AS classes, sum(images) AS images FROM training_worker.classes(:'tr', 1);
+SELECT count(*) AS first_batch FROM training_worker.classes(:'tr', 1) c,
+       training_worker.images(:'tr', 1, c.class_id, NULL, NULL, 2, 'landmark-colour-hog-v1') i;
+SELECT training_worker.progress(:'tr', 1, 0.25, 'loading') AS ours,
+       training_worker.progress(:'tr', 2, 0.5, 'forged') AS other_attempt,
+       training_worker.progress(gen_random_uuid(), 1, 0.5, 'forged') AS other_training;
+SELECT pg_temp.try(format('SELECT * FROM training_worker.classes(%L, 2)', :'tr'));
+SELECT pg_temp.try(format('SELECT * FROM training_worker.image_data(%L, 1, array_fill(gen_random_uuid(), ARRAY[65]))', :'tr'));
 RESET ROLE;
 SELECT state, worker, progress, stage, attempts, lease_expires > now() AS leased FROM training.trainings WHERE id = :'tr';
 -- Only a worker writes the claim: not the training's owner, not even a superuser.
@@ -221,12 +223,12 @@ SET LOCAL session_replication_role = replica;
 UPDATE training.trainings SET lease_expires = clock_timestamp() - interval '1 second' WHERE id = :'tr';
 SET LOCAL session_replication_role = origin;
 SET LOCAL ROLE regress_tw;
-SELECT training.worker_progress(:'tr', 1, 0.5, 'late') AS expired;
-SELECT c.id = :'tr' AS claimed_again, c.attempt FROM training.worker_claim('regress host:2') c;
-SELECT training.worker_finish(:'tr', 1, '\x00', '{}') AS frozen_finish,
-       training.worker_fail(:'tr', 1, 'frozen') AS frozen_fail,
-       training.worker_release(:'tr', 1, 'frozen') AS frozen_release;
-SELECT training.worker_finish(:'tr', 2, '\x00', '{"train_accuracy": 1}') AS version;
+SELECT training_worker.progress(:'tr', 1, 0.5, 'late') AS expired;
+SELECT c.id = :'tr' AS claimed_again, c.attempt FROM training_worker.claim('regress host:2') c;
+SELECT training_worker.finish(:'tr', 1, '\x00', '{}') AS frozen_finish,
+       training_worker.fail(:'tr', 1, 'frozen') AS frozen_fail,
+       training_worker.release(:'tr', 1, 'frozen') AS frozen_release;
+SELECT training_worker.finish(:'tr', 2, '\x00', '{"train_accuracy": 1}') AS version;
 RESET ROLE;
 SELECT state, worker, lease_expires, attempts, stage, output_model_version FROM training.trainings WHERE id = :'tr';
 SELECT count(*) AS versions FROM training.model_versions WHERE training_id = :'tr';

@@ -3,7 +3,7 @@
  *
  * Only the extension's own background workers (the launcher and the training workers, which
  * src/launcher.c registers with bgw_library_name "training"), and training-worker through the
- * training.worker_* functions, may change a training's state,
+ * training_worker.* functions, may change a training's state,
  * progress, times and so on (contract 2). The guard trigger (src/validate.c) asks tr_in_background_worker().
  * A client backend cannot pretend to be one, whatever it sets; nor can another extension's
  * background worker (pg_cron's job runners, for one) or a parallel worker.
@@ -23,7 +23,7 @@
 PG_FUNCTION_INFO_V1(training_in_background_worker);
 
 /*
- * True in a background worker of this extension, and inside the training.worker_* functions
+ * True in a background worker of this extension, and inside the training_worker.* functions
  * that training-worker calls: they are owned by a superuser, executable only by the
  * training_worker role, and set training.worker_scope (PGC_SUSET, so no other role can) in
  * their SET clause, which PostgreSQL undoes when they return or fail.

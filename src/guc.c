@@ -86,9 +86,9 @@ tr_guc_init(void)
 							"again by the next claim, and its old worker can write nothing more.",
 							&tr_lease_timeout, TR_DEFAULT_LEASE_TIMEOUT, 2, 3600, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
-	/* Set only by the SET clause of the training.worker_* functions (superuser-owned). */
+	/* Set only by the SET clause of the training_worker.* functions (superuser-owned). */
 	DefineCustomBoolVariable("training.worker_scope",
-							 "Internal: set while a training.worker_* function runs.",
+							 "Internal: set while a training_worker.* function runs.",
 							 NULL,
 							 &tr_worker_scope, false, PGC_SUSET,
 							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,

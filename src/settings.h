@@ -29,7 +29,7 @@ extern bool tr_background_features;	/* idle workers fill the embedding store (sr
 extern int	tr_test_image_delay;	/* milliseconds, tests only */
 extern int	tr_worker_idle_timeout;	/* milliseconds */
 extern int	tr_lease_timeout;		/* seconds */
-extern bool tr_worker_scope;		/* inside a training.worker_* function (src/guard.c) */
+extern bool tr_worker_scope;		/* inside a training_worker.* function (src/guard.c) */
 
 /* Images: largest width x height stored, trained on or recognized. */
 extern int	tr_max_image_pixels;

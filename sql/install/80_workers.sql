@@ -169,7 +169,7 @@ $$
 
 -- Finish a claimed training: create the model on first use, add the next version and mark the
 -- training completed, in the caller's transaction. worker_pid: the in-server worker's pid, NULL
--- for a training-worker's claim (whose attempt worker_finish checked). Returns the version number,
+-- for a training-worker's claim (whose attempt training_worker.finish checked). Returns the version number,
 -- NULL when the training is no longer this worker's (deleted, re-queued, or its lease expired),
 -- or -1 when another session holds its row locked (a tenant's SELECT ... FOR UPDATE): the worker
 -- never waits for a tenant's lock. The version number comes from the model's counter, which only
@@ -240,18 +240,25 @@ END $$;
 COMMENT ON FUNCTION training._worker_finish(uuid, integer, bytea, jsonb) IS
     'Background worker: write the model version of a claimed training and complete it; the version number never repeats';
 
--- The functions of training-worker (src: tools/training-worker.c; docs/remote-workers.md).
+-- The functions of training-worker (tools/training-worker.c; docs/remote-workers.md), in a schema of
+-- their own: training_worker needs USAGE on it only, not on schema training (and a GRANT on
+-- schema training in an update script would record the tenants' grants as the extension's own,
+-- which pg_dump would then leave out).
+CREATE SCHEMA training_worker;
+COMMENT ON SCHEMA training_worker IS 'training extension: the functions of training-worker (role training_worker)';
+REVOKE ALL ON SCHEMA training_worker FROM PUBLIC;
+GRANT USAGE ON SCHEMA training_worker TO training_worker;
 -- SECURITY DEFINER: they check the claim and write as their owner (a superuser: row-level
 -- security does not hide other owners' rows), inside training.worker_scope, which the guard of
 -- the read-only columns accepts (src/guard.c). EXECUTE: training_worker only.
 
-CREATE FUNCTION training.worker_claim(worker text)
+CREATE FUNCTION training_worker.claim(worker text)
     RETURNS TABLE (id uuid, type text, config text, source_dataset_id uuid, attempt integer, lease_timeout integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 #variable_conflict use_column
 BEGIN
-    IF worker_claim.worker IS NULL OR length(worker_claim.worker) NOT BETWEEN 1 AND 200 THEN
+    IF claim.worker IS NULL OR length(claim.worker) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'worker must name the claiming worker in 1 to 200 characters'
             USING ERRCODE = '22023', HINT = 'training-worker passes "training-worker <host>:<pid>".';
     END IF;
@@ -263,12 +270,12 @@ BEGIN
     RETURN QUERY
         SELECT c.id, c.type, c.config::text, c.source_dataset_id, c.attempts,
                extract(epoch FROM training._lease_timeout())::integer
-          FROM training._claim(NULL, worker_claim.worker) c;
+          FROM training._claim(NULL, claim.worker) c;
 END $$;
-COMMENT ON FUNCTION training.worker_claim(text) IS
+COMMENT ON FUNCTION training_worker.claim(text) IS
     'training-worker: queue again the trainings whose lease expired, then claim the oldest waiting one; the claim is (id, attempt)';
 
-CREATE FUNCTION training.worker_classes(training_id uuid, attempt integer)
+CREATE FUNCTION training_worker.classes(training_id uuid, attempt integer)
     RETURNS TABLE (class_id uuid, label text, images bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
@@ -277,14 +284,14 @@ BEGIN
         SELECT c.id, c.label,
                (SELECT count(*) FROM training.images i WHERE i.class_id = c.id AND i.active)
           FROM training.classes c
-         WHERE c.dataset_id = training._claimed(worker_classes.training_id, worker_classes.attempt) AND c.active
+         WHERE c.dataset_id = training._claimed(classes.training_id, classes.attempt) AND c.active
            AND (c.expiration_date IS NULL OR c.expiration_date > now())
          ORDER BY c.time_created, c.id;
 END $$;
-COMMENT ON FUNCTION training.worker_classes(uuid, integer) IS
+COMMENT ON FUNCTION training_worker.classes(uuid, integer) IS
     'training-worker: the active classes of a claimed training''s dataset, in training order, with their active images';
 
-CREATE FUNCTION training.worker_images(training_id uuid, attempt integer, class_id uuid, after_time timestamptz,
+CREATE FUNCTION training_worker.images(training_id uuid, attempt integer, class_id uuid, after_time timestamptz,
                                        after_id uuid, batch integer, kind text)
     RETURNS TABLE (id uuid, time_created timestamptz, content_version bigint, face_box integer[],
                    status text, message text, max_pixels bigint, width integer, height integer,
@@ -292,7 +299,7 @@ CREATE FUNCTION training.worker_images(training_id uuid, attempt integer, class_
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 DECLARE
-    ds uuid := training._claimed(worker_images.training_id, worker_images.attempt);
+    ds uuid := training._claimed(images.training_id, images.attempt);
 BEGIN
     RETURN QUERY
         SELECT i.id, i.time_created, i.content_version, i.face_box,
@@ -300,145 +307,145 @@ BEGIN
           FROM training.images i
           JOIN training.classes c ON c.id = i.class_id AND c.dataset_id = ds
           LEFT JOIN training.image_features f
-                 ON f.image_id = i.id AND f.kind = worker_images.kind AND f.content_version = i.content_version
-         WHERE i.class_id = worker_images.class_id AND i.active
-           AND (i.time_created, i.id) > (coalesce(worker_images.after_time, '-infinity'),
-                                         coalesce(worker_images.after_id, '00000000-0000-0000-0000-000000000000'))
+                 ON f.image_id = i.id AND f.kind = images.kind AND f.content_version = i.content_version
+         WHERE i.class_id = images.class_id AND i.active
+           AND (i.time_created, i.id) > (coalesce(images.after_time, '-infinity'),
+                                         coalesce(images.after_id, '00000000-0000-0000-0000-000000000000'))
          ORDER BY i.time_created, i.id
-         LIMIT greatest(1, least(coalesce(worker_images.batch, 16), 64));
+         LIMIT greatest(1, least(coalesce(images.batch, 16), 64));
 END $$;
-COMMENT ON FUNCTION training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text) IS
+COMMENT ON FUNCTION training_worker.images(uuid, integer, uuid, timestamptz, uuid, integer, text) IS
     'training-worker: the next batch (at most 64) of a class''s active images after a key, with their kept measurement of a feature kind';
 
-CREATE FUNCTION training.worker_image_data(training_id uuid, attempt integer, ids uuid[])
+CREATE FUNCTION training_worker.image_data(training_id uuid, attempt integer, ids uuid[])
     RETURNS TABLE (id uuid, content_version bigint, face_box integer[], data bytea)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 DECLARE
-    ds uuid := training._claimed(worker_image_data.training_id, worker_image_data.attempt);
+    ds uuid := training._claimed(image_data.training_id, image_data.attempt);
 BEGIN
-    IF cardinality(worker_image_data.ids) > 64 THEN
-        RAISE EXCEPTION 'at most 64 images at a time (got %)', cardinality(worker_image_data.ids)
+    IF cardinality(image_data.ids) > 64 THEN
+        RAISE EXCEPTION 'at most 64 images at a time (got %)', cardinality(image_data.ids)
             USING ERRCODE = '54000', HINT = 'Ask for the data of one batch at a time.';
     END IF;
     RETURN QUERY
         SELECT i.id, i.content_version, i.face_box, i.data
           FROM training.images i
           JOIN training.classes c ON c.id = i.class_id AND c.dataset_id = ds
-         WHERE i.id = ANY (worker_image_data.ids);
+         WHERE i.id = ANY (image_data.ids);
 END $$;
-COMMENT ON FUNCTION training.worker_image_data(uuid, integer, uuid[]) IS
+COMMENT ON FUNCTION training_worker.image_data(uuid, integer, uuid[]) IS
     'training-worker: the data of images of a claimed training''s dataset (at most 64)';
 
-CREATE FUNCTION training.worker_keep(training_id uuid, attempt integer, image_id uuid, content_version bigint,
+CREATE FUNCTION training_worker.keep(training_id uuid, attempt integer, image_id uuid, content_version bigint,
                                      kind text, status text, message text, max_pixels bigint, width integer,
                                      height integer, regions real[], features real[])
     RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 DECLARE
-    ds uuid := training._claimed(worker_keep.training_id, worker_keep.attempt);
+    ds uuid := training._claimed(keep.training_id, keep.attempt);
 BEGIN
     -- Only an image of the training's dataset.
     IF NOT EXISTS (SELECT FROM training.images i JOIN training.classes c ON c.id = i.class_id
-                    WHERE i.id = worker_keep.image_id AND c.dataset_id = ds) THEN
+                    WHERE i.id = keep.image_id AND c.dataset_id = ds) THEN
         RETURN false;
     END IF;
-    RETURN training._keep_measure(worker_keep.image_id, worker_keep.kind, worker_keep.content_version,
-                                  worker_keep.status, coalesce(worker_keep.message, ''), worker_keep.max_pixels,
-                                  worker_keep.width, worker_keep.height, worker_keep.regions, worker_keep.features);
+    RETURN training._keep_measure(keep.image_id, keep.kind, keep.content_version,
+                                  keep.status, coalesce(keep.message, ''), keep.max_pixels,
+                                  keep.width, keep.height, keep.regions, keep.features);
 END $$;
-COMMENT ON FUNCTION training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]) IS
+COMMENT ON FUNCTION training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]) IS
     'training-worker: keep a measurement made by a claimed training in the embedding store';
 
 -- Writes: 'ok', 'busy' (another session holds the row: nothing written, try later), or 'gone'.
-CREATE FUNCTION training.worker_progress(training_id uuid, attempt integer, progress double precision, stage text)
+CREATE FUNCTION training_worker.progress(training_id uuid, attempt integer, progress double precision, stage text)
     RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 BEGIN
     UPDATE training.trainings t
-       SET progress = greatest(t.progress, least(greatest(coalesce(worker_progress.progress, 0), 0), 1)),
+       SET progress = greatest(t.progress, least(greatest(coalesce(progress.progress, 0), 0), 1)),
            duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
-           stage = left(coalesce(worker_progress.stage, ''), 100),
+           stage = left(coalesce(progress.stage, ''), 100),
            lease_expires = clock_timestamp() + training._lease_timeout()
      WHERE t.id = (SELECT x.id FROM training.trainings x
-                    WHERE x.id = worker_progress.training_id AND x.state = 'processing'
-                      AND x.attempts = worker_progress.attempt AND x.lease_expires > clock_timestamp()
+                    WHERE x.id = progress.training_id AND x.state = 'processing'
+                      AND x.attempts = progress.attempt AND x.lease_expires > clock_timestamp()
                       FOR UPDATE SKIP LOCKED);
     IF FOUND THEN
         RETURN 'ok';
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                              WHERE x.id = worker_progress.training_id AND x.state = 'processing'
-                                AND x.attempts = worker_progress.attempt AND x.lease_expires > clock_timestamp())
+                              WHERE x.id = progress.training_id AND x.state = 'processing'
+                                AND x.attempts = progress.attempt AND x.lease_expires > clock_timestamp())
                 THEN 'busy' ELSE 'gone' END;
 END $$;
-COMMENT ON FUNCTION training.worker_progress(uuid, integer, double precision, text) IS
+COMMENT ON FUNCTION training_worker.progress(uuid, integer, double precision, text) IS
     'training-worker: write the progress and stage of a claimed training and renew its lease';
 
-CREATE FUNCTION training.worker_finish(training_id uuid, attempt integer, parameters bytea, metrics jsonb)
+CREATE FUNCTION training_worker.finish(training_id uuid, attempt integer, parameters bytea, metrics jsonb)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 BEGIN
     -- The claim, locked: _worker_finish takes the same row again (SKIP LOCKED passes our own lock).
     PERFORM FROM training.trainings x
-      WHERE x.id = worker_finish.training_id AND x.state = 'processing' AND x.attempts = worker_finish.attempt
+      WHERE x.id = finish.training_id AND x.state = 'processing' AND x.attempts = finish.attempt
         AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp()
         FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                                  WHERE x.id = worker_finish.training_id AND x.state = 'processing'
-                                    AND x.attempts = worker_finish.attempt AND x.worker_pid IS NULL
+                                  WHERE x.id = finish.training_id AND x.state = 'processing'
+                                    AND x.attempts = finish.attempt AND x.worker_pid IS NULL
                                     AND x.lease_expires > clock_timestamp()) THEN -1 END;
     END IF;
-    RETURN training._worker_finish(worker_finish.training_id, NULL, worker_finish.parameters, worker_finish.metrics);
+    RETURN training._worker_finish(finish.training_id, NULL, finish.parameters, finish.metrics);
 END $$;
-COMMENT ON FUNCTION training.worker_finish(uuid, integer, bytea, jsonb) IS
+COMMENT ON FUNCTION training_worker.finish(uuid, integer, bytea, jsonb) IS
     'training-worker: write the model version of a claimed training and complete it (-1: busy, NULL: the claim is lost)';
 
-CREATE FUNCTION training.worker_fail(training_id uuid, attempt integer, error text)
+CREATE FUNCTION training_worker.fail(training_id uuid, attempt integer, error text)
     RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 BEGIN
     UPDATE training.trainings t
-       SET state = 'failed', error = left(coalesce(nullif(worker_fail.error, ''), 'training failed'), 2000),
+       SET state = 'failed', error = left(coalesce(nullif(fail.error, ''), 'training failed'), 2000),
            stage = 'failed', duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
            time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL
      WHERE t.id = (SELECT x.id FROM training.trainings x
-                    WHERE x.id = worker_fail.training_id AND x.state = 'processing'
-                      AND x.attempts = worker_fail.attempt AND x.lease_expires > clock_timestamp()
+                    WHERE x.id = fail.training_id AND x.state = 'processing'
+                      AND x.attempts = fail.attempt AND x.lease_expires > clock_timestamp()
                       FOR UPDATE SKIP LOCKED);
     IF FOUND THEN
         RETURN 'ok';
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                              WHERE x.id = worker_fail.training_id AND x.state = 'processing'
-                                AND x.attempts = worker_fail.attempt AND x.lease_expires > clock_timestamp())
+                              WHERE x.id = fail.training_id AND x.state = 'processing'
+                                AND x.attempts = fail.attempt AND x.lease_expires > clock_timestamp())
                 THEN 'busy' ELSE 'gone' END;
 END $$;
-COMMENT ON FUNCTION training.worker_fail(uuid, integer, text) IS
+COMMENT ON FUNCTION training_worker.fail(uuid, integer, text) IS
     'training-worker: mark a claimed training failed with a readable error';
 
-CREATE FUNCTION training.worker_release(training_id uuid, attempt integer, cause text)
+CREATE FUNCTION training_worker.release(training_id uuid, attempt integer, cause text)
     RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 DECLARE
-    st text := training._worker_release(worker_release.training_id, worker_release.attempt, training._max_attempts(),
-                   left(coalesce(nullif(worker_release.cause, ''), 'its training-worker stopped'), 500));
+    st text := training._worker_release(release.training_id, release.attempt, training._max_attempts(),
+                   left(coalesce(nullif(release.cause, ''), 'its training-worker stopped'), 500));
 BEGIN
     IF st IS NOT NULL THEN
         RETURN st;
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                              WHERE x.id = worker_release.training_id AND x.state = 'processing'
-                                AND x.attempts = worker_release.attempt)
+                              WHERE x.id = release.training_id AND x.state = 'processing'
+                                AND x.attempts = release.attempt)
                 THEN 'busy' ELSE 'gone' END;
 END $$;
-COMMENT ON FUNCTION training.worker_release(uuid, integer, text) IS
+COMMENT ON FUNCTION training_worker.release(uuid, integer, text) IS
     'training-worker: give a claimed training back: queued again, or failed at training.max_attempts';
 
 COMMENT ON FUNCTION training._lease_timeout() IS
@@ -456,24 +463,23 @@ COMMENT ON FUNCTION training._claimed(uuid, integer) IS
 COMMENT ON FUNCTION training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]) IS
     'Internal: keep a measurement in the embedding store while the image has that content_version (its row is skipped when locked)';
 
--- Internal functions are the workers': not for tenants. The worker_* functions: training_worker only.
+-- Internal functions are the workers': not for tenants. The training_worker.* functions: training_worker only.
 REVOKE ALL ON FUNCTION training._lease_timeout(), training._max_attempts(), training._claim(integer, text),
     training._worker_claim(integer), training._worker_release(uuid, integer, integer, text), training._requeue_expired(),
     training._claimed(uuid, integer),
     training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]),
     training._worker_finish(uuid, integer, bytea, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION training.worker_claim(text), training.worker_classes(uuid, integer),
-    training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text),
-    training.worker_image_data(uuid, integer, uuid[]),
-    training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
-    training.worker_progress(uuid, integer, double precision, text),
-    training.worker_finish(uuid, integer, bytea, jsonb), training.worker_fail(uuid, integer, text),
-    training.worker_release(uuid, integer, text) FROM PUBLIC;
-GRANT USAGE ON SCHEMA training TO training_worker;
-GRANT EXECUTE ON FUNCTION training.worker_claim(text), training.worker_classes(uuid, integer),
-    training.worker_images(uuid, integer, uuid, timestamptz, uuid, integer, text),
-    training.worker_image_data(uuid, integer, uuid[]),
-    training.worker_keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
-    training.worker_progress(uuid, integer, double precision, text),
-    training.worker_finish(uuid, integer, bytea, jsonb), training.worker_fail(uuid, integer, text),
-    training.worker_release(uuid, integer, text) TO training_worker;
+REVOKE ALL ON FUNCTION training_worker.claim(text), training_worker.classes(uuid, integer),
+    training_worker.images(uuid, integer, uuid, timestamptz, uuid, integer, text),
+    training_worker.image_data(uuid, integer, uuid[]),
+    training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
+    training_worker.progress(uuid, integer, double precision, text),
+    training_worker.finish(uuid, integer, bytea, jsonb), training_worker.fail(uuid, integer, text),
+    training_worker.release(uuid, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION training_worker.claim(text), training_worker.classes(uuid, integer),
+    training_worker.images(uuid, integer, uuid, timestamptz, uuid, integer, text),
+    training_worker.image_data(uuid, integer, uuid[]),
+    training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
+    training_worker.progress(uuid, integer, double precision, text),
+    training_worker.finish(uuid, integer, bytea, jsonb), training_worker.fail(uuid, integer, text),
+    training_worker.release(uuid, integer, text) TO training_worker;

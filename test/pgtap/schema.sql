@@ -135,17 +135,16 @@ SELECT is((SELECT count(*) FROM pg_proc p
               AND p.proname NOT IN ('grant_access', 'revoke_access',
                                     '_images_count', '_images_outdate', '_classes_count',
                                     '_trainings_count', '_datasets_follow',
-                                    '_images_features_forget')
-              AND p.proname NOT LIKE 'worker\_%'), 0::bigint,
+                                    '_images_features_forget')), 0::bigint,
           'no API function is SECURITY DEFINER');
 -- training-worker's functions check the claim and write as the owner, for training_worker only.
 SELECT is((SELECT count(*) FROM pg_proc p
-            WHERE p.pronamespace = 'training'::regnamespace AND p.proname LIKE 'worker\_%'
+            WHERE p.pronamespace = 'training_worker'::regnamespace
               AND p.prosecdef AND has_function_privilege('training_worker', p.oid, 'EXECUTE')
               AND p.proconfig @> ARRAY['training.worker_scope=on', 'search_path=pg_catalog, pg_temp']), 9::bigint,
-          'the 9 worker_* functions: SECURITY DEFINER, pinned search_path, for training_worker');
+          'the 9 training_worker.* functions: SECURITY DEFINER, pinned search_path, for training_worker');
 SELECT is((SELECT count(*) FROM pg_proc p
-            WHERE p.pronamespace = 'training'::regnamespace AND p.prosecdef
+            WHERE p.pronamespace IN ('training'::regnamespace, 'training_worker'::regnamespace) AND p.prosecdef
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0::bigint,
           'no SECURITY DEFINER function is executable by PUBLIC');
 
@@ -164,7 +163,7 @@ SELECT is((SELECT array_agg(c.relname || '.' || a.attname) FROM pg_attribute a J
               AND a.attnum > 0 AND NOT a.attisdropped
               AND col_description(c.oid, a.attnum) IS NULL), NULL, 'every column has a comment');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc p
-            WHERE p.pronamespace = 'training'::regnamespace
+            WHERE p.pronamespace IN ('training'::regnamespace, 'training_worker'::regnamespace)
               AND obj_description(p.oid, 'pg_proc') IS NULL), NULL, 'every function has a comment');
 
 -- User rows survive pg_dump: every table is registered with pg_extension_config_dump.
