@@ -25,7 +25,7 @@ CORE_LIB = src/core/libtrcore.a
 # earlier release move up with the upgrade scripts sql/training--FROM--TO.sql (one per catalog change).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
-EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) output_iso sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/gen-demo bench/faces bench/gflops
+EXTRA_CLEAN = $(CORE_OBJS) $(CORE_LIB) output_iso sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/run_unit test/deep/golden bench/accuracy tools/training-import tools/training-worker tools/gen-demo bench/faces bench/gflops
 
 # Libraries from pkg-config (OpenBLAS's headers live in a flavour directory on Debian); the
 # plain names when pkg-config does not know them.
@@ -136,6 +136,18 @@ prove_installcheck:
 tools/training-import: tools/training-import.c
 	$(CC) -O2 -g $(WARN) $(WERROR) -std=gnu11 -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+# training-worker: runs trainings outside the server (libpq + the core library), installed beside
+# the server's programs ($(bindir)), so the TAP tests and a PATH with bindir find it.
+tools/training-worker: tools/training-worker.c $(CORE_LIB)
+	$(CORE_CC) -O2 -I$(shell $(PG_CONFIG) --includedir) \
+		-DDEFAULT_MODEL_DIR='"$(datadir)/extension/training_models"' -o $@ tools/training-worker.c \
+		$(CORE_LINK) -L$(shell $(PG_CONFIG) --libdir) -lpq -lm
+all: tools/training-worker
+install: install-training-worker
+.PHONY: install-training-worker
+install-training-worker: tools/training-worker
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) tools/training-worker '$(DESTDIR)$(bindir)/training-worker'
 tools/gen-demo: tools/gen-demo.c
 	$(CC) -O2 -g $(WARN) $(WERROR) -std=gnu11 -o $@ $< -lm
 all: tools/training-import
