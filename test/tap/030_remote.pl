@@ -5,6 +5,8 @@
 #   - kill -9 of one mid-training: the other finishes it once the lease expired (attempt 2);
 #   - a worker frozen (SIGSTOP) past its lease, then resumed, writes nothing: no progress, no
 #     model version; the training is completed once, by the other worker;
+#   - deleting a running training stops it there, and the worker takes the next one;
+#   - the server restarting mid-training: the worker reconnects and the training completes;
 #   - pg_stat_activity shows who works on what.
 use strict;
 use warnings;
@@ -148,6 +150,29 @@ is($node->safe_psql('db',
 is($node->safe_psql('db', "SELECT count(*) FROM training.model_versions WHERE training_id = '$tf'"), '1',
 	'one model version for the frozen training');
 is(stop_worker($w6), 0, 'the resumed worker still exits cleanly');
-is(stop_worker($w7), 0, 'the other too');
+
+# --- Deleting a running training stops it; the worker goes on with the next one. ------------
+my ($w8, $log8) = start_worker('--test-image-delay', '200', '--poll', '1');
+is(stop_worker($w7), 0, 'the other exits cleanly');
+my $td = create_training($node, 'db', $ds, 'deleted');
+ok(wait_for($node, 'db', "SELECT progress > 0 AND worker LIKE '%:$w8' FROM training.trainings WHERE id = '$td'"),
+	'a training runs');
+$node->safe_psql('db', "SELECT training.delete_training('$td')");
+my $tn = create_training($node, 'db', $ds, 'next');
+ok(wait_state($node, 'db', $tn, 'completed'), 'deleted mid-training: the same worker completes the next one');
+is($node->safe_psql('db', "SELECT count(*) FROM training.models WHERE name = 'deleted'"), '0',
+	'no model version for the deleted training');
+like(slurp_log($log8), qr/$td.*(claim lost|gone|deleted)/i, 'its log says the training was gone');
+
+# --- The server goes away mid-training and comes back: the worker reconnects and finishes. --
+my $tc = create_training($node, 'db', $ds, 'cut');
+ok(wait_for($node, 'db', "SELECT progress > 0 AND worker LIKE '%:$w8' FROM training.trainings WHERE id = '$tc'"),
+	'a training runs');
+$node->restart;
+ok(wait_state($node, 'db', $tc, 'completed'), 'after a restart of the server the training completes');
+ok(kill(0, $w8), 'the worker lived through the outage');
+my $tafter = create_training($node, 'db', $ds, 'after');
+ok(wait_state($node, 'db', $tafter, 'completed'), 'and takes new trainings on its new connection');
+is(stop_worker($w8), 0, 'it exits cleanly');
 
 done_testing();
