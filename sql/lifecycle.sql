@@ -203,6 +203,8 @@ RESET ROLE;
 -- workers never see the training.
 BEGIN;
 SELECT training.create_training(:'ds', 'remote') ->> 'id' AS tr \gset
+SELECT i.id AS img, i.content_version AS cv FROM training.images i JOIN training.classes c ON c.id = i.class_id
+ WHERE c.dataset_id = :'ds' ORDER BY i.time_created LIMIT 1 \gset
 SET LOCAL ROLE regress_tw;
 SELECT c.id = :'tr' AS claimed, c.attempt, c.lease_timeout, c.type FROM training_worker.claim('regress host:1') c;
 SELECT count(*) AS classes, sum(images) AS images FROM training_worker.classes(:'tr', 1);
@@ -225,10 +227,24 @@ SET LOCAL session_replication_role = origin;
 SET LOCAL ROLE regress_tw;
 SELECT training_worker.progress(:'tr', 1, 0.5, 'late') AS expired;
 SELECT c.id = :'tr' AS claimed_again, c.attempt FROM training_worker.claim('regress host:2') c;
-SELECT training_worker.finish(:'tr', 1, '\x00', '{}') AS frozen_finish,
+SELECT training_worker.finish(:'tr', 1, '\x54524e4d00', '{}') AS frozen_finish,
        training_worker.fail(:'tr', 1, 'frozen') AS frozen_fail,
        training_worker.release(:'tr', 1, 'frozen') AS frozen_release;
-SELECT training_worker.finish(:'tr', 2, '\x00', '{"train_accuracy": 1}') AS version;
+-- What a worker writes is checked: a measurement the readers can use, a model in the model format.
+SELECT pg_temp.try(format($$SELECT training_worker.keep(%L, 2, %L, %s, 'Bad Kind', 'undecodable', '', 0, 0, 0, '{}', NULL)$$,
+                          :'tr', :'img', :cv)) AS bad_kind,
+       pg_temp.try(format($$SELECT training_worker.keep(%L, 2, %L, %s, 'landmark-colour-hog-v1', 'measured', '', 0, 8, 8,
+                                                        array_fill('NaN'::real, ARRAY[1, 8]), NULL)$$, :'tr', :'img', :cv)) AS nan_region,
+       pg_temp.try(format($$SELECT training_worker.keep(%L, 2, %L, %s, 'landmark-colour-hog-v1', 'measured', '', 0, 8, 8,
+                                                        array_fill(1::real, ARRAY[1, 8]), array_fill(0::real, ARRAY[2, 4]))$$,
+                          :'tr', :'img', :cv)) AS rows_mismatch,
+       pg_temp.try(format($$SELECT training_worker.finish(%L, 2, '\x00', '{}')$$, :'tr')) AS not_a_model;
+SELECT training_worker.keep(:'tr', 2, :'img', :cv, 'landmark-colour-hog-v1', 'undecodable', repeat('m', 5000), 0, 0, 0, '{}', NULL) AS kept,
+       training_worker.keep(:'tr', 2, gen_random_uuid(), 1, 'landmark-colour-hog-v1', 'undecodable', '', 0, 0, 0, '{}', NULL) AS other_image;
+RESET ROLE;
+SELECT length(message) AS message_kept FROM training.image_features WHERE image_id = :'img' AND kind = 'landmark-colour-hog-v1';
+SET LOCAL ROLE regress_tw;
+SELECT training_worker.finish(:'tr', 2, '\x54524e4d00', '{"train_accuracy": 1}') AS version;
 RESET ROLE;
 SELECT state, worker, lease_expires, attempts, stage, output_model_version FROM training.trainings WHERE id = :'tr';
 SELECT count(*) AS versions FROM training.model_versions WHERE training_id = :'tr';

@@ -98,10 +98,10 @@ DECLARE
     n integer := 0;
     st text;
 BEGIN
-    -- A row without a lease was claimed by a worker of 0.6.0: its pid tells (src/worker.c).
+    -- A row without a lease was claimed by a worker of 0.6.0: its lease runs from its start.
     FOR r IN SELECT x.id, x.worker FROM training.trainings x
               WHERE x.state = 'processing'
-                AND (x.lease_expires < clock_timestamp() OR (x.lease_expires IS NULL AND x.worker_pid IS NULL))
+                AND coalesce(x.lease_expires, x.time_started + training._lease_timeout(), '-infinity') < clock_timestamp()
                 FOR UPDATE SKIP LOCKED
     LOOP
         st := training._worker_release(r.id, NULL, training._max_attempts(),
@@ -136,7 +136,7 @@ DECLARE
 BEGIN
     SELECT x.source_dataset_id INTO ds FROM training.trainings x
      WHERE x.id = training_id AND x.state = 'processing' AND x.attempts = attempt
-       AND x.lease_expires > clock_timestamp();
+       AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp();
     IF NOT FOUND THEN
         RAISE EXCEPTION 'training % is not claimed by attempt %', training_id, attempt
             USING ERRCODE = '55000',
@@ -349,13 +349,29 @@ CREATE FUNCTION training_worker.keep(training_id uuid, attempt integer, image_id
 DECLARE
     ds uuid := training._claimed(keep.training_id, keep.attempt);
 BEGIN
+    -- What the server's readers expect (src/core/measure.h): a kind's name, up to 8 regions of 8
+    -- finite numbers, one feature row of finite numbers per region.
+    IF keep.kind IS NULL OR keep.kind !~ '^[a-z0-9][a-z0-9-]{0,30}$'
+       OR coalesce(keep.max_pixels, -1) < 0 OR coalesce(keep.width, -1) < 0 OR coalesce(keep.height, -1) < 0
+       OR keep.regions IS NULL
+       OR (cardinality(keep.regions) > 0
+           AND (array_ndims(keep.regions) <> 2 OR array_length(keep.regions, 1) > 8 OR array_length(keep.regions, 2) <> 8))
+       OR (keep.features IS NOT NULL
+           AND (array_ndims(keep.features) <> 2 OR array_length(keep.features, 2) > 16384
+                OR array_length(keep.features, 1) IS DISTINCT FROM array_length(keep.regions, 1)))
+       OR EXISTS (SELECT FROM unnest(keep.regions) v WHERE v IS NULL OR abs(v) > 1e9 OR v = 'NaN')
+       OR EXISTS (SELECT FROM unnest(keep.features) v WHERE v IS NULL OR v IN ('NaN', 'Infinity', '-Infinity')) THEN
+        RAISE EXCEPTION 'not a measurement the server can use'
+            USING ERRCODE = '22023',
+                  HINT = 'kind: a feature kind''s name; regions: up to 8 rows of 8 finite numbers; features: one row per region.';
+    END IF;
     -- Only an image of the training's dataset.
     IF NOT EXISTS (SELECT FROM training.images i JOIN training.classes c ON c.id = i.class_id
                     WHERE i.id = keep.image_id AND c.dataset_id = ds) THEN
         RETURN false;
     END IF;
     RETURN training._keep_measure(keep.image_id, keep.kind, keep.content_version,
-                                  keep.status, coalesce(keep.message, ''), keep.max_pixels,
+                                  keep.status, left(coalesce(keep.message, ''), 1000), keep.max_pixels,
                                   keep.width, keep.height, keep.regions, keep.features);
 END $$;
 COMMENT ON FUNCTION training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]) IS
@@ -374,14 +390,16 @@ BEGIN
            lease_expires = clock_timestamp() + training._lease_timeout()
      WHERE t.id = (SELECT x.id FROM training.trainings x
                     WHERE x.id = progress.training_id AND x.state = 'processing'
-                      AND x.attempts = progress.attempt AND x.lease_expires > clock_timestamp()
+                      AND x.attempts = progress.attempt AND x.worker_pid IS NULL
+                      AND x.lease_expires > clock_timestamp()
                       FOR UPDATE SKIP LOCKED);
     IF FOUND THEN
         RETURN 'ok';
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
                               WHERE x.id = progress.training_id AND x.state = 'processing'
-                                AND x.attempts = progress.attempt AND x.lease_expires > clock_timestamp())
+                                AND x.attempts = progress.attempt AND x.worker_pid IS NULL
+                                AND x.lease_expires > clock_timestamp())
                 THEN 'busy' ELSE 'gone' END;
 END $$;
 COMMENT ON FUNCTION training_worker.progress(uuid, integer, double precision, text) IS
@@ -392,6 +410,12 @@ CREATE FUNCTION training_worker.finish(training_id uuid, attempt integer, parame
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 BEGIN
+    -- A model in the format of src/core/model.c (its magic), and metrics as an object of bounded size.
+    IF finish.parameters IS NULL OR substr(finish.parameters, 1, 4) <> '\x54524e4d'::bytea
+       OR (finish.metrics IS NOT NULL AND (jsonb_typeof(finish.metrics) <> 'object' OR pg_column_size(finish.metrics) > 65536)) THEN
+        RAISE EXCEPTION 'not a model version the server can use'
+            USING ERRCODE = '22023', HINT = 'parameters: a model of src/core/model.c (magic TRNM); metrics: a JSON object of at most 64 kB.';
+    END IF;
     -- The claim, locked: _worker_finish takes the same row again (SKIP LOCKED passes our own lock).
     PERFORM FROM training.trainings x
       WHERE x.id = finish.training_id AND x.state = 'processing' AND x.attempts = finish.attempt
@@ -419,14 +443,16 @@ BEGIN
            time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL
      WHERE t.id = (SELECT x.id FROM training.trainings x
                     WHERE x.id = fail.training_id AND x.state = 'processing'
-                      AND x.attempts = fail.attempt AND x.lease_expires > clock_timestamp()
+                      AND x.attempts = fail.attempt AND x.worker_pid IS NULL
+                      AND x.lease_expires > clock_timestamp()
                       FOR UPDATE SKIP LOCKED);
     IF FOUND THEN
         RETURN 'ok';
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
                               WHERE x.id = fail.training_id AND x.state = 'processing'
-                                AND x.attempts = fail.attempt AND x.lease_expires > clock_timestamp())
+                                AND x.attempts = fail.attempt AND x.worker_pid IS NULL
+                                AND x.lease_expires > clock_timestamp())
                 THEN 'busy' ELSE 'gone' END;
 END $$;
 COMMENT ON FUNCTION training_worker.fail(uuid, integer, text) IS
@@ -437,15 +463,19 @@ CREATE FUNCTION training_worker.release(training_id uuid, attempt integer, cause
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 DECLARE
-    st text := training._worker_release(release.training_id, release.attempt, training._max_attempts(),
-                   left(coalesce(nullif(release.cause, ''), 'its training-worker stopped'), 500));
+    st text;
 BEGIN
+    -- A training-worker's claim only (an in-server worker's row has its pid).
+    IF EXISTS (SELECT FROM training.trainings x WHERE x.id = release.training_id AND x.worker_pid IS NULL) THEN
+        st := training._worker_release(release.training_id, release.attempt, training._max_attempts(),
+                  left(coalesce(nullif(release.cause, ''), 'its training-worker stopped'), 500));
+    END IF;
     IF st IS NOT NULL THEN
         RETURN st;
     END IF;
     RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
                               WHERE x.id = release.training_id AND x.state = 'processing'
-                                AND x.attempts = release.attempt)
+                                AND x.attempts = release.attempt AND x.worker_pid IS NULL)
                 THEN 'busy' ELSE 'gone' END;
 END $$;
 COMMENT ON FUNCTION training_worker.release(uuid, integer, text) IS

@@ -44,6 +44,7 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static bool xact_callback_registered = false;
 static bool wake_at_commit = false;
 static bool trainings_at_commit = false;	/* a training was written, not only images */
+static bool notify_at_commit = false;	/* NOTIFY training_waiting before the commit */
 static List *cancel_at_commit = NIL;	/* pg_uuid_t * in TopTransactionContext */
 
 PG_FUNCTION_INFO_V1(training_wake_trigger);
@@ -60,19 +61,28 @@ tr_xact_callback(XactEvent event, void *arg)
 	(void) arg;
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			/*
+			 * Before PreCommit_Notify, so it goes out with this commit. Not from the trigger: a
+			 * transaction that sent a NOTIFY cannot be prepared (a prepared one is found by polls).
+			 */
+			if (notify_at_commit)
+				Async_Notify("training_waiting", "");
+			notify_at_commit = false;
+			break;
 		case XACT_EVENT_COMMIT:
 			if (wake_at_commit)
 				tr_wake_database(MyDatabaseId, trainings_at_commit);
 			foreach(lc, cancel_at_commit)
 				tr_cancel_training(MyDatabaseId, (pg_uuid_t *) lfirst(lc));
-			wake_at_commit = trainings_at_commit = false;
+			wake_at_commit = trainings_at_commit = notify_at_commit = false;
 			cancel_at_commit = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction is found by the naptime poll once committed. */
-			wake_at_commit = trainings_at_commit = false;
+			wake_at_commit = trainings_at_commit = notify_at_commit = false;
 			cancel_at_commit = NIL;
 			break;
 		default:
@@ -122,7 +132,10 @@ tr_wake_at_commit(void)
 	 * woken at commit. Only then: a NOTIFY makes committing transactions take turns.
 	 */
 	if ((!running || tr_max_workers == 0) && !IsBinaryUpgrade)
-		Async_Notify("training_waiting", "");
+	{
+		register_xact_callback();
+		notify_at_commit = true;
+	}
 }
 
 /* The AFTER INSERT statement trigger of 0.3.0 catalogs (0.4.0 wakes from trainings_before). */

@@ -223,8 +223,9 @@ sync_progress(TrRun *r, bool force)
 	LWLockAcquire(tr_shared->lock, LW_SHARED);
 	cancel = my_slot()->cancel;
 	LWLockRelease(tr_shared->lock);
+	/* At least three writes per lease: each renews it (training.lease_timeout). */
 	if (!cancel && !force &&
-		!TimestampDifferenceExceeds(r->last_write, now, tr_progress_interval))
+		!TimestampDifferenceExceeds(r->last_write, now, Min(tr_progress_interval, tr_lease_timeout * 1000 / 3)))
 		return;
 	r->last_write = now;
 	/* TR_STORE_BUSY: another session holds the row; the next write tries again. */
@@ -233,7 +234,7 @@ sync_progress(TrRun *r, bool force)
 		r->canceled = true;
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("training %s was deleted while processing", r->idstr)));
+				 errmsg("training %s was deleted while processing, or its lease expired", r->idstr)));
 	}
 }
 
@@ -707,6 +708,8 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 
 			strlcpy(r->stage, "saving model", sizeof(r->stage));
 			report_activity(r);
+			/* A fresh lease for the write (and a training deleted meanwhile stops here). */
+			sync_progress(r, true);
 			/* Copy the result into palloc'd memory, so an error cannot leak it. */
 			params = palloc(res.parameters_len + 1);
 			if (res.parameters_len > 0)
@@ -747,7 +750,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		if (r->canceled)
-			ereport(LOG, (errmsg("training %s canceled after %.1f s: it was deleted while processing; no model version written",
+			ereport(LOG, (errmsg("training %s canceled after %.1f s: it was deleted while processing, or its lease expired; no model version written",
 								 r->idstr, seconds_since(r->started))));
 		else if (!store_extension_installed())
 		{

@@ -6,8 +6,10 @@
 #   - a worker frozen (SIGSTOP) past its lease, then resumed, writes nothing: no progress, no
 #     model version; the training is completed once, by the other worker;
 #   - deleting a running training stops it there, and the worker takes the next one;
+#   - a transaction that creates a training can be prepared;
 #   - the server restarting mid-training: the worker reconnects and the training completes;
-#   - pg_stat_activity shows who works on what.
+#   - pg_stat_activity shows who works on what;
+#   - an in-server worker renews its lease in time whatever training.progress_interval says.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -20,7 +22,7 @@ use lib $FindBin::RealBin;
 use TrainingTest;
 
 my $node = new_node('remote', 'training.max_workers' => 0, 'training.lease_timeout' => '3s',
-	'training.background_features' => 'off');
+	'training.background_features' => 'off', 'max_prepared_transactions' => 2);
 setup_db($node, 'db');
 $node->safe_psql('db', 'CREATE ROLE tw LOGIN IN ROLE training_worker');
 my $ds = make_dataset($node, 'db', 'remote', 3, 4);
@@ -164,6 +166,12 @@ is($node->safe_psql('db', "SELECT count(*) FROM training.models WHERE name = 'de
 	'no model version for the deleted training');
 like(slurp_log($log8), qr/$td.*(claim lost|gone|deleted)/i, 'its log says the training was gone');
 
+# --- A creation can be prepared (its NOTIFY would forbid that: it is sent at commit only). ----
+$node->safe_psql('db', "BEGIN; SELECT training.create_training(source_dataset_id => '$ds', output_model_name => 'prepared'); PREPARE TRANSACTION 'p1'");
+$node->safe_psql('db', "COMMIT PREPARED 'p1'");
+ok(wait_for($node, 'db', "SELECT state = 'completed' FROM training.trainings WHERE output_model_name = 'prepared'"),
+	'a training created by a prepared transaction completes (found by the poll)');
+
 # --- The server goes away mid-training and comes back: the worker reconnects and finishes. --
 my $tc = create_training($node, 'db', $ds, 'cut');
 ok(wait_for($node, 'db', "SELECT progress > 0 AND worker LIKE '%:$w8' FROM training.trainings WHERE id = '$tc'"),
@@ -174,5 +182,18 @@ ok(kill(0, $w8), 'the worker lived through the outage');
 my $tafter = create_training($node, 'db', $ds, 'after');
 ok(wait_state($node, 'db', $tafter, 'completed'), 'and takes new trainings on its new connection');
 is(stop_worker($w8), 0, 'it exits cleanly');
+
+# --- In-server workers hold the same lease, renewed at least three times per lease. ----------
+$node->safe_psql('db', q{
+	ALTER SYSTEM SET training.max_workers = 1;
+	ALTER SYSTEM SET training.lease_timeout = '2s';
+	ALTER SYSTEM SET training.progress_interval = '5s';
+	ALTER SYSTEM SET training.test_image_delay = 300;
+	SELECT pg_reload_conf();
+});
+my $ti = create_training($node, 'db', $ds, 'inserver');
+ok(wait_state($node, 'db', $ti, 'completed|failed'), 'an in-server training with a 2 s lease and a 5 s progress interval');
+is($node->safe_psql('db', "SELECT state || ' ' || attempts FROM training.trainings WHERE id = '$ti'"), 'completed 1',
+	'completes at its first attempt: its worker renews the lease in time');
 
 done_testing();
