@@ -975,6 +975,8 @@ db_connect(database *d)
 		res = NULL;
 	else
 		res = PQexec(d->conn, "SET search_path = pg_catalog, pg_temp; "
+					 /* As the in-server worker: a lock is never waited for long; no statement hangs forever. */
+					 "SET lock_timeout = '2s'; SET statement_timeout = '5min'; "
 					 "LISTEN training_waiting; LISTEN training_state");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
@@ -1686,8 +1688,10 @@ cb_next_image(void *ctx, tr_image_ref *out)
 		}
 		if (r->cls >= r->nclasses)
 		{
+			/* Keep the last batch's measurements now: the claim may not outlast the training loop. */
+			flush_keep(r);
 			free_batch(r);
-			return 0;
+			return stopping(r) ? -1 : 0;
 		}
 		flush_keep(r);
 		if (stopping(r) || fetch_batch(r) != 0)
@@ -2341,6 +2345,14 @@ supervise(database *dbs, int ndb)
 				{
 					status = status ? status : WEXITSTATUS(st);
 					pids[j] = -1;	/* a fatal error: not started again */
+				}
+				else if (!got_term && !opt.once)
+				{
+					/* Terminated alone (not through this process): the pool keeps its size. */
+					logmsg("job %d (pid %d) exited; starting it again in 1 s", j + 1, (int) pid);
+					sigprocmask(SIG_SETMASK, &orig, NULL);
+					sleep(1);
+					sigprocmask(SIG_BLOCK, &block, NULL);
 				}
 				else
 					pids[j] = -1;	/* done (--once, or terminated) */
