@@ -20,6 +20,7 @@ extern void test_deepfeat(void);
 extern void test_trconfig(void);
 extern void test_bounded(void);
 extern void test_dataquality(void);
+extern void test_storeformat(void);
 
 static const struct
 {
@@ -36,6 +37,7 @@ static const struct
 	{"trconfig", test_trconfig},
 	{"bounded", test_bounded},
 	{"dataquality", test_dataquality},
+	{"storeformat", test_storeformat},
 };
 
 int
