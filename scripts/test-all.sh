@@ -63,6 +63,9 @@ if ls test/pgtap/*.sql >/dev/null 2>&1; then
 fi
 # Upgrade from the 0.1.0 release (built from git history) and a pg_dump/pg_restore round trip,
 # in a private copy of the PostgreSQL installation.
+if [ -x test/failover/run.sh ] && command -v pg_autoctl >/dev/null; then
+    step "failover with pg_auto_failover and training-worker" "$work/src/test/failover/run.sh"
+fi
 if [ -x test/upgrade/run.sh ]; then
     step "upgrade from 0.1.0, dump and restore" "$work/src/test/upgrade/run.sh"
 fi

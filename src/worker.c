@@ -304,6 +304,9 @@ finish(TrRun *r, const char *params, size_t params_len, Jsonb *metrics, int *ver
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 500, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			handle_signals();
+			/* The tries take seconds: keep the lease (a row still locked is only skipped here). */
+			if (store_progress(&r->claim->id, MyProcPid, r->fraction, r->stage) == TR_STORE_GONE)
+				return TR_STORE_GONE;
 		}
 		st = finish_once(r, params, params_len, metrics, version);
 	}
@@ -708,8 +711,6 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 
 			strlcpy(r->stage, "saving model", sizeof(r->stage));
 			report_activity(r);
-			/* A fresh lease for the write (and a training deleted meanwhile stops here). */
-			sync_progress(r, true);
 			/* Copy the result into palloc'd memory, so an error cannot leak it. */
 			params = palloc(res.parameters_len + 1);
 			if (res.parameters_len > 0)
@@ -723,7 +724,9 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				tr_result_free(&res);
 				metrics = metrics_jsonb(&m, has_metrics);
 			}
-			st = finish(r, params, params_len, metrics, &version);
+			/* A fresh lease for the write (finish renews it between its tries too). */
+			st = store_progress(&r->claim->id, MyProcPid, r->fraction, r->stage) == TR_STORE_GONE
+				? TR_STORE_GONE : finish(r, params, params_len, metrics, &version);
 			/* What it measured, kept once the model version is safe (nothing to cancel then). */
 			flush_keep(r, false);
 			if (st == TR_STORE_OK)
@@ -737,7 +740,7 @@ run_training(TrClaim *claim, MemoryContext worker_cxt)
 				mark_needs_recovery();
 			}
 			else
-				ereport(LOG, (errmsg("training %s canceled: it was deleted while processing; no model version written",
+				ereport(LOG, (errmsg("training %s canceled: it was deleted while processing, or its lease expired; no model version written",
 									 r->idstr)));
 		}
 	}

@@ -975,8 +975,8 @@ db_connect(database *d)
 		res = NULL;
 	else
 		res = PQexec(d->conn, "SET search_path = pg_catalog, pg_temp; "
-					 /* As the in-server worker: a lock is never waited for long; no statement hangs forever. */
-					 "SET lock_timeout = '2s'; SET statement_timeout = '5min'; "
+					 /* As the in-server worker: a lock is never waited for long. */
+					 "SET lock_timeout = '2s'; "
 					 "LISTEN training_waiting; LISTEN training_state");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
