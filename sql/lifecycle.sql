@@ -203,8 +203,10 @@ RESET ROLE;
 -- workers never see the training.
 BEGIN;
 SELECT training.create_training(:'ds', 'remote') ->> 'id' AS tr \gset
-SELECT i.id AS img, i.content_version AS cv FROM training.images i JOIN training.classes c ON c.id = i.class_id
- WHERE c.dataset_id = :'ds' ORDER BY i.time_created LIMIT 1 \gset
+-- An image of the dataset that no other session sees (a worker measuring in the background would hold its row).
+SELECT training.add_image((SELECT c.id FROM training.classes c WHERE c.dataset_id = :'ds' AND c.active
+                           ORDER BY c.time_created LIMIT 1), pg_temp.img(0, 9)) ->> 'id' AS img \gset
+SELECT content_version AS cv FROM training.images WHERE id = :'img' \gset
 SET LOCAL ROLE regress_tw;
 SELECT c.id = :'tr' AS claimed, c.attempt, c.lease_timeout, c.type FROM training_worker.claim('regress host:1') c;
 SELECT count(*) AS classes, sum(images) AS images FROM training_worker.classes(:'tr', 1);

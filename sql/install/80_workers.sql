@@ -143,6 +143,24 @@ BEGIN
     RETURN ds;
 END $$;
 
+-- A training-worker's write: its claim (training_id, attempt) holds and its lease runs. 'ok' with the
+-- row locked; 'busy' when another session holds the row (SKIP LOCKED: never waited for); 'gone'.
+CREATE FUNCTION training._held(training_id uuid, attempt integer) RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM FROM training.trainings x
+      WHERE x.id = _held.training_id AND x.state = 'processing' AND x.attempts = _held.attempt
+        AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp()
+        FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+        RETURN 'ok';
+    END IF;
+    PERFORM FROM training.trainings x
+      WHERE x.id = _held.training_id AND x.state = 'processing' AND x.attempts = _held.attempt
+        AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp();
+    RETURN CASE WHEN FOUND THEN 'busy' ELSE 'gone' END;
+END $$;
+
 -- Keep a measurement in the embedding store, for the content_version it was measured from, while
 -- the image still has it. The image's row is locked meanwhile so that a change of its data or
 -- face box (whose trigger forgets the old rows) comes after, not between; a row another session
@@ -379,25 +397,18 @@ CREATE FUNCTION training_worker.progress(training_id uuid, attempt integer, prog
     RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    st text := training._held(progress.training_id, progress.attempt);
 BEGIN
-    UPDATE training.trainings t
-       SET progress = greatest(t.progress, least(greatest(coalesce(progress.progress, 0), 0), 1)),
-           duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
-           stage = left(coalesce(progress.stage, ''), 100),
-           lease_expires = clock_timestamp() + training._lease_timeout()
-     WHERE t.id = (SELECT x.id FROM training.trainings x
-                    WHERE x.id = progress.training_id AND x.state = 'processing'
-                      AND x.attempts = progress.attempt AND x.worker_pid IS NULL
-                      AND x.lease_expires > clock_timestamp()
-                      FOR UPDATE SKIP LOCKED);
-    IF FOUND THEN
-        RETURN 'ok';
+    IF st = 'ok' THEN
+        UPDATE training.trainings t
+           SET progress = greatest(t.progress, least(greatest(coalesce(progress.progress, 0), 0), 1)),
+               duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
+               stage = left(coalesce(progress.stage, ''), 100),
+               lease_expires = clock_timestamp() + training._lease_timeout()
+         WHERE t.id = progress.training_id;
     END IF;
-    RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                              WHERE x.id = progress.training_id AND x.state = 'processing'
-                                AND x.attempts = progress.attempt AND x.worker_pid IS NULL
-                                AND x.lease_expires > clock_timestamp())
-                THEN 'busy' ELSE 'gone' END;
+    RETURN st;
 END $$;
 COMMENT ON FUNCTION training_worker.progress(uuid, integer, double precision, text) IS
     'training-worker: write the progress and stage of a claimed training and renew its lease';
@@ -406,6 +417,8 @@ CREATE FUNCTION training_worker.finish(training_id uuid, attempt integer, parame
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    st text;
 BEGIN
     -- A model in the format of src/core/model.c (its magic), and metrics as an object of bounded size.
     IF finish.parameters IS NULL OR substr(finish.parameters, 1, 4) <> '\x54524e4d'::bytea
@@ -414,15 +427,9 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'parameters: a model of src/core/model.c (magic TRNM); metrics: a JSON object of at most 64 kB.';
     END IF;
     -- The claim, locked: _worker_finish takes the same row again (SKIP LOCKED passes our own lock).
-    PERFORM FROM training.trainings x
-      WHERE x.id = finish.training_id AND x.state = 'processing' AND x.attempts = finish.attempt
-        AND x.worker_pid IS NULL AND x.lease_expires > clock_timestamp()
-        FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-        RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                                  WHERE x.id = finish.training_id AND x.state = 'processing'
-                                    AND x.attempts = finish.attempt AND x.worker_pid IS NULL
-                                    AND x.lease_expires > clock_timestamp()) THEN -1 END;
+    st := training._held(finish.training_id, finish.attempt);
+    IF st <> 'ok' THEN
+        RETURN CASE st WHEN 'busy' THEN -1 END;
     END IF;
     RETURN training._worker_finish(finish.training_id, NULL, finish.parameters, finish.metrics);
 END $$;
@@ -433,24 +440,17 @@ CREATE FUNCTION training_worker.fail(training_id uuid, attempt integer, error te
     RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
+DECLARE
+    st text := training._held(fail.training_id, fail.attempt);
 BEGIN
-    UPDATE training.trainings t
-       SET state = 'failed', error = left(coalesce(nullif(fail.error, ''), 'training failed'), 2000),
-           stage = 'failed', duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
-           time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL
-     WHERE t.id = (SELECT x.id FROM training.trainings x
-                    WHERE x.id = fail.training_id AND x.state = 'processing'
-                      AND x.attempts = fail.attempt AND x.worker_pid IS NULL
-                      AND x.lease_expires > clock_timestamp()
-                      FOR UPDATE SKIP LOCKED);
-    IF FOUND THEN
-        RETURN 'ok';
+    IF st = 'ok' THEN
+        UPDATE training.trainings t
+           SET state = 'failed', error = left(coalesce(nullif(fail.error, ''), 'training failed'), 2000),
+               stage = 'failed', duration = extract(epoch FROM clock_timestamp() - t.time_started)::float8,
+               time_completed = clock_timestamp(), worker_pid = NULL, worker = NULL, lease_expires = NULL
+         WHERE t.id = fail.training_id;
     END IF;
-    RETURN CASE WHEN EXISTS (SELECT FROM training.trainings x
-                              WHERE x.id = fail.training_id AND x.state = 'processing'
-                                AND x.attempts = fail.attempt AND x.worker_pid IS NULL
-                                AND x.lease_expires > clock_timestamp())
-                THEN 'busy' ELSE 'gone' END;
+    RETURN st;
 END $$;
 COMMENT ON FUNCTION training_worker.fail(uuid, integer, text) IS
     'training-worker: mark a claimed training failed with a readable error';
@@ -488,6 +488,8 @@ COMMENT ON FUNCTION training._worker_release(uuid, integer, integer, text) IS
     'Internal: queue a processing training again, or fail it at max_attempts; returns waiting or failed, NULL when not that claim''s or locked';
 COMMENT ON FUNCTION training._requeue_expired() IS
     'Internal: queue again the processing trainings whose lease expired (every claim runs it first)';
+COMMENT ON FUNCTION training._held(uuid, integer) IS
+    'Internal: a training-worker''s claim before a write: ok (row locked), busy (another session holds it) or gone';
 COMMENT ON FUNCTION training._claimed(uuid, integer) IS
     'Internal: the dataset of a claimed training whose lease runs; 55000 when the claim is lost';
 COMMENT ON FUNCTION training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]) IS
@@ -496,7 +498,7 @@ COMMENT ON FUNCTION training._keep_measure(uuid, text, bigint, text, text, bigin
 -- Internal functions are the workers': not for tenants. The training_worker.* functions: training_worker only.
 REVOKE ALL ON FUNCTION training._lease_timeout(), training._max_attempts(), training._claim(integer, text),
     training._worker_claim(integer), training._worker_release(uuid, integer, integer, text), training._requeue_expired(),
-    training._claimed(uuid, integer),
+    training._claimed(uuid, integer), training._held(uuid, integer),
     training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]),
     training._worker_finish(uuid, integer, bytea, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION training_worker.claim(text), training_worker.classes(uuid, integer),
