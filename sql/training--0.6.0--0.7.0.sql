@@ -274,7 +274,8 @@ GRANT USAGE ON SCHEMA training_worker TO training_worker;
 -- the read-only columns accepts (src/guard.c). EXECUTE: training_worker only.
 
 CREATE FUNCTION training_worker.claim(worker text)
-    RETURNS TABLE (id uuid, type text, config text, source_dataset_id uuid, attempt integer, lease_timeout integer)
+    RETURNS TABLE (id uuid, type text, config text, source_dataset_id uuid, attempt integer, lease_timeout integer,
+                   face_features text, max_image_pixels bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp SET training.worker_scope = on AS $$
 #variable_conflict use_column
@@ -290,11 +291,14 @@ BEGIN
     PERFORM training._requeue_expired();
     RETURN QUERY
         SELECT c.id, c.type, c.config::text, c.source_dataset_id, c.attempts,
-               extract(epoch FROM training._lease_timeout())::integer
+               extract(epoch FROM training._lease_timeout())::integer,
+               -- What an in-server worker would train with (NULL where the library is not loaded).
+               nullif(current_setting('training.face_features', true), ''),
+               nullif(current_setting('training.max_image_pixels', true), '')::bigint
           FROM training._claim(NULL, claim.worker) c;
 END $$;
 COMMENT ON FUNCTION training_worker.claim(text) IS
-    'training-worker: queue again the trainings whose lease expired, then claim the oldest waiting one; the claim is (id, attempt)';
+    'training-worker: queue again the trainings whose lease expired, then claim the oldest waiting one; the claim is (id, attempt), with the server''s face_features and max_image_pixels';
 
 CREATE FUNCTION training_worker.classes(training_id uuid, attempt integer)
     RETURNS TABLE (class_id uuid, label text, images bigint)

@@ -21,15 +21,17 @@
  *   --progress-interval MS    write progress at most this often (default 500)
  *   --model-dir DIR           the face networks (default $TRAINING_MODEL_DIR, else
  *                             /usr/share/postgresql/15/extension/training_models)
- *   --face-features KIND      auto, deep or classic (default auto), as training.face_features
- *   --max-image-pixels N      larger images are skipped (default 40000000; 0: no limit), as
- *                             training.max_image_pixels
+ *   --face-features KIND      auto, deep or classic (default: the server's training.face_features)
+ *   --max-image-pixels N      larger images are skipped (0: no limit; default: the server's
+ *                             training.max_image_pixels)
  *   --config FILE, -v/--verbose, --once (exit when nothing waits), -h/--help
  *   --test-image-delay MS     pause before each image (tests), as training.test_image_delay
  *
  * The in-server workers share the queue (training.max_workers = 0 leaves it to training-worker).
- * --face-features, --model-dir and --max-image-pixels stand for the server's settings of those
- * names: keep them alike, or the trainings of either measure again what the other kept. The
+ * --face-features and --max-image-pixels default to the server's settings of those names (each
+ * claim says them), so a training resolves as the in-server worker's would; --model-dir stands for
+ * training.model_path: keep the same networks on both, or the trainings of either measure again
+ * what the other kept. The
  * lease is renewed from the pipeline's callbacks (every image, every epoch). Progress shows in
  * pg_stat_activity: each statement of a training starts with a comment "training ID: STAGE
  * (PCT%)". Log lines go to standard error. SIGTERM or SIGINT stops a running training and
@@ -94,8 +96,9 @@ typedef struct options
 	double		poll;			/* seconds */
 	int			progress_interval;	/* milliseconds */
 	char		model_dir[TR_PATHLEN];
-	char		face_features[TR_FEATURES_NAMELEN];
+	char		face_features[TR_FEATURES_NAMELEN];	/* "": the server's training.face_features */
 	size_t		max_image_pixels;
+	bool		max_image_pixels_set;	/* else the server's training.max_image_pixels */
 	int			test_image_delay;	/* milliseconds before each image (tests) */
 	bool		verbose;
 	bool		once;
@@ -131,6 +134,8 @@ typedef struct claim
 	char		dataset_id[UUID_STRLEN];
 	int			attempt;
 	int			lease;			/* seconds */
+	char		face_features[TR_FEATURES_NAMELEN];	/* the server's settings ("", 0: unknown) */
+	size_t		max_image_pixels;
 } claim;
 
 /* One image of a batch. */
@@ -447,8 +452,10 @@ options_default(options *o)
 	o->poll = 5;
 	o->progress_interval = 500;
 	snprintf(o->model_dir, sizeof(o->model_dir), "%s", dir && dir[0] ? dir : installed_model_dir());
-	snprintf(o->face_features, sizeof(o->face_features), "%s", TR_FEATURES_AUTO);
+	/* The server's settings unless given here: a training then resolves as the in-server worker's would. */
+	o->face_features[0] = '\0';
 	o->max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
+	o->max_image_pixels_set = false;
 }
 
 static bool
@@ -534,6 +541,7 @@ set_option(options *o, const char *name, const char *value, char *err, size_t er
 		if (!parse_long(value, 0, LLONG_MAX, &v))
 			goto bad;
 		o->max_image_pixels = (size_t) v;
+		o->max_image_pixels_set = true;
 	}
 	else if (strcmp(name, "test-image-delay") == 0)
 	{
@@ -668,8 +676,8 @@ usage(FILE *out)
 			"      --progress-interval MS  write progress at most this often (default 500)\n"
 			"      --model-dir DIR       the face networks (default $TRAINING_MODEL_DIR, else\n"
 			"                            " DEFAULT_MODEL_DIR ")\n"
-			"      --face-features KIND  auto, deep or classic (default auto)\n"
-			"      --max-image-pixels N  larger images are skipped (default %d; 0: no limit)\n"
+			"      --face-features KIND  auto, deep or classic (default: the server's training.face_features)\n"
+			"      --max-image-pixels N  larger images are skipped (0: no limit; default: the server's, else %d)\n"
 			"      --config FILE         options as \"name = value\" lines (long names; \"conninfo = ...\"\n"
 			"                            lines when none is given here); read again on SIGHUP\n"
 			"      --once                exit when nothing waits\n"
@@ -1972,6 +1980,7 @@ run_training(database *d, const claim *c)
 {
 	run		   *r = calloc(1, sizeof(run));
 	tr_config	cfg;
+	const char *features;
 	tr_config_error cerr;
 	tr_features kind;
 	tr_callbacks cb;
@@ -2004,21 +2013,28 @@ run_training(database *d, const claim *c)
 		fail_training(r, cerr.message);
 		goto done;
 	}
-	/* The feature kind, "auto" decided now for this training, as training.face_features. */
-	if (tr_config_set_features(&cfg, type == TR_FACE ? opt.face_features : NULL, opt.model_dir,
+	/*
+	 * The feature kind, "auto" decided now for this training, and the image limit: the options, else
+	 * the server's training.face_features and training.max_image_pixels.
+	 */
+	features = opt.face_features[0] ? opt.face_features
+		: strcmp(c->face_features, TR_FEATURES_DEEP) == 0 || strcmp(c->face_features, TR_FEATURES_CLASSIC) == 0
+		? c->face_features : TR_FEATURES_AUTO;
+	if (tr_config_set_features(&cfg, type == TR_FACE ? features : NULL, opt.model_dir,
 							   err, sizeof(err)) != 0)
 	{
 		fail_training(r, err);
 		goto done;
 	}
-	cfg.max_image_pixels = opt.max_image_pixels;
+	cfg.max_image_pixels = opt.max_image_pixels_set || c->max_image_pixels == 0
+		? opt.max_image_pixels : c->max_image_pixels;
 	if (tr_resolve_features(&cfg, err, sizeof(err)) != 0)
 	{
 		fail_training(r, err);
 		goto done;
 	}
 	/* "auto" without the networks: said once, as the models of this host differ from the server's. */
-	if (type == TR_FACE && strcmp(opt.face_features, TR_FEATURES_AUTO) == 0 && !auto_classic_logged &&
+	if (type == TR_FACE && strcmp(features, TR_FEATURES_AUTO) == 0 && !auto_classic_logged &&
 		strcmp(cfg.features, tr_features_default(TR_FEATURES_FACE)->name) == 0)
 	{
 		logmsg("the face networks do not load from %s: face trainings use the classic features %s (see --model-dir)",
@@ -2113,8 +2129,8 @@ claim_training(database *d, claim *c)
 
 	memset(c, 0, sizeof(*c));
 	res = PQexecParams(d->conn,
-					   "SELECT id, type, config, source_dataset_id, attempt, lease_timeout "
-					   "FROM training_worker.claim($1)", 1, types, values, NULL, NULL, 0);
+					   "SELECT id, type, config, source_dataset_id, attempt, lease_timeout, face_features, "
+					   "max_image_pixels FROM training_worker.claim($1)", 1, types, values, NULL, NULL, 0);
 	if (PQstatus(d->conn) == CONNECTION_BAD)
 	{
 		PQclear(res);
@@ -2154,6 +2170,9 @@ claim_training(database *d, claim *c)
 	snprintf(c->dataset_id, sizeof(c->dataset_id), "%s", PQgetvalue(res, 0, 3));
 	c->attempt = atoi(PQgetvalue(res, 0, 4));
 	c->lease = PQgetisnull(res, 0, 5) ? 30 : atoi(PQgetvalue(res, 0, 5));
+	if (!PQgetisnull(res, 0, 6))
+		snprintf(c->face_features, sizeof(c->face_features), "%s", PQgetvalue(res, 0, 6));
+	c->max_image_pixels = PQgetisnull(res, 0, 7) ? 0 : (size_t) strtoull(PQgetvalue(res, 0, 7), NULL, 10);
 	if (c->lease < 3)
 		c->lease = 3;
 	PQclear(res);

@@ -9,6 +9,7 @@
 #   - a transaction that creates a training can be prepared;
 #   - the server restarting mid-training: the worker reconnects and the training completes;
 #   - pg_stat_activity shows who works on what;
+#   - a remote training uses the server's training.face_features unless the worker is told otherwise;
 #   - an in-server worker renews its lease in time whatever training.progress_interval says.
 use strict;
 use warnings;
@@ -182,6 +183,15 @@ ok(kill(0, $w8), 'the worker lived through the outage');
 my $tafter = create_training($node, 'db', $ds, 'after');
 ok(wait_state($node, 'db', $tafter, 'completed'), 'and takes new trainings on its new connection');
 is(stop_worker($w8), 0, 'it exits cleanly');
+
+# --- Unless told otherwise, a training-worker trains with the server's settings. ------------
+$node->safe_psql('db', "ALTER SYSTEM SET training.face_features = 'classic'; SELECT pg_reload_conf()");
+my ($w9, $log9) = start_worker('--poll', '1');
+my $tk = create_training($node, 'db', $ds, 'kind');
+ok(wait_state($node, 'db', $tk, 'completed'), 'a training with training.face_features = classic on the server');
+is($node->safe_psql('db', "SELECT v.metrics ->> 'feature_kind' FROM training.model_versions v WHERE v.training_id = '$tk'"),
+	'face-lbp-hog-v1', 'the remote worker used the server\'s feature kind');
+is(stop_worker($w9), 0, 'it exits cleanly');
 
 # --- In-server workers hold the same lease, renewed at least three times per lease. ----------
 $node->safe_psql('db', q{
