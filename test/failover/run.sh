@@ -10,6 +10,8 @@
 # the postgres OS user) after `make install` into the system's PostgreSQL (scripts/test-all.sh).
 # Environment: FAILOVER_PORT (first of 3 ports, default 5601), FAILOVER_KEEP=1 keeps the temp dir.
 set -uo pipefail
+# pg_autoctl connects with the libpq environment: the suite's PGHOST/PGPORT are for its own cluster.
+unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGSERVICE PGOPTIONS PGHOSTADDR PGPASSWORD
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 base=${FAILOVER_PORT:-5601}
 bindir=$(pg_config --bindir)
@@ -31,7 +33,8 @@ psql_() { as_pg "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 primary() { psql_ -d "$conn" "$@"; }
 tw=
 cleanup() {
-    [ -n "$tw" ] && kill -TERM "$tw" 2>/dev/null
+    # The worker runs under runuser and setsid: by its command line.
+    [ -n "$tw" ] && pkill -TERM -f "training-worker --poll 1 host=localhost,localhost port=$p1,$p2 " 2>/dev/null
     for d in n2 n1 mon; do
         [ -d "$tmp/$d" ] && autoctl stop --pgdata "$tmp/$d" --fast >/dev/null 2>&1
     done
@@ -54,7 +57,7 @@ wait_for() { local n=$(( $1 * 5 )); shift; for _ in $(seq "$n"); do [ "$("$@" 2>
 # base backup of it (and so preloads it too).
 if autoctl create monitor --pgdata "$tmp/mon" --pgport "$base" --hostname localhost --auth trust --no-ssl \
         --pgctl "$bindir/pg_ctl" >"$tmp/mon-create.log" 2>&1; then ok "pg_autoctl create monitor"
-else fail "pg_autoctl create monitor" "$(cat "$tmp/mon-create.log")"; exit 1; fi
+else fail "pg_autoctl create monitor" "$(cat "$tmp/mon-create.log"; tail -20 "$tmp"/mon/log/* "$tmp"/mon/startup.log 2>/dev/null)"; exit 1; fi
 as_pg setsid "${env_[@]}" pg_autoctl run --pgdata "$tmp/mon" >"$tmp/mon.log" 2>&1 &
 sleep 2
 as_pg "$bindir/initdb" -D "$tmp/n1" -A trust >/dev/null 2>&1
