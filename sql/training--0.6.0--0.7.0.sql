@@ -508,17 +508,6 @@ REVOKE ALL ON FUNCTION training._lease_timeout(), training._max_attempts(), trai
     training._claimed(uuid, integer), training._held(uuid, integer),
     training._keep_measure(uuid, text, bigint, text, text, bigint, integer, integer, real[], real[]),
     training._worker_finish(uuid, integer, bytea, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION training_worker.claim(text), training_worker.classes(uuid, integer),
-    training_worker.images(uuid, integer, uuid, timestamptz, uuid, integer, text),
-    training_worker.image_data(uuid, integer, uuid[]),
-    training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
-    training_worker.progress(uuid, integer, double precision, text),
-    training_worker.finish(uuid, integer, bytea, jsonb), training_worker.fail(uuid, integer, text),
-    training_worker.release(uuid, integer, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION training_worker.claim(text), training_worker.classes(uuid, integer),
-    training_worker.images(uuid, integer, uuid, timestamptz, uuid, integer, text),
-    training_worker.image_data(uuid, integer, uuid[]),
-    training_worker.keep(uuid, integer, uuid, bigint, text, text, text, bigint, integer, integer, real[], real[]),
-    training_worker.progress(uuid, integer, double precision, text),
-    training_worker.finish(uuid, integer, bytea, jsonb), training_worker.fail(uuid, integer, text),
-    training_worker.release(uuid, integer, text) TO training_worker;
+-- Every function of schema training_worker is one of them.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA training_worker FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA training_worker TO training_worker;
