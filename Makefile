@@ -15,7 +15,7 @@ OBJS = src/training.o src/guard.o src/validate.o src/json.o src/render.o src/cou
 # the extension, the unit tests, the benches and the tools. Fuzz targets compile CORE_SRCS
 # themselves, with the sanitizers.
 CORE_SRCS = $(addprefix src/core/,interrupt.c decode.c quality.c trfeatures.c trainloop.c \
-	model.c pipeline.c trconfig.c netcache.c deepfeat.c \
+	model.c pipeline.c trconfig.c netcache.c deepfeat.c blas.c \
 	measure.c dataquality.c nn/weights.c nn/ops.c nn/facenet.c nn/detector.c nn/agegender.c nn/landmarks.c nn/face.c)
 CORE_OBJS = $(CORE_SRCS:.c=.o)
 CORE_HDRS = $(wildcard src/core/*.h src/core/nn/*.h)

@@ -13,6 +13,7 @@
  *   JOBS: images processed at once, one thread each (run with
  *     OPENBLAS_NUM_THREADS=1): how two workers share the two cores.
  */
+#include "blas.h"
 #include "nn/nn.h"
 
 #include <math.h>
@@ -310,8 +311,8 @@ main(int argc, char **argv)
 			ok_centre += bc == c;
 			ok_nn += bn == c;
 		}
-	printf("C (src/nn, OpenBLAS):  %d faces, detector found %d (%s), %s, %d image(s) at once\n",
-		   total, found, border >= 0 ? "border, input 416" : "the pipeline's nn_locate_faces",
+	printf("C (src/nn, OpenBLAS %s kernels):  %d faces, detector found %d (%s), %s, %d image(s) at once\n",
+		   tr_blas_core(), total, found, border >= 0 ? "border, input 416" : "the pipeline's nn_locate_faces",
 		   aligned ? "landmarks + aligned descriptor" : "descriptor of the box", njobs);
 	printf("C faces/s:             %.1f  (per face on one core: detect %.1f ms, %s %.1f ms)\n",
 		   total / wall, 1000 * t_det / total, aligned ? "landmarks + embed" : "embed", 1000 * t_emb / total);

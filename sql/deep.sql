@@ -3,6 +3,9 @@ LOAD 'training';   -- the settings exist once the library is loaded (preloaded o
 SHOW training.face_features;
 SHOW training.model_path;
 SET training.face_features = 'deep';   -- reload-level setting: refused in a session
+-- The OpenBLAS kernels (chosen at server start: read-only, named whatever the CPU gets).
+SELECT current_setting('training.blas_core') ~ '^[A-Za-z0-9_]+$' AS blas_core_named;
+SET training.blas_core = 'Haswell';
 
 -- A generated grey PGM with no face in it.
 SELECT training.detect_faces(convert_to('P5 64 48 255' || chr(10), 'SQL_ASCII')

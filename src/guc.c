@@ -7,6 +7,7 @@
 
 #include "utils/guc.h"
 
+#include "blas.h"
 #include "pipeline.h"
 #include "settings.h"
 #include "shmem.h"
@@ -24,6 +25,7 @@ int			tr_lease_timeout = TR_DEFAULT_LEASE_TIMEOUT;
 bool		tr_worker_scope = false;
 int			tr_max_image_pixels = TR_DEFAULT_MAX_IMAGE_PIXELS;
 char	   *tr_model_path = NULL;
+static char *blas_core = NULL;
 int			tr_face_features = TR_FACE_FEATURES_AUTO;
 
 static const struct config_enum_entry face_features_options[] = {
@@ -120,4 +122,8 @@ tr_guc_init(void)
 							"Set in the worker process only; 0 keeps OpenBLAS's default.",
 							&tr_blas_threads, TR_DEFAULT_BLAS_THREADS, 0, 64, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("training.blas_core",
+							   "The OpenBLAS kernels this server runs: chosen from the CPU, or by OPENBLAS_CORETYPE in its environment.",
+							   NULL, &blas_core, tr_blas_core(), PGC_INTERNAL, GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 }
