@@ -3,10 +3,12 @@
  * implementation on the cases written by golden.js.
  *
  * usage: golden MODEL_DIR CASE_DIR   (exit status 0 when every case agrees)
+ *        golden --ppm IMAGE OUT.ppm   (decode a photo as the server does, for golden.js)
  * With GOLDEN_ONE_PER_KIND=1 only the first case of each kind runs (for
  * valgrind, which makes a forward pass some hundred times slower).
  */
 #include "nn/nn.h"
+#include "decode.h"
 #include "deepfeat.h"
 #include "netcache.h"
 
@@ -68,6 +70,47 @@ slurp(const char *path)
 	s[n] = 0;
 	fclose(f);
 	return s;
+}
+
+/* Decode an image file with the server's decoder and write it as a colour PPM. */
+static int
+to_ppm(const char *in, const char *out)
+{
+	FILE	   *f = fopen(in, "rb");
+	uint8_t    *data;
+	long		n;
+	tr_image	im;
+	char		err[256];
+	int			rc;
+
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
+		!(data = malloc(n)) || fread(data, 1, n, f) != (size_t) n)
+	{
+		fprintf(stderr, "cannot read %s\n", in);
+		return 2;
+	}
+	fclose(f);
+	rc = tr_decode(data, n, 0, &im, NULL, err, sizeof(err));
+	free(data);
+	if (rc != TR_DECODE_OK)
+	{
+		fprintf(stderr, "%s: %s\n", in, err);
+		return 2;
+	}
+	f = fopen(out, "wb");
+	if (!f)
+	{
+		tr_image_free(&im);
+		fprintf(stderr, "cannot write %s\n", out);
+		return 2;
+	}
+	fprintf(f, "P6\n%d %d\n255\n", im.width, im.height);
+	for (size_t i = 0; i < (size_t) im.width * im.height; i++)
+		for (int ch = 0; ch < 3; ch++)
+			fputc(im.pixels[i * im.channels + (im.channels == 3 ? ch : 0)], f);
+	rc = fclose(f) == 0 ? 0 : 2;
+	tr_image_free(&im);
+	return rc;
 }
 
 static double
@@ -149,6 +192,8 @@ main(int argc, char **argv)
 				worst_point = 0,
 				worst_aligned_cos = 1;
 
+	if (argc == 4 && strcmp(argv[1], "--ppm") == 0)
+		return to_ppm(argv[2], argv[3]);
 	if (argc != 3)
 	{
 		fprintf(stderr, "usage: %s MODEL_DIR CASE_DIR\n", argv[0]);

@@ -59,6 +59,14 @@ function readPgm(file) {
   return { width, height, data };
 }
 
+function readPpm(file) {
+  const buf = fs.readFileSync(file);
+  const header = buf.toString('latin1', 0, 64).match(/^P6\s+(\d+)\s+(\d+)\s+255\s/);
+  if (!header) throw new Error(`not a binary PPM: ${file}`);
+  const width = +header[1]; const height = +header[2];
+  return { width, height, data: Uint8Array.from(buf.subarray(header[0].length, header[0].length + width * height * 3)) };
+}
+
 // Paste faces into a generated background.
 function composite(width, height, seed, faces) {
   const img = synthetic(width, height, seed);
@@ -119,7 +127,7 @@ async function main() {
   // box crossing the image's edge face-api moves the landmarks by the corner
   // outside the image, off the face; ours stay on the crop the network saw:
   // the expected values are face-api's own steps with the corner clipped.
-  const aligned = async (img, box) => {
+  const aligned = async (img, box, name) => {
     const t = toTensor(img);
     const rel = new faceapi.Rect(box.x / img.width, box.y / img.height, box.width / img.width, box.height / img.height);
     const detection = new faceapi.FaceDetection(0.9, rel, { width: img.width, height: img.height });
@@ -136,7 +144,7 @@ async function main() {
     }
     t.dispose();
     const square = landmarks.align(null, { useDlibAlignment: true });
-    cases.push({ kind: 'aligned', image: save(img), box: { x: b.x, y: b.y, width: b.width, height: b.height }, points: landmarks.positions.flatMap((p) => [p.x, p.y]),
+    cases.push({ kind: 'aligned', image: name || save(img), box: { x: b.x, y: b.y, width: b.width, height: b.height }, points: landmarks.positions.flatMap((p) => [p.x, p.y]),
       square: { x: square.x, y: square.y, width: square.width, height: square.height },
       descriptor: Array.from(descriptor) });
   };
@@ -172,6 +180,18 @@ async function main() {
       cases.push({ kind: 'detect', image: save(img), input_size: 416, threshold: 0.5,
         boxes: dets.map((d) => ({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height, score: d.score })) });
     }
+  }
+  // Photos in the wild: face-api's own demo photos (colour, 1920 px, several people),
+  // decoded by golden --ppm as the server decodes them (run.sh). Every face face-api
+  // finds at its default input 416, and the aligned descriptor of the three first.
+  for (const name of fs.readdirSync(outDir).filter((f) => /^wild-.*\.ppm$/.test(f)).sort()) {
+    const img = readPpm(path.join(outDir, name));
+    const t = toTensor(img);
+    const dets = await faceapi.nets.tinyFaceDetector.locateFaces(t, options);
+    t.dispose();
+    cases.push({ kind: 'detect', image: name, input_size: 416, threshold: 0.5,
+      boxes: dets.map((d) => ({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height, score: d.score })) });
+    for (const d of dets.slice(0, 3)) await aligned(img, { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }, name);
   }
   fs.writeFileSync(path.join(outDir, 'expected.json'), JSON.stringify({ cases }));
   console.log(`golden.js: ${cases.length} cases from face-api ${faceapi.version} on tfjs ${tf.version_core} (${tf.getBackend()})`);

@@ -32,6 +32,10 @@ done
 out=$(mktemp -d /tmp/training-golden.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 make -s test/deep/golden
+# face-api's demo photos (in its npm package) as photos in the wild.
+for f in "$nodedir"/node_modules/@vladmandic/face-api/demo/sample*.jpg; do
+    if [ -f "$f" ]; then test/deep/golden --ppm "$f" "$out/wild-$(basename "$f" .jpg).ppm"; fi
+done
 NODE_PATH=$nodedir/node_modules node test/deep/golden.js models "$out" $orl 2>&1 | grep -v -e '^$' -e '====' -e 'TensorFlow.js in Node.js'
 if [ "${VALGRIND:-0}" = 1 ]; then
     test/deep/golden models "$out"
