@@ -2,13 +2,14 @@
 # Build with PGXS:  make && make install   (PG_CONFIG=... to pick a server)
 
 EXTENSION  = training
-EXTVERSION = 0.7.0
+EXTVERSION = 0.8.0
 
 MODULE_big = training
 
 # Objects that include PostgreSQL headers (SQL API glue, worker, store).
 OBJS = src/training.o src/guard.o src/validate.o src/json.o src/render.o src/counts.o src/deep.o \
-	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o src/extract.o src/embeddings.o
+	src/guc.o src/shmem.o src/hooks.o src/launcher.o src/worker.o src/store.o src/recognize.o src/config.o src/extract.o src/embeddings.o \
+	src/locks.o
 
 # The pure core (src/core): no PostgreSQL headers, no calls into the server. Built once into
 # src/core/libtrcore.a (position-independent, as it is linked into training.so) and linked by

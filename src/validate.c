@@ -42,6 +42,7 @@
 #include "config.h"
 #include "guard.h"
 #include "hooks.h"
+#include "locks.h"
 #include "render.h"
 #include "store.h"
 
@@ -269,7 +270,8 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
 
 /*
  * One type per model: the model's, or, before it exists, that of the trainings already queued
- * for the name. Two advisory locks per owner and name, held until commit:
+ * for the name. Two advisory locks per owner and name, held until commit, in the extension's own
+ * lock space (locks.h: no tenant can take or wait on them):
  *
  *   - the name lock ("training.model:"), for names without a model, in a mode of the training's
  *     type: ShareLock for face, RowExclusiveLock for landmark. Each mode conflicts with the other
@@ -300,16 +302,8 @@ typedef enum NameLock
 static int64
 name_key(const Row *r, NameLock which)
 {
-	text	   *name = DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]);
-	StringInfoData key;
-
-	initStringInfo(&key);
-	appendStringInfo(&key, "%s%s:", which == LOCK_MODEL ? "training.model-live:" : "training.model:",
-					 NameStr(*DatumGetName(r->v[C_OWNER])));
-	appendBinaryStringInfo(&key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
-												 PointerGetDatum(cstring_to_text_with_len(key.data, key.len)),
-												 Int64GetDatum(0)));
+	return tr_model_lock_key(which == LOCK_MODEL, NameStr(*DatumGetName(r->v[C_OWNER])),
+							 DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]));
 }
 
 /* Names whose model this backend saw at its last creation for them (keys of LOCK_MODEL). */
@@ -374,7 +368,7 @@ remember_dataset(Datum dataset_id, NameLock lock)
 	seen_datasets[slot].lock = lock;
 }
 
-/* Take the lock of key (from name_key(r, which)) until commit, as pg_advisory_xact_lock(key). */
+/* Take the lock of key (from name_key(r, which)) until commit, in the extension's lock space. */
 static void
 lock_name(int64 key, NameLock which)
 {
@@ -384,10 +378,8 @@ lock_name(int64 key, NameLock which)
 		[LOCK_NAME_LANDMARK] = RowExclusiveLock,
 		[LOCK_MODEL] = ShareLock,
 	};
-	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key, 1);
-	(void) LockAcquire(&tag, modes[which], false, false);
+	tr_lock_xact(key, modes[which]);
 }
 
 /* What the trigger reads after lock_name(), on one snapshot (the name again after a second lock). */

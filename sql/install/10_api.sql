@@ -601,14 +601,12 @@ COMMENT ON FUNCTION training._trainings_before() IS
 CREATE TRIGGER trainings_before BEFORE INSERT OR UPDATE ON training.trainings
     FOR EACH ROW EXECUTE FUNCTION training._trainings_before();
 
--- Deleting a model waits for the creations that found it: they hold this lock shared until they
--- commit (one type per model, src/validate.c); a creation after the deletion takes the name lock.
+-- Deleting a model waits for the creations that found it: they hold its live lock shared until
+-- they commit (one type per model, src/validate.c); a creation after the deletion takes the name
+-- lock. The locks are in the extension's own lock space (src/locks.c), out of tenants' reach.
 CREATE FUNCTION training._models_delete() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('training.model-live:' || OLD.owner || ':' || OLD.name, 0));
-    RETURN OLD;
-END $$
+    AS 'MODULE_PATHNAME', 'training_models_delete'
+    LANGUAGE C
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION training._models_delete() IS
     'Trigger: a model is deleted only after the creations of trainings that found it have committed';
