@@ -3,9 +3,11 @@
 -- The model name locks of create_training and of the models_delete trigger, and the lock of
 -- evaluate_dataset, were pg_advisory_xact_lock() keys that any role could compute and hold, e.g.
 -- pg_advisory_lock(hashtextextended('training.model:<owner>:<name>', 0)), stalling another
--- tenant's creations. The name locks now use a lock tag no SQL function can name (src/locks.c):
--- _models_delete is now C. evaluate_dataset locks its images in id order instead (its new body is
--- that of sql/install/30_pipeline.sql).
+-- tenant's creations. The name locks now use lock tags no SQL function can name, keyed by the
+-- owner's role OID (src/locks.c): _models_delete is now C. evaluate_dataset locks the dataset's
+-- images in id order instead (its new body is that of sql/install/30_pipeline.sql). Run this
+-- right after installing the 0.8.0 library: until then a model's deletion (the old trigger) does
+-- not wait for the creations that found the model.
 
 \echo Use "ALTER EXTENSION training UPDATE TO '0.8.0'" to load this file. \quit
 
@@ -41,6 +43,12 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    -- One evaluation of a dataset at a time: lock its images in id order before measuring (which
+    -- keeps measurements, locking their rows) and writing them, so two evaluations wait for each
+    -- other instead of deadlocking on rows taken in different orders. Row locks, which only roles
+    -- that may update the images can hold; the workers skip locked rows.
+    PERFORM FROM training.images i JOIN training.classes c ON c.id = i.class_id
+      WHERE c.dataset_id = ds.id ORDER BY i.id FOR NO KEY UPDATE OF i;
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
@@ -52,11 +60,6 @@ BEGIN
     INSERT INTO pg_temp.training_eval
     SELECT f.image_id, f.class_id, c.label, f.result, f.kind, f.from_store, f.features
       FROM training.dataset_features(ds.id, cfg) f JOIN training.classes c ON c.id = f.class_id;
-    -- Lock the images in id order before writing them: two evaluations of a dataset then wait for
-    -- each other instead of deadlocking on rows the join below reaches in different orders. (Row
-    -- locks, not an advisory lock that any role could hold for a dataset id it knows.)
-    PERFORM 1 FROM training.images i WHERE i.id IN (SELECT e.image_id FROM pg_temp.training_eval e)
-      ORDER BY i.id FOR NO KEY UPDATE OF i;
     UPDATE training.images i SET evaluation_result = e.r
       FROM pg_temp.training_eval e WHERE i.id = e.image_id AND i.evaluation_result IS DISTINCT FROM e.r;
 

@@ -5,12 +5,12 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_collation.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
@@ -18,31 +18,22 @@
 
 PG_FUNCTION_INFO_V1(training_models_delete);
 
-static int64
-text_key(const char *data, int len)
-{
-	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
-												 PointerGetDatum(cstring_to_text_with_len(data, len)),
-												 Int64GetDatum(0)));
-}
-
 int64
-tr_model_lock_key(bool live, const char *owner, const text *name)
+tr_model_lock_key(const char *owner, const text *name)
 {
-	StringInfoData key;
+	Oid			role = get_role_oid(owner, true);	/* InvalidOid for a dropped role */
+	uint32		hash = DatumGetUInt32(hash_any((const unsigned char *) VARDATA_ANY(name),
+											   VARSIZE_ANY_EXHDR(name)));
 
-	initStringInfo(&key);
-	appendStringInfo(&key, "%s%s:", live ? "training.model-live:" : "training.model:", owner);
-	appendBinaryStringInfo(&key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	return text_key(key.data, key.len);
+	return (int64) (((uint64) role << 32) | hash) | (role == InvalidOid && hash == 0);
 }
 
 void
-tr_lock_xact(int64 key, LOCKMODE mode)
+tr_lock_xact(int64 key, int space, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key, TR_LOCK_SPACE);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) key >> 32), (uint32) key, space);
 	(void) LockAcquire(&tag, mode, false, false);
 }
 
@@ -82,7 +73,7 @@ training_models_delete(PG_FUNCTION_ARGS)
 	owner = heap_getattr(td->tg_trigtuple, column(desc, "owner"), desc, &owner_null);
 	name = heap_getattr(td->tg_trigtuple, column(desc, "name"), desc, &name_null);
 	if (!owner_null && !name_null)
-		tr_lock_xact(tr_model_lock_key(true, NameStr(*DatumGetName(owner)), DatumGetTextPP(name)),
-					 ExclusiveLock);
+		tr_lock_xact(tr_model_lock_key(NameStr(*DatumGetName(owner)), DatumGetTextPP(name)),
+					 TR_LOCK_MODEL, ExclusiveLock);
 	return PointerGetDatum(td->tg_trigtuple);
 }

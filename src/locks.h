@@ -2,9 +2,10 @@
  * locks.h: the extension's advisory locks, in a lock space of its own.
  *
  * pg_advisory_lock() and its kin tag their locks with 1 (bigint keys) or 2 (int4 pairs) in the
- * lock tag's last field; ours use TR_LOCK_SPACE, which no SQL function can name. A tenant who
- * knows another owner's model name can neither take nor wait on its locks.
- * They show in pg_locks as advisory locks with objsubid 3.
+ * lock tag's last field; ours use TR_LOCK_NAME and TR_LOCK_MODEL, which no SQL function can
+ * name. A model name's lock is keyed by the owner's role OID and a hash of the name, so no two
+ * owners ever share a lock, and no tenant can take or wait on another's. They show in pg_locks
+ * as advisory locks: classid the owner's OID, objid the name's hash, objsubid 3 or 4.
  */
 #ifndef TRAINING_LOCKS_H
 #define TRAINING_LOCKS_H
@@ -13,12 +14,13 @@
 
 #include "storage/lockdefs.h"
 
-#define TR_LOCK_SPACE 3
+#define TR_LOCK_NAME 3			/* a model name without a model (creations) */
+#define TR_LOCK_MODEL 4			/* a model's name while it exists (creations, its deletion) */
 
-/* The key of a model name's lock: "training.model:" (live: "training.model-live:") owner:name. */
-extern int64 tr_model_lock_key(bool live, const char *owner, const text *name);
+/* The key of an owner's model name: the owner's role OID and a hash of the name (never 0). */
+extern int64 tr_model_lock_key(const char *owner, const text *name);
 
-/* Take the lock of key in mode until the end of the transaction. */
-extern void tr_lock_xact(int64 key, LOCKMODE mode);
+/* Take the lock (TR_LOCK_NAME or TR_LOCK_MODEL) of key in mode until the end of the transaction. */
+extern void tr_lock_xact(int64 key, int space, LOCKMODE mode);
 
 #endif

@@ -271,15 +271,15 @@ check_update(const Row *o, const Row *r, TupleDesc desc, const int *attnums)
 /*
  * One type per model: the model's, or, before it exists, that of the trainings already queued
  * for the name. Two advisory locks per owner and name, held until commit, in the extension's own
- * lock space (locks.h: no tenant can take or wait on them):
+ * lock spaces (locks.h: keyed by the owner's role, out of reach of SQL):
  *
- *   - the name lock ("training.model:"), for names without a model, in a mode of the training's
+ *   - the name lock (TR_LOCK_NAME), for names without a model, in a mode of the training's
  *     type: ShareLock for face, RowExclusiveLock for landmark. Each mode conflicts with the other
  *     and not with itself, so creations of one type run side by side, a creation of the other
  *     type waits for them, and the reads after it take their own snapshot, so they see the
  *     trainings that committed while it waited. A backend that has not yet seen the dataset
  *     (its type is read after the lock) takes the lock exclusive, which conflicts with both;
- *   - the model lock ("training.model-live:"), shared by creations of a name whose model exists,
+ *   - the model lock (TR_LOCK_MODEL), shared by creations of a name whose model exists,
  *     exclusive by a deletion of that model (trigger models_delete): the model, and so its type,
  *     stays until those creations commit, and they do not wait for each other. A deletion
  *     waits for them; a creation after it finds no model and takes the name lock, where it sees
@@ -300,13 +300,13 @@ typedef enum NameLock
 } NameLock;
 
 static int64
-name_key(const Row *r, NameLock which)
+name_key(const Row *r)
 {
-	return tr_model_lock_key(which == LOCK_MODEL, NameStr(*DatumGetName(r->v[C_OWNER])),
+	return tr_model_lock_key(NameStr(*DatumGetName(r->v[C_OWNER])),
 							 DatumGetTextPP(r->v[C_OUTPUT_MODEL_NAME]));
 }
 
-/* Names whose model this backend saw at its last creation for them (keys of LOCK_MODEL). */
+/* Names whose model this backend saw at its last creation for them (their name_key()). */
 static int64 seen_models[32];
 static int	seen_next = 0;
 
@@ -368,7 +368,7 @@ remember_dataset(Datum dataset_id, NameLock lock)
 	seen_datasets[slot].lock = lock;
 }
 
-/* Take the lock of key (from name_key(r, which)) until commit, in the extension's lock space. */
+/* Take the lock which of key (name_key()) until commit, in the extension's lock space. */
 static void
 lock_name(int64 key, NameLock which)
 {
@@ -379,7 +379,7 @@ lock_name(int64 key, NameLock which)
 		[LOCK_MODEL] = ShareLock,
 	};
 
-	tr_lock_xact(key, modes[which]);
+	tr_lock_xact(key, which == LOCK_MODEL ? TR_LOCK_MODEL : TR_LOCK_NAME, modes[which]);
 }
 
 /* What the trigger reads after lock_name(), on one snapshot (the name again after a second lock). */
@@ -540,13 +540,13 @@ training_trainings_before(PG_FUNCTION_ARGS)
 				 errhint("Pass the id of the dataset to train on (see training.list_datasets()).")));
 	/* No lock without a name or owner: they are refused below. */
 	named = !r.n[C_OUTPUT_MODEL_NAME] && !r.n[C_OWNER];
-	model_key = named ? name_key(&r, LOCK_MODEL) : 0;
+	model_key = named ? name_key(&r) : 0;
 	model_first = named && model_seen(model_key);
 	name_lock = name_lock_of(r.v[C_SOURCE_DATASET_ID]);
 	if (model_first)
 		lock_name(model_key, LOCK_MODEL);
 	else if (named)
-		lock_name(name_key(&r, name_lock), name_lock);
+		lock_name(name_key(&r), name_lock);
 	/* Read what the locks taken make likely; a wrong guess is read again below. */
 	guess = model_first ? TR_GUESS_MODEL
 		: name_lock == LOCK_NAME_FACE ? TR_GUESS_FACE
@@ -567,7 +567,7 @@ training_trainings_before(PG_FUNCTION_ARGS)
 		if ((model_first && rd.name.model_type == NULL)
 			|| (!model_first && name_lock != LOCK_NAME && name_lock != type_lock))
 		{
-			lock_name(name_key(&r, type_lock), type_lock);
+			lock_name(name_key(&r), type_lock);
 			store_name_check(r.v[C_OWNER], r.v[C_OUTPUT_MODEL_NAME],
 							 CStringGetTextDatum(strcmp(type, "face") == 0 ? "landmark" : "face"),
 							 r.v[C_ID], r.n[C_ID], &rd.name);
