@@ -4,10 +4,12 @@
 -- evaluate_dataset, were pg_advisory_xact_lock() keys that any role could compute and hold, e.g.
 -- pg_advisory_lock(hashtextextended('training.model:<owner>:<name>', 0)), stalling another
 -- tenant's creations. The name locks now use lock tags no SQL function can name, keyed by the
--- owner's role OID (src/locks.c): _models_delete is now C. evaluate_dataset locks the dataset's
--- images in id order instead (its new body is that of sql/install/30_pipeline.sql). Run this
--- right after installing the 0.8.0 library: until then a model's deletion (the old trigger) does
--- not wait for the creations that found the model.
+-- owner's role OID (src/locks.c): _models_delete is now C. evaluate_dataset relies on the lock
+-- that dataset_features() now takes for the dataset, in the same private space (its new body is
+-- that of sql/install/30_pipeline.sql). Run this right
+-- after installing the 0.8.0 library and restarting the server (the library is preloaded, and
+-- this script needs its new functions): until then a model's deletion (the old trigger) does not
+-- wait for the creations that found the model.
 
 \echo Use "ALTER EXTENSION training UPDATE TO '0.8.0'" to load this file. \quit
 
@@ -43,16 +45,13 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
-    -- One evaluation of a dataset at a time: lock its images in id order before measuring (which
-    -- keeps measurements, locking their rows) and writing them, so two evaluations wait for each
-    -- other instead of deadlocking on rows taken in different orders. Row locks, which only roles
-    -- that may update the images can hold; the workers skip locked rows.
-    PERFORM FROM training.images i JOIN training.classes c ON c.id = i.class_id
-      WHERE c.dataset_id = ds.id ORDER BY i.id FOR NO KEY UPDATE OF i;
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
     -- Read from the embedding store; images not in it yet are measured now (and kept).
+    -- dataset_features() holds the dataset's lock until commit (in the extension's own lock
+    -- space): one evaluation of a dataset at a time, as two would lock its images in different
+    -- orders.
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
                                                            kind text, from_store boolean, features real[])
         ON COMMIT DROP;

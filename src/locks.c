@@ -13,6 +13,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
+#include "utils/uuid.h"
 
 #include "locks.h"
 
@@ -26,6 +27,12 @@ tr_model_lock_key(const char *owner, const text *name)
 											   VARSIZE_ANY_EXHDR(name)));
 
 	return (int64) (((uint64) role << 32) | hash) | (role == InvalidOid && hash == 0);
+}
+
+int64
+tr_dataset_lock_key(Datum dataset_id)
+{
+	return DatumGetInt64(hash_any_extended(DatumGetUUIDP(dataset_id)->data, UUID_LEN, 0));
 }
 
 void

@@ -79,16 +79,13 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
-    -- One evaluation of a dataset at a time: lock its images in id order before measuring (which
-    -- keeps measurements, locking their rows) and writing them, so two evaluations wait for each
-    -- other instead of deadlocking on rows taken in different orders. Row locks, which only roles
-    -- that may update the images can hold; the workers skip locked rows.
-    PERFORM FROM training.images i JOIN training.classes c ON c.id = i.class_id
-      WHERE c.dataset_id = ds.id ORDER BY i.id FOR NO KEY UPDATE OF i;
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
     -- Read from the embedding store; images not in it yet are measured now (and kept).
+    -- dataset_features() holds the dataset's lock until commit (in the extension's own lock
+    -- space): one evaluation of a dataset at a time, as two would lock its images in different
+    -- orders.
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
                                                            kind text, from_store boolean, features real[])
         ON COMMIT DROP;
