@@ -132,6 +132,8 @@ SELECT training.list_datasets()->'total' AS datasets, training.list_trainings()-
        training.list_models()->'total' AS models;
 -- Called directly by Bob, the internal model renderer (C) returns nothing for her model.
 SELECT training.model_json(:'a_model', 1) AS model_json, training.model_json(:'a_model', NULL) AS latest;
+-- Nor can he hold her dataset's evaluation lock.
+SELECT try(format('SELECT training.lock_dataset(%L)', :'a_ds'));
 
 -- Nor attach his rows to hers (the API triggers answer first: her dataset is "not found").
 SELECT try(format('INSERT INTO training.classes (dataset_id, reference, label) VALUES (%L, %L, %L)',

@@ -4,9 +4,9 @@
 -- evaluate_dataset, were pg_advisory_xact_lock() keys that any role could compute and hold, e.g.
 -- pg_advisory_lock(hashtextextended('training.model:<owner>:<name>', 0)), stalling another
 -- tenant's creations. The name locks now use lock tags no SQL function can name, keyed by the
--- owner's role OID (src/locks.c): _models_delete is now C. evaluate_dataset relies on the lock
--- that dataset_features() now takes for the dataset, in the same private space (its new body is
--- that of sql/install/30_pipeline.sql). Run this right
+-- owner's role OID (src/locks.c): _models_delete is now C. evaluate_dataset takes the new
+-- training.lock_dataset(), in the same private space (its new body is that of
+-- sql/install/30_pipeline.sql). Run this right
 -- after installing the 0.8.0 library and restarting the server (the library is preloaded, and
 -- this script needs its new functions): until then a model's deletion (the old trigger) does not
 -- wait for the creations that found the model.
@@ -17,6 +17,16 @@ CREATE OR REPLACE FUNCTION training._models_delete() RETURNS trigger
     AS 'MODULE_PATHNAME', 'training_models_delete'
     LANGUAGE C
     SET search_path = pg_catalog, pg_temp;
+
+-- Hold a dataset's evaluation lock until the end of the transaction (src/locks.c): evaluations of
+-- the dataset wait for it. evaluate_dataset() takes it first, so evaluations take turns. A lock in
+-- the extension's own lock space, keyed by the owner: only for a dataset the caller can see.
+CREATE FUNCTION training.lock_dataset(dataset_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'training_lock_dataset'
+    LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training.lock_dataset(uuid) IS
+    'Hold the evaluation lock of a dataset until the end of the transaction (evaluate_dataset waits for it); P0002 for a dataset the caller cannot see';
 
 CREATE OR REPLACE FUNCTION training.evaluate_dataset(id uuid, config jsonb DEFAULT '{}') RETURNS jsonb
     LANGUAGE plpgsql VOLATILE AS $$
@@ -45,13 +55,12 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    -- One evaluation of a dataset at a time: two would lock its images in different orders.
+    PERFORM training.lock_dataset(ds.id);
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
     -- Read from the embedding store; images not in it yet are measured now (and kept).
-    -- dataset_features() holds the dataset's lock until commit (in the extension's own lock
-    -- space): one evaluation of a dataset at a time, as two would lock its images in different
-    -- orders.
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
                                                            kind text, from_store boolean, features real[])
         ON COMMIT DROP;

@@ -27,7 +27,6 @@
 #include "measure.h"
 #include "recognize.h"
 #include "settings.h"
-#include "locks.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(training_dataset_features);
@@ -153,18 +152,6 @@ training_dataset_features(PG_FUNCTION_ARGS)
 				 errhint("Pass the id of a dataset (see training.list_datasets()).")));
 	InitMaterializedSRF(fcinfo, 0);
 	store_api_connect();
-	type = store_api_dataset_classes(PG_GETARG_DATUM(0), &class_ids, &nclasses);
-	if (type == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("dataset %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)))),
-				 errhint("Check the id with training.list_datasets().")));
-	/*
-	 * One measuring pass of a dataset at a time, until commit (evaluate_dataset then writes what
-	 * it measured): a second one waits here, then reads what the first kept, with the classes
-	 * read again. The lock is the extension's own (locks.h), on a dataset the caller can see.
-	 */
-	tr_lock_xact(tr_dataset_lock_key(PG_GETARG_DATUM(0)), TR_LOCK_DATASET, ExclusiveLock);
 	type = store_api_dataset_classes(PG_GETARG_DATUM(0), &class_ids, &nclasses);
 	if (type == NULL)
 		ereport(ERROR,

@@ -1,6 +1,6 @@
 /*
- * locks.c: advisory locks in the extension's own lock space (locks.h), and the models_delete
- * trigger, which takes one.
+ * locks.c: advisory locks in the extension's own lock space (locks.h), and the SQL entry points
+ * that take them: the models_delete trigger and lock_dataset().
  */
 #include "postgres.h"
 
@@ -16,23 +16,31 @@
 #include "utils/uuid.h"
 
 #include "locks.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(training_models_delete);
+PG_FUNCTION_INFO_V1(training_lock_dataset);
 
-int64
-tr_model_lock_key(const char *owner, const text *name)
+/* An owner's key: the role's OID (InvalidOid for a dropped role) and a hash; never 0. */
+static int64
+owner_key(const char *owner, const void *data, int len)
 {
-	Oid			role = get_role_oid(owner, true);	/* InvalidOid for a dropped role */
-	uint32		hash = DatumGetUInt32(hash_any((const unsigned char *) VARDATA_ANY(name),
-											   VARSIZE_ANY_EXHDR(name)));
+	Oid			role = get_role_oid(owner, true);
+	uint32		hash = DatumGetUInt32(hash_any((const unsigned char *) data, len));
 
 	return (int64) (((uint64) role << 32) | hash) | (role == InvalidOid && hash == 0);
 }
 
 int64
-tr_dataset_lock_key(Datum dataset_id)
+tr_model_lock_key(const char *owner, const text *name)
 {
-	return DatumGetInt64(hash_any_extended(DatumGetUUIDP(dataset_id)->data, UUID_LEN, 0));
+	return owner_key(owner, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+}
+
+int64
+tr_dataset_lock_key(const char *owner, Datum dataset_id)
+{
+	return owner_key(owner, DatumGetUUIDP(dataset_id)->data, UUID_LEN);
 }
 
 void
@@ -83,4 +91,28 @@ training_models_delete(PG_FUNCTION_ARGS)
 		tr_lock_xact(tr_model_lock_key(NameStr(*DatumGetName(owner)), DatumGetTextPP(name)),
 					 TR_LOCK_MODEL, ExclusiveLock);
 	return PointerGetDatum(td->tg_trigtuple);
+}
+
+/*
+ * training.lock_dataset(dataset_id uuid): hold the dataset's evaluation lock until the end of the
+ * transaction. evaluate_dataset() takes it first, so evaluations of a dataset take turns (two
+ * would lock its images in different orders); a client may take it to keep evaluations out while
+ * it changes the dataset. Only for a dataset the caller can see (P0002 otherwise).
+ */
+Datum
+training_lock_dataset(PG_FUNCTION_ARGS)
+{
+	Datum		id = PG_GETARG_DATUM(0);
+	char	   *owner;
+
+	store_api_connect();
+	owner = store_api_dataset_owner(id);
+	if (owner == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("dataset %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, id))),
+				 errhint("Check the id with training.list_datasets().")));
+	store_api_finish();
+	tr_lock_xact(tr_dataset_lock_key(owner, id), TR_LOCK_DATASET, ExclusiveLock);
+	PG_RETURN_VOID();
 }

@@ -324,6 +324,19 @@ read_box(Datum d, bool isnull, int *box)
 }
 
 char *
+store_api_dataset_owner(Datum dataset_id)
+{
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {dataset_id};
+	char	   *owner;
+
+	if (run("SELECT owner FROM training.datasets WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return owner ? strcpy(SPI_palloc(strlen(owner) + 1), owner) : NULL;
+}
+
+char *
 store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int *nclasses)
 {
 	Oid			types[1] = {UUIDOID};

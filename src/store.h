@@ -210,6 +210,8 @@ extern void store_api_finish(void);
  * active, unexpired classes in the order a training reads them (palloc'd outside SPI).
  */
 extern char *store_api_dataset_classes(Datum dataset_id, Datum **class_ids, int *nclasses);
+/* The owner of a dataset the caller can see (row-level security), or NULL. */
+extern char *store_api_dataset_owner(Datum dataset_id);
 
 /*
  * store_image_batch in the caller's transaction: the images with the caller's rights, their

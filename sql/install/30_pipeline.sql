@@ -40,6 +40,16 @@ COMMENT ON FUNCTION training.check_image(bytea, integer[], text, jsonb) IS
     'What a training of a type with a config would do with one image: {"usable", "reason", "message", "sharpness", "gender"}; '
     '22023 for a bad type or config';
 
+-- Hold a dataset's evaluation lock until the end of the transaction (src/locks.c): evaluations of
+-- the dataset wait for it. evaluate_dataset() takes it first, so evaluations take turns. A lock in
+-- the extension's own lock space, keyed by the owner: only for a dataset the caller can see.
+CREATE FUNCTION training.lock_dataset(dataset_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'training_lock_dataset'
+    LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION training.lock_dataset(uuid) IS
+    'Hold the evaluation lock of a dataset until the end of the transaction (evaluate_dataset waits for it); P0002 for a dataset the caller cannot see';
+
 -- Evaluate a dataset for training with a config (default: the defaults of a training), with the
 -- same decoding and face filters as a training. Stores, and returns through get_dataset:
 --   images.evaluation_result     {"usable", "reason", "message", "sharpness"} per active image
@@ -79,13 +89,12 @@ BEGIN
             USING ERRCODE = 'P0002', HINT = 'Check the id with training.list_datasets().';
     END IF;
     cfg := training.effective_config(ds.type, coalesce(config, '{}'));     -- 22023 for a bad config
+    -- One evaluation of a dataset at a time: two would lock its images in different orders.
+    PERFORM training.lock_dataset(ds.id);
     what := CASE ds.type WHEN 'face' THEN 'face' ELSE 'image' END;
 
     -- Images a training would read: active images of active, unexpired classes.
     -- Read from the embedding store; images not in it yet are measured now (and kept).
-    -- dataset_features() holds the dataset's lock until commit (in the extension's own lock
-    -- space): one evaluation of a dataset at a time, as two would lock its images in different
-    -- orders.
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.training_eval (image_id uuid, class_id uuid, label text, r jsonb,
                                                            kind text, from_store boolean, features real[])
         ON COMMIT DROP;
