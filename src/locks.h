@@ -2,8 +2,8 @@
  * locks.h: the extension's advisory locks, in a lock space of its own.
  *
  * pg_advisory_lock() and its kin tag their locks with 1 (bigint keys) or 2 (int4 pairs) in the
- * lock tag's last field; ours use TR_LOCK_NAME and TR_LOCK_MODEL, which no SQL function can
- * name, so no tenant can take or wait on another's. Keys are the owner's role OID and a hash of
+ * lock tag's last field; ours use the TR_LOCK_* values below, which no SQL function can name,
+ * so no tenant can take or wait on another's. Keys are the owner's role OID and a hash of
  * the model name or dataset id, so no two owners ever share a lock. They show in pg_locks as
  * advisory locks: classid the owner's OID, objid the hash, objsubid 3, 4 or 5.
  */
